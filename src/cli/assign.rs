@@ -1,0 +1,155 @@
+//! `cohortd assign`: offline assignment of JSON-lines contexts.
+
+use std::io::{BufRead, Write};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::engine::{Assignment, EvalOptions};
+use crate::Snapshot;
+
+/// Arguments of `cohortd assign`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    config: super::ConfigArg,
+    /// The experiment to assign.
+    #[arg(
+        long,
+        short = 'e',
+        value_name = "KEY",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    experiment: Option<String>,
+    /// Assign every served experiment; each output line holds all of them.
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Serialize)]
+struct One<'a> {
+    experiment: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<&'a Value>,
+    variant: &'a str,
+    value: &'a Value,
+    enrolled: bool,
+    reason: &'static str,
+    version: &'a str,
+    epoch: u32,
+    #[serde(rename = "saltFingerprint")]
+    salt_fingerprint: &'a str,
+}
+
+#[derive(Serialize)]
+struct Many<'a> {
+    version: &'a str,
+    assignments: Vec<(&'a str, One<'a>)>,
+}
+
+fn one<'a>(a: &Assignment<'a>, ctx: &'a Map<String, Value>, version: &'a str) -> One<'a> {
+    One {
+        experiment: &a.experiment.key,
+        unit: ctx.get(&*a.experiment.hash_key),
+        variant: &a.variant.key,
+        value: &a.variant.value,
+        enrolled: a.enrolled,
+        reason: a.reason.as_str(),
+        version,
+        epoch: a.experiment.epoch,
+        salt_fingerprint: &a.experiment.salt_fingerprint,
+    }
+}
+
+/// Runs the command; returns the process exit code.
+pub fn run(args: &Args) -> i32 {
+    let snap = match Snapshot::load(&args.config.config_dir) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("error: {e}");
+            }
+            return 1;
+        }
+    };
+    if let Some(key) = &args.experiment {
+        if let Err(e) = snap.assign(key, &crate::engine::context::Empty, EvalOptions::default()) {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    }
+    let stdin = std::io::stdin().lock();
+    let stdout = std::io::stdout().lock();
+    match assign_stream(&snap, args.experiment.as_deref(), stdin, stdout) {
+        Ok(0) => 0,
+        Ok(bad) => {
+            eprintln!("error: {bad} input line(s) were not JSON objects; see the \"error\" lines in the output");
+            1
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+/// Assigns every line of `input`, writing one JSON line per input line (an
+/// `{"error": ...}` line for input that is not a JSON object, so output lines stay
+/// aligned with input lines). Returns the number of bad lines.
+pub fn assign_stream(
+    snap: &Snapshot,
+    experiment: Option<&str>,
+    input: impl BufRead,
+    output: impl Write,
+) -> std::io::Result<usize> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, output);
+    let mut bad = 0;
+    let version = snap.version();
+    for (n, line) in input.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let ctx: Map<String, Value> = match serde_json::from_str(&line) {
+            Ok(c) => c,
+            Err(e) => {
+                bad += 1;
+                serde_json::to_writer(
+                    &mut out,
+                    &serde_json::json!({"error": format!("line {}: expected a JSON object: {e}", n + 1)}),
+                )?;
+                out.write_all(b"\n")?;
+                continue;
+            }
+        };
+        match experiment {
+            Some(key) => {
+                // The key was checked before reading input; a miss here cannot happen.
+                if let Ok(a) = snap.assign(key, &ctx, EvalOptions::default()) {
+                    serde_json::to_writer(&mut out, &one(&a, &ctx, version))?;
+                }
+            }
+            None => {
+                let assignments = snap
+                    .served()
+                    .map(|e| {
+                        let a = e.evaluate(&ctx, EvalOptions::default(), &mut ());
+                        (&*e.key, one(&a, &ctx, version))
+                    })
+                    .collect();
+                serde_json::to_writer(
+                    &mut out,
+                    &Many {
+                        version,
+                        assignments,
+                    },
+                )?;
+            }
+        }
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(bad)
+}

@@ -1,0 +1,389 @@
+//! Reading a config directory (or one file) into [`ConfigDocument`]s.
+//!
+//! A directory is read the way Kubernetes lays out a ConfigMap volume: every
+//! `*.json`, `*.yaml` and `*.yml` entry at the top level, following symlinks, and
+//! skipping names that start with `.` (the kubelet's `..data` link and its
+//! timestamped `..2024_...` directories, editor swap files).
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::error::{ConfigError, ConfigErrors};
+use super::model::{ConfigDocument, ExperimentConfig};
+
+/// The raw bytes of one config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawFile {
+    /// Path as found (inside the config directory).
+    pub path: PathBuf,
+    /// Contents.
+    pub bytes: Vec<u8>,
+}
+
+/// One parsed config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceFile {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// Its contents, normalised to document form.
+    pub doc: ConfigDocument,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Yaml,
+}
+
+fn format_of(path: &Path) -> Option<Format> {
+    match path.extension()?.to_str()? {
+        "json" => Some(Format::Json),
+        "yaml" | "yml" => Some(Format::Yaml),
+        _ => None,
+    }
+}
+
+/// Lists and reads the config files under `path` (a directory or a single file),
+/// sorted by file name. Fails only if `path` itself cannot be read; an unreadable
+/// file inside is an error for that file.
+pub fn read_sources(path: &Path) -> Result<Vec<RawFile>, ConfigErrors> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ConfigErrors(vec![ConfigError::file(path, format!("cannot read: {e}"))]))?;
+    if meta.is_file() {
+        let bytes = std::fs::read(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError::file(path, format!("cannot read: {e}"))])
+        })?;
+        return Ok(vec![RawFile {
+            path: path.to_owned(),
+            bytes,
+        }]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError::file(
+            path,
+            format!("cannot list directory: {e}"),
+        )])
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .filter(|p| format_of(p).is_some())
+        .filter(|p| p.is_file())
+        .collect();
+    paths.sort();
+    let mut files = Vec::with_capacity(paths.len());
+    let mut errors = Vec::new();
+    for p in paths {
+        match std::fs::read(&p) {
+            Ok(bytes) => files.push(RawFile { path: p, bytes }),
+            Err(e) => errors.push(ConfigError::file(&p, format!("cannot read: {e}"))),
+        }
+    }
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// A content fingerprint of the raw files (names and bytes). The reload fallback
+/// compares it to notice changes that no filesystem event reported.
+pub fn fingerprint(files: &[RawFile]) -> u64 {
+    let mut h = seahash::SeaHasher::new();
+    for f in files {
+        use std::hash::Hasher;
+        let name = f
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        h.write(&(name.len() as u64).to_le_bytes());
+        h.write(name.as_bytes());
+        h.write(&(f.bytes.len() as u64).to_le_bytes());
+        h.write(&f.bytes);
+    }
+    std::hash::Hasher::finish(&h)
+}
+
+/// Reads and parses every config file under `path`, collecting every error.
+pub fn load_path(path: &Path) -> Result<Vec<SourceFile>, ConfigErrors> {
+    parse_sources(&read_sources(path)?)
+}
+
+/// Parses raw files, collecting every error across all of them.
+pub fn parse_sources(files: &[RawFile]) -> Result<Vec<SourceFile>, ConfigErrors> {
+    let mut out = Vec::with_capacity(files.len());
+    let mut errors = Vec::new();
+    for f in files {
+        match parse_file(&f.path, &f.bytes) {
+            Ok(doc) => out.push(SourceFile {
+                path: f.path.clone(),
+                doc,
+            }),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Parses one file: a single experiment, a list of experiments, or a document.
+pub fn parse_file(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Vec<ConfigError>> {
+    let fmt = format_of(path).unwrap_or(Format::Json);
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| vec![ConfigError::file(path, format!("not valid UTF-8: {e}"))])?;
+    let value: Value = match fmt {
+        Format::Json => serde_json::from_str(text)
+            .map_err(|e| vec![ConfigError::file(path, format!("invalid JSON: {e}"))])?,
+        Format::Yaml => {
+            if text.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_norway::from_str(text)
+                    .map_err(|e| vec![ConfigError::file(path, format!("invalid YAML: {e}"))])?
+            }
+        }
+    };
+    match &value {
+        Value::Null => Ok(ConfigDocument::default()),
+        Value::Array(items) => {
+            let experiments = parse_experiments(path, items, "")?;
+            typed_recheck::<Vec<ExperimentConfig>>(path, fmt, text, |p| locate_list(items, p))?;
+            Ok(ConfigDocument { experiments, ..Default::default() })
+        }
+        Value::Object(map) if is_document(map) => {
+            // Report each experiment's errors separately, then the rest of the document.
+            let mut errors = Vec::new();
+            let mut experiments = Vec::new();
+            if let Some(Value::Array(items)) = map.get("experiments") {
+                match parse_experiments(path, items, "experiments") {
+                    Ok(e) => experiments = e,
+                    Err(mut e) => errors.append(&mut e),
+                }
+            }
+            let rest: serde_json::Map<String, Value> =
+                map.iter().filter(|(k, _)| k.as_str() != "experiments").map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut doc = match serde_path_to_error::deserialize::<_, ConfigDocument>(Value::Object(rest)) {
+                Ok(d) => d,
+                Err(e) => {
+                    errors.push(ConfigError { file: path.to_owned(), experiment: None, field: Some(e.path().to_string()), message: e.inner().to_string() });
+                    ConfigDocument::default()
+                }
+            };
+            if let Some(v) = map.get("experiments") {
+                if !v.is_array() {
+                    errors.push(ConfigError { file: path.to_owned(), experiment: None, field: Some("experiments".into()), message: "must be a list of experiments".into() });
+                }
+            }
+            if !errors.is_empty() {
+                return Err(errors);
+            }
+            typed_recheck::<ConfigDocument>(path, fmt, text, |p| locate_doc(map, p))?;
+            doc.experiments = experiments;
+            Ok(doc)
+        }
+        Value::Object(_) => {
+            let key = experiment_key(&value);
+            let e = serde_path_to_error::deserialize::<_, ExperimentConfig>(value.clone())
+                .map_err(|e| vec![field_error(path, key.as_deref(), e.path().to_string(), e.inner().to_string())])?;
+            typed_recheck::<ExperimentConfig>(path, fmt, text, |p| (key.clone(), p.to_string()))?;
+            Ok(ConfigDocument { experiments: vec![e], ..Default::default() })
+        }
+        _ => Err(vec![ConfigError::file(
+            path,
+            "expected an experiment object, a list of experiments, or an object {\"experiments\": [...]}",
+        )]),
+    }
+}
+
+fn is_document(map: &serde_json::Map<String, Value>) -> bool {
+    !map.contains_key("experimentId")
+        && !map.contains_key("key")
+        && ["experiments", "segments", "layers", "holdouts"]
+            .iter()
+            .any(|k| map.contains_key(*k))
+}
+
+fn experiment_key(v: &Value) -> Option<String> {
+    v.get("experimentId")
+        .or_else(|| v.get("key"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn field_error(path: &Path, key: Option<&str>, field: String, message: String) -> ConfigError {
+    let field = if field == "." || field.is_empty() {
+        None
+    } else {
+        Some(field)
+    };
+    ConfigError {
+        file: path.to_owned(),
+        experiment: key.map(str::to_owned),
+        field,
+        message,
+    }
+}
+
+fn parse_experiments(
+    path: &Path,
+    items: &[Value],
+    prefix: &str,
+) -> Result<Vec<ExperimentConfig>, Vec<ConfigError>> {
+    let mut out = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let key = experiment_key(item);
+        match serde_path_to_error::deserialize::<_, ExperimentConfig>(item.clone()) {
+            Ok(e) => out.push(e),
+            Err(e) => {
+                let mut err = field_error(
+                    path,
+                    key.as_deref(),
+                    e.path().to_string(),
+                    e.inner().to_string(),
+                );
+                if key.is_none() {
+                    let at = if prefix.is_empty() {
+                        format!("[{i}]")
+                    } else {
+                        format!("{prefix}[{i}]")
+                    };
+                    err.field = Some(match err.field {
+                        Some(f) => format!("{at}.{f}"),
+                        None => at,
+                    });
+                }
+                errors.push(err)
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Deserializes the typed form straight from the text, which catches what a
+/// `Value` cannot show: a field written twice in one object.
+fn typed_recheck<T: DeserializeOwned>(
+    path: &Path,
+    fmt: Format,
+    text: &str,
+    locate: impl Fn(&str) -> (Option<String>, String),
+) -> Result<(), Vec<ConfigError>> {
+    let result: Result<T, (String, String)> = match fmt {
+        Format::Json => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(&mut de)
+                .map_err(|e| (e.path().to_string(), e.inner().to_string()))
+        }
+        Format::Yaml => {
+            let de = serde_norway::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(de)
+                .map_err(|e| (e.path().to_string(), e.inner().to_string()))
+        }
+    };
+    match result {
+        Ok(_) => Ok(()),
+        Err((p, msg)) => {
+            let (key, field) = locate(&p);
+            Err(vec![field_error(path, key.as_deref(), field, msg)])
+        }
+    }
+}
+
+/// Splits a path like `[3].variants[0].weight` into the experiment at index 3 and
+/// the rest.
+fn locate_list(items: &[Value], p: &str) -> (Option<String>, String) {
+    if let Some(rest) = p.strip_prefix('[') {
+        if let Some((idx, tail)) = rest.split_once(']') {
+            if let Ok(i) = idx.parse::<usize>() {
+                let tail = tail.strip_prefix('.').unwrap_or(tail).to_string();
+                return (items.get(i).and_then(experiment_key), tail);
+            }
+        }
+    }
+    (None, p.to_string())
+}
+
+fn locate_doc(map: &serde_json::Map<String, Value>, p: &str) -> (Option<String>, String) {
+    if let (Some(rest), Some(Value::Array(items))) =
+        (p.strip_prefix("experiments"), map.get("experiments"))
+    {
+        return locate_list(items, rest);
+    }
+    (None, p.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(name: &str, text: &str) -> Result<ConfigDocument, Vec<ConfigError>> {
+        parse_file(Path::new(name), text.as_bytes())
+    }
+
+    #[test]
+    fn three_shapes_parse_to_the_same_experiments() {
+        let one = r#"{"key":"a","status":"running","variants":["x","y"]}"#;
+        let list = format!("[{one}]");
+        let doc = format!("{{\"experiments\":[{one}]}}");
+        let a = parse("a.json", one).unwrap();
+        assert_eq!(a.experiments.len(), 1);
+        assert_eq!(a, parse("b.json", &list).unwrap());
+        assert_eq!(a, parse("c.json", &doc).unwrap());
+        let yaml = "key: a\nstatus: running\nvariants: [x, y]\n";
+        assert_eq!(a, parse("d.yaml", yaml).unwrap());
+    }
+
+    #[test]
+    fn unknown_field_names_file_experiment_and_field() {
+        let text = r#"[{"key":"ok","status":"running","variants":["x"]},
+                       {"key":"bad","status":"running","variants":[{"key":"x","wieght":2}]}]"#;
+        let errs = parse("f.json", text).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].experiment.as_deref(), Some("bad"));
+        assert_eq!(errs[0].field.as_deref(), Some("variants[0].wieght"));
+        assert!(errs[0].message.contains("wieght"), "{}", errs[0].message);
+        assert!(errs[0].to_string().starts_with("f.json: experiment `bad`"));
+    }
+
+    #[test]
+    fn every_bad_experiment_is_reported() {
+        let text = r#"{"experiments":[{"key":"a","status":"runing","variants":["x"]},
+                                       {"key":"b","status":"running","variants":["x"],"trafficAllocation":"half"}]}"#;
+        let errs = parse("f.json", text).unwrap_err();
+        let keys: Vec<_> = errs.iter().map(|e| e.experiment.clone().unwrap()).collect();
+        assert_eq!(keys, vec!["a", "b"]);
+        assert_eq!(errs[1].field.as_deref(), Some("trafficAllocation"));
+    }
+
+    #[test]
+    fn duplicate_field_in_json_is_an_error() {
+        let text = r#"{"key":"a","status":"running","status":"draft","variants":["x"]}"#;
+        let errs = parse("f.json", text).unwrap_err();
+        assert!(
+            errs[0].message.contains("duplicate field"),
+            "{}",
+            errs[0].message
+        );
+        assert_eq!(errs[0].experiment.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn unparseable_files_are_errors_not_panics() {
+        assert!(parse("f.json", "{").is_err());
+        assert!(parse("f.yaml", "a: [").is_err());
+        assert!(parse("f.json", "42").is_err());
+        assert!(parse_file(Path::new("f.json"), &[0xff, 0xfe]).is_err());
+        assert_eq!(parse("f.yaml", "").unwrap(), ConfigDocument::default());
+    }
+}

@@ -1,0 +1,12 @@
+//! Config: the file format people write, and reading it from disk.
+//!
+//! This is the first stage of the pipeline `config -> snapshot -> engine ->
+//! transports`: nothing here is on the request path.
+
+pub mod error;
+pub mod load;
+pub mod model;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use load::{load_path, parse_file, parse_sources, read_sources, RawFile, SourceFile};
+pub use model::*;

@@ -1,0 +1,120 @@
+//! Read-only access to an evaluation context, without converting it.
+//!
+//! The engine asks a context for one attribute at a time through [`Context`], so
+//! the gRPC layer can evaluate straight from a `google.protobuf.Struct` and the CLI
+//! from a parsed JSON object, with no copy and no allocation.
+
+/// One attribute value as the engine sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Attr<'a> {
+    /// A string.
+    Str(&'a str),
+    /// A number.
+    Num(f64),
+    /// A boolean.
+    Bool(bool),
+    /// Explicit null.
+    Null,
+    /// A list or object: present, but not a scalar.
+    Other,
+}
+
+/// Something the engine can read attributes from.
+pub trait Context {
+    /// The attribute named `name`, if present.
+    fn get(&self, name: &str) -> Option<Attr<'_>>;
+}
+
+impl Context for serde_json::Map<String, serde_json::Value> {
+    fn get(&self, name: &str) -> Option<Attr<'_>> {
+        self.get(name).map(json_attr)
+    }
+}
+
+/// Views a JSON value as an [`Attr`].
+pub fn json_attr(v: &serde_json::Value) -> Attr<'_> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Attr::Str(s),
+        Value::Number(n) => n.as_f64().map(Attr::Num).unwrap_or(Attr::Other),
+        Value::Bool(b) => Attr::Bool(*b),
+        Value::Null => Attr::Null,
+        Value::Array(_) | Value::Object(_) => Attr::Other,
+    }
+}
+
+impl<C: Context + ?Sized> Context for &C {
+    fn get(&self, name: &str) -> Option<Attr<'_>> {
+        (**self).get(name)
+    }
+}
+
+/// A context with no attributes.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Empty;
+
+impl Context for Empty {
+    fn get(&self, _: &str) -> Option<Attr<'_>> {
+        None
+    }
+}
+
+/// A stack buffer holding a unit id's bytes: strings as they are, numbers in their
+/// canonical decimal form (integers without a fraction: `42`, not `42.0`), so
+/// `"42"` and `42` are the same unit.
+pub struct UnitBuf {
+    int: itoa::Buffer,
+    float: ryu::Buffer,
+}
+
+impl Default for UnitBuf {
+    fn default() -> Self {
+        UnitBuf {
+            int: itoa::Buffer::new(),
+            float: ryu::Buffer::new(),
+        }
+    }
+}
+
+impl UnitBuf {
+    /// The bytes that identify the unit, or `None` when the attribute cannot
+    /// identify one (absent, null, empty, boolean, list or object, non-finite).
+    pub fn unit_bytes<'a>(&'a mut self, attr: Option<Attr<'a>>) -> Option<&'a [u8]> {
+        match attr? {
+            Attr::Str("") => None,
+            Attr::Str(s) => Some(s.as_bytes()),
+            Attr::Num(n) if !n.is_finite() => None,
+            Attr::Num(n) if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 => {
+                Some(self.int.format(n as i64).as_bytes())
+            }
+            Attr::Num(n) => Some(self.float.format_finite(n).as_bytes()),
+            Attr::Bool(_) | Attr::Null | Attr::Other => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_strings_name_the_same_unit() {
+        let mut a = UnitBuf::default();
+        assert_eq!(a.unit_bytes(Some(Attr::Num(42.0))), Some(&b"42"[..]));
+        let mut b = UnitBuf::default();
+        assert_eq!(b.unit_bytes(Some(Attr::Str("42"))), Some(&b"42"[..]));
+        let mut c = UnitBuf::default();
+        assert_eq!(c.unit_bytes(Some(Attr::Num(-1.5))), Some(&b"-1.5"[..]));
+    }
+
+    #[test]
+    fn empty_and_non_scalar_units_are_missing() {
+        let mut u = UnitBuf::default();
+        assert_eq!(u.unit_bytes(None), None);
+        assert_eq!(u.unit_bytes(Some(Attr::Str(""))), None);
+        assert_eq!(u.unit_bytes(Some(Attr::Bool(true))), None);
+        assert_eq!(u.unit_bytes(Some(Attr::Null)), None);
+        assert_eq!(u.unit_bytes(Some(Attr::Other)), None);
+        assert_eq!(u.unit_bytes(Some(Attr::Num(f64::NAN))), None);
+    }
+}

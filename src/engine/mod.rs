@@ -1,0 +1,370 @@
+//! Evaluation: the pure function `(snapshot, experiment, context) -> assignment`.
+//!
+//! Nothing here allocates, locks or does I/O. The same code path serves `Assign`
+//! and `Explain`: explaining passes a [`Trace`] that records each decision, while
+//! ordinary evaluation passes `()`, whose calls compile to nothing.
+
+pub mod bucket;
+pub mod context;
+
+use crate::config::Status;
+use crate::snapshot::{Experiment, SlotRange, Snapshot, Variant};
+use context::UnitBuf;
+pub use context::{Attr, Context};
+
+/// Why a unit got the variant it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Enrolled by hash: the traffic draw let it in and rendezvous chose the variant.
+    Split,
+    /// Enrolled because the caller passed a sticky assignment that still applies.
+    Sticky,
+    /// A targeting rule did not match; default variant.
+    TargetingMiss,
+    /// Held out by a holdout; default variant.
+    Holdout,
+    /// Outside this experiment's range of its layer; default variant.
+    NotInLayer,
+    /// Eligible, but the traffic draw is above the allocation; default variant.
+    NotInTraffic,
+    /// The experiment is paused, stopped or completed with no winner; default variant.
+    Disabled,
+    /// The experiment is paused, stopped or completed and declares a winner.
+    Winner,
+    /// The context lacks a usable unit attribute; default variant, never hashed.
+    MissingUnit,
+}
+
+impl Reason {
+    /// The snake_case name used in responses, logs and exposures.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Split => "split",
+            Reason::Sticky => "sticky",
+            Reason::TargetingMiss => "targeting_miss",
+            Reason::Holdout => "holdout",
+            Reason::NotInLayer => "not_in_layer",
+            Reason::NotInTraffic => "not_in_traffic",
+            Reason::Disabled => "disabled",
+            Reason::Winner => "winner",
+            Reason::MissingUnit => "missing_unit",
+        }
+    }
+
+    /// Every reason, for metrics and documentation.
+    pub const ALL: [Reason; 9] = [
+        Reason::Split,
+        Reason::Sticky,
+        Reason::TargetingMiss,
+        Reason::Holdout,
+        Reason::NotInLayer,
+        Reason::NotInTraffic,
+        Reason::Disabled,
+        Reason::Winner,
+        Reason::MissingUnit,
+    ];
+}
+
+/// A previously recorded assignment the caller wants honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sticky<'a> {
+    /// The variant the unit had.
+    pub variant: &'a str,
+}
+
+/// Per-call evaluation inputs beyond the context.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvalOptions<'a> {
+    /// A sticky assignment for this experiment, if the caller has one.
+    pub sticky: Option<Sticky<'a>>,
+}
+
+/// The result of evaluating one experiment for one unit.
+#[derive(Debug, Clone, Copy)]
+pub struct Assignment<'s> {
+    /// The experiment.
+    pub experiment: &'s Experiment,
+    /// The variant served.
+    pub variant: &'s Variant,
+    /// Whether the unit is in the experiment (split or sticky).
+    pub enrolled: bool,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// Why an experiment could not be evaluated at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    /// No experiment has this key.
+    #[error("unknown experiment `{0}`")]
+    NotFound(String),
+    /// The experiment exists but is a draft, which is never served.
+    #[error("experiment `{0}` is a draft and is not served")]
+    Draft(String),
+}
+
+/// One decision step, reported to a [`Trace`].
+#[derive(Debug, Clone, Copy)]
+pub enum Step<'a> {
+    /// The experiment's status.
+    Status(Status),
+    /// The unit attribute and whether it identified a unit.
+    Unit {
+        /// Attribute name.
+        attribute: &'a str,
+        /// The value seen.
+        seen: Option<Attr<'a>>,
+        /// Whether it is usable as a unit id.
+        usable: bool,
+    },
+    /// One targeting condition.
+    Rule {
+        /// Where the rule came from (`include[0]`, `rules[1]`, `segment:beta/...`).
+        origin: &'a str,
+        /// The rule in words.
+        text: &'a str,
+        /// The attribute read.
+        attribute: &'a str,
+        /// The value seen.
+        seen: Option<Attr<'a>>,
+        /// Whether the condition held.
+        matched: bool,
+    },
+    /// A sticky assignment from the caller.
+    Sticky {
+        /// The variant asked for.
+        variant: &'a str,
+        /// Whether it was honoured (the variant still exists).
+        honoured: bool,
+    },
+    /// A holdout draw (held out when `slot < end`).
+    Holdout {
+        /// Holdout key.
+        key: &'a str,
+        /// The unit's slot.
+        slot: u32,
+        /// Threshold.
+        end: u64,
+    },
+    /// A layer draw (inside when `start <= slot < end`).
+    Layer {
+        /// Layer key.
+        key: &'a str,
+        /// The unit's slot.
+        slot: u32,
+        /// Range start.
+        start: u64,
+        /// Range end.
+        end: u64,
+    },
+    /// The traffic draw (enrolled when `slot < threshold`).
+    Traffic {
+        /// The unit's slot.
+        slot: u32,
+        /// Threshold.
+        threshold: u64,
+    },
+    /// One variant's rendezvous score (lowest wins).
+    Score {
+        /// Variant key.
+        variant: &'a str,
+        /// Weight.
+        weight: f64,
+        /// Score.
+        score: f64,
+    },
+}
+
+/// Receives decision steps during evaluation.
+pub trait Trace {
+    /// Called once per decision step, in order.
+    fn step(&mut self, step: Step<'_>);
+}
+
+impl Trace for () {
+    #[inline(always)]
+    fn step(&mut self, _: Step<'_>) {}
+}
+
+impl Snapshot {
+    /// Assigns one unit to one experiment.
+    #[inline]
+    pub fn assign<C: Context + ?Sized>(
+        &self,
+        key: &str,
+        ctx: &C,
+        opts: EvalOptions<'_>,
+    ) -> Result<Assignment<'_>, EvalError> {
+        self.assign_traced(key, ctx, opts, &mut ())
+    }
+
+    /// [`Snapshot::assign`], reporting each decision to `trace`.
+    pub fn assign_traced<C: Context + ?Sized, T: Trace>(
+        &self,
+        key: &str,
+        ctx: &C,
+        opts: EvalOptions<'_>,
+        trace: &mut T,
+    ) -> Result<Assignment<'_>, EvalError> {
+        match self.experiment(key) {
+            None => Err(EvalError::NotFound(key.to_owned())),
+            Some(e) if !e.is_served() => Err(EvalError::Draft(key.to_owned())),
+            Some(e) => Ok(e.evaluate(ctx, opts, trace)),
+        }
+    }
+}
+
+impl Experiment {
+    fn outside(&self, reason: Reason) -> Assignment<'_> {
+        Assignment {
+            experiment: self,
+            variant: &self.variants[self.default_variant],
+            enrolled: false,
+            reason,
+        }
+    }
+
+    /// Evaluates this experiment for the unit in `ctx`. Drafts evaluate like
+    /// stopped experiments here; [`Snapshot::assign`] refuses them earlier.
+    #[inline]
+    pub fn evaluate<C: Context + ?Sized, T: Trace>(
+        &self,
+        ctx: &C,
+        opts: EvalOptions<'_>,
+        trace: &mut T,
+    ) -> Assignment<'_> {
+        trace.step(Step::Status(self.status));
+        if self.status != Status::Running {
+            return match self.winner {
+                Some(w) => Assignment {
+                    experiment: self,
+                    variant: &self.variants[w],
+                    enrolled: false,
+                    reason: Reason::Winner,
+                },
+                None => self.outside(Reason::Disabled),
+            };
+        }
+        let mut buf = UnitBuf::default();
+        let seen = ctx.get(&self.hash_key);
+        let unit = buf.unit_bytes(seen);
+        trace.step(Step::Unit {
+            attribute: &self.hash_key,
+            seen,
+            usable: unit.is_some(),
+        });
+        let Some(unit) = unit else {
+            return self.outside(Reason::MissingUnit);
+        };
+        for c in &self.targeting.conds {
+            let (matched, seen) = c.eval(ctx);
+            trace.step(Step::Rule {
+                origin: &c.origin,
+                text: &c.text,
+                attribute: &c.attribute,
+                seen,
+                matched,
+            });
+            if !matched {
+                return self.outside(Reason::TargetingMiss);
+            }
+        }
+        if let Some(s) = opts.sticky {
+            let found = self.variants.iter().find(|v| &*v.key == s.variant);
+            trace.step(Step::Sticky {
+                variant: s.variant,
+                honoured: found.is_some(),
+            });
+            if let Some(v) = found {
+                return Assignment {
+                    experiment: self,
+                    variant: v,
+                    enrolled: true,
+                    reason: Reason::Sticky,
+                };
+            }
+        }
+        if let Some(h) = &self.holdout {
+            match range_slot(h, ctx, unit, &self.hash_key) {
+                None => return self.outside(Reason::MissingUnit),
+                Some(slot) => {
+                    trace.step(Step::Holdout {
+                        key: &h.key,
+                        slot,
+                        end: h.end,
+                    });
+                    if (slot as u64) < h.end {
+                        return self.outside(Reason::Holdout);
+                    }
+                }
+            }
+        }
+        if let Some(l) = &self.layer {
+            match range_slot(l, ctx, unit, &self.hash_key) {
+                None => return self.outside(Reason::MissingUnit),
+                Some(slot) => {
+                    trace.step(Step::Layer {
+                        key: &l.key,
+                        slot,
+                        start: l.start,
+                        end: l.end,
+                    });
+                    if !(l.start <= slot as u64 && (slot as u64) < l.end) {
+                        return self.outside(Reason::NotInLayer);
+                    }
+                }
+            }
+        }
+        let slot = bucket::slot(self.traffic_draw.draw(unit));
+        trace.step(Step::Traffic {
+            slot,
+            threshold: self.traffic,
+        });
+        if slot as u64 >= self.traffic {
+            return self.outside(Reason::NotInTraffic);
+        }
+        let mut best: Option<(&Variant, f64)> = None;
+        for v in &self.variants {
+            if v.weight <= 0.0 {
+                continue;
+            }
+            let score = bucket::rendezvous_score(v.draw.draw(unit), v.weight);
+            trace.step(Step::Score {
+                variant: &v.key,
+                weight: v.weight,
+                score,
+            });
+            best = match best {
+                Some((b, bs)) if bs < score || (bs == score && b.key <= v.key) => Some((b, bs)),
+                _ => Some((v, score)),
+            };
+        }
+        match best {
+            Some((v, _)) => Assignment {
+                experiment: self,
+                variant: v,
+                enrolled: true,
+                reason: Reason::Split,
+            },
+            // Unreachable for valid running experiments (compile requires a weight > 0).
+            None => self.outside(Reason::NotInTraffic),
+        }
+    }
+}
+
+/// The unit's slot for a layer or holdout draw, reusing the experiment's unit bytes
+/// when the draw uses the same attribute.
+#[inline]
+fn range_slot<C: Context + ?Sized>(
+    r: &SlotRange,
+    ctx: &C,
+    unit: &[u8],
+    exp_hash_key: &str,
+) -> Option<u32> {
+    if *r.hash_key == *exp_hash_key {
+        return Some(bucket::slot(r.draw.draw(unit)));
+    }
+    let mut buf = UnitBuf::default();
+    let other = buf.unit_bytes(ctx.get(&r.hash_key))?;
+    Some(bucket::slot(r.draw.draw(other)))
+}

@@ -1,0 +1,13 @@
+//! The `cohortd` binary: parses the command line and hands off to [`cohortd::cli`].
+
+use clap::Parser;
+use cohortd::cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match &cli.command {
+        Command::Validate(a) => cohortd::cli::validate::run(a),
+        Command::Assign(a) => cohortd::cli::assign::run(a),
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,590 @@
+//! The compiled, immutable snapshot that requests evaluate against.
+//!
+//! Compiling does every expensive and fallible step once: it validates, resolves
+//! defaults, derives hash seeds, compiles targeting and computes a content-derived
+//! version. A [`Snapshot`] is never mutated; a reload builds a new one and swaps it.
+
+pub mod targeting;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::config::{
+    ConfigDocument, ConfigError, ConfigErrors, ExperimentConfig, HoldoutConfig, LayerConfig,
+    SourceFile, Status, Targeting,
+};
+use crate::engine::bucket::{self, purpose, DrawKey};
+use targeting::CompiledTargeting;
+
+/// The default unit attribute: OpenFeature's targeting key.
+pub const DEFAULT_HASH_KEY: &str = "targetingKey";
+
+/// One variant, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// Variant key.
+    pub key: Box<str>,
+    /// The value served.
+    pub value: serde_json::Value,
+    /// Relative weight (0 means "never chosen by hashing").
+    pub weight: f64,
+    pub(crate) draw: DrawKey,
+}
+
+/// A unit draw against a fixed fraction (holdout) or a slot range (layer).
+#[derive(Debug, Clone)]
+pub struct SlotRange {
+    /// Layer or holdout key.
+    pub key: Box<str>,
+    /// Attribute that identifies the unit for this draw.
+    pub hash_key: Box<str>,
+    /// First slot inside.
+    pub start: u64,
+    /// First slot past the end.
+    pub end: u64,
+    pub(crate) draw: DrawKey,
+}
+
+/// One compiled experiment.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    /// Experiment key.
+    pub key: Box<str>,
+    /// Lifecycle state.
+    pub status: Status,
+    /// Variants in config order.
+    pub variants: Vec<Variant>,
+    /// Index of the variant served to units outside the experiment.
+    pub default_variant: usize,
+    /// Index of the declared winner, if any.
+    pub winner: Option<usize>,
+    /// Enrolment threshold in slots (`floor(trafficAllocation * 2^32)`).
+    pub traffic: u64,
+    /// Attribute that identifies the unit.
+    pub hash_key: Box<str>,
+    /// Exportable fingerprint of the salt (never the salt).
+    pub salt_fingerprint: Box<str>,
+    /// Acknowledged-reshuffle counter.
+    pub epoch: u32,
+    /// Layer membership.
+    pub layer: Option<SlotRange>,
+    /// Holdout this experiment respects (slots `[0, end)` are held out).
+    pub holdout: Option<SlotRange>,
+    /// Content fingerprint of everything that affects this experiment's assignments.
+    pub fingerprint: Box<str>,
+    /// The file it was loaded from.
+    pub source: PathBuf,
+    /// The experiment as written (for metadata, diff and explain).
+    pub config: ExperimentConfig,
+    pub(crate) traffic_draw: DrawKey,
+    pub(crate) targeting: CompiledTargeting,
+    pub(crate) salt: Box<str>,
+}
+
+impl Experiment {
+    /// The salt in force (internal: never export it; use `salt_fingerprint`).
+    pub fn salt(&self) -> &str {
+        &self.salt
+    }
+
+    /// The variant with key `key`.
+    pub fn variant(&self, key: &str) -> Option<&Variant> {
+        self.variants.iter().find(|v| &*v.key == key)
+    }
+
+    /// Whether this experiment is served (drafts are not).
+    pub fn is_served(&self) -> bool {
+        self.status != Status::Draft
+    }
+}
+
+/// An immutable, compiled config. Cheap to share behind an `Arc`.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    version: Box<str>,
+    experiments: Vec<Experiment>,
+    index: HashMap<Box<str>, usize, foldhash::fast::FixedState>,
+    document: ConfigDocument,
+}
+
+impl Snapshot {
+    /// Reads, parses and compiles every config file under `path` (directory or file).
+    pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
+        Snapshot::compile(&crate::config::load_path(path)?)
+    }
+
+    /// Compiles parsed files into a snapshot, reporting every problem found.
+    pub fn compile(files: &[SourceFile]) -> Result<Snapshot, ConfigErrors> {
+        Compiler::default().run(files)
+    }
+
+    /// Content-derived version: equal content gives an equal version on every pod.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// All experiments, drafts included, sorted by key.
+    pub fn experiments(&self) -> &[Experiment] {
+        &self.experiments
+    }
+
+    /// Served experiments (not drafts), sorted by key.
+    pub fn served(&self) -> impl Iterator<Item = &Experiment> {
+        self.experiments.iter().filter(|e| e.is_served())
+    }
+
+    /// Looks up an experiment by key, drafts included.
+    #[inline]
+    pub fn experiment(&self, key: &str) -> Option<&Experiment> {
+        self.index.get(key).map(|&i| &self.experiments[i])
+    }
+
+    /// The merged document this snapshot was compiled from (experiments sorted).
+    pub fn document(&self) -> &ConfigDocument {
+        &self.document
+    }
+}
+
+fn hex64(bytes: &[u8]) -> String {
+    format!("{:016x}", seahash::hash(bytes))
+}
+
+#[derive(Default)]
+struct Compiler {
+    errors: Vec<ConfigError>,
+}
+
+struct Owned<'a> {
+    file: &'a Path,
+    cfg: &'a ExperimentConfig,
+}
+
+impl Compiler {
+    fn err(&mut self, file: &Path, exp: &str, field: impl Into<String>, msg: impl Into<String>) {
+        self.errors.push(ConfigError::field(file, exp, field, msg));
+    }
+
+    fn run(mut self, files: &[SourceFile]) -> Result<Snapshot, ConfigErrors> {
+        // Gather shared declarations and check their uniqueness.
+        let mut segments: BTreeMap<String, Targeting> = BTreeMap::new();
+        let mut layers: BTreeMap<String, (&Path, &LayerConfig)> = BTreeMap::new();
+        let mut holdouts: BTreeMap<String, (&Path, &HoldoutConfig)> = BTreeMap::new();
+        let mut owners: BTreeMap<&str, Owned<'_>> = BTreeMap::new();
+        for f in files {
+            for (name, seg) in &f.doc.segments {
+                if segments.insert(name.clone(), seg.clone()).is_some() {
+                    self.errors.push(doc_error(
+                        &f.path,
+                        format!("segments.{name}"),
+                        "segment declared twice in the config directory",
+                    ));
+                }
+            }
+            for (i, l) in f.doc.layers.iter().enumerate() {
+                if l.key.is_empty() {
+                    self.errors.push(doc_error(
+                        &f.path,
+                        format!("layers[{i}].key"),
+                        "must not be empty",
+                    ));
+                } else if layers.insert(l.key.clone(), (&f.path, l)).is_some() {
+                    self.errors.push(doc_error(
+                        &f.path,
+                        format!("layers[{i}]"),
+                        format!("layer `{}` declared twice", l.key),
+                    ));
+                }
+            }
+            for (i, h) in f.doc.holdouts.iter().enumerate() {
+                if !(0.0..=1.0).contains(&h.fraction) {
+                    self.errors.push(doc_error(
+                        &f.path,
+                        format!("holdouts[{i}].fraction"),
+                        format!("must be in [0, 1], got {}", h.fraction),
+                    ));
+                }
+                if h.key.is_empty() {
+                    self.errors.push(doc_error(
+                        &f.path,
+                        format!("holdouts[{i}].key"),
+                        "must not be empty",
+                    ));
+                } else if holdouts.insert(h.key.clone(), (&f.path, h)).is_some() {
+                    self.errors.push(doc_error(
+                        &f.path,
+                        format!("holdouts[{i}]"),
+                        format!("holdout `{}` declared twice", h.key),
+                    ));
+                }
+            }
+            for e in &f.doc.experiments {
+                if let Some(prev) = owners.get(e.experiment_id.as_str()) {
+                    let prev = prev.file.display().to_string();
+                    self.err(
+                        &f.path,
+                        &e.experiment_id,
+                        "experimentId",
+                        format!("duplicate experiment key: also defined in {prev}"),
+                    );
+                } else {
+                    owners.insert(
+                        &e.experiment_id,
+                        Owned {
+                            file: &f.path,
+                            cfg: e,
+                        },
+                    );
+                }
+            }
+        }
+
+        let mut experiments = Vec::with_capacity(owners.len());
+        for o in owners.values() {
+            if let Some(e) = self.experiment(o.file, o.cfg, &segments, &layers, &holdouts) {
+                experiments.push(e);
+            }
+        }
+        self.check_layer_overlaps(&experiments);
+        if !self.errors.is_empty() {
+            return Err(ConfigErrors(self.errors));
+        }
+
+        let document = ConfigDocument {
+            experiments: owners.values().map(|o| o.cfg.clone()).collect(),
+            segments,
+            layers: layers.values().map(|(_, l)| (*l).clone()).collect(),
+            holdouts: holdouts.values().map(|(_, h)| (*h).clone()).collect(),
+        };
+        let version = hex64(&serde_json::to_vec(&document).unwrap_or_default());
+        let mut index = HashMap::with_capacity_and_hasher(
+            experiments.len(),
+            foldhash::fast::FixedState::default(),
+        );
+        for (i, e) in experiments.iter().enumerate() {
+            index.insert(e.key.clone(), i);
+        }
+        Ok(Snapshot {
+            version: version.into(),
+            experiments,
+            index,
+            document,
+        })
+    }
+
+    fn experiment(
+        &mut self,
+        file: &Path,
+        c: &ExperimentConfig,
+        segments: &BTreeMap<String, Targeting>,
+        layers: &BTreeMap<String, (&Path, &LayerConfig)>,
+        holdouts: &BTreeMap<String, (&Path, &HoldoutConfig)>,
+    ) -> Option<Experiment> {
+        let key = c.experiment_id.as_str();
+        let before = self.errors.len();
+        if key.is_empty() || key.len() > 256 || key.chars().any(char::is_control) {
+            self.err(
+                file,
+                key,
+                "experimentId",
+                "must be 1 to 256 characters with no control characters",
+            );
+        }
+        let traffic = c.traffic_allocation.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&traffic) {
+            self.err(
+                file,
+                key,
+                "trafficAllocation",
+                format!("must be in [0, 1], got {traffic}"),
+            );
+        }
+        let salt = c.assignment.salt.clone().unwrap_or_else(|| key.to_owned());
+        if salt.is_empty() {
+            self.err(
+                file,
+                key,
+                "assignment.salt",
+                "must not be empty (omit it to use the experiment key)",
+            );
+        }
+        let hash_key = c
+            .assignment
+            .hash_key
+            .clone()
+            .unwrap_or_else(|| DEFAULT_HASH_KEY.to_owned());
+        if hash_key.is_empty() {
+            self.err(
+                file,
+                key,
+                "assignment.hashKey",
+                "must not be empty (omit it to use targetingKey)",
+            );
+        }
+
+        // Variants.
+        let mut variants = Vec::with_capacity(c.variants.len());
+        if c.variants.is_empty() {
+            self.err(file, key, "variants", "needs at least one variant");
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut total = 0.0;
+        for (i, v) in c.variants.iter().enumerate() {
+            if v.key.is_empty() {
+                self.err(file, key, format!("variants[{i}].key"), "must not be empty");
+            } else if !seen.insert(v.key.as_str()) {
+                self.err(
+                    file,
+                    key,
+                    format!("variants[{i}].key"),
+                    format!("duplicate variant key `{}`", v.key),
+                );
+            }
+            let w = v.weight.unwrap_or(1.0);
+            if !w.is_finite() || w < 0.0 {
+                self.err(
+                    file,
+                    key,
+                    format!("variants[{i}].weight"),
+                    format!("must be a finite number >= 0, got {w}"),
+                );
+            } else {
+                total += w;
+            }
+            variants.push(Variant {
+                key: v.key.as_str().into(),
+                value: v
+                    .value
+                    .clone()
+                    .unwrap_or_else(|| serde_json::Value::String(v.key.clone())),
+                weight: w,
+                draw: DrawKey::derive(purpose::VARIANT, &salt, &v.key),
+            });
+        }
+        if !c.variants.is_empty() && total <= 0.0 && c.status == Status::Running {
+            self.err(
+                file,
+                key,
+                "variants",
+                "weights sum to 0: a running experiment needs a variant with weight > 0",
+            );
+        }
+        let find = |name: &str| c.variants.iter().position(|v| v.key == name);
+        let default_variant = match &c.default_variant {
+            None => 0,
+            Some(d) => find(d).unwrap_or_else(|| {
+                self.err(
+                    file,
+                    key,
+                    "defaultVariant",
+                    format!("`{d}` is not one of the variants"),
+                );
+                0
+            }),
+        };
+        let winner = match &c.winner {
+            None => None,
+            Some(w) => {
+                let i = find(w);
+                if i.is_none() {
+                    self.err(
+                        file,
+                        key,
+                        "winner",
+                        format!("`{w}` is not one of the variants"),
+                    );
+                }
+                i
+            }
+        };
+
+        let targeting = match &c.targeting {
+            None => CompiledTargeting::default(),
+            Some(t) => {
+                CompiledTargeting::compile(t, segments, "targeting").unwrap_or_else(|errs| {
+                    for (field, msg) in errs {
+                        self.err(file, key, field, msg);
+                    }
+                    CompiledTargeting::default()
+                })
+            }
+        };
+
+        let layer = c.layer.as_ref().map(|m| {
+            let [start, end] = m.range;
+            if !(0.0 <= start && start < end && end <= 1.0) {
+                self.err(
+                    file,
+                    key,
+                    "layer.range",
+                    format!("must satisfy 0 <= start < end <= 1, got [{start}, {end}]"),
+                );
+            }
+            let (lsalt, lhash) = match layers.get(&m.key) {
+                Some((_, l)) => (
+                    l.salt.clone().unwrap_or_else(|| l.key.clone()),
+                    l.hash_key.clone(),
+                ),
+                None => (m.key.clone(), None),
+            };
+            SlotRange {
+                key: m.key.as_str().into(),
+                hash_key: lhash.unwrap_or_else(|| hash_key.clone()).into(),
+                start: bucket::threshold(start),
+                end: bucket::threshold(end),
+                draw: DrawKey::derive(purpose::LAYER, &lsalt, ""),
+            }
+        });
+        let holdout = c.holdout.as_ref().and_then(|h| match holdouts.get(h) {
+            None => {
+                self.err(
+                    file,
+                    key,
+                    "holdout",
+                    format!("unknown holdout `{h}`: declare it in a document's `holdouts`"),
+                );
+                None
+            }
+            Some((_, d)) => Some(SlotRange {
+                key: d.key.as_str().into(),
+                hash_key: d
+                    .hash_key
+                    .clone()
+                    .unwrap_or_else(|| hash_key.clone())
+                    .into(),
+                start: 0,
+                end: bucket::threshold(d.fraction),
+                draw: DrawKey::derive(purpose::HOLDOUT, d.salt.as_deref().unwrap_or(&d.key), ""),
+            }),
+        });
+        self.metadata(file, c);
+
+        if self.errors.len() > before {
+            return None;
+        }
+        // Fingerprint: the experiment plus every shared declaration it depends on.
+        let mut fp = serde_json::to_vec(c).unwrap_or_default();
+        if let Some(t) = &c.targeting {
+            for s in &t.segments {
+                fp.extend(serde_json::to_vec(&segments.get(s)).unwrap_or_default());
+            }
+        }
+        if let Some(m) = &c.layer {
+            fp.extend(serde_json::to_vec(&layers.get(&m.key).map(|(_, l)| l)).unwrap_or_default());
+        }
+        if let Some(h) = &c.holdout {
+            fp.extend(serde_json::to_vec(&holdouts.get(h).map(|(_, h)| h)).unwrap_or_default());
+        }
+        Some(Experiment {
+            key: key.into(),
+            status: c.status,
+            variants,
+            default_variant,
+            winner,
+            traffic: bucket::threshold(traffic),
+            hash_key: hash_key.into(),
+            salt_fingerprint: bucket::salt_fingerprint(&salt).into(),
+            epoch: c.assignment.epoch,
+            layer,
+            holdout,
+            fingerprint: hex64(&fp).into(),
+            source: file.to_owned(),
+            config: c.clone(),
+            traffic_draw: DrawKey::derive(purpose::TRAFFIC, &salt, ""),
+            targeting,
+            salt: salt.into(),
+        })
+    }
+
+    fn metadata(&mut self, file: &Path, c: &ExperimentConfig) {
+        let key = c.experiment_id.as_str();
+        if let Some(m) = &c.metrics {
+            for (field, metric) in m
+                .primary
+                .iter()
+                .map(|p| ("metrics.primary".to_string(), p))
+                .chain(
+                    m.secondary
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| (format!("metrics.secondary[{i}]"), s)),
+                )
+            {
+                if metric.name.trim().is_empty() {
+                    self.err(file, key, format!("{field}.name"), "must not be empty");
+                }
+            }
+            for (i, g) in m.guardrails.iter().enumerate() {
+                if g.name.trim().is_empty() {
+                    self.err(
+                        file,
+                        key,
+                        format!("metrics.guardrails[{i}].name"),
+                        "must not be empty",
+                    );
+                }
+                if !g.threshold.is_finite() {
+                    self.err(
+                        file,
+                        key,
+                        format!("metrics.guardrails[{i}].threshold"),
+                        "must be a finite number",
+                    );
+                }
+            }
+        }
+        if let Some(e) = &c.evaluation {
+            if let Some(a) = e.alpha {
+                if !(a > 0.0 && a < 1.0) {
+                    self.err(
+                        file,
+                        key,
+                        "evaluation.alpha",
+                        format!("must satisfy 0 < alpha < 1, got {a}"),
+                    );
+                }
+            }
+            if e.max_peeks == Some(0) {
+                self.err(file, key, "evaluation.maxPeeks", "must be at least 1");
+            }
+        }
+    }
+
+    fn check_layer_overlaps(&mut self, exps: &[Experiment]) {
+        let mut by_layer: BTreeMap<&str, Vec<&Experiment>> = BTreeMap::new();
+        for e in exps
+            .iter()
+            .filter(|e| matches!(e.status, Status::Running | Status::Paused))
+        {
+            if let Some(l) = &e.layer {
+                by_layer.entry(&l.key).or_default().push(e);
+            }
+        }
+        for (layer, mut members) in by_layer {
+            members.sort_by_key(|e| e.layer.as_ref().map(|l| l.start));
+            for pair in members.windows(2) {
+                let (a, b) = (pair[0], pair[1]);
+                let (la, lb) = (
+                    a.layer.as_ref().unwrap_or_else(|| unreachable!()),
+                    b.layer.as_ref().unwrap_or_else(|| unreachable!()),
+                );
+                if lb.start < la.end {
+                    self.err(
+                        &b.source,
+                        &b.key,
+                        "layer.range",
+                        format!("overlaps experiment `{}` in layer `{layer}`; experiments in one layer must not share slots", a.key),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn doc_error(file: &Path, field: String, msg: impl Into<String>) -> ConfigError {
+    ConfigError {
+        file: file.to_owned(),
+        experiment: None,
+        field: Some(field),
+        message: msg.into(),
+    }
+}

@@ -1,0 +1,478 @@
+//! Targeting rules compiled for evaluation: operands parsed, regexes built and
+//! segments inlined once, so matching a unit allocates nothing.
+
+use std::cmp::Ordering;
+
+use crate::config::{Op, Rule, Targeting};
+use crate::engine::context::{Attr, Context};
+
+/// A scalar operand, pre-parsed into every form a comparison may need.
+#[derive(Debug, Clone)]
+struct Scalar {
+    text: Box<str>,
+    num: Option<f64>,
+}
+
+impl Scalar {
+    fn new(text: &str) -> Scalar {
+        Scalar {
+            text: text.into(),
+            num: text.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
+        }
+    }
+
+    /// Does `attr`'s string form equal this operand? Numbers compare numerically,
+    /// booleans as `true` / `false`.
+    fn equals(&self, attr: Attr<'_>) -> bool {
+        match attr {
+            Attr::Str(s) => s == &*self.text,
+            Attr::Num(n) => self.num == Some(n),
+            Attr::Bool(b) => (if b { "true" } else { "false" }) == &*self.text,
+            Attr::Null => &*self.text == "null",
+            Attr::Other => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Test {
+    Eq(Scalar),
+    In(Vec<Scalar>),
+    StartsWith(Box<str>),
+    EndsWith(Box<str>),
+    Contains(Box<str>),
+    Num(fn(Ordering) -> bool, f64),
+    Semver(fn(Ordering) -> bool, semver::Version),
+    Regex(regex::Regex),
+    Exists,
+}
+
+/// One compiled condition: `attribute test`, possibly negated.
+#[derive(Debug, Clone)]
+pub struct Cond {
+    /// Where it came from, e.g. `include[0]`, `rules[2]`, `segment:beta/rules[0]`.
+    pub origin: Box<str>,
+    /// The rule as written, for `Explain`.
+    pub text: Box<str>,
+    /// The attribute it reads.
+    pub attribute: Box<str>,
+    test: Test,
+    negate: bool,
+}
+
+impl Cond {
+    /// Whether the unit's context satisfies this condition, and the value it saw.
+    #[inline]
+    pub fn eval<'c, C: Context + ?Sized>(&self, ctx: &'c C) -> (bool, Option<Attr<'c>>) {
+        let seen = ctx.get(&self.attribute);
+        let hit = seen.is_some_and(|a| test(&self.test, a));
+        (hit != self.negate, seen)
+    }
+}
+
+fn string_form(a: Attr<'_>) -> Option<&str> {
+    match a {
+        Attr::Str(s) => Some(s),
+        Attr::Bool(true) => Some("true"),
+        Attr::Bool(false) => Some("false"),
+        _ => None,
+    }
+}
+
+fn test(t: &Test, a: Attr<'_>) -> bool {
+    match t {
+        Test::Eq(s) => s.equals(a),
+        Test::In(list) => list.iter().any(|s| s.equals(a)),
+        Test::StartsWith(p) => string_form(a).is_some_and(|s| s.starts_with(&**p)),
+        Test::EndsWith(p) => string_form(a).is_some_and(|s| s.ends_with(&**p)),
+        Test::Contains(p) => string_form(a).is_some_and(|s| s.contains(&**p)),
+        Test::Num(cmp, rhs) => {
+            let lhs = match a {
+                Attr::Num(n) => Some(n),
+                Attr::Str(s) => s.trim().parse::<f64>().ok(),
+                _ => None,
+            };
+            lhs.and_then(|l| l.partial_cmp(rhs)).is_some_and(cmp)
+        }
+        Test::Semver(cmp, rhs) => match a {
+            Attr::Str(s) => parse_semver(s).is_some_and(|v| cmp(v.cmp_precedence(rhs))),
+            _ => false,
+        },
+        Test::Regex(re) => match a {
+            Attr::Str(s) => re.is_match(s),
+            Attr::Bool(b) => re.is_match(if b { "true" } else { "false" }),
+            _ => false,
+        },
+        Test::Exists => !matches!(a, Attr::Null),
+    }
+}
+
+fn parse_semver(s: &str) -> Option<semver::Version> {
+    let s = s.trim();
+    let s = s.strip_prefix('v').unwrap_or(s);
+    semver::Version::parse(s).ok()
+}
+
+/// The compiled targeting of one experiment: every condition must hold.
+#[derive(Debug, Clone, Default)]
+pub struct CompiledTargeting {
+    /// Conditions in evaluation order.
+    pub conds: Vec<Cond>,
+}
+
+/// Errors while compiling targeting: (field path, message).
+pub type RuleError = (String, String);
+
+fn scalar_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn split_attr_value(s: &str) -> Option<(&str, &str)> {
+    let (a, v) = s.split_once(':')?;
+    (!a.is_empty()).then_some((a, v))
+}
+
+impl CompiledTargeting {
+    /// Compiles `t`, inlining the named `segments`. Errors carry field paths
+    /// relative to the experiment.
+    pub fn compile(
+        t: &Targeting,
+        segments: &std::collections::BTreeMap<String, Targeting>,
+        field: &str,
+    ) -> Result<CompiledTargeting, Vec<RuleError>> {
+        let mut out = CompiledTargeting::default();
+        let mut errors = Vec::new();
+        compile_into(t, field, "", &mut out.conds, &mut errors);
+        for (i, name) in t.segments.iter().enumerate() {
+            match segments.get(name) {
+                None => errors.push((
+                    format!("{field}.segments[{i}]"),
+                    format!("unknown segment `{name}`"),
+                )),
+                Some(seg) if !seg.segments.is_empty() => errors.push((
+                    format!("{field}.segments[{i}]"),
+                    format!("segment `{name}` references other segments; segments cannot nest"),
+                )),
+                Some(seg) => compile_into(
+                    seg,
+                    &format!("segments.{name}"),
+                    &format!("segment:{name}/"),
+                    &mut out.conds,
+                    &mut errors,
+                ),
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn compile_into(
+    t: &Targeting,
+    field: &str,
+    origin_prefix: &str,
+    conds: &mut Vec<Cond>,
+    errors: &mut Vec<RuleError>,
+) {
+    for (i, s) in t.include.iter().enumerate() {
+        match split_attr_value(s) {
+            Some((a, v)) => conds.push(Cond {
+                origin: format!("{origin_prefix}include[{i}]").into(),
+                text: format!("{a} == {v}").into(),
+                attribute: a.into(),
+                test: Test::Eq(Scalar::new(v)),
+                negate: false,
+            }),
+            None => errors.push((
+                format!("{field}.include[{i}]"),
+                format!("expected `attribute:value`, got {s:?}"),
+            )),
+        }
+    }
+    for (i, r) in t.rules.iter().enumerate() {
+        match compile_rule(r) {
+            Ok(mut c) => {
+                c.origin = format!("{origin_prefix}rules[{i}]").into();
+                conds.push(c)
+            }
+            Err(m) => errors.push((format!("{field}.rules[{i}]"), m)),
+        }
+    }
+    for (i, s) in t.exclude.iter().enumerate() {
+        match split_attr_value(s) {
+            Some((a, v)) => conds.push(Cond {
+                origin: format!("{origin_prefix}exclude[{i}]").into(),
+                text: format!("not {a} == {v}").into(),
+                attribute: a.into(),
+                test: Test::Eq(Scalar::new(v)),
+                negate: true,
+            }),
+            None => errors.push((
+                format!("{field}.exclude[{i}]"),
+                format!("expected `attribute:value`, got {s:?}"),
+            )),
+        }
+    }
+}
+
+fn compile_rule(r: &Rule) -> Result<Cond, String> {
+    if r.attribute.is_empty() {
+        return Err("`attribute` must not be empty".into());
+    }
+    let one = |what: &str| -> Result<String, String> {
+        match &r.value {
+            Some(v) => scalar_text(v)
+                .ok_or_else(|| format!("`value` must be a {what} for `{:?}`", r.op).to_lowercase()),
+            None => Err(format!("`value` is required for this operator ({what})")),
+        }
+    };
+    let num = || -> Result<f64, String> {
+        match &r.value {
+            Some(serde_json::Value::Number(n)) => n
+                .as_f64()
+                .ok_or_else(|| "`value` must be a finite number".to_string()),
+            Some(serde_json::Value::String(s)) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite())
+                .ok_or_else(|| format!("`value` {s:?} is not a number")),
+            _ => Err("`value` must be a number".into()),
+        }
+    };
+    let ver = || -> Result<semver::Version, String> {
+        let s = one("semantic version string")?;
+        parse_semver(&s)
+            .ok_or_else(|| format!("`value` {s:?} is not a semantic version (e.g. 1.2.3)"))
+    };
+    let (test, negate, text) = match r.op {
+        Op::Equals | Op::NotEquals => {
+            let v = one("string, number or boolean")?;
+            let neg = r.op == Op::NotEquals;
+            (
+                Test::Eq(Scalar::new(&v)),
+                neg,
+                format!("{} {} {v}", r.attribute, if neg { "!=" } else { "==" }),
+            )
+        }
+        Op::In | Op::NotIn => {
+            let list = match &r.value {
+                Some(serde_json::Value::Array(items)) => items
+                    .iter()
+                    .map(|v| scalar_text(v).map(|s| Scalar::new(&s)))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or("`value` must be a list of strings, numbers or booleans")?,
+                _ => return Err("`value` must be a list for `in` / `not_in`".into()),
+            };
+            let neg = r.op == Op::NotIn;
+            let shown: Vec<&str> = list.iter().map(|s| &*s.text).collect();
+            (
+                Test::In(list.clone()),
+                neg,
+                format!(
+                    "{} {} [{}]",
+                    r.attribute,
+                    if neg { "not in" } else { "in" },
+                    shown.join(", ")
+                ),
+            )
+        }
+        Op::StartsWith => {
+            let v = one("string")?;
+            (
+                Test::StartsWith(v.clone().into()),
+                false,
+                format!("{} starts with {v:?}", r.attribute),
+            )
+        }
+        Op::EndsWith => {
+            let v = one("string")?;
+            (
+                Test::EndsWith(v.clone().into()),
+                false,
+                format!("{} ends with {v:?}", r.attribute),
+            )
+        }
+        Op::Contains => {
+            let v = one("string")?;
+            (
+                Test::Contains(v.clone().into()),
+                false,
+                format!("{} contains {v:?}", r.attribute),
+            )
+        }
+        Op::Lt | Op::Lte | Op::Gt | Op::Gte => {
+            let n = num()?;
+            let (f, sym): (fn(Ordering) -> bool, &str) = match r.op {
+                Op::Lt => (Ordering::is_lt, "<"),
+                Op::Lte => (Ordering::is_le, "<="),
+                Op::Gt => (Ordering::is_gt, ">"),
+                _ => (Ordering::is_ge, ">="),
+            };
+            (Test::Num(f, n), false, format!("{} {sym} {n}", r.attribute))
+        }
+        Op::SemverEq | Op::SemverLt | Op::SemverLte | Op::SemverGt | Op::SemverGte => {
+            let v = ver()?;
+            let (f, sym): (fn(Ordering) -> bool, &str) = match r.op {
+                Op::SemverEq => (Ordering::is_eq, "=="),
+                Op::SemverLt => (Ordering::is_lt, "<"),
+                Op::SemverLte => (Ordering::is_le, "<="),
+                Op::SemverGt => (Ordering::is_gt, ">"),
+                _ => (Ordering::is_ge, ">="),
+            };
+            let text = format!("{} {sym} semver {v}", r.attribute);
+            (Test::Semver(f, v), false, text)
+        }
+        Op::Matches => {
+            let v = one("regular expression string")?;
+            let re = regex::RegexBuilder::new(&v)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| format!("invalid regular expression: {e}"))?;
+            (
+                Test::Regex(re),
+                false,
+                format!("{} matches /{v}/", r.attribute),
+            )
+        }
+        Op::Exists | Op::NotExists => {
+            if r.value.is_some() {
+                return Err("`value` is not used by `exists` / `not_exists`; remove it".into());
+            }
+            let neg = r.op == Op::NotExists;
+            (
+                Test::Exists,
+                neg,
+                format!(
+                    "{} {}",
+                    r.attribute,
+                    if neg { "is absent" } else { "is present" }
+                ),
+            )
+        }
+    };
+    Ok(Cond {
+        origin: "".into(),
+        text: text.into(),
+        attribute: r.attribute.as_str().into(),
+        test,
+        negate,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn rule(attr: &str, op: Op, value: Option<serde_json::Value>) -> Cond {
+        compile_rule(&Rule {
+            attribute: attr.into(),
+            op,
+            value,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn template_include_exclude_compare_string_forms() {
+        let t = Targeting {
+            include: vec!["region:US".into(), "accountType:free".into()],
+            exclude: vec!["internal:true".into(), "bot:true".into()],
+            ..Default::default()
+        };
+        let c = CompiledTargeting::compile(&t, &Default::default(), "targeting").unwrap();
+        let all = |v| {
+            let m = ctx(v);
+            c.conds.iter().all(|cd| cd.eval(&m).0)
+        };
+        assert!(all(json!({"region":"US","accountType":"free"})));
+        assert!(all(
+            json!({"region":"US","accountType":"free","internal":false})
+        ));
+        assert!(!all(
+            json!({"region":"US","accountType":"free","internal":true})
+        ));
+        assert!(!all(
+            json!({"region":"US","accountType":"free","bot":"true"})
+        ));
+        assert!(!all(json!({"region":"EU","accountType":"free"})));
+        assert!(!all(json!({"accountType":"free"})));
+    }
+
+    #[test]
+    fn operators() {
+        let c = ctx(json!({"v":"2.10.0","n":7,"s":"hello-world","b":true,"z":null}));
+        assert!(rule("v", Op::SemverGt, Some(json!("2.9.1"))).eval(&c).0);
+        assert!(!rule("v", Op::SemverLt, Some(json!("v2.9.1"))).eval(&c).0);
+        assert!(rule("n", Op::Gte, Some(json!(7))).eval(&c).0);
+        assert!(rule("n", Op::Lt, Some(json!("7.5"))).eval(&c).0);
+        assert!(rule("n", Op::In, Some(json!([1, 7]))).eval(&c).0);
+        assert!(rule("n", Op::NotIn, Some(json!(["1"]))).eval(&c).0);
+        assert!(rule("s", Op::StartsWith, Some(json!("hello"))).eval(&c).0);
+        assert!(rule("s", Op::EndsWith, Some(json!("world"))).eval(&c).0);
+        assert!(rule("s", Op::Contains, Some(json!("o-w"))).eval(&c).0);
+        assert!(rule("s", Op::Matches, Some(json!("^h.*d$"))).eval(&c).0);
+        assert!(rule("b", Op::Equals, Some(json!(true))).eval(&c).0);
+        assert!(rule("b", Op::NotEquals, Some(json!("false"))).eval(&c).0);
+        assert!(rule("s", Op::Exists, None).eval(&c).0);
+        assert!(rule("z", Op::NotExists, None).eval(&c).0);
+        assert!(rule("missing", Op::NotExists, None).eval(&c).0);
+        assert!(!rule("missing", Op::Gt, Some(json!(1))).eval(&c).0);
+        assert!(rule("missing", Op::NotEquals, Some(json!("x"))).eval(&c).0);
+    }
+
+    #[test]
+    fn bad_operands_are_errors() {
+        let bad = |op, v| {
+            compile_rule(&Rule {
+                attribute: "a".into(),
+                op,
+                value: v,
+            })
+            .is_err()
+        };
+        assert!(bad(Op::Matches, Some(json!("("))));
+        assert!(bad(Op::SemverGt, Some(json!("one"))));
+        assert!(bad(Op::Gt, Some(json!("x"))));
+        assert!(bad(Op::In, Some(json!("x"))));
+        assert!(bad(Op::Exists, Some(json!(1))));
+        assert!(bad(Op::Equals, None));
+    }
+
+    #[test]
+    fn segments_inline_and_unknown_ones_fail() {
+        let mut segs = std::collections::BTreeMap::new();
+        segs.insert(
+            "beta".to_string(),
+            Targeting {
+                include: vec!["beta:true".into()],
+                ..Default::default()
+            },
+        );
+        let t = Targeting {
+            segments: vec!["beta".into()],
+            ..Default::default()
+        };
+        let c = CompiledTargeting::compile(&t, &segs, "targeting").unwrap();
+        assert_eq!(&*c.conds[0].origin, "segment:beta/include[0]");
+        let t = Targeting {
+            segments: vec!["nope".into()],
+            ..Default::default()
+        };
+        let e = CompiledTargeting::compile(&t, &segs, "targeting").unwrap_err();
+        assert_eq!(e[0].0, "targeting.segments[0]");
+    }
+}
