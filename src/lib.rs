@@ -5,14 +5,20 @@
 //! * [`config`]: the file format people write, and reading it from disk;
 //! * [`snapshot`]: validated, compiled, immutable configs with a content version;
 //! * [`engine`]: the pure, allocation-free evaluation of one experiment for one unit;
-//! * `cli`: offline tools (`validate`, `assign`) built on the same engine.
+//! * [`reload`]: the lock-free store of the serving snapshot, and the watcher;
+//! * [`transport`]: gRPC and HTTP at the edge, converting and calling the engine;
+//! * [`exposure`]: exposure export beside the request path;
+//! * [`cli`]: the command line (`serve`, `validate`, `assign`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod exposure;
+pub mod reload;
 pub mod snapshot;
+pub mod transport;
 
 pub use engine::{Assignment, Context, EvalError, EvalOptions, Reason};
 pub use snapshot::Snapshot;

@@ -1,0 +1,100 @@
+//! Conversions between protobuf well-known types and the engine's views.
+//!
+//! [`Context`] is implemented directly on `prost_types::Struct`, so a request's
+//! context is evaluated in place without copying it into another map.
+
+use prost_types::value::Kind;
+use prost_types::{ListValue, Struct, Value};
+
+use crate::engine::{Attr, Context};
+
+impl Context for Struct {
+    #[inline]
+    fn get(&self, name: &str) -> Option<Attr<'_>> {
+        self.fields.get(name).map(proto_attr)
+    }
+}
+
+/// Views a protobuf `Value` as an [`Attr`].
+#[inline]
+pub fn proto_attr(v: &Value) -> Attr<'_> {
+    match &v.kind {
+        Some(Kind::StringValue(s)) => Attr::Str(s),
+        Some(Kind::NumberValue(n)) => Attr::Num(*n),
+        Some(Kind::BoolValue(b)) => Attr::Bool(*b),
+        Some(Kind::NullValue(_)) | None => Attr::Null,
+        Some(Kind::StructValue(_)) | Some(Kind::ListValue(_)) => Attr::Other,
+    }
+}
+
+/// Converts a JSON value (a variant's value) to a protobuf `Value`.
+pub fn json_to_proto(v: &serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    let kind = match v {
+        J::Null => Kind::NullValue(0),
+        J::Bool(b) => Kind::BoolValue(*b),
+        J::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(0.0)),
+        J::String(s) => Kind::StringValue(s.clone()),
+        J::Array(items) => Kind::ListValue(ListValue {
+            values: items.iter().map(json_to_proto).collect(),
+        }),
+        J::Object(map) => Kind::StructValue(json_object_to_struct(map)),
+    };
+    Value { kind: Some(kind) }
+}
+
+/// Converts a JSON object to a protobuf `Struct`.
+pub fn json_object_to_struct(map: &serde_json::Map<String, serde_json::Value>) -> Struct {
+    Struct {
+        fields: map
+            .iter()
+            .map(|(k, v)| (k.clone(), json_to_proto(v)))
+            .collect(),
+    }
+}
+
+/// Converts an [`Attr`] (a value seen in a context) to a protobuf `Value`.
+pub fn attr_to_proto(a: Attr<'_>) -> Value {
+    let kind = match a {
+        Attr::Str(s) => Kind::StringValue(s.to_owned()),
+        Attr::Num(n) => Kind::NumberValue(n),
+        Attr::Bool(b) => Kind::BoolValue(b),
+        Attr::Null | Attr::Other => Kind::NullValue(0),
+    };
+    Value { kind: Some(kind) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_is_a_context() {
+        let mut s = Struct::default();
+        s.fields.insert(
+            "userId".into(),
+            Value {
+                kind: Some(Kind::StringValue("u1".into())),
+            },
+        );
+        s.fields.insert(
+            "age".into(),
+            Value {
+                kind: Some(Kind::NumberValue(30.0)),
+            },
+        );
+        assert_eq!(s.get("userId"), Some(Attr::Str("u1")));
+        assert_eq!(s.get("age"), Some(Attr::Num(30.0)));
+        assert_eq!(s.get("nope"), None);
+    }
+
+    #[test]
+    fn json_round_trips_into_proto_values() {
+        let v = serde_json::json!({"a": [1, "x", true, null], "b": {"c": 2.5}});
+        let p = json_to_proto(&v);
+        let Some(Kind::StructValue(s)) = p.kind else {
+            panic!("not a struct")
+        };
+        assert!(matches!(s.fields["a"].kind, Some(Kind::ListValue(ref l)) if l.values.len() == 4));
+    }
+}

@@ -1,0 +1,13 @@
+//! Transports: how requests reach the engine (gRPC services, the management HTTP
+//! port). Everything here converts at the edge and calls the pure engine.
+
+pub mod convert;
+
+/// Generated code for `proto/cohortd/v1`.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("cohortd.v1");
+}
+
+/// The encoded descriptor set of every proto in `proto/`, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("cohortd_descriptor");
