@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== python venv (.venv)"
+bash .ci/setup-python.sh
+export COHORTD_PYTHON="$PWD/.venv/bin/python"
+
 echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"
