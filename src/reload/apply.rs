@@ -1,0 +1,62 @@
+//! One reload attempt: read, parse, compile and publish, all or nothing.
+
+use std::path::Path;
+
+use super::{ReloadEvent, Store};
+use crate::config::ConfigErrors;
+use crate::Snapshot;
+
+/// What one reload attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// A new version is now served.
+    Applied(ReloadEvent),
+    /// The content is identical to what is served; nothing changed.
+    Unchanged,
+    /// The config is invalid; the previous snapshot (if any) keeps serving.
+    Rejected(ConfigErrors),
+}
+
+/// Reloads `dir` into `store`. Any unreadable, unparseable or invalid file rejects
+/// the whole reload: the last good snapshot keeps serving and the error is recorded
+/// in the store's status (for logs, metrics and readiness detail).
+pub fn reload_now(dir: &Path, store: &Store) -> ReloadOutcome {
+    match Snapshot::load(dir) {
+        Err(errors) => {
+            store.reject(&errors);
+            ReloadOutcome::Rejected(errors)
+        }
+        Ok(snap) => match store.install(snap) {
+            Some(ev) => ReloadOutcome::Applied(ev),
+            None => ReloadOutcome::Unchanged,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_reload_keeps_the_last_good_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.json");
+        std::fs::write(&f, r#"{"key":"a","status":"running","variants":["x","y"]}"#).unwrap();
+        let store = Store::default();
+        let ReloadOutcome::Applied(ev) = reload_now(dir.path(), &store) else {
+            panic!("first load must apply")
+        };
+        assert_eq!(ev.added, vec!["a"]);
+        let good = store.load().unwrap().version().to_owned();
+        std::fs::write(&f, r#"{"key":"a","status":"running","variants":[]}"#).unwrap();
+        let ReloadOutcome::Rejected(errs) = reload_now(dir.path(), &store) else {
+            panic!("must reject")
+        };
+        assert_eq!(errs.0[0].field.as_deref(), Some("variants"));
+        assert_eq!(store.load().unwrap().version(), good);
+        assert!(store.status().last_error.unwrap().contains("a.json"));
+        std::fs::write(&f, r#"{"key":"a","status":"running","variants":["x","y"]}"#).unwrap();
+        assert_eq!(reload_now(dir.path(), &store), ReloadOutcome::Unchanged);
+        assert!(store.status().last_error.is_none());
+    }
+}
