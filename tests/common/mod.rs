@@ -152,3 +152,19 @@ impl Trace for Kinds {
         });
     }
 }
+
+/// A proptest configuration with a fixed seed and no failure files, so every run
+/// explores the same cases (deterministic CI) and leaves nothing behind.
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x00c0_407d),
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}
+
+/// Compiles one experiment given as a JSON value.
+pub fn compile_value(v: &serde_json::Value) -> Snapshot {
+    compile(&v.to_string())
+}
