@@ -19,12 +19,7 @@ fn units() -> impl Strategy<Value = Vec<String>> {
         150..250usize,
         prop::collection::vec("\\PC{1,8}", 8),
     )
-        .prop_map(|(prefix, n, odd)| {
-            (0..n)
-                .map(|i| format!("{prefix}{i}"))
-                .chain(odd)
-                .collect()
-        })
+        .prop_map(|(prefix, n, odd)| (0..n).map(|i| format!("{prefix}{i}")).chain(odd).collect())
 }
 
 fn weights() -> impl Strategy<Value = Vec<f64>> {
