@@ -109,8 +109,31 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Reads, parses and compiles every config file under `path` (directory or file).
+    ///
+    /// Every problem is reported, not only the first: when some files do not parse,
+    /// the others are still compiled and their problems follow the parse errors
+    /// (so `cohortd validate` lists everything to fix in one run).
     pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
-        Snapshot::compile(&crate::config::load_path(path)?)
+        let raw = crate::config::read_sources(path)?;
+        let mut errors = Vec::new();
+        let mut parsed = Vec::with_capacity(raw.len());
+        for f in &raw {
+            match crate::config::parse_file(&f.path, &f.bytes) {
+                Ok(doc) => parsed.push(SourceFile {
+                    path: f.path.clone(),
+                    doc,
+                }),
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        match Snapshot::compile(&parsed) {
+            Ok(snap) if errors.is_empty() => Ok(snap),
+            Ok(_) => Err(ConfigErrors(errors)),
+            Err(mut more) => {
+                errors.append(&mut more.0);
+                Err(ConfigErrors(errors))
+            }
+        }
     }
 
     /// Compiles parsed files into a snapshot, reporting every problem found.
