@@ -2,6 +2,7 @@
 //! port). Everything here converts at the edge and calls the pure engine.
 
 pub mod convert;
+pub mod flagd;
 
 /// Generated code for `proto/cohortd/v1`.
 #[allow(missing_docs, clippy::all)]
