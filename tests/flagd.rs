@@ -649,3 +649,34 @@ async fn example_plain_flags_kill_switch_and_rollout() {
     // 20% rollout: binomial(1000, 0.2) has sd ~12.6; allow 4 sd.
     assert!((150..=250).contains(&rolled), "{rolled} of {n} rolled out");
 }
+
+#[tokio::test]
+async fn event_streams_end_when_the_stop_signal_fires() {
+    let (fire, fired) = tokio::sync::watch::channel(false);
+    let stop: cohortd::transport::flagd::events::StopSignal = std::sync::Arc::new(move || {
+        let mut fired = fired.clone();
+        Box::pin(async move {
+            let _ = fired.wait_for(|f| *f).await;
+        })
+    });
+    let srv = flagd_common::start_with(
+        store(),
+        cohortd::transport::flagd::FlagdOptions {
+            keep_alive: LONG,
+            stop: Some(stop),
+        },
+    )
+    .await;
+    let mut c = v2_client(srv.url()).await;
+    let mut s = c
+        .event_stream(v2::EventStreamRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next_v2(&mut s).await.r#type, "provider_ready");
+    fire.send_replace(true);
+    let end = tokio::time::timeout(Duration::from_secs(10), s.message())
+        .await
+        .expect("the stream ends within 10 s");
+    assert!(matches!(end, Ok(None)), "clean end of stream, got {end:?}");
+}

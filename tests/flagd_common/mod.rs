@@ -119,8 +119,20 @@ impl Server {
 
 /// Starts both flagd services on 127.0.0.1:0 over `store` (in the current runtime).
 pub async fn start(store: Arc<Store>, keep_alive: Duration) -> Server {
+    start_with(
+        store,
+        FlagdOptions {
+            keep_alive,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Starts both flagd services with explicit options.
+pub async fn start_with(store: Arc<Store>, opts: FlagdOptions) -> Server {
     let sink = Arc::new(RecordingSink::default());
-    let (v1, v2) = services_with(store.clone(), sink.clone(), FlagdOptions { keep_alive });
+    let (v1, v2) = services_with(store.clone(), sink.clone(), opts);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(

@@ -8,6 +8,8 @@
 //! PROVIDER_CONFIGURATION_CHANGED), and a `keep_alive` whenever the stream has been
 //! idle for the configured period.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,14 +38,20 @@ mod change {
     pub const DELETE: &str = "delete";
 }
 
+/// Makes a future that completes when event streams must end (server shutdown).
+/// A function rather than a future so each stream gets its own.
+pub type StopSignal = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 /// Events buffered per stream before the pump waits for the client.
 const BUFFER: usize = 16;
 
 /// Starts one event stream. `make` builds the version-specific message from an
-/// event type and its optional data. The pump task ends when the client goes away.
+/// event type and its optional data. The pump task ends when the client goes away
+/// or `stop` fires (the stream then ends cleanly).
 pub fn stream<M, F>(
     store: Arc<Store>,
     keep_alive: Duration,
+    stop: Option<&StopSignal>,
     make: F,
 ) -> ReceiverStream<Result<M, Status>>
 where
@@ -51,7 +59,19 @@ where
     F: Fn(&'static str, Option<Struct>) -> M + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(BUFFER);
-    tokio::spawn(pump(store, keep_alive, tx, make));
+    let stop = stop.map(|s| s());
+    tokio::spawn(async move {
+        let run = pump(store, keep_alive, tx, make);
+        match stop {
+            Some(stop) => {
+                tokio::select! {
+                    _ = run => {}
+                    _ = stop => {}
+                }
+            }
+            None => run.await,
+        }
+    });
     ReceiverStream::new(rx)
 }
 

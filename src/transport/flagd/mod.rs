@@ -40,18 +40,32 @@ pub mod pb_v2 {
 pub const DEFAULT_PORT: u16 = 8013;
 
 /// How the flagd services behave beyond the store and sink.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct FlagdOptions {
     /// How often an idle `EventStream` sends `keep_alive` (flagd sends one every
     /// 20 s), so proxies and load balancers do not cut long-lived streams.
     pub keep_alive: Duration,
+    /// When set, every `EventStream` ends once the future it makes completes, so
+    /// a graceful shutdown is not held open by providers' long-lived streams
+    /// (they reconnect elsewhere).
+    pub stop: Option<events::StopSignal>,
 }
 
 impl Default for FlagdOptions {
     fn default() -> Self {
         FlagdOptions {
             keep_alive: Duration::from_secs(20),
+            stop: None,
         }
+    }
+}
+
+impl std::fmt::Debug for FlagdOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlagdOptions")
+            .field("keep_alive", &self.keep_alive)
+            .field("stop", &self.stop.is_some())
+            .finish()
     }
 }
 
@@ -73,7 +87,7 @@ pub fn services_with(
 ) -> (V1Server, V2Server) {
     let resolver = Arc::new(resolve::Resolver::new(store, sink));
     (
-        V1Server::new(v1::EvaluationV1::new(resolver.clone(), opts)),
+        V1Server::new(v1::EvaluationV1::new(resolver.clone(), opts.clone())),
         V2Server::new(v2::EvaluationV2::new(resolver, opts)),
     )
 }

@@ -166,6 +166,7 @@ impl pb::service_server::Service for EvaluationV1 {
         Ok(Response::new(events::stream(
             self.resolver.store().clone(),
             self.opts.keep_alive,
+            self.opts.stop.as_ref(),
             |ty, data| pb::EventStreamResponse {
                 r#type: ty.into(),
                 data,
