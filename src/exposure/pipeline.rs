@@ -225,6 +225,13 @@ fn stratum_value(attr: Option<Attr<'_>>) -> Option<Cow<'_, str>> {
 #[derive(Debug, Clone)]
 pub struct Recorder(Arc<Shared>);
 
+impl Recorder {
+    /// The pipeline's totals so far (also after the pipeline shut down).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.0.snapshot()
+    }
+}
+
 impl ExposureSink for Recorder {
     fn record(&self, exposure: &Exposure<'_>) {
         self.0.record_with(exposure, None);

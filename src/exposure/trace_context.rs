@@ -169,7 +169,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::TraceContextExt as _;
 
     #[test]
     fn extracts_a_valid_traceparent() {
