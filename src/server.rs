@@ -285,6 +285,17 @@ pub async fn start(
     let health_names = std::mem::take(&mut svcs.health_names);
     set_health(&state.health, &health_names, ServingStatus::NotServing).await;
     svcs.add_infra(health_service);
+    // Reflection lists only what is served (proto/ also holds the bench proto).
+    let mut listed: Vec<&str> = svcs.names.clone();
+    listed.extend([
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ]);
+    let reflection = || {
+        listed
+            .iter()
+            .fold(reflection(), |b, n| b.with_service_name(*n))
+    };
     svcs.add_infra(reflection().build_v1()?);
     svcs.add_infra(reflection().build_v1alpha()?);
 
