@@ -102,6 +102,9 @@ pub struct ServeOptions {
     /// Test hook: delay every gRPC call by this much (shutdown tests). Off in
     /// normal operation, and then the layer is not installed at all.
     pub debug_delay: Option<Duration>,
+    /// Server spans continuing the caller's W3C trace context, so exposures join
+    /// the caller's trace (a pass-through when exposure export is off).
+    pub trace: crate::exposure::trace_context::TraceContextLayer,
 }
 
 impl Default for ServeOptions {
@@ -112,6 +115,7 @@ impl Default for ServeOptions {
             shutdown_grace: Duration::from_secs(10),
             limits: Limits::default(),
             debug_delay: None,
+            trace: Default::default(),
         }
     }
 }
@@ -321,6 +325,7 @@ pub async fn start(
     let observe = ObserveLayer::new(&state.metrics, &methods_of(&svcs.names));
     // Layers around every call, outermost first.
     let layers = ServiceBuilder::new()
+        .layer(opts.trace.clone())
         .layer(observe)
         .option_layer(opts.debug_delay.map(DelayLayer::new))
         .into_inner();
