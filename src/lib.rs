@@ -8,6 +8,7 @@
 //! * [`reload`]: the lock-free store of the serving snapshot, and the watcher;
 //! * [`transport`]: gRPC and HTTP at the edge, converting and calling the engine;
 //! * [`exposure`]: exposure export beside the request path;
+//! * [`safety`]: cohort safety: config diffs, the reload guard, ramp schedules, the schema;
 //! * [`cli`]: the command line (`serve`, `validate`, `assign`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -17,6 +18,7 @@ pub mod config;
 pub mod engine;
 pub mod exposure;
 pub mod reload;
+pub mod safety;
 pub mod snapshot;
 pub mod transport;
 

@@ -8,6 +8,8 @@ fn main() {
     let code = match &cli.command {
         Command::Validate(a) => cohortd::cli::validate::run(a),
         Command::Assign(a) => cohortd::cli::assign::run(a),
+        Command::Diff(a) => cohortd::cli::diff::run(a),
+        Command::Schema(a) => cohortd::cli::schema::run(a),
     };
     std::process::exit(code);
 }

@@ -25,6 +25,10 @@ pub struct Args {
     /// Assign every served experiment; each output line holds all of them.
     #[arg(long)]
     all: bool,
+    /// Evaluate ramp schedules at this RFC 3339 time (e.g. when a unit was first
+    /// exposed) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    at: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -79,9 +83,17 @@ pub fn run(args: &Args) -> i32 {
             return 1;
         }
     }
+    let now = match args.at.as_deref().map(crate::safety::schedule::parse_time) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            eprintln!("error: --at is not an RFC 3339 time: {e}");
+            return 1;
+        }
+    };
     let stdin = std::io::stdin().lock();
     let stdout = std::io::stdout().lock();
-    match assign_stream(&snap, args.experiment.as_deref(), stdin, stdout) {
+    match assign_stream_at(&snap, args.experiment.as_deref(), now, stdin, stdout) {
         Ok(0) => 0,
         Ok(bad) => {
             eprintln!("error: {bad} input line(s) were not JSON objects; see the \"error\" lines in the output");
@@ -104,6 +116,22 @@ pub fn assign_stream(
     input: impl BufRead,
     output: impl Write,
 ) -> std::io::Result<usize> {
+    assign_stream_at(snap, experiment, None, input, output)
+}
+
+/// [`assign_stream`] with ramp schedules evaluated at `now` (Unix seconds; `None`
+/// reads the clock), to reconstruct the cohort at a past or future time.
+pub fn assign_stream_at(
+    snap: &Snapshot,
+    experiment: Option<&str>,
+    now: Option<i64>,
+    input: impl BufRead,
+    output: impl Write,
+) -> std::io::Result<usize> {
+    let opts = EvalOptions {
+        now_unix_secs: now,
+        ..EvalOptions::default()
+    };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, output);
     let mut bad = 0;
     let version = snap.version();
@@ -127,7 +155,7 @@ pub fn assign_stream(
         match experiment {
             Some(key) => {
                 // The key was checked before reading input; a miss here cannot happen.
-                if let Ok(a) = snap.assign(key, &ctx, EvalOptions::default()) {
+                if let Ok(a) = snap.assign(key, &ctx, opts) {
                     serde_json::to_writer(&mut out, &one(&a, &ctx, version))?;
                 }
             }
@@ -135,7 +163,7 @@ pub fn assign_stream(
                 let assignments = snap
                     .served()
                     .map(|e| {
-                        let a = e.evaluate(&ctx, EvalOptions::default(), &mut ());
+                        let a = e.evaluate(&ctx, opts, &mut ());
                         (&*e.key, one(&a, &ctx, version))
                     })
                     .collect();
