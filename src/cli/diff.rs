@@ -211,10 +211,10 @@ fn write_table(
         if e.impact.moved > 0.0 {
             writeln!(
                 out,
-                "    moved {} of enrolled; the variant change alone requires {}, any algorithm at least {} (of eligible)",
+                "    {} of enrolled units change variant; the variant change alone requires {}, any algorithm at least {}",
                 pct(e.moved_of_enrolled()),
-                pct(e.impact.required_moved),
-                pct(e.impact.min_moved)
+                pct(e.of_enrolled(e.impact.required_moved)),
+                pct(e.of_enrolled(e.impact.min_moved))
             )?;
         }
         for reason in &r.judgement.reasons {

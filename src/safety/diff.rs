@@ -113,8 +113,9 @@ pub enum Cause {
     TargetingChanged,
     /// Layer membership changed.
     LayerChanged {
-        /// Whether the layer draw itself changed (key, salt or attribute), which
-        /// replaces the experiment's population.
+        /// Whether the layer draw itself changed (key, salt or attribute), or the
+        /// range moved so that it both loses and gains slots: either replaces part
+        /// of the experiment's population.
         redraw: bool,
         /// What changed, in words.
         detail: String,
@@ -285,20 +286,19 @@ impl ExperimentDiff {
             .is_some_and(|s| s.status == Status::Running)
     }
 
+    /// A fraction of eligible units as a fraction of the units enrolled before.
+    pub fn of_enrolled(&self, x: f64) -> f64 {
+        ratio(x, self.before.as_ref().map_or(0.0, |s| s.enrolled))
+    }
+
     /// Fraction of the units enrolled before that would change variant.
     pub fn moved_of_enrolled(&self) -> f64 {
-        ratio(
-            self.impact.moved,
-            self.before.as_ref().map_or(0.0, |s| s.enrolled),
-        )
+        self.of_enrolled(self.impact.moved)
     }
 
     /// Fraction of the units enrolled before that would leave the experiment.
     pub fn left_of_enrolled(&self) -> f64 {
-        ratio(
-            self.impact.left,
-            self.before.as_ref().map_or(0.0, |s| s.enrolled),
-        )
+        self.of_enrolled(self.impact.left)
     }
 
     /// Whether the epoch rose (the config acknowledges a reshuffle).
@@ -358,11 +358,6 @@ pub fn diff(old: &Snapshot, new: &Snapshot, at: i64) -> SnapshotDiff {
         at,
         experiments,
     }
-}
-
-/// The traffic allocation in force at `at`, as a fraction.
-pub fn traffic_fraction(e: &Experiment, at: i64) -> f64 {
-    e.traffic_at(Some(at)) as f64 / SLOTS as f64
 }
 
 /// The gates of an experiment: (holdout, layer, traffic) intervals.
@@ -442,7 +437,7 @@ fn side(e: &Experiment, at: i64) -> Side {
         status: e.status,
         epoch: e.epoch,
         salt_fingerprint: e.salt_fingerprint.to_string(),
-        traffic: traffic_fraction(e, at),
+        traffic: e.traffic_allocation_at(at),
         enrolled: enrolled(e, at),
     }
 }
@@ -479,17 +474,35 @@ fn range_cause(
             if o.hash_key != n.hash_key {
                 parts.push(format!("hashKey {} -> {}", o.hash_key, n.hash_key));
             }
-            let redraw = !parts.is_empty();
+            let mut redraw = !parts.is_empty();
             if (o.start, o.end) != (n.start, n.end) {
-                parts.push(format!("{} -> {}", describe(o), describe(n)));
+                // Nested ranges only add or only drop units; otherwise some
+                // enrolled units are replaced by others.
+                let nested = (n.start <= o.start && o.end <= n.end)
+                    || (o.start <= n.start && n.end <= o.end);
+                redraw |= !nested;
+                parts.push(format!(
+                    "{} -> {}{}",
+                    describe(o),
+                    describe(n),
+                    if nested {
+                        ""
+                    } else {
+                        " (moved: replaces units)"
+                    }
+                ));
             }
             (!parts.is_empty()).then(|| (redraw, parts.join(", ")))
         }
     }
 }
 
-fn frac(slots: u64) -> f64 {
-    slots as f64 / SLOTS as f64
+/// A slot threshold as the fraction it was written as: thresholds are within
+/// 2^-32 of it, so six decimals recover it.
+fn frac(slots: u64) -> String {
+    let s = format!("{:.6}", slots as f64 / SLOTS as f64);
+    let s = s.trim_end_matches('0');
+    s.strip_suffix('.').unwrap_or(s).to_owned()
 }
 
 fn causes(os: &Snapshot, o: &Experiment, ns: &Snapshot, n: &Experiment, at: i64) -> Vec<Cause> {
@@ -574,13 +587,13 @@ fn causes(os: &Snapshot, o: &Experiment, ns: &Snapshot, n: &Experiment, at: i64)
     let (to, tn) = (o.traffic_at(Some(at)), n.traffic_at(Some(at)));
     if tn > to {
         c.push(Cause::TrafficRaised {
-            from: frac(to),
-            to: frac(tn),
+            from: o.traffic_allocation_at(at),
+            to: n.traffic_allocation_at(at),
         });
     } else if tn < to {
         c.push(Cause::TrafficLowered {
-            from: frac(to),
-            to: frac(tn),
+            from: o.traffic_allocation_at(at),
+            to: n.traffic_allocation_at(at),
         });
     }
     if o.config.traffic_schedule != n.config.traffic_schedule {

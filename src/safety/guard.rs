@@ -9,8 +9,8 @@
 //!   changed, or the layer or holdout draw changed (key, salt or attribute);
 //! * units moving between variants beyond what the new variant set and weights
 //!   require under rendezvous (`moved > required_moved`);
-//! * enrolled units replaced: some leave while others join (e.g. a layer range
-//!   moved), which changes who is in the cohort.
+//! * a layer range moved so that it both loses and gains slots: some enrolled
+//!   units are replaced by others, which changes who is in the cohort.
 //!
 //! It goes through only when `assignment.epoch` rises: the config acknowledges the
 //! reshuffle, and analysis splits on the epoch. Lowering traffic, removing a
@@ -61,21 +61,16 @@ pub fn judge(d: &ExperimentDiff) -> Judgement {
     if d.was_running() && d.is_running() {
         for c in d.causes.iter().filter(|c| c.redraws()) {
             reshuffle.push(format!(
-                "{c} on a running experiment redraws enrolled units"
+                "{c} on a running experiment reassigns enrolled units ({} change variant, {} leave)",
+                pct(d.moved_of_enrolled()),
+                pct(d.left_of_enrolled())
             ));
         }
-        if im.moved > im.required_moved + EPS {
+        if reshuffle.is_empty() && im.moved > im.required_moved + EPS {
             reshuffle.push(format!(
                 "{} of enrolled units would change variant, where the variant change alone requires {}",
                 pct(d.moved_of_enrolled()),
-                pct(ratio(im.required_moved, d))
-            ));
-        }
-        if im.left > EPS && im.joined > EPS {
-            reshuffle.push(format!(
-                "{} of enrolled units would leave while new units join ({} of eligible units): the cohort is replaced",
-                pct(d.left_of_enrolled()),
-                pct(im.joined)
+                pct(d.of_enrolled(im.required_moved))
             ));
         }
     }
@@ -98,8 +93,15 @@ pub fn judge(d: &ExperimentDiff) -> Judgement {
             ));
         }
         for c in &d.causes {
-            if matches!(c, Cause::VariantRemoved { .. } | Cause::ExperimentRemoved) {
-                warn.push(format!("{c}"));
+            match c {
+                Cause::VariantRemoved { .. } | Cause::ExperimentRemoved => {
+                    warn.push(format!("{c}"))
+                }
+                Cause::DefaultVariantChanged { .. } => warn.push(format!(
+                    "{c}: units outside the experiment get a different variant \
+                     (reordering variants changes the default unless defaultVariant is set)"
+                )),
+                _ => {}
             }
         }
     }
@@ -131,15 +133,6 @@ pub fn judge(d: &ExperimentDiff) -> Judgement {
             verdict: Verdict::Warn,
             reasons: warn,
         }
-    }
-}
-
-fn ratio(x: f64, d: &ExperimentDiff) -> f64 {
-    let e = d.before.as_ref().map_or(0.0, |s| s.enrolled);
-    if e > 0.0 {
-        (x / e).min(1.0)
-    } else {
-        0.0
     }
 }
 

@@ -136,6 +136,19 @@ impl Experiment {
         )
     }
 
+    /// The traffic allocation in force at `now` as written in the config (for
+    /// reports; evaluation uses the exact slot threshold).
+    pub fn traffic_allocation_at(&self, now: i64) -> f64 {
+        match self.schedule.partition_point(|p| p.at <= now) {
+            0 => self.config.traffic_allocation.unwrap_or(1.0),
+            n => self
+                .config
+                .traffic_schedule
+                .get(n - 1)
+                .map_or(1.0, |s| s.traffic_allocation),
+        }
+    }
+
     /// The time of the next schedule step after `now`, if any (for reports).
     pub fn next_step_after(&self, now: i64) -> Option<RampPoint> {
         self.schedule.iter().copied().find(|p| p.at > now)
