@@ -147,3 +147,41 @@ fn assign_at_reconstructs_the_cohort_at_a_time() {
         .status;
     assert_eq!(status.code(), Some(1));
 }
+
+#[test]
+fn validate_lists_ramp_steps() {
+    let t = tempfile::tempdir().unwrap();
+    let cfg = write(
+        t.path(),
+        "r.yaml",
+        "key: r\nstatus: running\ntrafficAllocation: 0.01\nvariants: [a, b]\ntrafficSchedule:\n  - {at: \"2000-01-01T00:00:00Z\", trafficAllocation: 0.1}\n  - {at: \"2999-01-01T00:00:00Z\", trafficAllocation: 0.5}\n",
+    );
+    let out = Command::new(BIN)
+        .arg("validate")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("ramp `r`: 0.01 before 2000-01-01T00:00:00Z, 0.1 from 2000-01-01T00:00:00Z, 0.5 from 2999-01-01T00:00:00Z; now 0.1"),
+        "{text}"
+    );
+    // A decreasing step without acknowledgement is an error naming the field.
+    let bad = write(
+        t.path(),
+        "bad.yaml",
+        "key: r\nstatus: running\ntrafficAllocation: 0.5\nvariants: [a]\ntrafficSchedule:\n  - {at: \"2030-01-01T00:00:00Z\", trafficAllocation: 0.2}\n",
+    );
+    let out = Command::new(BIN)
+        .arg("validate")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("trafficSchedule[0].trafficAllocation") && err.contains("allowDecrease"),
+        "{err}"
+    );
+}
