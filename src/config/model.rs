@@ -324,7 +324,8 @@ pub struct LayerConfig {
     /// Salt of the layer's hash. Default: the layer key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salt: Option<String>,
-    /// Attribute identifying the unit for the layer draw. Default `targetingKey`.
+    /// Attribute identifying the unit for the layer draw. Default: the members'
+    /// `assignment.hashKey`, which must then be the same for every member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_key: Option<String>,
 }
@@ -350,7 +351,8 @@ pub struct HoldoutConfig {
     /// Salt. Default: the holdout key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salt: Option<String>,
-    /// Attribute identifying the unit. Default `targetingKey`.
+    /// Attribute identifying the unit. Default: the `assignment.hashKey` of each
+    /// experiment that opts in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_key: Option<String>,
 }
