@@ -107,7 +107,12 @@ pub enum Cause {
         to: f64,
     },
     /// The ramp schedule changed.
-    ScheduleChanged,
+    ScheduleChanged {
+        /// The first time from the comparison time on at which the new schedule
+        /// enrols less than the old one (RFC 3339), if any: from then on enrolled
+        /// units leave.
+        lowers_from: Option<String>,
+    },
     /// Targeting (or a segment it uses) changed: who is eligible depends on real
     /// attributes; not estimated.
     TargetingChanged,
@@ -165,7 +170,7 @@ impl Cause {
             Cause::DefaultVariantChanged { .. } => "defaultVariant",
             Cause::WinnerChanged { .. } => "winner",
             Cause::TrafficRaised { .. } | Cause::TrafficLowered { .. } => "trafficAllocation",
-            Cause::ScheduleChanged => "trafficSchedule",
+            Cause::ScheduleChanged { .. } => "trafficSchedule",
             Cause::TargetingChanged => "targeting",
             Cause::LayerChanged { .. } => "layer",
             Cause::HoldoutChanged { .. } => "holdout",
@@ -205,7 +210,15 @@ impl std::fmt::Display for Cause {
             ),
             Cause::TrafficRaised { from, to } => write!(f, "traffic raised {from} -> {to}"),
             Cause::TrafficLowered { from, to } => write!(f, "traffic lowered {from} -> {to}"),
-            Cause::ScheduleChanged => write!(f, "traffic schedule changed"),
+            Cause::ScheduleChanged { lowers_from: None } => {
+                write!(f, "traffic schedule changed")
+            }
+            Cause::ScheduleChanged {
+                lowers_from: Some(t),
+            } => write!(
+                f,
+                "traffic schedule changed (enrols less than before from {t})"
+            ),
             Cause::TargetingChanged => {
                 write!(f, "targeting changed (effect depends on real attributes)")
             }
@@ -597,7 +610,9 @@ fn causes(os: &Snapshot, o: &Experiment, ns: &Snapshot, n: &Experiment, at: i64)
         });
     }
     if o.config.traffic_schedule != n.config.traffic_schedule {
-        c.push(Cause::ScheduleChanged);
+        c.push(Cause::ScheduleChanged {
+            lowers_from: first_lower(o, n, at).map(crate::safety::schedule::format_time),
+        });
     }
     if targeting_signature(os, o) != targeting_signature(ns, n) {
         c.push(Cause::TargetingChanged);
@@ -620,6 +635,23 @@ fn causes(os: &Snapshot, o: &Experiment, ns: &Snapshot, n: &Experiment, at: i64)
         });
     }
     c
+}
+
+/// The first time `t >= at` (the comparison time or a later step of either
+/// schedule) at which `n` enrols less than `o`.
+fn first_lower(o: &Experiment, n: &Experiment, at: i64) -> Option<i64> {
+    let mut times: Vec<i64> = o
+        .schedule
+        .iter()
+        .chain(n.schedule.iter())
+        .map(|p| p.at)
+        .filter(|&t| t > at)
+        .collect();
+    times.push(at);
+    times.sort_unstable();
+    times
+        .into_iter()
+        .find(|&t| n.traffic_at(Some(t)) < o.traffic_at(Some(t)))
 }
 
 fn diff_experiment(

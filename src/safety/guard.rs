@@ -97,6 +97,12 @@ pub fn judge(d: &ExperimentDiff) -> Judgement {
                 Cause::VariantRemoved { .. } | Cause::ExperimentRemoved => {
                     warn.push(format!("{c}"))
                 }
+                Cause::TargetingChanged => warn.push(format!(
+                    "{c}: enrolled units whose attributes no longer match leave"
+                )),
+                Cause::ScheduleChanged {
+                    lowers_from: Some(_),
+                } => warn.push(format!("{c}: enrolled units leave then")),
                 Cause::DefaultVariantChanged { .. } => warn.push(format!(
                     "{c}: units outside the experiment get a different variant \
                      (reordering variants changes the default unless defaultVariant is set)"

@@ -118,7 +118,10 @@ fn diff_and_guard_understand_schedules() {
     let before = parse_time("2026-05-01T00:00:00Z").unwrap();
     let after = parse_time("2026-07-01T00:00:00Z").unwrap();
     let d = diff(&old, &new, before);
-    assert_eq!(d.experiments[0].causes, vec![Cause::ScheduleChanged]);
+    assert_eq!(
+        d.experiments[0].causes,
+        vec![Cause::ScheduleChanged { lowers_from: None }]
+    );
     assert_eq!(judge(&d.experiments[0]).verdict, Verdict::Safe);
     let d = diff(&old, &new, after);
     assert!(matches!(
@@ -131,6 +134,16 @@ fn diff_and_guard_understand_schedules() {
     let d = diff(&new, &lower, after);
     assert_eq!(judge(&d.experiments[0]).verdict, Verdict::Warn);
     assert!((d.experiments[0].left_of_enrolled() - 0.6).abs() < 1e-9);
+    // Before the step nothing differs yet, but the diff sees the future drop.
+    let d = diff(&new, &lower, before);
+    assert_eq!(
+        d.experiments[0].causes,
+        vec![Cause::ScheduleChanged {
+            lowers_from: Some("2026-06-01T00:00:00Z".into())
+        }]
+    );
+    assert_eq!(d.experiments[0].impact.left, 0.0);
+    assert_eq!(judge(&d.experiments[0]).verdict, Verdict::Warn);
 }
 
 proptest! {
