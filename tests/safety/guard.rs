@@ -153,3 +153,52 @@ fn stopped_experiments_may_change_and_stopping_is_allowed() {
     // Restarting with the new salt enrols afresh: nobody enrolled is reassigned.
     f.applied(&with_assignment(r#"{"salt":"fresh"}"#));
 }
+
+/// Captures what the guard logs during `f` (a thread-local subscriber; reloads
+/// run synchronously on this thread).
+fn logs(f: impl FnOnce()) -> String {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let out = buf.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_writer(move || out.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(sub, f);
+    let bytes = buf.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn lowering_traffic_logs_the_fraction_dropped_and_refusals_log_the_diff() {
+    let f = Fixture::new(BASE);
+    let text = logs(|| f.applied(&BASE.replace("0.5", "0.2")));
+    assert!(text.contains("WARN"), "{text}");
+    assert!(text.contains("60.00% of enrolled units leave"), "{text}");
+    assert!(text.contains("traffic lowered 0.5 -> 0.2"), "{text}");
+    let text = logs(|| {
+        f.refused(
+            &with_assignment(r#"{"salt":"x"}"#).replace("0.5", "0.2"),
+            "assignment.salt",
+        );
+    });
+    assert!(
+        text.contains("ERROR") && text.contains("reload refused"),
+        "{text}"
+    );
+    assert!(
+        text.contains("salt changed") && text.contains("moved="),
+        "{text}"
+    );
+}
