@@ -2,6 +2,7 @@
 
 pub mod assign;
 pub mod diff;
+pub mod exposure;
 pub mod schema;
 pub mod serve;
 pub mod validate;

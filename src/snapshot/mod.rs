@@ -566,6 +566,18 @@ impl Compiler {
                 }
             }
         }
+        if let Some(srm) = &c.srm {
+            if let Some(attr) = &srm.strata {
+                if attr.is_empty() || attr.len() > 256 || attr.chars().any(char::is_control) {
+                    self.err(
+                        file,
+                        key,
+                        "srm.strata",
+                        "must be an attribute name of 1 to 256 characters with no control characters",
+                    );
+                }
+            }
+        }
         if let Some(e) = &c.evaluation {
             if let Some(a) = e.alpha {
                 if !(a > 0.0 && a < 1.0) {

@@ -6,6 +6,7 @@ mod diff;
 mod guard;
 mod schedule;
 mod schema;
+mod watch;
 
 use cohortd::config::{parse_sources, RawFile};
 use cohortd::Snapshot;
