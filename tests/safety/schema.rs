@@ -43,8 +43,8 @@ fn schema_describes_the_config_types() {
     );
 }
 
-/// Validates config files against the schema with Python's `jsonschema` (installed
-/// in the test venv with kubernetes-validate; `.ci/test.sh` sets COHORTD_PYTHON).
+/// Validates config files against the schema with Python's `jsonschema` (pinned in
+/// tests/python/requirements.txt; `.ci/test.sh` sets COHORTD_PYTHON to the venv).
 /// The `jsonschema` crate would add ~50 crates (ICU included) to the build.
 #[test]
 fn every_example_validates_and_a_typo_does_not() {
