@@ -77,6 +77,9 @@ pub struct Sticky<'a> {
 pub struct EvalOptions<'a> {
     /// A sticky assignment for this experiment, if the caller has one.
     pub sticky: Option<Sticky<'a>>,
+    /// The time to evaluate ramp schedules at (Unix seconds); `None` reads the
+    /// clock, and only for experiments that have a schedule.
+    pub now_unix_secs: Option<i64>,
 }
 
 /// The result of evaluating one experiment for one unit.
@@ -338,11 +341,9 @@ impl Experiment {
             }
         }
         let slot = bucket::slot(self.traffic_draw.draw(unit));
-        trace.step(Step::Traffic {
-            slot,
-            threshold: self.traffic,
-        });
-        if slot as u64 >= self.traffic {
+        let threshold = self.traffic_at(opts.now_unix_secs);
+        trace.step(Step::Traffic { slot, threshold });
+        if slot as u64 >= threshold {
             return self.outside(Reason::NotInTraffic);
         }
         let mut best: Option<(&Variant, f64)> = None;
