@@ -1,6 +1,8 @@
 //! The command line: one subcommand per file.
 
 pub mod assign;
+pub mod exposure;
+pub mod serve;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -23,6 +25,11 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve assignments over gRPC as a sidecar (health, reflection, /metrics).
+    ///
+    /// Loads the config directory, listens on 127.0.0.1:8013 (gRPC) and
+    /// 127.0.0.1:8014 (management HTTP), and stops gracefully on SIGTERM or SIGINT.
+    Serve(serve::Args),
     /// Check a config directory (or file) and print every problem found.
     ///
     /// Exits 0 with a one-line summary when the config is valid, 1 otherwise.

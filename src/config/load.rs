@@ -45,10 +45,37 @@ fn format_of(path: &Path) -> Option<Format> {
     }
 }
 
+/// How many times [`read_sources`] re-reads a directory whose `..data` link moved
+/// while it was reading. Each kubelet update moves it once, so a retry or two
+/// suffices; the bound keeps a pathological writer from stalling a reload.
+const CONSISTENT_READ_ATTEMPTS: usize = 5;
+
 /// Lists and reads the config files under `path` (a directory or a single file),
 /// sorted by file name. Fails only if `path` itself cannot be read; an unreadable
 /// file inside is an error for that file.
+///
+/// In a ConfigMap volume each visible file is a symlink through `..data`, which the
+/// kubelet swaps between two of our reads. A directory whose `..data` link changed
+/// during the read is read again, so the files returned always come from one
+/// ConfigMap version: never half of one update and half of the next.
 pub fn read_sources(path: &Path) -> Result<Vec<RawFile>, ConfigErrors> {
+    let data_link = path.join("..data");
+    for _ in 0..CONSISTENT_READ_ATTEMPTS {
+        let before = std::fs::read_link(&data_link).ok();
+        let result = read_sources_once(path);
+        if before == std::fs::read_link(&data_link).ok() {
+            return result;
+        }
+    }
+    // Still moving: refuse rather than return a mix of versions. The change
+    // that moved the link triggers another reload.
+    Err(ConfigErrors(vec![ConfigError::file(
+        &data_link,
+        format!("changed during each of {CONSISTENT_READ_ATTEMPTS} reads; not loading a mix of versions"),
+    )]))
+}
+
+fn read_sources_once(path: &Path) -> Result<Vec<RawFile>, ConfigErrors> {
     let meta = std::fs::metadata(path)
         .map_err(|e| ConfigErrors(vec![ConfigError::file(path, format!("cannot read: {e}"))]))?;
     if meta.is_file() {
@@ -71,12 +98,25 @@ pub fn read_sources(path: &Path) -> Result<Vec<RawFile>, ConfigErrors> {
         .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .map(|e| e.path())
         .filter(|p| format_of(p).is_some())
-        .filter(|p| p.is_file())
         .collect();
     paths.sort();
     let mut files = Vec::with_capacity(paths.len());
     let mut errors = Vec::new();
     for p in paths {
+        // A config-named entry we cannot read as a regular file (a dangling
+        // symlink, a directory, a FIFO) is an error, not an absence: skipping it
+        // would silently remove its experiments. Only a deleted file removes them.
+        match std::fs::metadata(&p) {
+            Err(e) => {
+                errors.push(ConfigError::file(&p, format!("cannot read: {e}")));
+                continue;
+            }
+            Ok(m) if !m.is_file() => {
+                errors.push(ConfigError::file(&p, "cannot read: not a regular file"));
+                continue;
+            }
+            Ok(_) => {}
+        }
         match std::fs::read(&p) {
             Ok(bytes) => files.push(RawFile { path: p, bytes }),
             Err(e) => errors.push(ConfigError::file(&p, format!("cannot read: {e}"))),
@@ -376,6 +416,26 @@ mod tests {
             errs[0].message
         );
         assert_eq!(errs[0].experiment.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn config_named_entries_that_cannot_be_read_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.json"), "[]").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+        std::fs::create_dir(dir.path().join("..2026_11_21_08_00_00.1")).unwrap();
+        assert_eq!(read_sources(dir.path()).unwrap().len(), 1);
+
+        std::os::unix::fs::symlink("missing.json", dir.path().join("b.json")).unwrap();
+        let errs = read_sources(dir.path()).unwrap_err();
+        assert_eq!(errs.0.len(), 1);
+        assert!(errs.0[0].file.ends_with("b.json"), "{errs}");
+        std::fs::remove_file(dir.path().join("b.json")).unwrap();
+
+        std::fs::create_dir(dir.path().join("c.yaml")).unwrap();
+        let errs = read_sources(dir.path()).unwrap_err();
+        assert!(errs.0[0].file.ends_with("c.yaml"), "{errs}");
+        assert!(errs.0[0].message.contains("not a regular file"), "{errs}");
     }
 
     #[test]
