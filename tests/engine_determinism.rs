@@ -306,3 +306,56 @@ fn assign_cli_reports_bad_input() {
     assert!(out.is_empty());
     assert!(err.contains("unknown experiment `nope`"), "{err}");
 }
+
+/// Twelve experiments over six unit attributes (more than the assign-all helper
+/// caches), some with layers and holdouts drawing on yet another attribute.
+fn many_unit_attributes() -> Snapshot {
+    let exps: Vec<Value> = (0..12)
+        .map(|i| {
+            let mut e = json!({
+                "key": format!("e{i}"), "status": if i == 5 { "stopped" } else { "running" },
+                "trafficAllocation": 0.7, "variants": ["a", "b", "c"],
+                "assignment": {"hashKey": format!("k{}", i % 6)},
+            });
+            if i % 4 == 0 {
+                e["holdout"] = json!("h");
+            }
+            if i % 3 == 0 {
+                e["layer"] = json!({"key": format!("L{i}"), "range": [0.0, 0.8]});
+            }
+            e
+        })
+        .collect();
+    compile_value(&json!({
+        "experiments": exps,
+        "holdouts": [{"key": "h", "fraction": 0.2, "hashKey": "device"}]
+    }))
+}
+
+proptest! {
+    #![proptest_config(proptest_config(256))]
+
+    /// `assign_all` gives exactly what evaluating each experiment gives, whatever
+    /// attributes the context has (numbers, strings, missing, empty).
+    #[test]
+    fn assign_all_equals_evaluating_each(
+        attrs in prop::collection::vec(
+            (prop::sample::select(vec!["k0", "k1", "k2", "k3", "k4", "k5", "device"]),
+             prop_oneof![
+                 "[a-z0-9]{0,6}".prop_map(Value::from),
+                 any::<i32>().prop_map(Value::from),
+                 Just(Value::Null),
+             ]),
+            0..10,
+        )
+    ) {
+        static SNAP: std::sync::OnceLock<Snapshot> = std::sync::OnceLock::new();
+        let snap = SNAP.get_or_init(many_unit_attributes);
+        let ctx: Map<String, Value> = attrs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let mut all = Vec::new();
+        snap.assign_all(&ctx, |a| {
+            all.push((a.experiment.key.to_string(), a.variant.key.to_string(), a.enrolled, a.reason.as_str()))
+        });
+        prop_assert_eq!(all, assign_everything(snap, &ctx));
+    }
+}

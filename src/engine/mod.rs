@@ -247,8 +247,28 @@ impl Snapshot {
         O: FnMut(&Experiment) -> EvalOptions<'o>,
         F: FnMut(Assignment<'_>),
     {
+        // Resolve each unit attribute shared by many experiments once, not once per
+        // experiment (an assign-all call usually evaluates hundreds with one or two
+        // distinct `hashKey`s).
+        const CACHED: usize = 4;
+        let mut bufs: [UnitBuf; CACHED] = Default::default();
+        let mut units: [(Option<Attr<'_>>, Option<&[u8]>); CACHED] = [(None, None); CACHED];
+        for ((buf, key), unit) in bufs.iter_mut().zip(&*self.unit_keys).zip(&mut units) {
+            let seen = ctx.get(key);
+            *unit = (seen, buf.unit_bytes(seen));
+        }
+        let cached = self.unit_keys.len().min(CACHED);
         for e in self.served() {
-            f(e.evaluate(ctx, opts(e), &mut ()));
+            let o = opts(e);
+            let a = match e.not_running(&mut ()) {
+                Some(a) => a,
+                None if e.unit_key < cached => {
+                    let (seen, unit) = units[e.unit_key];
+                    e.evaluate_unit(ctx, seen, unit, o, &mut ())
+                }
+                None => e.evaluate(ctx, o, &mut ()),
+            };
+            f(a);
         }
     }
 }
@@ -272,21 +292,45 @@ impl Experiment {
         opts: EvalOptions<'_>,
         trace: &mut T,
     ) -> Assignment<'_> {
-        trace.step(Step::Status(self.status));
-        if self.status != Status::Running {
-            return match self.winner {
-                Some(w) => Assignment {
-                    experiment: self,
-                    variant: &self.variants[w],
-                    enrolled: false,
-                    reason: Reason::Winner,
-                },
-                None => self.outside(Reason::Disabled),
-            };
+        if let Some(a) = self.not_running(trace) {
+            return a;
         }
         let mut buf = UnitBuf::default();
         let seen = ctx.get(&self.hash_key);
         let unit = buf.unit_bytes(seen);
+        self.evaluate_unit(ctx, seen, unit, opts, trace)
+    }
+
+    /// The status step: the assignment of an experiment that is not running (its
+    /// winner or its default, for everyone), or `None` when it runs.
+    #[inline]
+    fn not_running<T: Trace>(&self, trace: &mut T) -> Option<Assignment<'_>> {
+        trace.step(Step::Status(self.status));
+        if self.status == Status::Running {
+            return None;
+        }
+        Some(match self.winner {
+            Some(w) => Assignment {
+                experiment: self,
+                variant: &self.variants[w],
+                enrolled: false,
+                reason: Reason::Winner,
+            },
+            None => self.outside(Reason::Disabled),
+        })
+    }
+
+    /// Evaluates a running experiment for a unit already read from the context:
+    /// `seen` is the `hashKey` attribute and `unit` its bytes (see [`UnitBuf`]).
+    #[inline]
+    fn evaluate_unit<C: Context + ?Sized, T: Trace>(
+        &self,
+        ctx: &C,
+        seen: Option<Attr<'_>>,
+        unit: Option<&[u8]>,
+        opts: EvalOptions<'_>,
+        trace: &mut T,
+    ) -> Assignment<'_> {
         trace.step(Step::Unit {
             attribute: &self.hash_key,
             seen,

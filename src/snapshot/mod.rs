@@ -80,6 +80,8 @@ pub struct Experiment {
     /// The experiment as written (for metadata, diff and explain).
     pub config: ExperimentConfig,
     pub(crate) traffic_draw: DrawKey,
+    /// Position of `hash_key` in the snapshot's `unit_keys` (`usize::MAX`: none).
+    pub(crate) unit_key: usize,
     pub(crate) targeting: CompiledTargeting,
     pub(crate) salt: Box<str>,
 }
@@ -108,6 +110,9 @@ pub struct Snapshot {
     experiments: Vec<Experiment>,
     index: HashMap<Box<str>, usize, foldhash::fast::FixedState>,
     document: ConfigDocument,
+    /// Distinct unit attributes of running experiments, most used first, so
+    /// assigning everything resolves each unit id once (see `Experiment::unit_key`).
+    pub(crate) unit_keys: Box<[Box<str>]>,
 }
 
 impl Snapshot {
@@ -289,11 +294,13 @@ impl Compiler {
         for (i, e) in experiments.iter().enumerate() {
             index.insert(e.key.clone(), i);
         }
+        let unit_keys = index_unit_keys(&mut experiments);
         Ok(Snapshot {
             version: version.into(),
             experiments,
             index,
             document,
+            unit_keys,
         })
     }
 
@@ -524,6 +531,7 @@ impl Compiler {
             source: file.to_owned(),
             config: c.clone(),
             traffic_draw: DrawKey::derive(purpose::TRAFFIC, &salt, ""),
+            unit_key: usize::MAX,
             targeting,
             salt: salt.into(),
         })
@@ -641,6 +649,25 @@ impl Compiler {
             }
         }
     }
+}
+
+/// Lists the distinct unit attributes of running experiments, most used first
+/// (ties by name), and records each experiment's position in that list.
+fn index_unit_keys(experiments: &mut [Experiment]) -> Box<[Box<str>]> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in experiments.iter().filter(|e| e.status == Status::Running) {
+        *counts.entry(&e.hash_key).or_default() += 1;
+    }
+    let mut keys: Vec<(&str, usize)> = counts.into_iter().collect();
+    keys.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let keys: Box<[Box<str>]> = keys.into_iter().map(|(k, _)| k.into()).collect();
+    for e in experiments.iter_mut() {
+        e.unit_key = keys
+            .iter()
+            .position(|k| *k == e.hash_key)
+            .unwrap_or(usize::MAX);
+    }
+    keys
 }
 
 fn doc_error(file: &Path, field: String, msg: impl Into<String>) -> ConfigError {
