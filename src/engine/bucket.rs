@@ -1,7 +1,7 @@
 //! The bucketing primitives. This file *is* the assignment algorithm; the README
 //! documents it byte for byte so other implementations can reproduce it.
 //!
-//! * A **draw** is `seahash::hash_seeded(unit_id_bytes, k0, k1, k2, k3)` where the
+//! * A **draw** is `seahash_seeded(unit_id_bytes, [k0, k1, k2, k3])` where the
 //!   four seeds are derived from a purpose tag, the salt and (for variants) the
 //!   variant key. Different purposes give independent draws of the same unit.
 //! * A **slot** is the draw's top 32 bits: a fixed partition of 2^32 slots, so a
@@ -51,11 +51,49 @@ impl DrawKey {
         DrawKey(k)
     }
 
-    /// The draw for one unit id.
+    /// The draw for one unit id: SeaHash of its bytes with these seeds.
     #[inline]
     pub fn draw(&self, unit: &[u8]) -> u64 {
-        seahash::hash_seeded(unit, self.0[0], self.0[1], self.0[2], self.0[3])
+        seahash_seeded(unit, self.0)
     }
+}
+
+const SEAHASH_P: u64 = 0x6eed_0e9d_a4d9_4a4f;
+
+#[inline(always)]
+fn diffuse(x: u64) -> u64 {
+    let x = x.wrapping_mul(SEAHASH_P);
+    let x = x ^ ((x >> 32) >> (x >> 60));
+    x.wrapping_mul(SEAHASH_P)
+}
+
+/// SeaHash (as in the `seahash` 4.x crate, bit for bit): the bytes, zero-padded to
+/// a multiple of 8, are read as little-endian words; word `i` updates lane
+/// `i mod 4` as `lane = diffuse(lane ^ word)`; the result is
+/// `diffuse(a ^ b ^ c ^ d ^ byte_length)`. Written out here, safe and inlinable,
+/// because the crate's version returns its state through memory and costs the hot
+/// path a store-forwarding stall per draw. A test checks it against the crate.
+#[inline]
+pub fn seahash_seeded(bytes: &[u8], seeds: [u64; 4]) -> u64 {
+    let [mut a, mut b, mut c, mut d] = seeds;
+    let mut blocks = bytes.chunks_exact(32);
+    let word = |w: &[u8]| {
+        let mut buf = [0u8; 8];
+        buf[..w.len()].copy_from_slice(w);
+        u64::from_le_bytes(buf)
+    };
+    for block in &mut blocks {
+        a = diffuse(a ^ word(&block[0..8]));
+        b = diffuse(b ^ word(&block[8..16]));
+        c = diffuse(c ^ word(&block[16..24]));
+        d = diffuse(d ^ word(&block[24..32]));
+    }
+    let mut lanes = [a, b, c, d];
+    for (lane, w) in lanes.iter_mut().zip(blocks.remainder().chunks(8)) {
+        *lane = diffuse(*lane ^ word(w));
+    }
+    let [a, b, c, d] = lanes;
+    diffuse(a ^ b ^ c ^ d ^ bytes.len() as u64)
 }
 
 /// The slot of a draw: its top 32 bits, in `[0, 2^32)`.
@@ -90,21 +128,23 @@ pub fn rendezvous_score(draw: u64, weight: f64) -> f64 {
     -libm::log(unit_interval(draw)) / weight
 }
 
-/// A lower bound of [`rendezvous_score`]: `(1 - u) / w <= -ln(u) / w`, because
-/// `ln(u) <= u - 1`. Costs a subtraction and a division instead of a logarithm.
+/// A lower bound of [`rendezvous_score`] given `inv_weight = 1 / w`:
+/// `(1 - u) / w <= -ln(u) / w`, because `ln(u) <= u - 1`. Costs a subtraction and
+/// a multiplication instead of a logarithm and a division.
 #[inline]
-pub fn score_lower_bound(draw: u64, weight: f64) -> f64 {
-    (1.0 - unit_interval(draw)) / weight
+pub fn score_lower_bound(draw: u64, inv_weight: f64) -> f64 {
+    (1.0 - unit_interval(draw)) * inv_weight
 }
 
-/// Whether the computed `rendezvous_score(draw, weight)` is certainly greater than
-/// `best`, so the logarithm need not be computed: the lower bound exceeds `best`
-/// by a relative margin of 1e-9, a million times the combined rounding error of
-/// the subtraction, the logarithm and the divisions (a few units in 2^-52).
-/// Skipping such a variant cannot change the winner, nor a tie.
+/// Whether the computed `rendezvous_score(draw, w)` is certainly greater than
+/// `best`, so the logarithm need not be computed (`inv_weight = 1 / w`): the lower
+/// bound exceeds `best` by a relative margin of 1e-9, a million times the combined
+/// rounding error of the subtraction, the reciprocal, the logarithm and the
+/// division (a few units in 2^-52). Skipping such a variant cannot change the
+/// winner, nor a tie.
 #[inline]
-pub fn cannot_beat(draw: u64, weight: f64, best: f64) -> bool {
-    score_lower_bound(draw, weight) * (1.0 - 1e-9) > best
+pub fn cannot_beat(draw: u64, inv_weight: f64, best: f64) -> bool {
+    score_lower_bound(draw, inv_weight) * (1.0 - 1e-9) > best
 }
 
 /// A short, stable, one-way fingerprint of a salt, safe to export.
@@ -152,8 +192,31 @@ mod tests {
             };
             for w in [1e-6, 0.01, 0.5, 1.0, 3.0, 7.0, 1e6] {
                 let score = rendezvous_score(draw, w);
-                assert!(score_lower_bound(draw, w) <= score, "{draw:x} {w}");
-                assert!(!cannot_beat(draw, w, score), "{draw:x} {w}");
+                assert!(score_lower_bound(draw, 1.0 / w) <= score, "{draw:x} {w}");
+                assert!(!cannot_beat(draw, 1.0 / w, score), "{draw:x} {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn seahash_matches_the_crate() {
+        let data: Vec<u8> = (0..200u32).map(|i| (i * 131 + 7) as u8).collect();
+        let seeds = [
+            [1, 2, 3, 4],
+            [u64::MAX, 0, 0x6eed_0e9d_a4d9_4a4f, 42],
+            DrawKey::derive(purpose::VARIANT, "s", "v").0,
+        ];
+        for len in 0..=data.len() {
+            for start in [0, 1, 3] {
+                let bytes = &data[start.min(len)..len];
+                for k in seeds {
+                    assert_eq!(
+                        seahash_seeded(bytes, k),
+                        seahash::hash_seeded(bytes, k[0], k[1], k[2], k[3]),
+                        "len {} seeds {k:?}",
+                        bytes.len()
+                    );
+                }
             }
         }
     }

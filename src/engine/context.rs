@@ -30,13 +30,20 @@ pub trait Context {
 /// with full comparisons (protobuf `Struct`). Typical contexts have a handful.
 pub const SCAN_MAX: usize = 16;
 
+/// String equality that rejects most mismatches of a scan without calling
+/// `memcmp`: lengths first, then the first byte.
+#[inline(always)]
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
+}
+
 impl Context for serde_json::Map<String, serde_json::Value> {
     #[inline]
     fn get(&self, name: &str) -> Option<Attr<'_>> {
         if self.len() <= SCAN_MAX {
             return self
                 .iter()
-                .find(|(k, _)| k.as_str() == name)
+                .find(|(k, _)| same_name(k, name))
                 .map(|(_, v)| json_attr(v));
         }
         self.get(name).map(json_attr)

@@ -467,7 +467,7 @@ fn choose_pruned<'v>(variants: &'v [Variant], unit: &[u8]) -> Option<&'v Variant
         }
         let d = v.draw.draw(unit);
         draws[i] = d;
-        let bound = bucket::score_lower_bound(d, v.weight);
+        let bound = bucket::score_lower_bound(d, v.inv_weight);
         if first.is_none_or(|(_, b)| bound < b) {
             first = Some((i, bound));
         }
@@ -476,7 +476,7 @@ fn choose_pruned<'v>(variants: &'v [Variant], unit: &[u8]) -> Option<&'v Variant
     let mut best = &variants[i0];
     let mut best_score = bucket::rendezvous_score(draws[i0], best.weight);
     for (i, v) in variants.iter().enumerate() {
-        if i == i0 || v.weight <= 0.0 || bucket::cannot_beat(draws[i], v.weight, best_score) {
+        if i == i0 || v.weight <= 0.0 || bucket::cannot_beat(draws[i], v.inv_weight, best_score) {
             continue;
         }
         let score = bucket::rendezvous_score(draws[i], v.weight);
@@ -521,6 +521,7 @@ mod tests {
                     value: serde_json::Value::Null,
                     key: key.into(),
                     weight,
+                    inv_weight: 1.0 / weight,
                 }
             })
             .collect()

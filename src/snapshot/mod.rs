@@ -28,6 +28,8 @@ pub struct Variant {
     pub value: serde_json::Value,
     /// Relative weight (0 means "never chosen by hashing").
     pub weight: f64,
+    /// `1 / weight`, for the cheap score bound (never for the score itself).
+    pub(crate) inv_weight: f64,
     pub(crate) draw: DrawKey,
 }
 
@@ -397,6 +399,7 @@ impl Compiler {
                     .clone()
                     .unwrap_or_else(|| serde_json::Value::String(v.key.clone())),
                 weight: w,
+                inv_weight: 1.0 / w,
                 draw: DrawKey::derive(purpose::VARIANT, &salt, &v.key),
             });
         }

@@ -15,7 +15,7 @@ impl Context for Struct {
             return self
                 .fields
                 .iter()
-                .find(|(k, _)| k.as_str() == name)
+                .find(|(k, _)| crate::engine::context::same_name(k, name))
                 .map(|(_, v)| proto_attr(v));
         }
         self.fields.get(name).map(proto_attr)
