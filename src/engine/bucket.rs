@@ -67,6 +67,27 @@ fn diffuse(x: u64) -> u64 {
     x.wrapping_mul(SEAHASH_P)
 }
 
+/// Up to 8 bytes as a little-endian word, zero-padded, assembled in registers
+/// (copying into a stack buffer and loading it back stalls store forwarding).
+#[inline(always)]
+fn word(w: &[u8]) -> u64 {
+    let n = w.len();
+    if let Ok(full) = <[u8; 8]>::try_from(w) {
+        return u64::from_le_bytes(full);
+    }
+    if n >= 4 {
+        // Two overlapping 4-byte reads: bytes [0, 4) and [n - 4, n).
+        let lo = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as u64;
+        let hi = u32::from_le_bytes([w[n - 4], w[n - 3], w[n - 2], w[n - 1]]) as u64;
+        return lo | (hi << ((n - 4) * 8));
+    }
+    if n == 0 {
+        return 0;
+    }
+    // One to three bytes: first, middle and last (some coincide).
+    (w[0] as u64) | ((w[n / 2] as u64) << (n / 2 * 8)) | ((w[n - 1] as u64) << ((n - 1) * 8))
+}
+
 /// SeaHash (as in the `seahash` 4.x crate, bit for bit): the bytes, zero-padded to
 /// a multiple of 8, are read as little-endian words; word `i` updates lane
 /// `i mod 4` as `lane = diffuse(lane ^ word)`; the result is
@@ -77,11 +98,6 @@ fn diffuse(x: u64) -> u64 {
 pub fn seahash_seeded(bytes: &[u8], seeds: [u64; 4]) -> u64 {
     let [mut a, mut b, mut c, mut d] = seeds;
     let mut blocks = bytes.chunks_exact(32);
-    let word = |w: &[u8]| {
-        let mut buf = [0u8; 8];
-        buf[..w.len()].copy_from_slice(w);
-        u64::from_le_bytes(buf)
-    };
     for block in &mut blocks {
         a = diffuse(a ^ word(&block[0..8]));
         b = diffuse(b ^ word(&block[8..16]));
