@@ -172,3 +172,41 @@ async fn an_invalid_config_at_startup_serves_unavailable_not_a_crash() {
         .unwrap();
     assert_eq!(st.code(), Some(0));
 }
+
+#[tokio::test]
+async fn calls_longer_than_the_grace_period_are_cut_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sock = tmp.path().join("c.sock");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/configs");
+    let mut child = spawn(
+        &examples,
+        &sock,
+        &["--debug-delay", "20s", "--shutdown-grace", "300ms"],
+    );
+    wait_for(&sock, &mut child).await;
+    let mut c = client(sock.clone()).await;
+    let call = tokio::spawn(async move { c.assign_all(pb::AssignAllRequest::default()).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sigterm(&child);
+    let (st, logs) = tokio::task::spawn_blocking(move || {
+        let st = wait_exit(&mut child);
+        let mut err = String::new();
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (st, err)
+    })
+    .await
+    .unwrap();
+    assert_eq!(st.code(), Some(0), "{logs}");
+    assert!(logs.contains("grace period elapsed"), "{logs}");
+    let r = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.is_err(), "the cut-off call fails instead of hanging");
+}
