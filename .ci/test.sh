@@ -8,6 +8,9 @@ echo "== python venv (.venv)"
 bash .ci/setup-python.sh
 export COHORTD_PYTHON="$PWD/.venv/bin/python"
 
+echo "== node modules (tests/node)"
+bash .ci/setup-node.sh
+
 echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -1,6 +1,7 @@
 //! The command line: one subcommand per file.
 
 pub mod assign;
+pub mod exposure;
 pub mod serve;
 pub mod validate;
 

@@ -80,6 +80,24 @@ pub struct ExperimentConfig {
     /// Free-form string labels exported as metadata.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Live sample-ratio-mismatch check settings (the check itself is always on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srm: Option<SrmConfig>,
+}
+
+/// Settings of the live sample-ratio-mismatch check on exposures.
+///
+/// The check only reports (a gauge and a warning log); it never changes
+/// assignment, because pods deciding separately on their own data would split
+/// the fleet. Declaring `strata` also tests the split inside each value of that
+/// context attribute, which catches an imbalance confined to one segment that the
+/// totals hide.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SrmConfig {
+    /// Context attribute whose values define strata, e.g. `region` or `device`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strata: Option<String>,
 }
 
 /// Lifecycle state of an experiment.
@@ -305,7 +323,8 @@ pub struct LayerConfig {
     /// Salt of the layer's hash. Default: the layer key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salt: Option<String>,
-    /// Attribute identifying the unit for the layer draw. Default `targetingKey`.
+    /// Attribute identifying the unit for the layer draw. Default: the members'
+    /// `assignment.hashKey`, which must then be the same for every member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_key: Option<String>,
 }
@@ -331,7 +350,8 @@ pub struct HoldoutConfig {
     /// Salt. Default: the holdout key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salt: Option<String>,
-    /// Attribute identifying the unit. Default `targetingKey`.
+    /// Attribute identifying the unit. Default: the `assignment.hashKey` of each
+    /// experiment that opts in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_key: Option<String>,
 }

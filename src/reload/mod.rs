@@ -1,9 +1,11 @@
 //! Keeping the served snapshot current: the [`store::Store`] that request handlers
-//! read lock-free, and the all-or-nothing [`apply::reload_now`] step that startup
-//! and the directory watcher both use.
+//! read lock-free, the all-or-nothing [`apply::reload_now`] step that startup and
+//! the watcher both use, and the [`watch`]er that follows the config directory.
 
 pub mod apply;
 pub mod store;
+pub mod watch;
 
 pub use apply::{reload_now, ReloadOutcome};
 pub use store::{ReloadEvent, ReloadStatus, Store};
+pub use watch::{WatchError, WatchHandle, WatchOptions, WatchStats};

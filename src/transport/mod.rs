@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod convert;
 pub mod delay;
+pub mod flagd;
 pub mod grpc;
 pub mod limits;
 pub mod observe;
