@@ -210,3 +210,62 @@ async fn calls_longer_than_the_grace_period_are_cut_off() {
         .unwrap();
     assert!(r.is_err(), "the cut-off call fails instead of hanging");
 }
+
+#[tokio::test]
+async fn the_binary_watches_its_config_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("cfg");
+    std::fs::create_dir(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("a.yaml"),
+        "experiments: [{key: a, status: running, variants: [x]}]",
+    )
+    .unwrap();
+    let sock = tmp.path().join("c.sock");
+    let mut child = spawn(&cfg, &sock, &["--reload-debounce", "20ms"]);
+    wait_for(&sock, &mut child).await;
+    let mut c = client(sock.clone()).await;
+    let mut watch = c.watch(pb::WatchRequest {}).await.unwrap().into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    let e = c
+        .assign(pb::AssignRequest {
+            experiment: "b".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+
+    // Editors save by writing a temporary file and renaming it over the target.
+    std::fs::write(
+        cfg.join(".b.yaml.tmp"),
+        "experiments: [{key: b, status: running, variants: [y]}]",
+    )
+    .unwrap();
+    std::fs::rename(cfg.join(".b.yaml.tmp"), cfg.join("b.yaml")).unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let ev = watch.message().await.unwrap().unwrap();
+            if ev.added.contains(&"b".to_string()) {
+                return ev;
+            }
+        }
+    })
+    .await
+    .expect("the reload is announced");
+    assert_ne!(ev.config_version, first.config_version);
+    let r = c
+        .assign(pb::AssignRequest {
+            experiment: "b".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.config_version, ev.config_version);
+    sigterm(&child);
+    let st = tokio::task::spawn_blocking(move || wait_exit(&mut child))
+        .await
+        .unwrap();
+    assert_eq!(st.code(), Some(0));
+}
