@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::exposure::otel::OtelExport;
 use crate::exposure::pipeline::ExposurePipeline;
 use crate::metrics::Metrics;
-use crate::reload::watch::WatchOptions;
+use crate::reload::watch::{WatchHandle, WatchOptions};
 use crate::reload::{reload_now, ReloadOutcome, Store};
 use crate::server::{Bound, Listen, ServeOptions};
 use crate::transport::limits::Limits;
@@ -153,6 +153,14 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
+/// Waits (up to a minute) until the watcher's first reload attempt is done.
+async fn first_reload(w: &WatchHandle) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while w.stats().reloads == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Runs the command; returns the process exit code.
 pub fn run(args: &Args) -> i32 {
     init_logging(args.log_format);
@@ -175,22 +183,43 @@ async fn serve(args: &Args) -> i32 {
     let metrics = Metrics::new();
     metrics.watch_store(store.clone());
 
-    // The startup load. An invalid config does not stop the sidecar: it serves
-    // NOT_SERVING / UNAVAILABLE until a valid config arrives.
-    match reload_now(dir, &store) {
-        ReloadOutcome::Applied(ev) => tracing::info!(
-            version = %ev.version,
-            experiments = ev.added.len(),
+    // The startup load is the watcher's first reload (building the snapshot
+    // twice would leave the allocator holding a second copy's worth of memory).
+    // Listeners open after it, so the first caller finds the config in force. An
+    // invalid config does not stop the sidecar: it serves NOT_SERVING /
+    // UNAVAILABLE until a valid config arrives.
+    let watch_opts = WatchOptions {
+        debounce: args.reload_debounce,
+        poll_interval: args.reload_poll_interval,
+        ..WatchOptions::default()
+    };
+    let watcher = match crate::reload::watch::spawn(dir.clone(), store.clone(), watch_opts) {
+        Ok(w) => {
+            first_reload(&w).await;
+            Some(w)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch the config directory; serving the startup config only");
+            if let ReloadOutcome::Rejected(errors) = reload_now(dir, &store) {
+                for e in &errors.0 {
+                    tracing::error!(error = %e, "invalid config");
+                }
+            }
+            None
+        }
+    };
+    match store.load() {
+        Some(snap) => tracing::info!(
+            version = snap.version(),
+            experiments = snap.experiments().len(),
             dir = %dir.display(),
             "config loaded"
         ),
-        ReloadOutcome::Unchanged => {}
-        ReloadOutcome::Rejected(errors) => {
-            for e in &errors.0 {
-                tracing::error!(error = %e, "invalid config");
-            }
-            tracing::error!(dir = %dir.display(), "no valid config; serving NOT_SERVING until one arrives");
-        }
+        None => tracing::error!(
+            dir = %dir.display(),
+            error = store.status().last_error.as_deref(),
+            "no valid config; serving NOT_SERVING until one arrives"
+        ),
     }
 
     // Exposures: dedup, counts and the SRM check always; OTLP export when an
@@ -227,21 +256,6 @@ async fn serve(args: &Args) -> i32 {
             tracing::info!(grpc = %format!("unix:{}", p.display()), admin = ?running.admin_addr, "serving")
         }
     }
-
-    // Watch the directory (not the files) for ConfigMap swaps and edits; every
-    // reload is all-or-nothing, off the request path.
-    let watch_opts = WatchOptions {
-        debounce: args.reload_debounce,
-        poll_interval: args.reload_poll_interval,
-        ..WatchOptions::default()
-    };
-    let watcher = match crate::reload::watch::spawn(dir.clone(), store.clone(), watch_opts) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot watch the config directory; serving the startup config only");
-            None
-        }
-    };
 
     let signal = match crate::shutdown::signal().await {
         Ok(s) => s,
