@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::exposure::otel::OtelExport;
 use crate::exposure::pipeline::ExposurePipeline;
 use crate::metrics::Metrics;
+use crate::reload::watch::WatchOptions;
 use crate::reload::{reload_now, ReloadOutcome, Store};
 use crate::server::{Bound, Listen, ServeOptions};
 use crate::transport::limits::Limits;
@@ -72,6 +73,14 @@ pub struct Args {
     max_exposure_records: usize,
     #[command(flatten)]
     exposure: super::exposure::ExposureArgs,
+    /// Quiet time after the last change in the config directory before reloading
+    /// (a ConfigMap update or an editor save is a burst of events).
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
+    reload_debounce: Duration,
+    /// How often to hash the config directory as a fallback for missed events
+    /// (inotify limits, network filesystems); `0s` disables it.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    reload_poll_interval: Duration,
     /// Test hook: delay every gRPC call (used by the graceful-shutdown test).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, hide = true)]
     debug_delay: Option<Duration>,
@@ -133,8 +142,10 @@ impl Args {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("COHORTD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
@@ -217,7 +228,20 @@ async fn serve(args: &Args) -> i32 {
         }
     }
 
-    // The directory watcher is started here, once it exists.
+    // Watch the directory (not the files) for ConfigMap swaps and edits; every
+    // reload is all-or-nothing, off the request path.
+    let watch_opts = WatchOptions {
+        debounce: args.reload_debounce,
+        poll_interval: args.reload_poll_interval,
+        ..WatchOptions::default()
+    };
+    let watcher = match crate::reload::watch::spawn(dir.clone(), store.clone(), watch_opts) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch the config directory; serving the startup config only");
+            None
+        }
+    };
 
     let signal = match crate::shutdown::signal().await {
         Ok(s) => s,
@@ -229,6 +253,9 @@ async fn serve(args: &Args) -> i32 {
     tracing::info!(signal, grace = ?args.shutdown_grace, "shutting down");
     let deadline = tokio::time::Instant::now() + args.shutdown_grace;
     let clean = running.shutdown().await;
+    if let Some(w) = watcher {
+        w.stop().await;
+    }
     // Exposures get what is left of the grace period (at least a moment).
     let left = deadline
         .saturating_duration_since(tokio::time::Instant::now())
