@@ -8,6 +8,12 @@ echo "== python venv (.venv)"
 bash .ci/setup-python.sh
 export COHORTD_PYTHON="$PWD/.venv/bin/python"
 
+echo "== node modules (tests/node)"
+bash .ci/setup-node.sh
+
+echo "== deploy/ validation (yamllint, kustomize, kubernetes-validate, Dockerfile)"
+bash .ci/validate-deploy.sh
+
 echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -6,8 +6,11 @@ use cohortd::cli::{Cli, Command};
 fn main() {
     let cli = Cli::parse();
     let code = match &cli.command {
+        Command::Serve(a) => cohortd::cli::serve::run(a),
         Command::Validate(a) => cohortd::cli::validate::run(a),
         Command::Assign(a) => cohortd::cli::assign::run(a),
+        Command::Diff(a) => cohortd::cli::diff::run(a),
+        Command::Schema(a) => cohortd::cli::schema::run(a),
     };
     std::process::exit(code);
 }

@@ -190,8 +190,13 @@ pub fn parse_file(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Vec<Confi
             if text.trim().is_empty() {
                 Value::Null
             } else {
-                serde_norway::from_str(text)
-                    .map_err(|e| vec![ConfigError::file(path, format!("invalid YAML: {e}"))])?
+                let invalid = |e: serde_norway::Error| {
+                    vec![ConfigError::file(path, format!("invalid YAML: {e}"))]
+                };
+                let yaml: serde_norway::Value = serde_norway::from_str(text).map_err(invalid)?;
+                let value: Value = serde_norway::from_str(text).map_err(invalid)?;
+                reject_non_finite(path, &yaml, &value)?;
+                value
             }
         }
     };
@@ -244,6 +249,65 @@ pub fn parse_file(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Vec<Confi
             path,
             "expected an experiment object, a list of experiments, or an object {\"experiments\": [...]}",
         )]),
+    }
+}
+
+/// YAML can spell non-finite floats (`.nan`, `.inf`), which a JSON value cannot
+/// hold: they would silently become `null`, i.e. "unset, use the default" (a
+/// `trafficAllocation: .nan` would enrol everyone). Reject them, located.
+fn reject_non_finite(
+    path: &Path,
+    yaml: &serde_norway::Value,
+    value: &Value,
+) -> Result<(), Vec<ConfigError>> {
+    let mut found = Vec::new();
+    non_finite_paths(yaml, String::new(), &mut found);
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(found
+        .into_iter()
+        .map(|p| {
+            let (key, field) = match value {
+                Value::Array(items) => locate_list(items, &p),
+                Value::Object(map) if is_document(map) => locate_doc(map, &p),
+                _ => (experiment_key(value), p),
+            };
+            field_error(
+                path,
+                key.as_deref(),
+                field,
+                "must be a finite number (`.nan` and `.inf` are not allowed)".into(),
+            )
+        })
+        .collect())
+}
+
+fn non_finite_paths(v: &serde_norway::Value, at: String, out: &mut Vec<String>) {
+    use serde_norway::Value as Y;
+    match v {
+        Y::Number(n) if !n.is_finite() => out.push(at),
+        Y::Sequence(items) => {
+            for (i, x) in items.iter().enumerate() {
+                non_finite_paths(x, format!("{at}[{i}]"), out);
+            }
+        }
+        Y::Mapping(m) => {
+            for (k, x) in m {
+                let key = match k {
+                    Y::String(s) => s.clone(),
+                    other => format!("{other:?}"),
+                };
+                let p = if at.is_empty() {
+                    key
+                } else {
+                    format!("{at}.{key}")
+                };
+                non_finite_paths(x, p, out);
+            }
+        }
+        Y::Tagged(t) => non_finite_paths(&t.value, at, out),
+        _ => {}
     }
 }
 
@@ -513,5 +577,24 @@ mod tests {
         assert!(parse("f.json", "42").is_err());
         assert!(parse_file(Path::new("f.json"), &[0xff, 0xfe]).is_err());
         assert_eq!(parse("f.yaml", "").unwrap(), ConfigDocument::default());
+    }
+
+    #[test]
+    fn yaml_non_finite_numbers_are_errors_not_defaults() {
+        let errs = parse(
+            "f.yaml",
+            "experiments:\n  - key: a\n    status: running\n    trafficAllocation: .nan\n    variants: [{key: x, weight: .inf}]\n",
+        )
+        .unwrap_err();
+        let fields: Vec<_> = errs.iter().map(|e| e.field.clone().unwrap()).collect();
+        assert_eq!(fields, ["trafficAllocation", "variants[0].weight"]);
+        assert!(errs.iter().all(|e| e.experiment.as_deref() == Some("a")));
+        let errs = parse(
+            "g.yaml",
+            "key: b\nstatus: running\nvariants: [x]\ntrafficAllocation: -.inf\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs[0].field.as_deref(), Some("trafficAllocation"));
+        assert_eq!(errs[0].experiment.as_deref(), Some("b"));
     }
 }

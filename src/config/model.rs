@@ -48,6 +48,11 @@ pub struct ExperimentConfig {
     /// Fraction of eligible units enrolled, in [0, 1]. Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_allocation: Option<f64>,
+    /// Scheduled traffic steps (a ramp): from each step's `at` on, its
+    /// `trafficAllocation` replaces `trafficAllocation`. Sorted by time; a step may
+    /// lower traffic only with `allowDecrease: true`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traffic_schedule: Vec<RampStep>,
     /// Variants: strings (equal weights) or `{key, weight, value}` objects.
     pub variants: Vec<VariantConfig>,
     /// What units outside the experiment get. Default: the first variant.
@@ -80,6 +85,38 @@ pub struct ExperimentConfig {
     /// Free-form string labels exported as metadata.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Live sample-ratio-mismatch check settings (the check itself is always on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub srm: Option<SrmConfig>,
+}
+
+/// Settings of the live sample-ratio-mismatch check on exposures.
+///
+/// The check only reports (a gauge and a warning log); it never changes
+/// assignment, because pods deciding separately on their own data would split
+/// the fleet. Declaring `strata` also tests the split inside each value of that
+/// context attribute, which catches an imbalance confined to one segment that the
+/// totals hide.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SrmConfig {
+    /// Context attribute whose values define strata, e.g. `region` or `device`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strata: Option<String>,
+}
+
+/// One step of a traffic ramp (see `trafficSchedule`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RampStep {
+    /// When the step takes effect: an RFC 3339 time with an offset, preferably UTC,
+    /// e.g. `2026-11-21T09:00:00Z`.
+    pub at: String,
+    /// Fraction of eligible units enrolled from `at` on, in [0, 1].
+    pub traffic_allocation: f64,
+    /// Acknowledges that this step lowers traffic (and so drops enrolled units).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_decrease: bool,
 }
 
 /// Lifecycle state of an experiment.
@@ -305,7 +342,8 @@ pub struct LayerConfig {
     /// Salt of the layer's hash. Default: the layer key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salt: Option<String>,
-    /// Attribute identifying the unit for the layer draw. Default `targetingKey`.
+    /// Attribute identifying the unit for the layer draw. Default: the members'
+    /// `assignment.hashKey`, which must then be the same for every member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_key: Option<String>,
 }
@@ -331,7 +369,8 @@ pub struct HoldoutConfig {
     /// Salt. Default: the holdout key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salt: Option<String>,
-    /// Attribute identifying the unit. Default `targetingKey`.
+    /// Attribute identifying the unit. Default: the `assignment.hashKey` of each
+    /// experiment that opts in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_key: Option<String>,
 }

@@ -58,8 +58,11 @@ pub struct Experiment {
     pub default_variant: usize,
     /// Index of the declared winner, if any.
     pub winner: Option<usize>,
-    /// Enrolment threshold in slots (`floor(trafficAllocation * 2^32)`).
+    /// Enrolment threshold in slots (`floor(trafficAllocation * 2^32)`); before
+    /// the first step of `schedule`, or always when there is none.
     pub traffic: u64,
+    /// Ramp steps, sorted by time (see [`crate::safety::schedule`]).
+    pub schedule: Box<[crate::safety::schedule::RampPoint]>,
     /// Attribute that identifies the unit.
     pub hash_key: Box<str>,
     /// Exportable fingerprint of the salt (never the salt).
@@ -109,8 +112,31 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Reads, parses and compiles every config file under `path` (directory or file).
+    ///
+    /// Every problem is reported, not only the first: when some files do not parse,
+    /// the others are still compiled and their problems follow the parse errors
+    /// (so `cohortd validate` lists everything to fix in one run).
     pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
-        Snapshot::compile(&crate::config::load_path(path)?)
+        let raw = crate::config::read_sources(path)?;
+        let mut errors = Vec::new();
+        let mut parsed = Vec::with_capacity(raw.len());
+        for f in &raw {
+            match crate::config::parse_file(&f.path, &f.bytes) {
+                Ok(doc) => parsed.push(SourceFile {
+                    path: f.path.clone(),
+                    doc,
+                }),
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        match Snapshot::compile(&parsed) {
+            Ok(snap) if errors.is_empty() => Ok(snap),
+            Ok(_) => Err(ConfigErrors(errors)),
+            Err(mut more) => {
+                errors.append(&mut more.0);
+                Err(ConfigErrors(errors))
+            }
+        }
     }
 
     /// Compiles parsed files into a snapshot, reporting every problem found.
@@ -298,6 +324,13 @@ impl Compiler {
                 format!("must be in [0, 1], got {traffic}"),
             );
         }
+        let schedule = crate::safety::schedule::compile(&c.traffic_schedule, traffic)
+            .unwrap_or_else(|errs| {
+                for (field, msg) in errs {
+                    self.err(file, key, field, msg);
+                }
+                Box::default()
+            });
         let salt = c.assignment.salt.clone().unwrap_or_else(|| key.to_owned());
         if salt.is_empty() {
             self.err(
@@ -481,6 +514,7 @@ impl Compiler {
             default_variant,
             winner,
             traffic: bucket::threshold(traffic),
+            schedule,
             hash_key: hash_key.into(),
             salt_fingerprint: bucket::salt_fingerprint(&salt).into(),
             epoch: c.assignment.epoch,
@@ -532,6 +566,18 @@ impl Compiler {
                 }
             }
         }
+        if let Some(srm) = &c.srm {
+            if let Some(attr) = &srm.strata {
+                if attr.is_empty() || attr.len() > 256 || attr.chars().any(char::is_control) {
+                    self.err(
+                        file,
+                        key,
+                        "srm.strata",
+                        "must be an attribute name of 1 to 256 characters with no control characters",
+                    );
+                }
+            }
+        }
         if let Some(e) = &c.evaluation {
             if let Some(a) = e.alpha {
                 if !(a > 0.0 && a < 1.0) {
@@ -549,31 +595,48 @@ impl Compiler {
         }
     }
 
+    /// Experiments that share a layer must draw the same slot for a unit (one
+    /// attribute, one salt) and must not share slots. Each member is checked
+    /// against the furthest-reaching earlier member, so every overlap is reported.
     fn check_layer_overlaps(&mut self, exps: &[Experiment]) {
-        let mut by_layer: BTreeMap<&str, Vec<&Experiment>> = BTreeMap::new();
+        let mut by_layer: BTreeMap<&str, Vec<(&Experiment, &SlotRange)>> = BTreeMap::new();
         for e in exps
             .iter()
             .filter(|e| matches!(e.status, Status::Running | Status::Paused))
         {
             if let Some(l) = &e.layer {
-                by_layer.entry(&l.key).or_default().push(e);
+                by_layer.entry(&l.key).or_default().push((e, l));
             }
         }
         for (layer, mut members) in by_layer {
-            members.sort_by_key(|e| e.layer.as_ref().map(|l| l.start));
-            for pair in members.windows(2) {
-                let (a, b) = (pair[0], pair[1]);
-                let (la, lb) = (
-                    a.layer.as_ref().unwrap_or_else(|| unreachable!()),
-                    b.layer.as_ref().unwrap_or_else(|| unreachable!()),
-                );
-                if lb.start < la.end {
-                    self.err(
-                        &b.source,
-                        &b.key,
-                        "layer.range",
-                        format!("overlaps experiment `{}` in layer `{layer}`; experiments in one layer must not share slots", a.key),
-                    );
+            members.sort_by_key(|(e, l)| (l.start, e.key.clone()));
+            let mut reach: Option<(&Experiment, &SlotRange)> = None;
+            for &(e, l) in &members {
+                if let Some((first, fl)) = members.first() {
+                    if fl.hash_key != l.hash_key {
+                        self.err(
+                            &e.source,
+                            &e.key,
+                            "layer.key",
+                            format!(
+                                "layer `{layer}` draws on `{}` for experiment `{}` but on `{}` here; declare the layer with a `hashKey` or use the same `assignment.hashKey`",
+                                fl.hash_key, first.key, l.hash_key
+                            ),
+                        );
+                    }
+                }
+                if let Some((prev, pl)) = reach {
+                    if l.start < pl.end {
+                        self.err(
+                            &e.source,
+                            &e.key,
+                            "layer.range",
+                            format!("overlaps experiment `{}` in layer `{layer}`; experiments in one layer must not share slots", prev.key),
+                        );
+                    }
+                }
+                if reach.is_none_or(|(_, pl)| l.end > pl.end) {
+                    reach = Some((e, l));
                 }
             }
         }

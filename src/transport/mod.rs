@@ -1,7 +1,13 @@
 //! Transports: how requests reach the engine (gRPC services, the management HTTP
 //! port). Everything here converts at the edge and calls the pure engine.
 
+pub mod admin;
 pub mod convert;
+pub mod delay;
+pub mod flagd;
+pub mod grpc;
+pub mod limits;
+pub mod observe;
 
 /// Generated code for `proto/cohortd/v1`.
 #[allow(missing_docs, clippy::all)]

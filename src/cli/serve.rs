@@ -1,0 +1,260 @@
+//! `cohortd serve`: the sidecar. Loads the config directory, serves gRPC and the
+//! management port, and shuts down gracefully on SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::exposure::otel::OtelExport;
+use crate::exposure::pipeline::ExposurePipeline;
+use crate::metrics::Metrics;
+use crate::reload::{reload_now, ReloadOutcome, Store};
+use crate::server::{Bound, Listen, ServeOptions};
+use crate::transport::limits::Limits;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Arguments of `cohortd serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    config: super::ConfigArg,
+    /// gRPC address: IP:PORT, or unix:/path/to.sock for a Unix domain socket (the
+    /// fastest and safest transport inside a pod). Loopback unless you ask.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8013",
+        env = "COHORTD_LISTEN"
+    )]
+    listen: Listen,
+    /// Management HTTP address for /healthz, /readyz and /metrics; `off` disables it.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8014",
+        env = "COHORTD_ADMIN_LISTEN",
+        value_parser = parse_admin
+    )]
+    admin_listen: AdminListen,
+    /// How long in-flight calls may take to finish after SIGTERM/SIGINT.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    shutdown_grace: Duration,
+    /// Log format (level from the COHORTD_LOG env var, e.g. `info`, `cohortd=debug`).
+    #[arg(long, value_enum, default_value = "human", env = "COHORTD_LOG_FORMAT")]
+    log_format: LogFormat,
+    /// Largest request message in bytes (checked before the message is buffered).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_message_bytes)]
+    max_message_bytes: usize,
+    /// Most top-level attributes in one evaluation context.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_context_attributes)]
+    max_context_attributes: usize,
+    /// Longest experiment or variant key accepted in a request, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_key_bytes)]
+    max_key_bytes: usize,
+    /// Longest context attribute name, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_attribute_name_bytes)]
+    max_attribute_name_bytes: usize,
+    /// Longest string anywhere in a context, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_string_value_bytes)]
+    max_string_value_bytes: usize,
+    /// Most experiments listed in one AssignAll (an empty list means all, always allowed).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_assign_all_experiments)]
+    max_assign_all_experiments: usize,
+    /// Most records in one LogExposures call.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_exposure_records)]
+    max_exposure_records: usize,
+    #[command(flatten)]
+    exposure: super::exposure::ExposureArgs,
+    /// Test hook: delay every gRPC call (used by the graceful-shutdown test).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, hide = true)]
+    debug_delay: Option<Duration>,
+}
+
+/// `--admin-listen`: an address or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminListen(Option<SocketAddr>);
+
+fn parse_admin(s: &str) -> Result<AdminListen, String> {
+    if s == "off" {
+        return Ok(AdminListen(None));
+    }
+    s.parse()
+        .map(|a| AdminListen(Some(a)))
+        .map_err(|_| format!("`{s}` is not IP:PORT or `off`"))
+}
+
+/// Parses `250ms`, `10s`, `2m` or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("`{s}` is not a duration (e.g. 500ms, 10s, 1m)");
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+}
+
+impl Args {
+    fn options(&self) -> ServeOptions {
+        ServeOptions {
+            listen: self.listen.clone(),
+            admin_listen: self.admin_listen.0,
+            shutdown_grace: self.shutdown_grace,
+            limits: Limits {
+                max_message_bytes: self.max_message_bytes,
+                max_context_attributes: self.max_context_attributes,
+                max_key_bytes: self.max_key_bytes,
+                max_attribute_name_bytes: self.max_attribute_name_bytes,
+                max_string_value_bytes: self.max_string_value_bytes,
+                max_assign_all_experiments: self.max_assign_all_experiments,
+                max_exposure_records: self.max_exposure_records,
+            },
+            debug_delay: self.debug_delay,
+            trace: Default::default(),
+        }
+    }
+}
+
+/// Installs the global tracing subscriber: level from `COHORTD_LOG` (default
+/// `info`), human or JSON lines on stderr.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COHORTD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Runs the command; returns the process exit code.
+pub fn run(args: &Args) -> i32 {
+    init_logging(args.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return 1;
+        }
+    };
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: &Args) -> i32 {
+    let dir = &args.config.config_dir;
+    let store = Store::new();
+    let metrics = Metrics::new();
+    metrics.watch_store(store.clone());
+
+    // The startup load. An invalid config does not stop the sidecar: it serves
+    // NOT_SERVING / UNAVAILABLE until a valid config arrives.
+    match reload_now(dir, &store) {
+        ReloadOutcome::Applied(ev) => tracing::info!(
+            version = %ev.version,
+            experiments = ev.added.len(),
+            dir = %dir.display(),
+            "config loaded"
+        ),
+        ReloadOutcome::Unchanged => {}
+        ReloadOutcome::Rejected(errors) => {
+            for e in &errors.0 {
+                tracing::error!(error = %e, "invalid config");
+            }
+            tracing::error!(dir = %dir.display(), "no valid config; serving NOT_SERVING until one arrives");
+        }
+    }
+
+    // Exposures: dedup, counts and the SRM check always; OTLP export when an
+    // OTEL_EXPORTER_OTLP_*ENDPOINT is configured.
+    let otel = match OtelExport::from_env() {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid OpenTelemetry export settings");
+            return 1;
+        }
+    };
+    let mut exposures = ExposurePipeline::start(args.exposure.config(), otel);
+    exposures.follow_reloads(&store);
+    metrics.register_collector(exposures.collector());
+    tracing::info!(
+        export = exposures.exporting(),
+        unit_id = args.exposure.exposure_unit_id.as_str(),
+        "exposure pipeline started"
+    );
+    let mut options = args.options();
+    options.trace = exposures.trace_layer();
+    let sink = exposures.sink();
+    let started = crate::server::start(options, store.clone(), sink, metrics).await;
+    let running = match started {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return 1;
+        }
+    };
+    match &running.grpc_addr {
+        Bound::Tcp(a) => tracing::info!(grpc = %a, admin = ?running.admin_addr, "serving"),
+        Bound::Unix(p) => {
+            tracing::info!(grpc = %format!("unix:{}", p.display()), admin = ?running.admin_addr, "serving")
+        }
+    }
+
+    // The directory watcher is started here, once it exists.
+
+    let signal = match crate::shutdown::signal().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for signals; shutting down");
+            "error"
+        }
+    };
+    tracing::info!(signal, grace = ?args.shutdown_grace, "shutting down");
+    let deadline = tokio::time::Instant::now() + args.shutdown_grace;
+    let clean = running.shutdown().await;
+    // Exposures get what is left of the grace period (at least a moment).
+    let left = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .max(Duration::from_millis(500));
+    let flushed = exposures.shutdown(left).await;
+    tracing::info!(
+        clean,
+        exposures_flushed = flushed.completed,
+        exposures_dropped = flushed.stats.dropped,
+        "stopped"
+    );
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("1h").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+}

@@ -1,0 +1,324 @@
+//! OTLP/gRPC export of exposures, configured by the standard `OTEL_*`
+//! environment variables.
+//!
+//! Each exposure becomes, following the OpenTelemetry feature-flag semantic
+//! conventions, both
+//!
+//! * a short span named `feature_flag.evaluation`, child of the request's server
+//!   span (so it joins the caller's trace), carrying one span event of the same
+//!   name with every attribute; and
+//! * an OTLP log record with event name `feature_flag.evaluation`, the same
+//!   attributes, and the trace and span id of that span.
+//!
+//! Export is off unless an endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`,
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`),
+//! and `OTEL_SDK_DISABLED=true` turns it off. The OpenTelemetry SDK itself reads
+//! the rest: `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` (resource),
+//! `OTEL_TRACES_SAMPLER`/`_ARG` (sampler, default `parentbased_always_on`),
+//! `OTEL_EXPORTER_OTLP_*_TIMEOUT`/`_HEADERS`/`_COMPRESSION` (exporter) and
+//! `OTEL_BSP_*`/`OTEL_BLRP_*` (batch processors). `service.name` defaults to
+//! `cohortd` instead of the SDK's `unknown_service`.
+//!
+//! The SDK batch processors run on their own threads with bounded queues, so
+//! building a span or log record here never waits on the network; what they
+//! fail to export is counted by the wrappers below.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
+use opentelemetry::trace::{
+    Span as _, SpanContext, SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{KeyValue, Value};
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLogger, SdkLoggerProvider};
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::Resource;
+
+/// The instrumentation scope name and the default `service.name`.
+pub const SCOPE: &str = "cohortd";
+/// The semantic-convention event (and span) name of an exposure.
+pub const EVENT_NAME: &str = "feature_flag.evaluation";
+
+/// Why the exporter could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum OtelError {
+    /// The OTLP exporter rejected its configuration (endpoint, headers, ...).
+    #[error("OTLP exporter configuration: {0}")]
+    Build(#[from] opentelemetry_otlp::ExporterBuildError),
+}
+
+/// Counts of items the SDK exporters failed to deliver (collector down, slow or
+/// refusing), by signal.
+#[derive(Debug, Default)]
+pub struct ExportFailures {
+    /// Spans in failed export calls.
+    pub spans: AtomicU64,
+    /// Log records in failed export calls.
+    pub logs: AtomicU64,
+}
+
+/// The OTLP endpoint configured in the environment, if any (export is off
+/// without one). `OTEL_SDK_DISABLED=true` wins over any endpoint.
+pub fn endpoint_from_env() -> Option<String> {
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    if get("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        return None;
+    }
+    get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .or_else(|| get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"))
+        .or_else(|| get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+}
+
+/// The resource: the SDK's environment detectors, with `service.name`
+/// defaulting to `cohortd`.
+fn resource() -> Resource {
+    let detected = Resource::builder().build();
+    let unknown = detected
+        .get(&opentelemetry::Key::from_static_str("service.name"))
+        .is_none_or(|v| v.as_str().starts_with("unknown_service"));
+    if unknown {
+        Resource::builder().with_service_name(SCOPE).build()
+    } else {
+        detected
+    }
+}
+
+/// One attribute value of an exposure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrValue {
+    /// A string.
+    Str(String),
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+}
+
+/// An exposure ready to export: final attribute values (unit id already hashed
+/// or omitted), its time and the span context of the request that caused it.
+#[derive(Debug, Clone)]
+pub struct ExposureEvent {
+    /// `(key, value)` pairs in a stable order.
+    pub attributes: Vec<(&'static str, AttrValue)>,
+    /// When the exposure was recorded.
+    pub time: SystemTime,
+    /// The request's span, to parent the exposure span on.
+    pub parent: Option<SpanContext>,
+}
+
+impl ExposureEvent {
+    fn key_values(&self) -> Vec<KeyValue> {
+        self.attributes
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    AttrValue::Str(s) => Value::from(s.clone()),
+                    AttrValue::Bool(b) => Value::Bool(*b),
+                    AttrValue::Int(i) => Value::I64(*i),
+                };
+                KeyValue::new(*k, v)
+            })
+            .collect()
+    }
+}
+
+/// The span and log pipelines of the OpenTelemetry SDK, exporting over OTLP/gRPC.
+#[derive(Debug)]
+pub struct OtelExport {
+    tracer_provider: SdkTracerProvider,
+    logger_provider: SdkLoggerProvider,
+    tracer: SdkTracer,
+    logger: SdkLogger,
+    failures: Arc<ExportFailures>,
+}
+
+impl OtelExport {
+    /// Export as the environment says: `Ok(None)` when no endpoint is configured.
+    /// Must be called inside a Tokio runtime (the gRPC channel lives on it).
+    pub fn from_env() -> Result<Option<OtelExport>, OtelError> {
+        if endpoint_from_env().is_none() {
+            return Ok(None);
+        }
+        OtelExport::build(None, None).map(Some)
+    }
+
+    /// Export to `endpoint` (e.g. `http://127.0.0.1:4317`), overriding the
+    /// environment's endpoint; `timeout` bounds each export call. Other settings
+    /// still come from the environment.
+    pub fn to_endpoint(endpoint: &str, timeout: Option<Duration>) -> Result<OtelExport, OtelError> {
+        OtelExport::build(Some(endpoint.to_owned()), timeout)
+    }
+
+    fn build(endpoint: Option<String>, timeout: Option<Duration>) -> Result<OtelExport, OtelError> {
+        let failures = Arc::new(ExportFailures::default());
+        let mut spans = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+        let mut logs = opentelemetry_otlp::LogExporter::builder().with_tonic();
+        if let Some(e) = &endpoint {
+            spans = spans.with_endpoint(e.clone());
+            logs = logs.with_endpoint(e.clone());
+        }
+        if let Some(t) = timeout {
+            spans = spans.with_timeout(t);
+            logs = logs.with_timeout(t);
+        }
+        let resource = resource();
+        let tracer_provider = SdkTracerProvider::builder()
+            .with_batch_exporter(CountedSpans {
+                inner: spans.build()?,
+                failures: failures.clone(),
+            })
+            .with_resource(resource.clone())
+            .build();
+        let logger_provider = SdkLoggerProvider::builder()
+            .with_batch_exporter(CountedLogs {
+                inner: logs.build()?,
+                failures: failures.clone(),
+            })
+            .with_resource(resource)
+            .build();
+        let tracer = tracer_provider.tracer(SCOPE);
+        let logger = logger_provider.logger(SCOPE);
+        Ok(OtelExport {
+            tracer_provider,
+            logger_provider,
+            tracer,
+            logger,
+            failures,
+        })
+    }
+
+    /// The tracer, for the request server spans (see `trace_context`).
+    pub fn tracer(&self) -> &SdkTracer {
+        &self.tracer
+    }
+
+    /// What the exporters failed to deliver so far.
+    pub fn failures(&self) -> &Arc<ExportFailures> {
+        &self.failures
+    }
+
+    /// Hands one exposure to the SDK as a span (with an event) and a log record.
+    /// Never waits on the network: the batch processors queue (or drop) it.
+    pub fn emit(&self, ev: &ExposureEvent) {
+        let attrs = ev.key_values();
+        let parent = match &ev.parent {
+            Some(sc) if sc.is_valid() => {
+                opentelemetry::Context::new().with_remote_span_context(sc.clone())
+            }
+            _ => opentelemetry::Context::new(),
+        };
+        let span_attrs: Vec<KeyValue> = attrs
+            .iter()
+            .filter(|kv| {
+                matches!(
+                    kv.key.as_str(),
+                    "feature_flag.key" | "feature_flag.result.variant" | "cohortd.exposure.id"
+                )
+            })
+            .cloned()
+            .collect();
+        let mut span = self
+            .tracer
+            .span_builder(EVENT_NAME)
+            .with_kind(SpanKind::Internal)
+            .with_start_time(ev.time)
+            .with_attributes(span_attrs)
+            .start_with_context(&self.tracer, &parent);
+        span.add_event_with_timestamp(EVENT_NAME, ev.time, attrs.clone());
+        let sc = span.span_context().clone();
+        span.end_with_timestamp(ev.time);
+
+        let mut rec = self.logger.create_log_record();
+        rec.set_event_name(EVENT_NAME);
+        rec.set_timestamp(ev.time);
+        rec.set_observed_timestamp(SystemTime::now());
+        rec.set_severity_number(Severity::Info);
+        rec.set_severity_text("INFO");
+        rec.add_attributes(attrs.into_iter().filter_map(|kv| {
+            let v = match kv.value {
+                Value::String(s) => AnyValue::String(s),
+                Value::Bool(b) => AnyValue::Boolean(b),
+                Value::I64(i) => AnyValue::Int(i),
+                Value::F64(f) => AnyValue::Double(f),
+                _ => return None,
+            };
+            Some((kv.key, v))
+        }));
+        if sc.is_valid() {
+            rec.set_trace_context(sc.trace_id(), sc.span_id(), Some(sc.trace_flags()));
+        }
+        self.logger.emit(rec);
+    }
+
+    /// Flushes and shuts both pipelines down, each bounded by `timeout`.
+    /// Blocking: call it from a blocking thread.
+    pub fn shutdown_blocking(&self, timeout: Duration) {
+        let t = &self.tracer_provider;
+        let l = &self.logger_provider;
+        std::thread::scope(|s| {
+            let spans = s.spawn(|| t.shutdown_with_timeout(timeout));
+            let logs = s.spawn(|| l.shutdown_with_timeout(timeout));
+            if let Ok(Err(e)) = spans.join() {
+                tracing::warn!(error = %e, "exposure span export did not flush cleanly");
+            }
+            if let Ok(Err(e)) = logs.join() {
+                tracing::warn!(error = %e, "exposure log export did not flush cleanly");
+            }
+        });
+    }
+}
+
+/// A span exporter that counts the spans of failed export calls.
+#[derive(Debug)]
+struct CountedSpans<E> {
+    inner: E,
+    failures: Arc<ExportFailures>,
+}
+
+impl<E: SpanExporter> SpanExporter for CountedSpans<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let n = batch.len() as u64;
+        let r = self.inner.export(batch).await;
+        if r.is_err() {
+            self.failures.spans.fetch_add(n, Ordering::Relaxed);
+        }
+        r
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// A log exporter that counts the records of failed export calls.
+#[derive(Debug)]
+struct CountedLogs<E> {
+    inner: E,
+    failures: Arc<ExportFailures>,
+}
+
+impl<E: LogExporter> LogExporter for CountedLogs<E> {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        let n = batch.iter().count() as u64;
+        let r = self.inner.export(batch).await;
+        if r.is_err() {
+            self.failures.logs.fetch_add(n, Ordering::Relaxed);
+        }
+        r
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}

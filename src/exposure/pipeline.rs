@@ -1,0 +1,487 @@
+//! The exposure pipeline: the [`ExposureSink`] the transports call, and the
+//! background task that exports.
+//!
+//! `record` does only bounded, non-blocking work on the request path: a dedup
+//! lookup, counter bumps, the SRM tally and a `try_send` into a bounded queue
+//! (when the queue is full the exposure is dropped and counted in
+//! `exposures_dropped_total`). A background task turns queued exposures into
+//! OpenTelemetry spans and log records, whose SDK batch processors export them
+//! on their own threads. A dead, slow or refusing collector therefore never
+//! changes assignment latency or errors; it only fills queues, which drop.
+//! With export off (no OTLP endpoint) there is no queue and no task; dedup,
+//! counts and the SRM check still run, since they serve `/metrics`.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::dedup::{self, Dedup, Verdict};
+use super::id::{window_index, ExposureId, IdFields};
+use super::otel::{AttrValue, ExportFailures, ExposureEvent, OtelExport};
+use super::privacy::UnitIdMode;
+use super::srm::{strata_attribute, Srm, SrmSettings};
+use super::{counts::Counts, Exposure, ExposureSink};
+use crate::engine::{Attr, Context, Reason};
+use crate::reload::Store;
+
+/// Settings of the pipeline (the `--exposure-*` and `--srm-*` serve flags).
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Dedup window; zero turns dedup off. Rounded up to whole seconds.
+    pub dedup_window: Duration,
+    /// Keys remembered per dedup generation (memory bound: about 2 x 16 bytes each).
+    pub dedup_capacity: usize,
+    /// Exposures queued for export before new ones are dropped.
+    pub queue: usize,
+    /// What to export as `feature_flag.context.id`.
+    pub unit_id: UnitIdMode,
+    /// SRM thresholds.
+    pub srm: SrmSettings,
+    /// How often the SRM check runs.
+    pub srm_interval: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            dedup_window: Duration::from_secs(3600),
+            dedup_capacity: 1_000_000,
+            queue: 8192,
+            unit_id: UnitIdMode::Raw,
+            srm: SrmSettings::default(),
+            srm_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Running totals of the pipeline.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Enrolled exposures received.
+    pub received: AtomicU64,
+    /// Exposures skipped as duplicates within the dedup window.
+    pub deduped: AtomicU64,
+    /// Exposures queued for export.
+    pub queued: AtomicU64,
+    /// Exposures dropped because the queue was full or closed (or the shutdown
+    /// grace ran out).
+    pub dropped: AtomicU64,
+    /// Exposures handed to the OpenTelemetry SDK.
+    pub emitted: AtomicU64,
+}
+
+/// A copy of [`Stats`] at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// See [`Stats::received`].
+    pub received: u64,
+    /// See [`Stats::deduped`].
+    pub deduped: u64,
+    /// See [`Stats::queued`].
+    pub queued: u64,
+    /// See [`Stats::dropped`].
+    pub dropped: u64,
+    /// See [`Stats::emitted`].
+    pub emitted: u64,
+    /// Spans the exporter failed to deliver.
+    pub failed_spans: u64,
+    /// Log records the exporter failed to deliver.
+    pub failed_logs: u64,
+}
+
+/// An exposure waiting in the export queue (owned copies of what it needs).
+struct Pending {
+    experiment: Box<str>,
+    variant: Box<str>,
+    reason: &'static str,
+    unit: Box<str>,
+    config_version: Box<str>,
+    window: u64,
+    layer: Option<Box<str>>,
+    unit_attribute: Box<str>,
+    salt_fingerprint: Box<str>,
+    status: &'static str,
+    epoch: u32,
+    source: &'static str,
+    time: SystemTime,
+    parent: Option<SpanContext>,
+}
+
+/// State shared by the sink and the pipeline handle.
+pub(crate) struct Shared {
+    cfg: PipelineConfig,
+    window_secs: u64,
+    dedup: Option<Dedup>,
+    pub(crate) counts: Counts,
+    pub(crate) srm: Srm,
+    pub(crate) stats: Stats,
+    pub(crate) failures: Option<Arc<ExportFailures>>,
+    tx: Option<mpsc::Sender<Pending>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExposureRecorder")
+            .field("cfg", &self.cfg)
+            .field("export", &self.tx.is_some())
+            .finish()
+    }
+}
+
+impl Shared {
+    fn snapshot(&self) -> StatsSnapshot {
+        let s = &self.stats;
+        let (failed_spans, failed_logs) = self.failures.as_ref().map_or((0, 0), |f| {
+            (
+                f.spans.load(Ordering::Relaxed),
+                f.logs.load(Ordering::Relaxed),
+            )
+        });
+        StatsSnapshot {
+            received: s.received.load(Ordering::Relaxed),
+            deduped: s.deduped.load(Ordering::Relaxed),
+            queued: s.queued.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed),
+            emitted: s.emitted.load(Ordering::Relaxed),
+            failed_spans,
+            failed_logs,
+        }
+    }
+
+    fn record_with(&self, e: &Exposure<'_>, ctx: Option<&dyn Context>) {
+        let a = &e.assignment;
+        if !a.enrolled {
+            return;
+        }
+        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        let time = SystemTime::now();
+        let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let window = window_index(secs, self.window_secs);
+        let exp = a.experiment;
+        if let Some(d) = &self.dedup {
+            let key = dedup::key(e.unit, &exp.key, &a.variant.key, e.config_version);
+            if d.check(key, window) == Verdict::Duplicate {
+                self.stats.deduped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        self.counts.add(&exp.key, &a.variant.key);
+        if a.reason == Reason::Split {
+            let stratum = match (strata_attribute(exp), ctx) {
+                (Some(attr), Some(ctx)) => stratum_value(ctx.get(attr)),
+                _ => None,
+            };
+            self.srm.observe(exp, &a.variant.key, stratum.as_deref());
+        }
+        let Some(tx) = &self.tx else { return };
+        let parent = opentelemetry::Context::map_current(|cx| {
+            let span = cx.span();
+            let sc = span.span_context();
+            sc.is_valid().then(|| sc.clone())
+        });
+        let pending = Pending {
+            experiment: exp.key.clone(),
+            variant: a.variant.key.clone(),
+            reason: a.reason.as_str(),
+            unit: e.unit.into(),
+            config_version: e.config_version.into(),
+            window,
+            layer: exp.layer.as_ref().map(|l| l.key.clone()),
+            unit_attribute: exp.hash_key.clone(),
+            salt_fingerprint: exp.salt_fingerprint.clone(),
+            status: exp.status.as_str(),
+            epoch: exp.epoch,
+            source: e.source,
+            time,
+            parent,
+        };
+        match tx.try_send(pending) {
+            Ok(()) => self.stats.queued.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.stats.dropped.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+/// The string form of a strata attribute value (scalars only).
+fn stratum_value(attr: Option<Attr<'_>>) -> Option<Cow<'_, str>> {
+    match attr? {
+        Attr::Str(s) => Some(Cow::Borrowed(s)),
+        Attr::Bool(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
+        Attr::Num(n) if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 => {
+            Some(Cow::Owned(format!("{}", n as i64)))
+        }
+        Attr::Num(n) if n.is_finite() => Some(Cow::Owned(n.to_string())),
+        _ => None,
+    }
+}
+
+/// The sink handed to transports (cheap to clone, `Arc` inside).
+#[derive(Debug, Clone)]
+pub struct Recorder(Arc<Shared>);
+
+impl Recorder {
+    /// The pipeline's totals so far (also after the pipeline shut down).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.0.snapshot()
+    }
+}
+
+impl ExposureSink for Recorder {
+    fn record(&self, exposure: &Exposure<'_>) {
+        self.0.record_with(exposure, None);
+    }
+    fn record_in(&self, exposure: &Exposure<'_>, ctx: &dyn Context) {
+        self.0.record_with(exposure, Some(ctx));
+    }
+}
+
+/// What [`ExposurePipeline::shutdown`] achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Totals at the end.
+    pub stats: StatsSnapshot,
+    /// Whether everything queued was handed to the SDK and flushed in time.
+    pub completed: bool,
+}
+
+/// The running pipeline: owns the export task and the SRM timer.
+#[derive(Debug)]
+pub struct ExposurePipeline {
+    shared: Arc<Shared>,
+    otel: Option<Arc<OtelExport>>,
+    worker: Option<JoinHandle<()>>,
+    stop: Option<oneshot::Sender<Instant>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ExposurePipeline {
+    /// Starts the pipeline; `otel` is `None` when export is off. Must be called
+    /// inside a Tokio runtime.
+    pub fn start(cfg: PipelineConfig, otel: Option<OtelExport>) -> ExposurePipeline {
+        let window_secs = if cfg.dedup_window.is_zero() {
+            0
+        } else {
+            cfg.dedup_window.as_secs_f64().ceil().max(1.0) as u64
+        };
+        let otel = otel.map(Arc::new);
+        let (tx, worker, stop) = match &otel {
+            Some(o) => {
+                let (tx, rx) = mpsc::channel(cfg.queue.max(1));
+                let (stop_tx, stop_rx) = oneshot::channel();
+                (Some(tx), Some((rx, o.clone())), Some((stop_tx, stop_rx)))
+            }
+            None => (None, None, None),
+        };
+        let shared = Arc::new(Shared {
+            dedup: (window_secs > 0).then(|| Dedup::new(cfg.dedup_capacity)),
+            window_secs,
+            counts: Counts::default(),
+            srm: Srm::new(cfg.srm),
+            stats: Stats::default(),
+            failures: otel.as_ref().map(|o| o.failures().clone()),
+            tx,
+            cfg,
+        });
+        let (stop_tx, worker) = match (worker, stop) {
+            (Some((rx, o)), Some((stop_tx, stop_rx))) => {
+                let handle = tokio::spawn(run_export(rx, o, shared.clone(), stop_rx));
+                (Some(stop_tx), Some(handle))
+            }
+            _ => (None, None),
+        };
+        let srm_shared = shared.clone();
+        let every = shared.cfg.srm_interval.max(Duration::from_millis(10));
+        let srm_task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                srm_shared.srm.evaluate();
+            }
+        });
+        ExposurePipeline {
+            shared,
+            otel,
+            worker,
+            stop: stop_tx,
+            tasks: vec![srm_task],
+        }
+    }
+
+    /// The sink to hand to transports.
+    pub fn recorder(&self) -> Recorder {
+        Recorder(self.shared.clone())
+    }
+
+    /// The sink as a trait object.
+    pub fn sink(&self) -> Arc<dyn ExposureSink> {
+        Arc::new(self.recorder())
+    }
+
+    /// Whether exposures are exported (an OTLP endpoint is configured).
+    pub fn exporting(&self) -> bool {
+        self.otel.is_some()
+    }
+
+    /// The layer giving each request a server span that continues the caller's
+    /// trace (a pass-through when export is off).
+    pub fn trace_layer(&self) -> super::trace_context::TraceContextLayer {
+        super::trace_context::TraceContextLayer::new(self.otel.as_ref().map(|o| o.tracer().clone()))
+    }
+
+    /// Totals so far.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.snapshot()
+    }
+
+    /// The exposure counters.
+    pub fn counts(&self) -> &Counts {
+        &self.shared.counts
+    }
+
+    /// The SRM check (its latest results feed the gauge).
+    pub fn srm(&self) -> &Srm {
+        &self.shared.srm
+    }
+
+    /// The exposure metric families as a collector (see [`super::metrics`]),
+    /// for `Metrics::register_collector`.
+    pub fn collector(&self) -> Box<dyn prometheus_client::collector::Collector> {
+        Box::new(super::metrics::ExposureMetrics::new(self.shared.clone()))
+    }
+
+    /// Registers the exposure metric families (see [`super::metrics`]).
+    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register_collector(Box::new(super::metrics::ExposureMetrics::new(
+            self.shared.clone(),
+        )));
+    }
+
+    /// Follows config reloads so the SRM check forgets experiments that stopped
+    /// running or whose assignment-relevant config changed.
+    pub fn follow_reloads(&mut self, store: &Arc<Store>) {
+        let mut events = store.subscribe();
+        let store = store.clone();
+        let shared = self.shared.clone();
+        self.tasks.push(tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            while let Ok(_) | Err(RecvError::Lagged(_)) = events.recv().await {
+                if let Some(snap) = store.load() {
+                    shared.srm.retain(&snap);
+                }
+            }
+        }));
+    }
+
+    /// Stops the pipeline: exports what is queued and flushes the SDK, all within
+    /// `grace`. Exposures recorded afterwards are dropped and counted.
+    pub async fn shutdown(mut self, grace: Duration) -> ShutdownReport {
+        let deadline = Instant::now() + grace;
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        let mut completed = true;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(deadline);
+        }
+        if let Some(w) = self.worker.take() {
+            completed &= tokio::time::timeout_at(deadline, w).await.is_ok();
+        }
+        if let Some(otel) = self.otel.take() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let flush = tokio::task::spawn_blocking(move || otel.shutdown_blocking(left));
+            // A little slack over `left`: the SDK bounds itself by it.
+            let bound = left + Duration::from_millis(250);
+            completed &= tokio::time::timeout(bound, flush).await.is_ok();
+        }
+        let stats = self.shared.snapshot();
+        completed &= stats.queued == stats.emitted;
+        ShutdownReport { stats, completed }
+    }
+}
+
+impl Drop for ExposurePipeline {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The export task: queued exposures become spans and log records.
+async fn run_export(
+    mut rx: mpsc::Receiver<Pending>,
+    otel: Arc<OtelExport>,
+    shared: Arc<Shared>,
+    mut stop: oneshot::Receiver<Instant>,
+) {
+    let mode = shared.cfg.unit_id;
+    let mut buf = Vec::with_capacity(256);
+    let deadline = loop {
+        tokio::select! {
+            biased;
+            d = &mut stop => break d.ok(),
+            n = rx.recv_many(&mut buf, 256) => {
+                if n == 0 {
+                    break None;
+                }
+                for p in buf.drain(..) {
+                    otel.emit(&event(&p, mode));
+                    shared.stats.emitted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    };
+    // Shutting down: refuse new exposures, export what is queued while time lasts.
+    rx.close();
+    while let Ok(p) = rx.try_recv() {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        otel.emit(&event(&p, mode));
+        shared.stats.emitted.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The exported attributes of one exposure (see the README's attribute table).
+fn event(p: &Pending, mode: UnitIdMode) -> ExposureEvent {
+    let id = ExposureId::derive(&IdFields {
+        unit: &p.unit,
+        experiment: &p.experiment,
+        variant: &p.variant,
+        config_version: &p.config_version,
+        window: p.window,
+    });
+    let s = |v: &str| AttrValue::Str(v.to_owned());
+    let mut attributes = Vec::with_capacity(16);
+    attributes.push(("feature_flag.key", s(&p.experiment)));
+    attributes.push(("feature_flag.result.variant", s(&p.variant)));
+    attributes.push(("feature_flag.result.reason", s(p.reason)));
+    if let Some(unit) = mode.export(&p.unit) {
+        attributes.push(("feature_flag.context.id", AttrValue::Str(unit)));
+    }
+    attributes.push(("feature_flag.version", s(&p.config_version)));
+    attributes.push(("feature_flag.provider.name", s("cohortd")));
+    if let Some(layer) = &p.layer {
+        attributes.push(("feature_flag.set.id", s(layer)));
+    }
+    attributes.push(("cohortd.exposure.id", AttrValue::Str(id.to_hex())));
+    attributes.push(("cohortd.unit_attribute", s(&p.unit_attribute)));
+    attributes.push(("cohortd.sticky", AttrValue::Bool(p.reason == "sticky")));
+    attributes.push(("cohortd.salt_fingerprint", s(&p.salt_fingerprint)));
+    attributes.push(("cohortd.experiment.status", s(p.status)));
+    attributes.push(("cohortd.epoch", AttrValue::Int(i64::from(p.epoch))));
+    attributes.push(("cohortd.source", s(p.source)));
+    ExposureEvent {
+        attributes,
+        time: p.time,
+        parent: p.parent.clone(),
+    }
+}

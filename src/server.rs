@@ -1,0 +1,535 @@
+//! The one place the server is put together: shared state, the gRPC services and
+//! layers, the management HTTP port, health, and the shutdown sequence.
+//!
+//! To add a gRPC service, add one line to [`services`]; it is then routed,
+//! reported by health, listed by reflection (if its proto is in `proto/`) and
+//! counted in `/metrics`. To add a tower layer around every call, add it to the
+//! `ServiceBuilder` in [`start`].
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::task::JoinHandle;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+use tower::ServiceBuilder;
+
+use crate::exposure::ExposureSink;
+use crate::metrics::Metrics;
+use crate::reload::Store;
+use crate::shutdown::{self, Shutdown, Trigger};
+use crate::transport::delay::DelayLayer;
+use crate::transport::grpc::AssignmentService;
+use crate::transport::limits::Limits;
+use crate::transport::observe::ObserveLayer;
+use crate::transport::{admin, flagd, FILE_DESCRIPTOR_SET};
+
+/// Everything a request handler may need, shared by every service. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The serving snapshot (lock-free reads).
+    pub store: Arc<Store>,
+    /// Where exposures go; must not block.
+    pub sink: Arc<dyn ExposureSink>,
+    /// The process's metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Request limits.
+    pub limits: Limits,
+    /// gRPC health statuses.
+    pub health: HealthReporter,
+    /// Fires when the server is shutting down; long-lived streams end on it.
+    pub shutdown: Shutdown,
+}
+
+/// Where the gRPC server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// A TCP address (`127.0.0.1:8013`, `[::1]:8013`).
+    Tcp(SocketAddr),
+    /// A Unix domain socket path (`unix:/run/cohortd.sock`).
+    Unix(PathBuf),
+}
+
+/// A `--listen` value that is neither `HOST:PORT` nor `unix:/path`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a listen address: use IP:PORT (e.g. 127.0.0.1:8013, [::1]:8013) or unix:/path/to.sock")]
+pub struct ListenParseError(String);
+
+impl std::str::FromStr for Listen {
+    type Err = ListenParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(path) = s.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(ListenParseError(s.to_owned()));
+            }
+            return Ok(Listen::Unix(PathBuf::from(path)));
+        }
+        s.parse()
+            .map(Listen::Tcp)
+            .map_err(|_| ListenParseError(s.to_owned()))
+    }
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Tcp(a) => write!(f, "{a}"),
+            Listen::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// gRPC listen address.
+    pub listen: Listen,
+    /// Management HTTP address; `None` disables it.
+    pub admin_listen: Option<SocketAddr>,
+    /// How long in-flight calls may take to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Request limits.
+    pub limits: Limits,
+    /// Test hook: delay every gRPC call by this much (shutdown tests). Off in
+    /// normal operation, and then the layer is not installed at all.
+    pub debug_delay: Option<Duration>,
+    /// Server spans continuing the caller's W3C trace context, so exposures join
+    /// the caller's trace (a pass-through when exposure export is off).
+    pub trace: crate::exposure::trace_context::TraceContextLayer,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            listen: Listen::Tcp(SocketAddr::from(([127, 0, 0, 1], 8013))),
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8014))),
+            shutdown_grace: Duration::from_secs(10),
+            limits: Limits::default(),
+            debug_delay: None,
+            trace: Default::default(),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The Unix socket path is in use by a live server, or is not a socket.
+    #[error("cannot listen on unix:{}: {why}", path.display())]
+    SocketPath {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        why: &'static str,
+    },
+    /// The reflection service could not read the descriptors.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// The gRPC services being assembled, with the names health reports on.
+#[derive(Default)]
+pub struct Services {
+    routes: RoutesBuilder,
+    health_names: Vec<&'static str>,
+    names: Vec<&'static str>,
+}
+
+impl Services {
+    /// Adds an application service: routed, and SERVING in health once a config
+    /// is loaded.
+    pub fn add<S>(&mut self, svc: S) -> &mut Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Error = Infallible,
+                Response = http::Response<tonic::body::Body>,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.health_names.push(S::NAME);
+        self.add_infra(svc)
+    }
+
+    /// Adds an infrastructure service (health, reflection): routed only.
+    pub fn add_infra<S>(&mut self, svc: S) -> &mut Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Error = Infallible,
+                Response = http::Response<tonic::body::Body>,
+            > + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(svc);
+        self
+    }
+}
+
+/// THE composition point: every application gRPC service cohortd serves.
+fn services(state: &AppState) -> Services {
+    let mut s = Services::default();
+    s.add(AssignmentService::new(state.clone()).into_server());
+    let (flagd_v1, flagd_v2) = flagd::services_with(
+        state.store.clone(),
+        state.sink.clone(),
+        flagd::FlagdOptions {
+            stop: Some(stop_signal(&state.shutdown)),
+            limits: state.limits,
+            ..Default::default()
+        },
+    );
+    s.add(flagd_v1).add(flagd_v2);
+    s
+}
+
+/// Ends flagd event streams when the server shuts down.
+fn stop_signal(shutdown: &Shutdown) -> flagd::events::StopSignal {
+    let shutdown = shutdown.clone();
+    Arc::new(move || {
+        let mut s = shutdown.clone();
+        Box::pin(async move { s.wait().await })
+    })
+}
+
+/// Every encoded descriptor set served by reflection (ours include `proto/`).
+fn descriptor_sets() -> [&'static [u8]; 2] {
+    [FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET]
+}
+
+/// A reflection builder knowing every descriptor set we serve.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    descriptor_sets()
+        .into_iter()
+        .fold(tonic_reflection::server::Builder::configure(), |b, d| {
+            b.register_encoded_file_descriptor_set(d)
+        })
+}
+
+/// `(service, method)` of every method of `services`, read from the descriptors
+/// (reflection's own included), so metrics labels are fixed at startup.
+fn methods_of(services: &[&str]) -> Vec<(String, String)> {
+    let sets = descriptor_sets().into_iter().chain([
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ]);
+    let mut out = Vec::new();
+    for bytes in sets {
+        let Ok(set) = prost_types::FileDescriptorSet::decode(bytes) else {
+            continue;
+        };
+        for file in set.file {
+            for svc in &file.service {
+                let full = match file.package() {
+                    "" => svc.name().to_owned(),
+                    p => format!("{p}.{}", svc.name()),
+                };
+                if services.contains(&full.as_str()) {
+                    for m in &svc.method {
+                        out.push((full.clone(), m.name().to_owned()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What the listener actually bound (port 0 resolved).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bound {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A Unix socket path.
+    Unix(PathBuf),
+}
+
+/// A started server. Call [`Running::shutdown`] to stop it gracefully.
+#[derive(Debug)]
+pub struct Running {
+    state: AppState,
+    trigger: Trigger,
+    health_names: Vec<&'static str>,
+    /// The gRPC listener.
+    pub grpc_addr: Bound,
+    /// The management HTTP listener, if enabled.
+    pub admin_addr: Option<SocketAddr>,
+    grpc: JoinHandle<Result<(), tonic::transport::Error>>,
+    admin: Option<JoinHandle<std::io::Result<()>>>,
+    grace: Duration,
+}
+
+/// Binds the listeners and starts serving `store` in the background. Health
+/// reports NOT_SERVING until the store holds a snapshot.
+pub async fn start(
+    opts: ServeOptions,
+    store: Arc<Store>,
+    sink: Arc<dyn ExposureSink>,
+    metrics: Arc<Metrics>,
+) -> Result<Running, ServeError> {
+    let (trigger, shutdown) = shutdown::channel();
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let state = AppState {
+        store,
+        sink,
+        metrics,
+        limits: opts.limits,
+        health,
+        shutdown,
+    };
+
+    let mut svcs = services(&state);
+    let health_names = std::mem::take(&mut svcs.health_names);
+    set_health(&state.health, &health_names, ServingStatus::NotServing).await;
+    svcs.add_infra(health_service);
+    // Reflection lists only what is served (proto/ also holds the bench proto).
+    let mut listed: Vec<&str> = svcs.names.clone();
+    listed.extend([
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ]);
+    let reflection = || {
+        listed
+            .iter()
+            .fold(reflection(), |b, n| b.with_service_name(*n))
+    };
+    svcs.add_infra(reflection().build_v1()?);
+    svcs.add_infra(reflection().build_v1alpha()?);
+
+    let observe = ObserveLayer::new(&state.metrics, &methods_of(&svcs.names));
+    // Layers around every call, outermost first.
+    let layers = ServiceBuilder::new()
+        .layer(opts.trace.clone())
+        .layer(observe)
+        .option_layer(opts.debug_delay.map(DelayLayer::new))
+        .into_inner();
+    let router = tonic::transport::Server::builder()
+        .layer(layers)
+        .add_routes(svcs.routes.routes());
+
+    // Bind before spawning, so callers learn of a taken port at once.
+    let mut stop = state.shutdown.clone();
+    let signal = async move { stop.wait().await };
+    let (grpc_addr, grpc) = match &opts.listen {
+        Listen::Tcp(addr) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                })?;
+            let bound = l.local_addr().map_err(|source| ServeError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+            let incoming = TcpIncoming::from(l).with_nodelay(Some(true));
+            let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
+            (Bound::Tcp(bound), task)
+        }
+        Listen::Unix(path) => {
+            let l = bind_unix(path).await?;
+            let incoming = tokio_stream::wrappers::UnixListenerStream::new(l);
+            let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
+            (Bound::Unix(path.clone()), task)
+        }
+    };
+
+    let (admin_addr, admin) = match opts.admin_listen {
+        None => (None, None),
+        Some(addr) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: format!("{addr} (admin)"),
+                    source,
+                })?;
+            let bound = l.local_addr().ok();
+            let mut stop = state.shutdown.clone();
+            let app = admin::router(state.clone());
+            let task = tokio::spawn(async move {
+                axum::serve(l, app)
+                    .with_graceful_shutdown(async move { stop.wait().await })
+                    .await
+            });
+            (bound, Some(task))
+        }
+    };
+
+    tokio::spawn(track_health(
+        state.store.clone(),
+        state.health.clone(),
+        health_names.clone(),
+        state.shutdown.clone(),
+    ));
+
+    Ok(Running {
+        state,
+        trigger,
+        health_names,
+        grpc_addr,
+        admin_addr,
+        grpc,
+        admin,
+        grace: opts.shutdown_grace,
+    })
+}
+
+/// Binds a Unix socket, removing a stale socket file left by a dead server. A
+/// path held by a live server, or by something that is not a socket, is refused.
+async fn bind_unix(path: &Path) -> Result<UnixListener, ServeError> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(ServeError::SocketPath {
+                path: path.to_owned(),
+                why: "the path exists and is not a socket",
+            });
+        }
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            return Err(ServeError::SocketPath {
+                path: path.to_owned(),
+                why: "another server is listening on it",
+            });
+        }
+        std::fs::remove_file(path).map_err(|source| ServeError::Bind {
+            addr: format!("unix:{} (removing the stale socket)", path.display()),
+            source,
+        })?;
+    }
+    UnixListener::bind(path).map_err(|source| ServeError::Bind {
+        addr: format!("unix:{}", path.display()),
+        source,
+    })
+}
+
+async fn set_health(health: &HealthReporter, names: &[&str], status: ServingStatus) {
+    health.set_service_status("", status).await;
+    for n in names {
+        health.set_service_status(n, status).await;
+    }
+}
+
+/// Flips health to SERVING once the store holds a snapshot (a snapshot is never
+/// removed, so this happens once).
+async fn track_health(
+    store: Arc<Store>,
+    health: HealthReporter,
+    names: Vec<&'static str>,
+    mut shutdown: Shutdown,
+) {
+    let mut events = store.subscribe();
+    while store.load().is_none() {
+        tokio::select! {
+            // Applied, lagged or closed: look at the store again.
+            _ = events.recv() => {}
+            _ = shutdown.wait() => return,
+        }
+    }
+    if !shutdown.is_fired() {
+        set_health(&health, &names, ServingStatus::Serving).await;
+    }
+}
+
+impl Running {
+    /// The shared state (store, metrics, limits).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops gracefully: health NOT_SERVING, listeners closed, Watch streams
+    /// ended, in-flight calls given the grace period to finish. Returns whether
+    /// everything finished within it.
+    pub async fn shutdown(self) -> bool {
+        set_health(
+            &self.state.health,
+            &self.health_names,
+            ServingStatus::NotServing,
+        )
+        .await;
+        self.trigger.fire();
+        let deadline = tokio::time::Instant::now() + self.grace;
+        let mut clean = true;
+        let mut grpc = self.grpc;
+        match tokio::time::timeout_at(deadline, &mut grpc).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => {
+                tracing::error!(error = %e, "gRPC server failed");
+                clean = false;
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "gRPC server task failed");
+                clean = false;
+            }
+            Err(_) => {
+                tracing::warn!(grace = ?self.grace, "grace period elapsed; dropping the calls still in flight");
+                grpc.abort();
+                clean = false;
+            }
+        }
+        if let Some(mut admin) = self.admin {
+            if tokio::time::timeout_at(deadline, &mut admin).await.is_err() {
+                admin.abort();
+            }
+        }
+        if let Bound::Unix(path) = &self.grpc_addr {
+            let _ = std::fs::remove_file(path);
+        }
+        clean
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_parse() {
+        assert_eq!(
+            "127.0.0.1:8013".parse::<Listen>(),
+            Ok(Listen::Tcp(SocketAddr::from(([127, 0, 0, 1], 8013))))
+        );
+        assert_eq!(
+            "unix:/run/c.sock".parse::<Listen>(),
+            Ok(Listen::Unix("/run/c.sock".into()))
+        );
+        let e = "localhost".parse::<Listen>().unwrap_err();
+        assert!(e.to_string().contains("unix:/path"));
+        assert!("unix:".parse::<Listen>().is_err());
+    }
+
+    #[test]
+    fn methods_come_from_the_descriptors() {
+        let m = methods_of(&["cohortd.v1.Assignment", "grpc.health.v1.Health"]);
+        let has = |s: &str, m2: &str| m.iter().any(|(a, b)| a == s && b == m2);
+        assert!(has("cohortd.v1.Assignment", "Assign"));
+        assert!(has("cohortd.v1.Assignment", "Watch"));
+        assert!(has("grpc.health.v1.Health", "Check"));
+        assert!(!m.iter().any(|(a, _)| a.contains("reflection")));
+    }
+}

@@ -1,0 +1,68 @@
+//! The management HTTP port: `/healthz` (the process is alive), `/readyz` (a
+//! config is served; the body says which, and the last reload error), and
+//! `/metrics` (Prometheus text).
+//!
+//! It listens on loopback by default, apart from the gRPC port, so probes and
+//! scrapes never queue behind application traffic.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::server::AppState;
+
+/// The management routes over `state`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// 200 when a config is served and the server is not shutting down, else 503.
+/// The JSON body is the readiness detail either way.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let snap = state.store.load();
+    let status = state.store.status();
+    let shutting_down = state.shutdown.is_fired();
+    let ready = snap.is_some() && !shutting_down;
+    let body = serde_json::json!({
+        "ready": ready,
+        "shutting_down": shutting_down,
+        "version": snap.as_ref().map(|s| s.version()),
+        "experiments": snap.as_ref().map_or(0, |s| s.experiments().len()),
+        "served_experiments": snap.as_ref().map_or(0, |s| s.served().count()),
+        "reloads": {
+            "applied": status.applied,
+            "unchanged": status.unchanged,
+            "rejected": status.rejected,
+        },
+        "last_reload_error": status.last_error,
+    });
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut text = body.to_string();
+    text.push('\n');
+    (code, [(header::CONTENT_TYPE, "application/json")], text).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}

@@ -1,0 +1,472 @@
+//! One flag resolution in flagd's terms, shared by the v1 and v2 services.
+//!
+//! A flag key is an experiment key; the assigned variant's key is the flagd
+//! `variant` and its value the flagd `value`, type-checked against the Resolve
+//! method called. Reasons follow the OpenFeature vocabulary:
+//!
+//! | cohortd outcome                                   | flagd reason |
+//! |---------------------------------------------------|--------------|
+//! | enrolled by hash (or sticky)                      | `SPLIT`      |
+//! | one live variant for everyone (a plain flag)      | `STATIC`     |
+//! | completed/stopped/paused with a winner            | `STATIC`     |
+//! | stopped/paused/completed, no winner: the default  | `DISABLED`   |
+//! | outside (targeting, holdout, layer, traffic)      | `DEFAULT`    |
+//!
+//! Errors travel as gRPC status codes, which is how flagd conveys them and how
+//! every flagd provider maps them: `NOT_FOUND` (FLAG_NOT_FOUND), `INVALID_ARGUMENT`
+//! (TYPE_MISMATCH), and `FAILED_PRECONDITION` for a missing unit attribute (the
+//! message starts with `TARGETING_KEY_MISSING`) or a request over the limits
+//! (`INVALID_CONTEXT`); providers report those as GENERAL since flagd defines no
+//! status code for them.
+
+use std::sync::Arc;
+
+use prost_types::value::Kind;
+use prost_types::{Struct, Value};
+use tonic::{Code, Status};
+
+use crate::config::Status as ExpStatus;
+use crate::engine::context::UnitBuf;
+use crate::engine::{Assignment, Context, EvalError, EvalOptions, Reason};
+use crate::exposure::{Exposure, ExposureSink};
+use crate::reload::Store;
+use crate::snapshot::{Experiment, Variant};
+use crate::transport::convert::json_object_to_struct;
+use crate::transport::limits::{LimitError, Limits};
+use crate::Snapshot;
+
+/// The flagd (OpenFeature) reason strings cohortd sends.
+pub mod reason {
+    /// Enrolled by hash: pseudorandom but deterministic assignment.
+    pub const SPLIT: &str = "SPLIT";
+    /// Everyone gets the same value (a plain flag, or a declared winner).
+    pub const STATIC: &str = "STATIC";
+    /// Outside the experiment: the default variant.
+    pub const DEFAULT: &str = "DEFAULT";
+    /// Stopped, paused or completed without a winner: the default variant.
+    pub const DISABLED: &str = "DISABLED";
+}
+
+/// The value type a Resolve method asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    /// `ResolveBoolean`.
+    Boolean,
+    /// `ResolveString`.
+    String,
+    /// `ResolveInt`: integral numbers within `i64`.
+    Integer,
+    /// `ResolveFloat`: any number.
+    Float,
+    /// `ResolveObject`: JSON objects.
+    Object,
+}
+
+impl ValueType {
+    /// The name used in error messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueType::Boolean => "boolean",
+            ValueType::String => "string",
+            ValueType::Integer => "integer",
+            ValueType::Float => "float",
+            ValueType::Object => "object",
+        }
+    }
+}
+
+/// A variant value converted to the type a Resolve method returns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlagValue {
+    /// A boolean.
+    Bool(bool),
+    /// A string.
+    String(String),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// An object.
+    Object(Struct),
+}
+
+/// A successful resolution, ready to put in any Resolve response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    /// The variant key.
+    pub variant: String,
+    /// The variant's value, of the requested type.
+    pub value: FlagValue,
+    /// The flagd reason (see [`reason`]).
+    pub reason: &'static str,
+    /// Flag metadata: config version, experiment status, epoch, salt fingerprint.
+    pub metadata: Struct,
+}
+
+/// Why a flag could not be resolved; each maps to the gRPC code flagd uses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// The sidecar has not loaded a valid config yet.
+    #[error("PROVIDER_NOT_READY: cohortd has not loaded a configuration yet")]
+    NotReady,
+    /// No experiment or flag has this key.
+    #[error("FLAG_NOT_FOUND: flag `{0}` is not in the configuration")]
+    NotFound(String),
+    /// The experiment is a draft, which is never served.
+    #[error("FLAG_NOT_FOUND: flag `{0}` is a draft and is not served")]
+    Draft(String),
+    /// The served value is not of the requested type.
+    #[error(
+        "TYPE_MISMATCH: flag `{flag}` variant `{variant}` has a {found} value, \
+         not the {wanted} that was asked for"
+    )]
+    TypeMismatch {
+        /// Flag key.
+        flag: String,
+        /// The variant that would have been served.
+        variant: String,
+        /// The requested type's name.
+        wanted: &'static str,
+        /// The value's JSON type.
+        found: &'static str,
+    },
+    /// The request breaks a request limit or carries a malformed context.
+    #[error("INVALID_CONTEXT: {0}")]
+    Rejected(#[from] LimitError),
+    /// The context lacks the attribute that identifies the unit.
+    #[error(
+        "TARGETING_KEY_MISSING: flag `{flag}` identifies units by `{attribute}`, \
+         which the evaluation context does not carry (set the targeting key)"
+    )]
+    TargetingKeyMissing {
+        /// Flag key.
+        flag: String,
+        /// The unit attribute the experiment hashes on.
+        attribute: String,
+    },
+}
+
+impl ResolveError {
+    /// The gRPC status code flagd uses for this error (providers map it back).
+    pub fn code(&self) -> Code {
+        match self {
+            ResolveError::NotReady => Code::Unavailable,
+            ResolveError::NotFound(_) | ResolveError::Draft(_) => Code::NotFound,
+            ResolveError::TypeMismatch { .. } => Code::InvalidArgument,
+            // Not INVALID_ARGUMENT: providers would report that as TYPE_MISMATCH.
+            ResolveError::TargetingKeyMissing { .. } | ResolveError::Rejected(_) => {
+                Code::FailedPrecondition
+            }
+        }
+    }
+}
+
+impl From<ResolveError> for Status {
+    fn from(e: ResolveError) -> Status {
+        Status::new(e.code(), e.to_string())
+    }
+}
+
+/// Resolves flags against the store and records exposures.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    store: Arc<Store>,
+    sink: Arc<dyn ExposureSink>,
+    limits: Limits,
+}
+
+/// What the flagd layer serves for one assignment, before type conversion.
+struct Outcome<'s> {
+    variant: &'s Variant,
+    reason: &'static str,
+}
+
+impl Resolver {
+    /// A resolver over `store`, handing enrolled evaluations to `sink` and
+    /// refusing requests over `limits` (the same limits as `cohortd.v1`).
+    pub fn new(store: Arc<Store>, sink: Arc<dyn ExposureSink>, limits: Limits) -> Resolver {
+        Resolver {
+            store,
+            sink,
+            limits,
+        }
+    }
+
+    /// The store served from (the event stream subscribes to it).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Resolves `flag` for `ctx` as a `want` value. An enrolled unit's evaluation
+    /// is an exposure (source `flagd`); errors record nothing.
+    pub fn resolve(
+        &self,
+        flag: &str,
+        ctx: Option<&Struct>,
+        want: ValueType,
+    ) -> Result<Resolution, ResolveError> {
+        let empty = Struct::default();
+        let ctx = ctx.unwrap_or(&empty);
+        self.limits.check_key("flag key", flag)?;
+        self.limits.check_context(ctx)?;
+        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
+        let a = match snap.assign(flag, ctx, EvalOptions::default()) {
+            Ok(a) => a,
+            Err(EvalError::NotFound(k)) => return Err(ResolveError::NotFound(k)),
+            Err(EvalError::Draft(k)) => return Err(ResolveError::Draft(k)),
+        };
+        let out = outcome(&a)?;
+        let value =
+            convert(&out.variant.value, want).ok_or_else(|| ResolveError::TypeMismatch {
+                flag: flag.to_owned(),
+                variant: out.variant.key.to_string(),
+                wanted: want.as_str(),
+                found: json_type(&out.variant.value),
+            })?;
+        if a.enrolled {
+            self.expose(&snap, &a, ctx);
+        }
+        Ok(Resolution {
+            variant: out.variant.key.to_string(),
+            value,
+            reason: out.reason,
+            metadata: metadata(&snap, &a),
+        })
+    }
+
+    /// Resolves every served flag for `ctx` (v1 `ResolveAll`). Like flagd, flags
+    /// that cannot be resolved for this context (missing unit attribute) or whose
+    /// value has no `AnyFlag` form (arrays, null) are left out. Bulk evaluation is
+    /// prefetching, not exposure, so nothing is recorded (as with `AssignAll`).
+    pub fn resolve_all(
+        &self,
+        ctx: Option<&Struct>,
+    ) -> Result<(Vec<(String, AnyResolution)>, Struct), ResolveError> {
+        let empty = Struct::default();
+        let ctx = ctx.unwrap_or(&empty);
+        self.limits.check_context(ctx)?;
+        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
+        let mut flags = Vec::new();
+        for e in snap.served() {
+            let a = e.evaluate(ctx, EvalOptions::default(), &mut ());
+            let Ok(out) = outcome(&a) else { continue };
+            let value = match &out.variant.value {
+                serde_json::Value::Bool(b) => FlagValue::Bool(*b),
+                serde_json::Value::String(s) => FlagValue::String(s.clone()),
+                serde_json::Value::Number(n) => match n.as_f64() {
+                    Some(f) => FlagValue::Float(f),
+                    None => continue,
+                },
+                serde_json::Value::Object(m) => FlagValue::Object(json_object_to_struct(m)),
+                serde_json::Value::Array(_) | serde_json::Value::Null => continue,
+            };
+            flags.push((
+                e.key.to_string(),
+                AnyResolution {
+                    variant: out.variant.key.to_string(),
+                    value,
+                    reason: out.reason,
+                    metadata: metadata(&snap, &a),
+                },
+            ));
+        }
+        let mut set = Struct::default();
+        set.fields
+            .insert("configVersion".into(), string(snap.version()));
+        Ok((flags, set))
+    }
+
+    fn expose(&self, snap: &Snapshot, a: &Assignment<'_>, ctx: &Struct) {
+        let mut buf = UnitBuf::default();
+        let Some(bytes) = buf.unit_bytes(ctx.get(&a.experiment.hash_key)) else {
+            return;
+        };
+        let Ok(unit) = std::str::from_utf8(bytes) else {
+            return;
+        };
+        self.sink.record_in(
+            &Exposure {
+                assignment: *a,
+                unit,
+                config_version: snap.version(),
+                source: "flagd",
+            },
+            ctx,
+        );
+    }
+}
+
+/// One flag in a `ResolveAll` answer (numbers are floats there, as in flagd).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnyResolution {
+    /// The variant key.
+    pub variant: String,
+    /// The value: bool, string, float or object.
+    pub value: FlagValue,
+    /// The flagd reason.
+    pub reason: &'static str,
+    /// Flag metadata.
+    pub metadata: Struct,
+}
+
+/// Maps an engine assignment onto what flagd serves.
+fn outcome<'s>(a: &Assignment<'s>) -> Result<Outcome<'s>, ResolveError> {
+    let e = a.experiment;
+    let (variant, reason) = match a.reason {
+        Reason::Split | Reason::Sticky => match single_live_variant(e) {
+            Some(v) => (v, reason::STATIC),
+            None => (a.variant, reason::SPLIT),
+        },
+        Reason::MissingUnit => match single_live_variant(e) {
+            Some(v) => (v, reason::STATIC),
+            None => {
+                return Err(ResolveError::TargetingKeyMissing {
+                    flag: e.key.to_string(),
+                    attribute: e.hash_key.to_string(),
+                })
+            }
+        },
+        Reason::Winner => (a.variant, reason::STATIC),
+        Reason::Disabled => (a.variant, reason::DISABLED),
+        Reason::TargetingMiss | Reason::Holdout | Reason::NotInLayer | Reason::NotInTraffic => {
+            (a.variant, reason::DEFAULT)
+        }
+    };
+    Ok(Outcome { variant, reason })
+}
+
+/// The variant every unit gets when the experiment cannot tell units apart: it is
+/// running with full traffic, no targeting, layer or holdout, and exactly one
+/// variant with a positive weight. That is a plain flag (a kill switch), which
+/// flagd users evaluate without a targeting key.
+fn single_live_variant(e: &Experiment) -> Option<&Variant> {
+    if e.status != ExpStatus::Running
+        || e.traffic < crate::engine::bucket::threshold(1.0)
+        || e.layer.is_some()
+        || e.holdout.is_some()
+        || !e.targeting.conds.is_empty()
+    {
+        return None;
+    }
+    let mut live = e.variants.iter().filter(|v| v.weight > 0.0);
+    match (live.next(), live.next()) {
+        (Some(v), None) => Some(v),
+        _ => None,
+    }
+}
+
+/// Converts a variant value to `want`, or `None` on a type mismatch.
+pub fn convert(v: &serde_json::Value, want: ValueType) -> Option<FlagValue> {
+    use serde_json::Value as J;
+    match (want, v) {
+        (ValueType::Boolean, J::Bool(b)) => Some(FlagValue::Bool(*b)),
+        (ValueType::String, J::String(s)) => Some(FlagValue::String(s.clone())),
+        (ValueType::Integer, J::Number(n)) => n.as_i64().map(FlagValue::Int).or_else(|| {
+            let f = n.as_f64()?;
+            // Integral floats such as 250.0 are integers; 2^63 and beyond are not i64.
+            (f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f))
+                .then_some(FlagValue::Int(f as i64))
+        }),
+        (ValueType::Float, J::Number(n)) => n.as_f64().map(FlagValue::Float),
+        (ValueType::Object, J::Object(m)) => Some(FlagValue::Object(json_object_to_struct(m))),
+        _ => None,
+    }
+}
+
+/// The JSON type of a value, for type-mismatch messages.
+fn json_type(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value as J;
+    match v {
+        J::Null => "null",
+        J::Bool(_) => "boolean",
+        J::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        J::Number(_) => "number",
+        J::String(_) => "string",
+        J::Array(_) => "array",
+        J::Object(_) => "object",
+    }
+}
+
+fn string(s: &str) -> Value {
+    Value {
+        kind: Some(Kind::StringValue(s.to_owned())),
+    }
+}
+
+/// Flag metadata: what analysis needs to group by cohort and detect drift.
+fn metadata(snap: &Snapshot, a: &Assignment<'_>) -> Struct {
+    let e = a.experiment;
+    let mut m = Struct::default();
+    let f = &mut m.fields;
+    f.insert("configVersion".into(), string(snap.version()));
+    f.insert("experimentStatus".into(), string(e.status.as_str()));
+    f.insert(
+        "epoch".into(),
+        Value {
+            kind: Some(Kind::NumberValue(f64::from(e.epoch))),
+        },
+    );
+    f.insert("saltFingerprint".into(), string(&e.salt_fingerprint));
+    f.insert(
+        "enrolled".into(),
+        Value {
+            kind: Some(Kind::BoolValue(a.enrolled)),
+        },
+    );
+    f.insert("cohortdReason".into(), string(a.reason.as_str()));
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn integers_must_be_integral_and_in_range() {
+        assert_eq!(
+            convert(&json!(250), ValueType::Integer),
+            Some(FlagValue::Int(250))
+        );
+        assert_eq!(
+            convert(&json!(250.0), ValueType::Integer),
+            Some(FlagValue::Int(250))
+        );
+        assert_eq!(convert(&json!(2.5), ValueType::Integer), None);
+        assert_eq!(convert(&json!(u64::MAX), ValueType::Integer), None);
+        assert_eq!(convert(&json!("7"), ValueType::Integer), None);
+    }
+
+    #[test]
+    fn each_type_accepts_only_its_own_values() {
+        assert_eq!(
+            convert(&json!(3), ValueType::Float),
+            Some(FlagValue::Float(3.0))
+        );
+        assert_eq!(convert(&json!(true), ValueType::String), None);
+        assert_eq!(convert(&json!("true"), ValueType::Boolean), None);
+        assert_eq!(convert(&json!([1, 2]), ValueType::Object), None);
+        assert_eq!(convert(&json!(null), ValueType::Object), None);
+        assert!(matches!(
+            convert(&json!({"a": 1}), ValueType::Object),
+            Some(FlagValue::Object(s)) if s.fields.contains_key("a")
+        ));
+    }
+
+    #[test]
+    fn errors_map_to_flagd_status_codes() {
+        assert_eq!(ResolveError::NotFound("x".into()).code(), Code::NotFound);
+        assert_eq!(ResolveError::Draft("x".into()).code(), Code::NotFound);
+        let tm = ResolveError::TypeMismatch {
+            flag: "f".into(),
+            variant: "v".into(),
+            wanted: "boolean",
+            found: "string",
+        };
+        assert_eq!(tm.code(), Code::InvalidArgument);
+        let s = Status::from(tm);
+        assert!(s
+            .message()
+            .contains("flag `f` variant `v` has a string value"));
+    }
+}

@@ -1,0 +1,526 @@
+//! The `cohortd.v1.Assignment` gRPC service: converts requests at the edge, loads
+//! the serving snapshot lock-free once per call, and calls the pure engine.
+//!
+//! Errors are precise statuses: unknown or draft experiment NOT_FOUND, malformed
+//! or oversized input INVALID_ARGUMENT, no config loaded yet UNAVAILABLE.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use prost_types::Struct;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::engine::context::UnitBuf;
+use crate::engine::{Assignment, EvalError, EvalOptions, Reason, Step, Sticky, Trace};
+use crate::exposure::Exposure;
+use crate::reload::ReloadEvent;
+use crate::server::AppState;
+use crate::snapshot::Experiment;
+use crate::transport::convert::{attr_to_proto, json_to_proto};
+use crate::transport::pb;
+use crate::Snapshot;
+
+/// The `Assignment` service over the shared [`AppState`].
+#[derive(Debug, Clone)]
+pub struct AssignmentService {
+    state: AppState,
+}
+
+impl AssignmentService {
+    /// A service reading from `state`.
+    pub fn new(state: AppState) -> Self {
+        AssignmentService { state }
+    }
+
+    /// The generated tonic server, with the configured decoding limit.
+    pub fn into_server(self) -> pb::assignment_server::AssignmentServer<Self> {
+        let max = self.state.limits.max_message_bytes;
+        pb::assignment_server::AssignmentServer::new(self).max_decoding_message_size(max)
+    }
+
+    fn snapshot(&self) -> Result<Arc<Snapshot>, Status> {
+        snapshot_or_unavailable(&self.state)
+    }
+
+    fn context<'a>(
+        &self,
+        ctx: &'a Option<Struct>,
+        empty: &'a Struct,
+    ) -> Result<&'a Struct, Status> {
+        let ctx = ctx.as_ref().unwrap_or(empty);
+        self.state.limits.check_context(ctx)?;
+        Ok(ctx)
+    }
+
+    fn check_sticky(&self, sticky: &HashMap<String, pb::StickyAssignment>) -> Result<(), Status> {
+        let l = &self.state.limits;
+        if sticky.len() > l.max_assign_all_experiments {
+            return Err(Status::invalid_argument(format!(
+                "{} sticky assignments; the limit is {} (--max-assign-all-experiments)",
+                sticky.len(),
+                l.max_assign_all_experiments
+            )));
+        }
+        for (k, v) in sticky {
+            l.check_key("sticky experiment key", k)?;
+            l.check_key("sticky variant key", &v.variant)?;
+        }
+        Ok(())
+    }
+
+    fn expose(&self, a: &Assignment<'_>, ctx: &Struct, version: &str, source: &'static str) {
+        if !a.enrolled {
+            return;
+        }
+        let mut buf = UnitBuf::default();
+        let seen = crate::Context::get(ctx, &a.experiment.hash_key);
+        // Enrolled implies a usable unit; the bytes came from a str or a number.
+        if let Some(unit) = buf
+            .unit_bytes(seen)
+            .and_then(|b| std::str::from_utf8(b).ok())
+        {
+            self.state.sink.record_in(
+                &Exposure {
+                    assignment: *a,
+                    unit,
+                    config_version: version,
+                    source,
+                },
+                ctx,
+            );
+        }
+    }
+}
+
+/// The serving snapshot, or UNAVAILABLE with the reason nothing is loaded.
+pub fn snapshot_or_unavailable(state: &AppState) -> Result<Arc<Snapshot>, Status> {
+    state.store.load().ok_or_else(|| {
+        let why = state
+            .store
+            .status()
+            .last_error
+            .map(|e| format!(": the last reload failed: {e}"))
+            .unwrap_or_default();
+        Status::unavailable(format!("no config loaded yet{why}"))
+    })
+}
+
+/// Maps an engine lookup error to its gRPC status.
+pub fn eval_status(e: EvalError) -> Status {
+    Status::not_found(e.to_string())
+}
+
+fn sticky_for<'a>(
+    sticky: &'a HashMap<String, pb::StickyAssignment>,
+    key: &str,
+) -> Option<Sticky<'a>> {
+    sticky.get(key).map(|s| Sticky {
+        variant: &s.variant,
+    })
+}
+
+/// The proto enum for a [`Reason`].
+pub fn reason_to_proto(r: Reason) -> pb::Reason {
+    match r {
+        Reason::Split => pb::Reason::Split,
+        Reason::Sticky => pb::Reason::Sticky,
+        Reason::TargetingMiss => pb::Reason::TargetingMiss,
+        Reason::Holdout => pb::Reason::Holdout,
+        Reason::NotInLayer => pb::Reason::NotInLayer,
+        Reason::NotInTraffic => pb::Reason::NotInTraffic,
+        Reason::Disabled => pb::Reason::Disabled,
+        Reason::Winner => pb::Reason::Winner,
+        Reason::MissingUnit => pb::Reason::MissingUnit,
+    }
+}
+
+/// Builds the response message for one assignment.
+pub fn assign_response(a: &Assignment<'_>, version: &str) -> pb::AssignResponse {
+    let e = a.experiment;
+    pb::AssignResponse {
+        experiment: e.key.to_string(),
+        variant: a.variant.key.to_string(),
+        value: Some(json_to_proto(&a.variant.value)),
+        enrolled: a.enrolled,
+        reason: reason_to_proto(a.reason) as i32,
+        config_version: version.to_owned(),
+        epoch: e.epoch,
+        salt_fingerprint: e.salt_fingerprint.to_string(),
+        status: e.status.as_str().to_owned(),
+        layer: e
+            .layer
+            .as_ref()
+            .map(|l| l.key.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+#[tonic::async_trait]
+impl pb::assignment_server::Assignment for AssignmentService {
+    async fn assign(
+        &self,
+        request: Request<pb::AssignRequest>,
+    ) -> Result<Response<pb::AssignResponse>, Status> {
+        let r = request.get_ref();
+        self.state
+            .limits
+            .check_key("experiment key", &r.experiment)?;
+        self.check_sticky(&r.sticky)?;
+        let empty = Struct::default();
+        let ctx = self.context(&r.context, &empty)?;
+        let snap = self.snapshot()?;
+        let opts = EvalOptions {
+            sticky: sticky_for(&r.sticky, &r.experiment),
+            ..EvalOptions::default()
+        };
+        let a = snap.assign(&r.experiment, ctx, opts).map_err(eval_status)?;
+        if r.exposure {
+            self.expose(&a, ctx, snap.version(), "assign");
+        }
+        Ok(Response::new(assign_response(&a, snap.version())))
+    }
+
+    async fn assign_all(
+        &self,
+        request: Request<pb::AssignAllRequest>,
+    ) -> Result<Response<pb::AssignAllResponse>, Status> {
+        let r = request.get_ref();
+        self.state.limits.check_assign_all(&r.experiments)?;
+        self.check_sticky(&r.sticky)?;
+        let empty = Struct::default();
+        let ctx = self.context(&r.context, &empty)?;
+        let snap = self.snapshot()?;
+        let version = snap.version();
+        let mut out = Vec::with_capacity(if r.experiments.is_empty() {
+            snap.experiments().len()
+        } else {
+            r.experiments.len()
+        });
+        let mut one = |e: &Experiment| {
+            let opts = EvalOptions {
+                sticky: sticky_for(&r.sticky, &e.key),
+                ..EvalOptions::default()
+            };
+            let a = e.evaluate(ctx, opts, &mut ());
+            if r.exposure {
+                self.expose(&a, ctx, version, "assign_all");
+            }
+            out.push(assign_response(&a, version));
+        };
+        if r.experiments.is_empty() {
+            snap.served().for_each(&mut one);
+        } else {
+            // Look every key up before evaluating any, so an unknown key records
+            // no exposures for the others.
+            let found = r
+                .experiments
+                .iter()
+                .map(|k| match snap.experiment(k) {
+                    None => Err(eval_status(EvalError::NotFound(k.clone()))),
+                    Some(e) if !e.is_served() => Err(eval_status(EvalError::Draft(k.clone()))),
+                    Some(e) => Ok(e),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            found.into_iter().for_each(&mut one);
+        }
+        Ok(Response::new(pb::AssignAllResponse {
+            assignments: out,
+            config_version: version.to_owned(),
+        }))
+    }
+
+    async fn log_exposures(
+        &self,
+        request: Request<pb::LogExposuresRequest>,
+    ) -> Result<Response<pb::LogExposuresResponse>, Status> {
+        let r = request.get_ref();
+        let limits = &self.state.limits;
+        limits.check_exposure_records(r.exposures.len())?;
+        let snap = self.snapshot()?;
+        let empty = Struct::default();
+        // Validate every record before recording any: a bad batch is refused
+        // whole, so the client can fix it and resend without duplicates.
+        let mut checked = Vec::with_capacity(r.exposures.len());
+        for (i, rec) in r.exposures.iter().enumerate() {
+            let at = |s: Status| Status::new(s.code(), format!("exposures[{i}]: {}", s.message()));
+            limits
+                .check_key("experiment key", &rec.experiment)
+                .map_err(|e| at(e.into()))?;
+            limits
+                .check_key("variant key", &rec.variant)
+                .map_err(|e| at(e.into()))?;
+            let ctx = self.context(&rec.context, &empty).map_err(at)?;
+            let e = match snap.experiment(&rec.experiment) {
+                None => return Err(at(eval_status(EvalError::NotFound(rec.experiment.clone())))),
+                Some(e) if !e.is_served() => {
+                    return Err(at(eval_status(EvalError::Draft(rec.experiment.clone()))))
+                }
+                Some(e) => e,
+            };
+            if e.variant(&rec.variant).is_none() {
+                return Err(at(Status::invalid_argument(format!(
+                    "experiment `{}` has no variant `{}`",
+                    e.key, rec.variant
+                ))));
+            }
+            let mut buf = UnitBuf::default();
+            if buf
+                .unit_bytes(crate::Context::get(ctx, &e.hash_key))
+                .is_none()
+            {
+                return Err(at(Status::invalid_argument(format!(
+                    "context has no usable unit attribute `{}` (a non-empty string or a finite number)",
+                    e.hash_key
+                ))));
+            }
+            checked.push((e, ctx, rec));
+        }
+        // Only enrolled units are exposures: re-evaluate under the served config and
+        // record the records it reproduces; the rest are not exposures (the unit is
+        // not enrolled, or the config changed since the client's assignment).
+        let mut accepted = 0u32;
+        for (e, ctx, rec) in checked {
+            let a = e.evaluate(ctx, EvalOptions::default(), &mut ());
+            if a.enrolled && *a.variant.key == *rec.variant {
+                self.expose(&a, ctx, snap.version(), "log_exposures");
+                accepted += 1;
+            } else {
+                tracing::debug!(
+                    experiment = %e.key,
+                    reported = %rec.variant,
+                    served = %a.variant.key,
+                    enrolled = a.enrolled,
+                    "exposure not recorded: not an enrolled assignment under the served config"
+                );
+            }
+        }
+        Ok(Response::new(pb::LogExposuresResponse { accepted }))
+    }
+
+    async fn explain(
+        &self,
+        request: Request<pb::AssignRequest>,
+    ) -> Result<Response<pb::ExplainResponse>, Status> {
+        let r = request.get_ref();
+        self.state
+            .limits
+            .check_key("experiment key", &r.experiment)?;
+        self.check_sticky(&r.sticky)?;
+        let empty = Struct::default();
+        let ctx = self.context(&r.context, &empty)?;
+        let snap = self.snapshot()?;
+        let opts = EvalOptions {
+            sticky: sticky_for(&r.sticky, &r.experiment),
+            ..EvalOptions::default()
+        };
+        let mut steps = ExplainSteps::default();
+        let a = snap
+            .assign_traced(&r.experiment, ctx, opts, &mut steps)
+            .map_err(eval_status)?;
+        let mut steps = steps.0;
+        if a.reason == Reason::Split {
+            for s in steps.iter_mut().filter(|s| s.kind == "score") {
+                s.passed = s.variant == *a.variant.key;
+            }
+        }
+        Ok(Response::new(pb::ExplainResponse {
+            assignment: Some(assign_response(&a, snap.version())),
+            steps,
+        }))
+    }
+
+    type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEvent, Status>> + Send>>;
+
+    async fn watch(
+        &self,
+        _request: Request<pb::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        // Subscribe before reading the version, so no reload falls in between.
+        let mut events = self.state.store.subscribe();
+        let snap = self.snapshot()?;
+        let store = self.state.store.clone();
+        let mut shutdown = self.state.shutdown.clone();
+        let (tx, rx) = mpsc::channel(16);
+        let initial = |version: &str| pb::WatchEvent {
+            config_version: version.to_owned(),
+            initial: true,
+            ..Default::default()
+        };
+        let mut last = snap.version().to_owned();
+        let first = initial(&last);
+        drop(snap);
+        tokio::spawn(async move {
+            if tx.send(Ok(first)).await.is_err() {
+                return;
+            }
+            loop {
+                let ev = tokio::select! {
+                    _ = tx.closed() => return,
+                    _ = shutdown.wait() => return,
+                    ev = events.recv() => ev,
+                };
+                let msg = match ev {
+                    Ok(ReloadEvent {
+                        version,
+                        added,
+                        changed,
+                        removed,
+                    }) => pb::WatchEvent {
+                        config_version: version,
+                        added,
+                        changed,
+                        removed,
+                        initial: false,
+                    },
+                    // Fell behind: resend the version in force as a fresh start.
+                    Err(broadcast::error::RecvError::Lagged(_)) => match store.load() {
+                        Some(s) => initial(s.version()),
+                        None => continue,
+                    },
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if msg.initial && msg.config_version == last {
+                    continue;
+                }
+                last.clone_from(&msg.config_version);
+                if tx.send(Ok(msg)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Collects engine [`Step`]s as proto `ExplainStep`s. Score steps are marked
+/// `passed` afterwards, once the winner is known.
+#[derive(Default)]
+struct ExplainSteps(Vec<pb::ExplainStep>);
+
+impl Trace for ExplainSteps {
+    fn step(&mut self, step: Step<'_>) {
+        let seen = |s: Option<crate::engine::Attr<'_>>| s.map(attr_to_proto);
+        let s = match step {
+            Step::Status(st) => pb::ExplainStep {
+                kind: "status".into(),
+                description: format!("status is {}", st.as_str()),
+                passed: st == crate::config::Status::Running,
+                ..Default::default()
+            },
+            Step::Unit {
+                attribute,
+                seen: v,
+                usable,
+            } => pb::ExplainStep {
+                kind: "unit".into(),
+                description: if usable {
+                    format!("unit id read from `{attribute}`")
+                } else {
+                    format!("`{attribute}` is missing or not a usable unit id")
+                },
+                passed: usable,
+                attribute: attribute.into(),
+                seen: seen(v),
+                ..Default::default()
+            },
+            Step::Rule {
+                origin,
+                text,
+                attribute,
+                seen: v,
+                matched,
+            } => pb::ExplainStep {
+                kind: "rule".into(),
+                description: format!(
+                    "{origin}: {text} ({})",
+                    if matched { "matched" } else { "did not match" }
+                ),
+                passed: matched,
+                attribute: attribute.into(),
+                seen: seen(v),
+                ..Default::default()
+            },
+            Step::Sticky { variant, honoured } => pb::ExplainStep {
+                kind: "sticky".into(),
+                description: if honoured {
+                    format!("sticky assignment to `{variant}` honoured")
+                } else {
+                    format!("sticky assignment to `{variant}` ignored: no such variant")
+                },
+                passed: honoured,
+                variant: variant.into(),
+                ..Default::default()
+            },
+            Step::Holdout { key, slot, end } => pb::ExplainStep {
+                kind: "holdout".into(),
+                description: format!(
+                    "holdout `{key}`: slot {slot} {} threshold {end}",
+                    if (slot as u64) < end {
+                        "< (held out)"
+                    } else {
+                        ">= (not held out)"
+                    }
+                ),
+                passed: slot as u64 >= end,
+                slot: slot.into(),
+                threshold: end,
+                ..Default::default()
+            },
+            Step::Layer {
+                key,
+                slot,
+                start,
+                end,
+            } => {
+                let inside = start <= slot as u64 && (slot as u64) < end;
+                pb::ExplainStep {
+                    kind: "layer".into(),
+                    description: format!(
+                        "layer `{key}`: slot {slot} {} range [{start}, {end})",
+                        if inside { "inside" } else { "outside" }
+                    ),
+                    passed: inside,
+                    slot: slot.into(),
+                    threshold: end,
+                    ..Default::default()
+                }
+            }
+            Step::Traffic { slot, threshold } => {
+                let inside = (slot as u64) < threshold;
+                pb::ExplainStep {
+                    kind: "traffic".into(),
+                    description: format!(
+                        "traffic: slot {slot} {} threshold {threshold}",
+                        if inside {
+                            "< (enrolled)"
+                        } else {
+                            ">= (not enrolled)"
+                        }
+                    ),
+                    passed: inside,
+                    slot: slot.into(),
+                    threshold,
+                    ..Default::default()
+                }
+            }
+            Step::Score {
+                variant,
+                weight,
+                score,
+            } => pb::ExplainStep {
+                kind: "score".into(),
+                description: format!(
+                    "variant `{variant}` (weight {weight}) scores {score} (lowest wins)"
+                ),
+                variant: variant.into(),
+                score,
+                ..Default::default()
+            },
+        };
+        self.0.push(s);
+    }
+}

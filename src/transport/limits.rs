@@ -1,0 +1,337 @@
+//! Request limits: what a caller may send before the server says no.
+//!
+//! A sidecar shares its pod's memory budget, so every input dimension is bounded
+//! before any work is done. The message size is enforced by tonic while decoding
+//! (it checks the length prefix before reserving a buffer, so a claimed size is
+//! never allocated); the rest is checked here on the decoded request, and every
+//! breach is an `INVALID_ARGUMENT` that names the limit and its flag.
+
+use prost_types::value::Kind;
+use prost_types::Struct;
+
+/// The configured limits. Defaults suit a sidecar answering one application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest decoded request message in bytes (`--max-message-bytes`).
+    pub max_message_bytes: usize,
+    /// Most top-level attributes in one context (`--max-context-attributes`).
+    pub max_context_attributes: usize,
+    /// Longest experiment or variant key in bytes (`--max-key-bytes`).
+    pub max_key_bytes: usize,
+    /// Longest attribute name in bytes (`--max-attribute-name-bytes`).
+    pub max_attribute_name_bytes: usize,
+    /// Longest string value in a context, at any depth, in bytes (`--max-string-value-bytes`).
+    pub max_string_value_bytes: usize,
+    /// Most experiments listed in one `AssignAll` (`--max-assign-all-experiments`).
+    pub max_assign_all_experiments: usize,
+    /// Most records in one `LogExposures` (`--max-exposure-records`).
+    pub max_exposure_records: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 1 << 20,
+            max_context_attributes: 128,
+            max_key_bytes: 256,
+            max_attribute_name_bytes: 256,
+            max_string_value_bytes: 4096,
+            max_assign_all_experiments: 1024,
+            max_exposure_records: 1000,
+        }
+    }
+}
+
+/// A request over one of the [`Limits`], or a context that is not valid JSON-like
+/// data. Converts to `INVALID_ARGUMENT`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    /// The context holds something no JSON value can be.
+    #[error("malformed context: attribute `{attribute}` holds {why}")]
+    Malformed {
+        /// The top-level attribute holding it.
+        attribute: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// Too many context attributes.
+    #[error("context has {got} attributes; the limit is {limit} (--max-context-attributes)")]
+    ContextAttributes {
+        /// Attributes sent.
+        got: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// An attribute name is too long.
+    #[error("context attribute name of {got} bytes exceeds the limit of {limit} bytes (--max-attribute-name-bytes)")]
+    AttributeName {
+        /// Bytes sent.
+        got: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A string value is too long.
+    #[error("context attribute `{attribute}` has a string of {got} bytes; the limit is {limit} bytes (--max-string-value-bytes)")]
+    StringValue {
+        /// The top-level attribute holding it.
+        attribute: String,
+        /// Bytes sent.
+        got: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A key (experiment or variant) is too long.
+    #[error("{what} of {got} bytes exceeds the limit of {limit} bytes (--max-key-bytes)")]
+    Key {
+        /// Which key.
+        what: &'static str,
+        /// Bytes sent.
+        got: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Too many experiments listed in `AssignAll`.
+    #[error("{got} experiments listed; the limit is {limit} per AssignAll (--max-assign-all-experiments)")]
+    AssignAllExperiments {
+        /// Listed.
+        got: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Too many records in `LogExposures`.
+    #[error(
+        "{got} exposure records; the limit is {limit} per LogExposures (--max-exposure-records)"
+    )]
+    ExposureRecords {
+        /// Sent.
+        got: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl From<LimitError> for tonic::Status {
+    fn from(e: LimitError) -> Self {
+        tonic::Status::invalid_argument(e.to_string())
+    }
+}
+
+impl Limits {
+    /// Checks a context: attribute count, name lengths, and every string value at
+    /// any depth. Walks the already-decoded message; allocates only for the error.
+    pub fn check_context(&self, ctx: &Struct) -> Result<(), LimitError> {
+        if ctx.fields.len() > self.max_context_attributes {
+            return Err(LimitError::ContextAttributes {
+                got: ctx.fields.len(),
+                limit: self.max_context_attributes,
+            });
+        }
+        for (name, value) in &ctx.fields {
+            if name.len() > self.max_attribute_name_bytes {
+                return Err(LimitError::AttributeName {
+                    got: name.len(),
+                    limit: self.max_attribute_name_bytes,
+                });
+            }
+            let scan = scan(value.kind.as_ref());
+            if let Some(why) = scan.malformed {
+                return Err(LimitError::Malformed {
+                    attribute: truncate(name, 64),
+                    why,
+                });
+            }
+            if scan.longest > self.max_string_value_bytes {
+                return Err(LimitError::StringValue {
+                    attribute: truncate(name, 64),
+                    got: scan.longest,
+                    limit: self.max_string_value_bytes,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks one experiment or variant key.
+    pub fn check_key(&self, what: &'static str, key: &str) -> Result<(), LimitError> {
+        if key.len() > self.max_key_bytes {
+            return Err(LimitError::Key {
+                what,
+                got: key.len(),
+                limit: self.max_key_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks the experiment list of an `AssignAll`.
+    pub fn check_assign_all(&self, keys: &[String]) -> Result<(), LimitError> {
+        if keys.len() > self.max_assign_all_experiments {
+            return Err(LimitError::AssignAllExperiments {
+                got: keys.len(),
+                limit: self.max_assign_all_experiments,
+            });
+        }
+        keys.iter()
+            .try_for_each(|k| self.check_key("experiment key", k))
+    }
+
+    /// Checks the record count of a `LogExposures`.
+    pub fn check_exposure_records(&self, n: usize) -> Result<(), LimitError> {
+        if n > self.max_exposure_records {
+            return Err(LimitError::ExposureRecords {
+                got: n,
+                limit: self.max_exposure_records,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What a walk over one context value found.
+#[derive(Default)]
+struct Scan {
+    /// Longest string (values and nested struct keys) in bytes.
+    longest: usize,
+    /// Why the value is malformed, if it is.
+    malformed: Option<&'static str>,
+}
+
+/// Walks a value (lists and structs included) iteratively, so that nesting cannot
+/// exhaust the stack (prost already caps nesting at 100 while decoding).
+fn scan(kind: Option<&Kind>) -> Scan {
+    let mut out = Scan::default();
+    let mut stack: Vec<Option<&Kind>> = vec![kind];
+    while let Some(next) = stack.pop() {
+        match next {
+            None => out.malformed = Some("a value with no kind set"),
+            Some(Kind::NumberValue(n)) if !n.is_finite() => {
+                out.malformed = Some("a number that is not finite")
+            }
+            Some(Kind::StringValue(s)) => out.longest = out.longest.max(s.len()),
+            Some(Kind::ListValue(l)) => stack.extend(l.values.iter().map(|v| v.kind.as_ref())),
+            Some(Kind::StructValue(s)) => {
+                for (k, v) in &s.fields {
+                    out.longest = out.longest.max(k.len());
+                    stack.push(v.kind.as_ref());
+                }
+            }
+            Some(_) => {}
+        }
+        if out.malformed.is_some() {
+            break;
+        }
+    }
+    out
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost_types::{ListValue, Value};
+
+    fn s(v: &str) -> Value {
+        Value {
+            kind: Some(Kind::StringValue(v.into())),
+        }
+    }
+
+    #[test]
+    fn context_limits_name_the_limit() {
+        let l = Limits {
+            max_context_attributes: 2,
+            max_attribute_name_bytes: 4,
+            max_string_value_bytes: 3,
+            ..Limits::default()
+        };
+        let mut ctx = Struct::default();
+        ctx.fields.insert("a".into(), s("abc"));
+        assert_eq!(l.check_context(&ctx), Ok(()));
+        ctx.fields.insert("b".into(), s("abcd"));
+        let e = l.check_context(&ctx).unwrap_err();
+        assert!(e.to_string().contains("--max-string-value-bytes"), "{e}");
+        ctx.fields.insert("c".into(), s("x"));
+        let e = l.check_context(&ctx).unwrap_err();
+        assert_eq!(e, LimitError::ContextAttributes { got: 3, limit: 2 });
+        let mut ctx = Struct::default();
+        ctx.fields.insert("toolong".into(), s("x"));
+        assert!(matches!(
+            l.check_context(&ctx),
+            Err(LimitError::AttributeName { got: 7, limit: 4 })
+        ));
+    }
+
+    #[test]
+    fn nested_strings_are_checked() {
+        let l = Limits {
+            max_string_value_bytes: 3,
+            ..Limits::default()
+        };
+        let deep = Value {
+            kind: Some(Kind::ListValue(ListValue {
+                values: vec![s("ok"), s("too long")],
+            })),
+        };
+        let mut ctx = Struct::default();
+        ctx.fields.insert("list".into(), deep);
+        assert!(matches!(
+            l.check_context(&ctx),
+            Err(LimitError::StringValue { got: 8, .. })
+        ));
+    }
+
+    #[test]
+    fn malformed_values_are_named() {
+        let l = Limits::default();
+        let mut ctx = Struct::default();
+        ctx.fields.insert("x".into(), Value { kind: None });
+        let e = l.check_context(&ctx).unwrap_err();
+        assert!(
+            e.to_string().contains("malformed context: attribute `x`"),
+            "{e}"
+        );
+        let mut ctx = Struct::default();
+        let nan = Value {
+            kind: Some(Kind::NumberValue(f64::NAN)),
+        };
+        let list = Value {
+            kind: Some(Kind::ListValue(ListValue { values: vec![nan] })),
+        };
+        ctx.fields.insert("n".into(), list);
+        assert!(matches!(
+            l.check_context(&ctx),
+            Err(LimitError::Malformed {
+                why: "a number that is not finite",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn counts_and_keys() {
+        let l = Limits {
+            max_assign_all_experiments: 1,
+            max_exposure_records: 2,
+            max_key_bytes: 3,
+            ..Limits::default()
+        };
+        assert!(l.check_assign_all(&["a".into()]).is_ok());
+        assert!(l.check_assign_all(&["a".into(), "b".into()]).is_err());
+        assert!(l.check_assign_all(&["abcd".into()]).is_err());
+        assert!(l.check_exposure_records(2).is_ok());
+        assert!(l.check_exposure_records(3).is_err());
+        let st: tonic::Status = l.check_key("variant", "abcd").unwrap_err().into();
+        assert_eq!(st.code(), tonic::Code::InvalidArgument);
+        assert!(st.message().contains("--max-key-bytes"));
+    }
+}

@@ -1,0 +1,341 @@
+//! Exposure export against a real OTLP/gRPC receiver on loopback: exact
+//! attributes on the span event and the log record, the caller's trace as
+//! parent, dedup, unit-id hashing/omission, and a dead collector.
+
+mod exposure_support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cohortd::engine::EvalOptions;
+use cohortd::exposure::id::{window_index, ExposureId, IdFields};
+use cohortd::exposure::otel::OtelExport;
+use cohortd::exposure::pipeline::{ExposurePipeline, PipelineConfig, Recorder};
+use cohortd::exposure::privacy::{hash_unit, UnitIdMode};
+use cohortd::exposure::trace_context::extract;
+use cohortd::exposure::{Exposure, ExposureSink};
+use cohortd::Snapshot;
+use exposure_support::otlp::{attrs, hex, Receiver, V};
+use tonic::codegen::http::HeaderMap;
+
+const CONFIG: &str = r#"
+layers:
+  - key: checkout-layer
+experiments:
+  - experimentId: checkout
+    status: running
+    variants: [control, treatment]
+    assignment: {hashKey: userId, salt: secret-salt-123, epoch: 3}
+    layer: {key: checkout-layer, range: [0, 1]}
+"#;
+
+const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const PARENT_SPAN: &str = "b7ad6b7169203331";
+
+fn traceparent() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        "traceparent",
+        format!("00-{TRACE_ID}-{PARENT_SPAN}-01").parse().unwrap(),
+    );
+    h
+}
+
+/// Records `user`'s exposure to `checkout`, inside the caller's trace context.
+fn expose(sink: &dyn ExposureSink, snap: &Snapshot, user: &str) -> String {
+    let ctx = exposure_support::ctx(serde_json::json!({ "userId": user }));
+    let a = snap
+        .assign("checkout", &ctx, EvalOptions::default())
+        .unwrap();
+    assert!(a.enrolled);
+    let _guard = extract(&traceparent()).attach();
+    sink.record_in(
+        &Exposure {
+            assignment: a,
+            unit: user,
+            config_version: snap.version(),
+            source: "assign",
+        },
+        &ctx,
+    );
+    a.variant.key.to_string()
+}
+
+fn cfg(unit_id: UnitIdMode) -> PipelineConfig {
+    PipelineConfig {
+        unit_id,
+        ..PipelineConfig::default()
+    }
+}
+
+fn s(v: &str) -> V {
+    V::S(v.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn span_event_and_log_record_carry_exact_attributes_in_the_callers_trace() {
+    let (rx, endpoint) = Receiver::start().await;
+    let snap = exposure_support::snapshot(CONFIG);
+    let otel = OtelExport::to_endpoint(&endpoint, Some(Duration::from_secs(5))).unwrap();
+    let pipeline = ExposurePipeline::start(cfg(UnitIdMode::Raw), Some(otel));
+    let sink = pipeline.sink();
+
+    let variant = expose(&*sink, &snap, "user-1");
+    // The same unit, variant and config version again: deduped, not exported.
+    expose(&*sink, &snap, "user-1");
+    let report = pipeline.shutdown(Duration::from_secs(10)).await;
+    assert!(report.completed, "{report:?}");
+    assert_eq!(report.stats.received, 2);
+    assert_eq!(report.stats.deduped, 1);
+    assert_eq!(report.stats.emitted, 1);
+    assert_eq!(report.stats.dropped, 0);
+
+    let exp = snap.experiment("checkout").unwrap();
+    let window = window_index(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        3600,
+    );
+    let id = ExposureId::derive(&IdFields {
+        unit: "user-1",
+        experiment: "checkout",
+        variant: &variant,
+        config_version: snap.version(),
+        window,
+    })
+    .to_hex();
+    let expected: BTreeMap<String, V> = [
+        ("feature_flag.key", s("checkout")),
+        ("feature_flag.result.variant", s(&variant)),
+        ("feature_flag.result.reason", s("split")),
+        ("feature_flag.context.id", s("user-1")),
+        ("feature_flag.version", s(snap.version())),
+        ("feature_flag.provider.name", s("cohortd")),
+        ("feature_flag.set.id", s("checkout-layer")),
+        ("cohortd.exposure.id", s(&id)),
+        ("cohortd.unit_attribute", s("userId")),
+        ("cohortd.sticky", V::B(false)),
+        ("cohortd.salt_fingerprint", s(&exp.salt_fingerprint)),
+        ("cohortd.experiment.status", s("running")),
+        ("cohortd.epoch", V::I(3)),
+        ("cohortd.source", s("assign")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+
+    let spans = rx.spans();
+    assert_eq!(spans.len(), 1, "one exposure span after dedup");
+    let (service, span) = &spans[0];
+    assert_eq!(service, "cohortd");
+    assert_eq!(span.name, "feature_flag.evaluation");
+    assert_eq!(hex(&span.trace_id), TRACE_ID, "joins the caller's trace");
+    assert_eq!(hex(&span.parent_span_id), PARENT_SPAN);
+    assert_eq!(span.events.len(), 1);
+    assert_eq!(span.events[0].name, "feature_flag.evaluation");
+    assert_eq!(attrs(&span.events[0].attributes), expected);
+    // The salt itself is never exported.
+    let everything = format!("{:?}{:?}", rx.spans(), rx.logs());
+    assert!(!everything.contains("secret-salt-123"));
+
+    let logs = rx.logs();
+    assert_eq!(logs.len(), 1, "one exposure log record after dedup");
+    let log = &logs[0];
+    assert_eq!(log.event_name, "feature_flag.evaluation");
+    assert_eq!(attrs(&log.attributes), expected);
+    assert_eq!(hex(&log.trace_id), TRACE_ID);
+    assert_eq!(
+        log.span_id, span.span_id,
+        "the log points at the exposure span"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unit_id_can_be_hashed_or_omitted() {
+    let snap = exposure_support::snapshot(CONFIG);
+    for mode in [UnitIdMode::Hash, UnitIdMode::Omit] {
+        let (rx, endpoint) = Receiver::start().await;
+        let otel = OtelExport::to_endpoint(&endpoint, Some(Duration::from_secs(5))).unwrap();
+        let pipeline = ExposurePipeline::start(cfg(mode), Some(otel));
+        expose(&*pipeline.sink(), &snap, "alice@example.com");
+        assert!(pipeline.shutdown(Duration::from_secs(10)).await.completed);
+        let spans = rx.spans();
+        let logs = rx.logs();
+        assert_eq!((spans.len(), logs.len()), (1, 1));
+        for a in [
+            attrs(&spans[0].1.events[0].attributes),
+            attrs(&logs[0].attributes),
+        ] {
+            let got = a.get("feature_flag.context.id").cloned();
+            match mode {
+                UnitIdMode::Hash => assert_eq!(got, Some(s(&hash_unit("alice@example.com")))),
+                _ => assert_eq!(got, None),
+            }
+            assert!(a.contains_key("cohortd.exposure.id"));
+        }
+        let everything = format!("{spans:?}{logs:?}");
+        assert!(
+            !everything.contains("alice@example.com"),
+            "{mode:?} leaks the raw id"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedup_off_exports_every_exposure_with_the_same_id() {
+    let (rx, endpoint) = Receiver::start().await;
+    let snap = exposure_support::snapshot(CONFIG);
+    let otel = OtelExport::to_endpoint(&endpoint, Some(Duration::from_secs(5))).unwrap();
+    let pipeline = ExposurePipeline::start(
+        PipelineConfig {
+            dedup_window: Duration::ZERO,
+            ..PipelineConfig::default()
+        },
+        Some(otel),
+    );
+    expose(&*pipeline.sink(), &snap, "user-7");
+    expose(&*pipeline.sink(), &snap, "user-7");
+    let report = pipeline.shutdown(Duration::from_secs(10)).await;
+    assert_eq!((report.stats.deduped, report.stats.emitted), (0, 2));
+    let logs = rx.logs();
+    assert_eq!(logs.len(), 2);
+    let ids: Vec<_> = logs
+        .iter()
+        .map(|l| attrs(&l.attributes)["cohortd.exposure.id"].clone())
+        .collect();
+    assert_eq!(
+        ids[0], ids[1],
+        "a repeat carries the same id, for downstream dedup"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dead_collector_never_blocks_and_counts_drops_and_failures() {
+    // A loopback port with nothing listening.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let snap = exposure_support::snapshot(CONFIG);
+    let otel =
+        OtelExport::to_endpoint(&format!("http://{closed}"), Some(Duration::from_secs(1))).unwrap();
+    let pipeline = ExposurePipeline::start(
+        PipelineConfig {
+            queue: 16,
+            ..PipelineConfig::default()
+        },
+        Some(otel),
+    );
+    let sink = pipeline.sink();
+    let recorder = pipeline.recorder();
+    // The export task cannot run while this loop holds the only runtime thread,
+    // so the bounded queue fills: the first 16 are queued, the rest dropped.
+    for i in 0..2000 {
+        expose(&*sink, &snap, &format!("u{i}"));
+    }
+    let before = pipeline.stats();
+    assert_eq!(before.received, 2000);
+    assert_eq!(before.queued, 16);
+    assert_eq!(before.dropped, 2000 - 16);
+    let report = pipeline.shutdown(Duration::from_secs(5)).await;
+    let st = report.stats;
+    assert_eq!(st.emitted, 16);
+    assert_eq!(st.failed_spans, 16, "{st:?}");
+    assert_eq!(st.failed_logs, 16, "{st:?}");
+    // After shutdown, recording still returns at once and counts a drop.
+    let recorder_stats_before = sink_stats(&recorder);
+    expose(&recorder, &snap, "late");
+    assert_eq!(
+        sink_stats(&recorder).dropped,
+        recorder_stats_before.dropped + 1
+    );
+}
+
+fn sink_stats(r: &Recorder) -> cohortd::exposure::pipeline::StatsSnapshot {
+    r.stats()
+}
+
+/// A stand-in handler: records one exposure when called.
+#[derive(Clone)]
+struct Handler {
+    sink: std::sync::Arc<dyn ExposureSink>,
+    snap: std::sync::Arc<Snapshot>,
+}
+
+impl tonic::codegen::Service<tonic::codegen::http::Request<()>> for Handler {
+    type Response = tonic::codegen::http::Response<()>;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, _: tonic::codegen::http::Request<()>) -> Self::Future {
+        let (sink, snap) = (self.sink.clone(), self.snap.clone());
+        Box::pin(async move {
+            // Yield once: the context must survive across polls.
+            tokio::task::yield_now().await;
+            let ctx = exposure_support::ctx(serde_json::json!({ "userId": "user-9" }));
+            let a = snap
+                .assign("checkout", &ctx, EvalOptions::default())
+                .unwrap();
+            sink.record(&Exposure {
+                assignment: a,
+                unit: "user-9",
+                config_version: snap.version(),
+                source: "assign",
+            });
+            Ok(tonic::codegen::http::Response::new(()))
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_layer_makes_a_server_span_that_parents_the_exposure() {
+    use tonic::codegen::Service as _;
+    use tower::Layer as _;
+    let (rx, endpoint) = Receiver::start().await;
+    let snap = std::sync::Arc::new(exposure_support::snapshot(CONFIG));
+    let otel = OtelExport::to_endpoint(&endpoint, Some(Duration::from_secs(5))).unwrap();
+    let pipeline = ExposurePipeline::start(cfg(UnitIdMode::Raw), Some(otel));
+    let mut svc = pipeline.trace_layer().layer(Handler {
+        sink: pipeline.sink(),
+        snap,
+    });
+    let mut req = tonic::codegen::http::Request::builder()
+        .uri("http://localhost/cohortd.v1.Assignment/Assign")
+        .body(())
+        .unwrap();
+    *req.headers_mut() = traceparent();
+    svc.call(req).await.unwrap();
+    assert!(pipeline.shutdown(Duration::from_secs(10)).await.completed);
+
+    let spans = rx.spans();
+    assert_eq!(spans.len(), 2, "server span + exposure span");
+    let server = &spans
+        .iter()
+        .find(|(_, s)| s.name == "cohortd.v1.Assignment/Assign")
+        .unwrap()
+        .1;
+    let exposure = &spans
+        .iter()
+        .find(|(_, s)| s.name == "feature_flag.evaluation")
+        .unwrap()
+        .1;
+    // SpanKind::Server is 2 in OTLP.
+    assert_eq!(server.kind, 2);
+    assert_eq!(hex(&server.trace_id), TRACE_ID);
+    assert_eq!(hex(&server.parent_span_id), PARENT_SPAN);
+    assert_eq!(exposure.trace_id, server.trace_id);
+    assert_eq!(exposure.parent_span_id, server.span_id);
+    let a = attrs(&server.attributes);
+    assert_eq!(a["rpc.system"], s("grpc"));
+    assert_eq!(a["rpc.service"], s("cohortd.v1.Assignment"));
+    assert_eq!(a["rpc.method"], s("Assign"));
+}
