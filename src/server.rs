@@ -102,6 +102,9 @@ pub struct ServeOptions {
     /// Test hook: delay every gRPC call by this much (shutdown tests). Off in
     /// normal operation, and then the layer is not installed at all.
     pub debug_delay: Option<Duration>,
+    /// Server spans continuing the caller's W3C trace context, so exposures join
+    /// the caller's trace (a pass-through when exposure export is off).
+    pub trace: crate::exposure::trace_context::TraceContextLayer,
 }
 
 impl Default for ServeOptions {
@@ -112,6 +115,7 @@ impl Default for ServeOptions {
             shutdown_grace: Duration::from_secs(10),
             limits: Limits::default(),
             debug_delay: None,
+            trace: Default::default(),
         }
     }
 }
@@ -304,12 +308,24 @@ pub async fn start(
     let health_names = std::mem::take(&mut svcs.health_names);
     set_health(&state.health, &health_names, ServingStatus::NotServing).await;
     svcs.add_infra(health_service);
+    // Reflection lists only what is served (proto/ also holds the bench proto).
+    let mut listed: Vec<&str> = svcs.names.clone();
+    listed.extend([
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ]);
+    let reflection = || {
+        listed
+            .iter()
+            .fold(reflection(), |b, n| b.with_service_name(*n))
+    };
     svcs.add_infra(reflection().build_v1()?);
     svcs.add_infra(reflection().build_v1alpha()?);
 
     let observe = ObserveLayer::new(&state.metrics, &methods_of(&svcs.names));
     // Layers around every call, outermost first.
     let layers = ServiceBuilder::new()
+        .layer(opts.trace.clone())
         .layer(observe)
         .option_layer(opts.debug_delay.map(DelayLayer::new))
         .into_inner();

@@ -48,6 +48,11 @@ pub struct ExperimentConfig {
     /// Fraction of eligible units enrolled, in [0, 1]. Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_allocation: Option<f64>,
+    /// Scheduled traffic steps (a ramp): from each step's `at` on, its
+    /// `trafficAllocation` replaces `trafficAllocation`. Sorted by time; a step may
+    /// lower traffic only with `allowDecrease: true`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traffic_schedule: Vec<RampStep>,
     /// Variants: strings (equal weights) or `{key, weight, value}` objects.
     pub variants: Vec<VariantConfig>,
     /// What units outside the experiment get. Default: the first variant.
@@ -98,6 +103,20 @@ pub struct SrmConfig {
     /// Context attribute whose values define strata, e.g. `region` or `device`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strata: Option<String>,
+}
+
+/// One step of a traffic ramp (see `trafficSchedule`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RampStep {
+    /// When the step takes effect: an RFC 3339 time with an offset, preferably UTC,
+    /// e.g. `2026-11-21T09:00:00Z`.
+    pub at: String,
+    /// Fraction of eligible units enrolled from `at` on, in [0, 1].
+    pub traffic_allocation: f64,
+    /// Acknowledges that this step lowers traffic (and so drops enrolled units).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_decrease: bool,
 }
 
 /// Lifecycle state of an experiment.

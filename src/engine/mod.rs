@@ -77,6 +77,9 @@ pub struct Sticky<'a> {
 pub struct EvalOptions<'a> {
     /// A sticky assignment for this experiment, if the caller has one.
     pub sticky: Option<Sticky<'a>>,
+    /// The time to evaluate ramp schedules at (Unix seconds); `None` reads the
+    /// clock, and only for experiments that have a schedule.
+    pub now_unix_secs: Option<i64>,
 }
 
 /// The result of evaluating one experiment for one unit.
@@ -214,6 +217,28 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// Assigns the unit in `ctx` to every served experiment, in key order, calling
+    /// `f` with each assignment. Nothing is allocated.
+    #[inline]
+    pub fn assign_all<C: Context + ?Sized, F: FnMut(Assignment<'_>)>(&self, ctx: &C, f: F) {
+        self.assign_all_with(ctx, |_| EvalOptions::default(), f)
+    }
+
+    /// [`Snapshot::assign_all`] with per-experiment options (e.g. the caller's
+    /// sticky assignments), chosen by `opts` for each experiment.
+    pub fn assign_all_with<'o, C, O, F>(&self, ctx: &C, mut opts: O, mut f: F)
+    where
+        C: Context + ?Sized,
+        O: FnMut(&Experiment) -> EvalOptions<'o>,
+        F: FnMut(Assignment<'_>),
+    {
+        for e in self.served() {
+            f(e.evaluate(ctx, opts(e), &mut ()));
+        }
+    }
+}
+
 impl Experiment {
     fn outside(&self, reason: Reason) -> Assignment<'_> {
         Assignment {
@@ -316,11 +341,9 @@ impl Experiment {
             }
         }
         let slot = bucket::slot(self.traffic_draw.draw(unit));
-        trace.step(Step::Traffic {
-            slot,
-            threshold: self.traffic,
-        });
-        if slot as u64 >= self.traffic {
+        let threshold = self.traffic_at(opts.now_unix_secs);
+        trace.step(Step::Traffic { slot, threshold });
+        if slot as u64 >= threshold {
             return self.outside(Reason::NotInTraffic);
         }
         let mut best: Option<(&Variant, f64)> = None;

@@ -83,12 +83,15 @@ impl AssignmentService {
             .unit_bytes(seen)
             .and_then(|b| std::str::from_utf8(b).ok())
         {
-            self.state.sink.record(&Exposure {
-                assignment: *a,
-                unit,
-                config_version: version,
-                source,
-            });
+            self.state.sink.record_in(
+                &Exposure {
+                    assignment: *a,
+                    unit,
+                    config_version: version,
+                    source,
+                },
+                ctx,
+            );
         }
     }
 }
@@ -172,6 +175,7 @@ impl pb::assignment_server::Assignment for AssignmentService {
         let snap = self.snapshot()?;
         let opts = EvalOptions {
             sticky: sticky_for(&r.sticky, &r.experiment),
+            ..EvalOptions::default()
         };
         let a = snap.assign(&r.experiment, ctx, opts).map_err(eval_status)?;
         if r.exposure {
@@ -199,6 +203,7 @@ impl pb::assignment_server::Assignment for AssignmentService {
         let mut one = |e: &Experiment| {
             let opts = EvalOptions {
                 sticky: sticky_for(&r.sticky, &e.key),
+                ..EvalOptions::default()
             };
             let a = e.evaluate(ctx, opts, &mut ());
             if r.exposure {
@@ -310,6 +315,7 @@ impl pb::assignment_server::Assignment for AssignmentService {
         let snap = self.snapshot()?;
         let opts = EvalOptions {
             sticky: sticky_for(&r.sticky, &r.experiment),
+            ..EvalOptions::default()
         };
         let mut steps = ExplainSteps::default();
         let a = snap

@@ -284,12 +284,15 @@ impl Resolver {
         let Ok(unit) = std::str::from_utf8(bytes) else {
             return;
         };
-        self.sink.record(&Exposure {
-            assignment: *a,
-            unit,
-            config_version: snap.version(),
-            source: "flagd",
-        });
+        self.sink.record_in(
+            &Exposure {
+                assignment: *a,
+                unit,
+                config_version: snap.version(),
+                source: "flagd",
+            },
+            ctx,
+        );
     }
 }
 
