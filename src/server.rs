@@ -30,7 +30,7 @@ use crate::transport::delay::DelayLayer;
 use crate::transport::grpc::AssignmentService;
 use crate::transport::limits::Limits;
 use crate::transport::observe::ObserveLayer;
-use crate::transport::{admin, FILE_DESCRIPTOR_SET};
+use crate::transport::{admin, flagd, FILE_DESCRIPTOR_SET};
 
 /// Everything a request handler may need, shared by every service. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -102,6 +102,9 @@ pub struct ServeOptions {
     /// Test hook: delay every gRPC call by this much (shutdown tests). Off in
     /// normal operation, and then the layer is not installed at all.
     pub debug_delay: Option<Duration>,
+    /// Server spans continuing the caller's W3C trace context, so exposures join
+    /// the caller's trace (a pass-through when exposure export is off).
+    pub trace: crate::exposure::trace_context::TraceContextLayer,
 }
 
 impl Default for ServeOptions {
@@ -112,6 +115,7 @@ impl Default for ServeOptions {
             shutdown_grace: Duration::from_secs(10),
             limits: Limits::default(),
             debug_delay: None,
+            trace: Default::default(),
         }
     }
 }
@@ -192,7 +196,26 @@ impl Services {
 fn services(state: &AppState) -> Services {
     let mut s = Services::default();
     s.add(AssignmentService::new(state.clone()).into_server());
+    let (flagd_v1, flagd_v2) = flagd::services_with(
+        state.store.clone(),
+        state.sink.clone(),
+        flagd::FlagdOptions {
+            stop: Some(stop_signal(&state.shutdown)),
+            limits: state.limits,
+            ..Default::default()
+        },
+    );
+    s.add(flagd_v1).add(flagd_v2);
     s
+}
+
+/// Ends flagd event streams when the server shuts down.
+fn stop_signal(shutdown: &Shutdown) -> flagd::events::StopSignal {
+    let shutdown = shutdown.clone();
+    Arc::new(move || {
+        let mut s = shutdown.clone();
+        Box::pin(async move { s.wait().await })
+    })
 }
 
 /// Every encoded descriptor set served by reflection (ours include `proto/`).
@@ -285,12 +308,24 @@ pub async fn start(
     let health_names = std::mem::take(&mut svcs.health_names);
     set_health(&state.health, &health_names, ServingStatus::NotServing).await;
     svcs.add_infra(health_service);
+    // Reflection lists only what is served (proto/ also holds the bench proto).
+    let mut listed: Vec<&str> = svcs.names.clone();
+    listed.extend([
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ]);
+    let reflection = || {
+        listed
+            .iter()
+            .fold(reflection(), |b, n| b.with_service_name(*n))
+    };
     svcs.add_infra(reflection().build_v1()?);
     svcs.add_infra(reflection().build_v1alpha()?);
 
     let observe = ObserveLayer::new(&state.metrics, &methods_of(&svcs.names));
     // Layers around every call, outermost first.
     let layers = ServiceBuilder::new()
+        .layer(opts.trace.clone())
         .layer(observe)
         .option_layer(opts.debug_delay.map(DelayLayer::new))
         .into_inner();

@@ -299,7 +299,7 @@ impl tonic::codegen::Service<tonic::codegen::http::Request<()>> for Handler {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_layer_makes_a_server_span_that_parents_the_exposure() {
     use tonic::codegen::Service as _;
-    use tower_layer::Layer as _;
+    use tower::Layer as _;
     let (rx, endpoint) = Receiver::start().await;
     let snap = std::sync::Arc::new(exposure_support::snapshot(CONFIG));
     let otel = OtelExport::to_endpoint(&endpoint, Some(Duration::from_secs(5))).unwrap();

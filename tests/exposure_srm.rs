@@ -232,18 +232,18 @@ async fn metrics_families_render() {
     let treatment = p.counts().get("regional", "treatment");
     assert_eq!(control + treatment, 4_000);
     for line in [
-        format!("exposures_total{{experiment=\"regional\",variant=\"control\"}} {control}"),
-        format!("exposures_total{{experiment=\"regional\",variant=\"treatment\"}} {treatment}"),
-        "exposures_deduped_total 1".to_string(),
-        "exposures_dropped_total 0".to_string(),
-        "srm_mismatch{experiment=\"regional\"} 0".to_string(),
-        "srm_mismatch{experiment=\"regional\",stratum_attribute=\"region\",stratum=\"eu\"} 0"
+        format!("cohortd_exposures_total{{experiment=\"regional\",variant=\"control\"}} {control}"),
+        format!("cohortd_exposures_total{{experiment=\"regional\",variant=\"treatment\"}} {treatment}"),
+        "cohortd_exposures_deduped_total 1".to_string(),
+        "cohortd_exposures_dropped_total 0".to_string(),
+        "cohortd_srm_mismatch{experiment=\"regional\"} 0".to_string(),
+        "cohortd_srm_mismatch{experiment=\"regional\",stratum_attribute=\"region\",stratum=\"eu\"} 0"
             .to_string(),
     ] {
         assert!(text.contains(&line), "missing `{line}` in\n{text}");
     }
     assert!(
-        text.contains("srm_p_value{experiment=\"regional\"} "),
+        text.contains("cohortd_srm_p_value{experiment=\"regional\"} "),
         "{text}"
     );
 }

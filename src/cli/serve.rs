@@ -2,10 +2,10 @@
 //! management port, and shuts down gracefully on SIGTERM or SIGINT.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::exposure::NoopSink;
+use crate::exposure::otel::OtelExport;
+use crate::exposure::pipeline::ExposurePipeline;
 use crate::metrics::Metrics;
 use crate::reload::{reload_now, ReloadOutcome, Store};
 use crate::server::{Bound, Listen, ServeOptions};
@@ -70,6 +70,8 @@ pub struct Args {
     /// Most records in one LogExposures call.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_exposure_records)]
     max_exposure_records: usize,
+    #[command(flatten)]
+    exposure: super::exposure::ExposureArgs,
     /// Test hook: delay every gRPC call (used by the graceful-shutdown test).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, hide = true)]
     debug_delay: Option<Duration>,
@@ -121,6 +123,7 @@ impl Args {
                 max_exposure_records: self.max_exposure_records,
             },
             debug_delay: self.debug_delay,
+            trace: Default::default(),
         }
     }
 }
@@ -179,9 +182,28 @@ async fn serve(args: &Args) -> i32 {
         }
     }
 
-    // Exposure export is off until an exporter is configured.
-    let sink = Arc::new(NoopSink);
-    let running = match crate::server::start(args.options(), store.clone(), sink, metrics).await {
+    // Exposures: dedup, counts and the SRM check always; OTLP export when an
+    // OTEL_EXPORTER_OTLP_*ENDPOINT is configured.
+    let otel = match OtelExport::from_env() {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid OpenTelemetry export settings");
+            return 1;
+        }
+    };
+    let mut exposures = ExposurePipeline::start(args.exposure.config(), otel);
+    exposures.follow_reloads(&store);
+    metrics.register_collector(exposures.collector());
+    tracing::info!(
+        export = exposures.exporting(),
+        unit_id = args.exposure.exposure_unit_id.as_str(),
+        "exposure pipeline started"
+    );
+    let mut options = args.options();
+    options.trace = exposures.trace_layer();
+    let sink = exposures.sink();
+    let started = crate::server::start(options, store.clone(), sink, metrics).await;
+    let running = match started {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
@@ -205,8 +227,19 @@ async fn serve(args: &Args) -> i32 {
         }
     };
     tracing::info!(signal, grace = ?args.shutdown_grace, "shutting down");
+    let deadline = tokio::time::Instant::now() + args.shutdown_grace;
     let clean = running.shutdown().await;
-    tracing::info!(clean, "stopped");
+    // Exposures get what is left of the grace period (at least a moment).
+    let left = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .max(Duration::from_millis(500));
+    let flushed = exposures.shutdown(left).await;
+    tracing::info!(
+        clean,
+        exposures_flushed = flushed.completed,
+        exposures_dropped = flushed.stats.dropped,
+        "stopped"
+    );
     0
 }
 

@@ -217,6 +217,28 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// Assigns the unit in `ctx` to every served experiment, in key order, calling
+    /// `f` with each assignment. Nothing is allocated.
+    #[inline]
+    pub fn assign_all<C: Context + ?Sized, F: FnMut(Assignment<'_>)>(&self, ctx: &C, f: F) {
+        self.assign_all_with(ctx, |_| EvalOptions::default(), f)
+    }
+
+    /// [`Snapshot::assign_all`] with per-experiment options (e.g. the caller's
+    /// sticky assignments), chosen by `opts` for each experiment.
+    pub fn assign_all_with<'o, C, O, F>(&self, ctx: &C, mut opts: O, mut f: F)
+    where
+        C: Context + ?Sized,
+        O: FnMut(&Experiment) -> EvalOptions<'o>,
+        F: FnMut(Assignment<'_>),
+    {
+        for e in self.served() {
+            f(e.evaluate(ctx, opts(e), &mut ()));
+        }
+    }
+}
+
 impl Experiment {
     fn outside(&self, reason: Reason) -> Assignment<'_> {
         Assignment {

@@ -1,6 +1,8 @@
 //! The exposure metric families, rendered on each scrape from the pipeline's
 //! own counters (so the request path bumps plain atomics, not label maps):
 //!
+//! (every name carries the process-wide `cohortd_` prefix)
+//!
 //! * `exposures_total{experiment, variant}`: deduped exposures (units) counted;
 //! * `exposures_deduped_total`: exposures skipped as repeats within the window;
 //! * `exposures_dropped_total`: exposures not exported because the queue was full
@@ -50,7 +52,7 @@ impl Collector for ExposureMetrics {
         let s = &self.shared;
         {
             let mut m = enc.encode_descriptor(
-                "exposures",
+                "cohortd_exposures",
                 "Exposures counted after dedup, by experiment and variant.",
                 None,
                 MetricType::Counter,
@@ -65,19 +67,19 @@ impl Collector for ExposureMetrics {
         }
         counter(
             &mut enc,
-            "exposures_deduped",
+            "cohortd_exposures_deduped",
             "Exposures skipped as repeats of the same unit, variant and config version within the dedup window.",
             s.stats.deduped.load(Ordering::Relaxed),
         )?;
         counter(
             &mut enc,
-            "exposures_dropped",
+            "cohortd_exposures_dropped",
             "Exposures not exported because the export queue was full or closed.",
             s.stats.dropped.load(Ordering::Relaxed),
         )?;
         if let Some(f) = &s.failures {
             let mut m = enc.encode_descriptor(
-                "exposures_export_failed",
+                "cohortd_exposures_export_failed",
                 "Spans and log records the OTLP exporter failed to deliver.",
                 None,
                 MetricType::Counter,
@@ -92,12 +94,12 @@ impl Collector for ExposureMetrics {
         let results = s.srm.last();
         for (name, help, value) in [
             (
-                "srm_p_value",
+                "cohortd_srm_p_value",
                 "Sample-ratio-mismatch chi-square p-value of deduped split exposures against the configured weights.",
                 (|r: &super::srm::SrmResult| r.p_value) as fn(&super::srm::SrmResult) -> f64,
             ),
             (
-                "srm_mismatch",
+                "cohortd_srm_mismatch",
                 "1 while the sample-ratio-mismatch p-value is below the alarm threshold (reported only; assignment is unchanged).",
                 |r: &super::srm::SrmResult| if r.mismatch { 1.0 } else { 0.0 },
             ),

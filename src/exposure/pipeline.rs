@@ -350,6 +350,12 @@ impl ExposurePipeline {
         &self.shared.srm
     }
 
+    /// The exposure metric families as a collector (see [`super::metrics`]),
+    /// for `Metrics::register_collector`.
+    pub fn collector(&self) -> Box<dyn prometheus_client::collector::Collector> {
+        Box::new(super::metrics::ExposureMetrics::new(self.shared.clone()))
+    }
+
     /// Registers the exposure metric families (see [`super::metrics`]).
     pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
         registry.register_collector(Box::new(super::metrics::ExposureMetrics::new(

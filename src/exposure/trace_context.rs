@@ -50,7 +50,7 @@ impl TraceContextLayer {
     }
 }
 
-impl<S> tower_layer::Layer<S> for TraceContextLayer {
+impl<S> tower::Layer<S> for TraceContextLayer {
     type Service = TraceContextService<S>;
     fn layer(&self, inner: S) -> Self::Service {
         TraceContextService {

@@ -83,12 +83,15 @@ impl AssignmentService {
             .unit_bytes(seen)
             .and_then(|b| std::str::from_utf8(b).ok())
         {
-            self.state.sink.record(&Exposure {
-                assignment: *a,
-                unit,
-                config_version: version,
-                source,
-            });
+            self.state.sink.record_in(
+                &Exposure {
+                    assignment: *a,
+                    unit,
+                    config_version: version,
+                    source,
+                },
+                ctx,
+            );
         }
     }
 }

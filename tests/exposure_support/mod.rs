@@ -26,3 +26,82 @@ pub fn ctx(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
         _ => panic!("context must be an object"),
     }
 }
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cohortd::exposure::otel::OtelExport;
+use cohortd::exposure::pipeline::{ExposurePipeline, PipelineConfig};
+use cohortd::metrics::Metrics;
+use cohortd::reload::Store;
+use cohortd::server::{Bound, Listen, Running, ServeOptions};
+use cohortd::transport::pb::assignment_client::AssignmentClient;
+
+/// A server wired to an exposure pipeline, as `cohortd serve` wires it.
+pub struct Served {
+    pub running: Running,
+    pub pipeline: ExposurePipeline,
+    pub metrics: Arc<Metrics>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts the gRPC server on 127.0.0.1:0 with config `yaml`, exporting
+/// exposures to `endpoint` (or not at all).
+pub async fn serve(yaml: &str, endpoint: Option<&str>, cfg: PipelineConfig) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("experiments.yaml"), yaml).unwrap();
+    let store = Store::new();
+    let out = cohortd::reload::reload_now(dir.path(), &store);
+    assert!(
+        matches!(out, cohortd::reload::ReloadOutcome::Applied(_)),
+        "{out:?}"
+    );
+    let otel = endpoint.map(|e| OtelExport::to_endpoint(e, Some(Duration::from_secs(2))).unwrap());
+    let mut pipeline = ExposurePipeline::start(cfg, otel);
+    pipeline.follow_reloads(&store);
+    let metrics = Metrics::new();
+    metrics.register_collector(pipeline.collector());
+    let opts = ServeOptions {
+        listen: Listen::Tcp("127.0.0.1:0".parse().unwrap()),
+        admin_listen: None,
+        shutdown_grace: Duration::from_secs(5),
+        trace: pipeline.trace_layer(),
+        ..ServeOptions::default()
+    };
+    let running = cohortd::server::start(opts, store, pipeline.sink(), metrics.clone())
+        .await
+        .unwrap();
+    Served {
+        running,
+        pipeline,
+        metrics,
+        dir,
+    }
+}
+
+impl Served {
+    pub async fn client(&self) -> AssignmentClient<tonic::transport::Channel> {
+        let url = match &self.running.grpc_addr {
+            Bound::Tcp(a) => format!("http://{a}"),
+            Bound::Unix(_) => unreachable!(),
+        };
+        AssignmentClient::connect(url).await.unwrap()
+    }
+}
+
+/// A `google.protobuf.Struct` of string fields.
+pub fn proto_ctx(fields: &[(&str, &str)]) -> prost_types::Struct {
+    prost_types::Struct {
+        fields: fields
+            .iter()
+            .map(|(k, v)| {
+                (
+                    (*k).to_owned(),
+                    prost_types::Value {
+                        kind: Some(prost_types::value::Kind::StringValue((*v).to_owned())),
+                    },
+                )
+            })
+            .collect(),
+    }
+}
