@@ -69,9 +69,10 @@ for path in sys.argv[2:]:
     errors = list(v.iter_errors(doc))
     print(("invalid " if errors else "valid ") + path)
 "#;
-    let mut examples: Vec<_> = std::fs::read_dir(root().join("examples/configs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    let mut examples: Vec<_> = ["examples/configs", "deploy/kubernetes/base/experiments"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(root().join(d)).ok())
+        .flat_map(|entries| entries.map(|e| e.unwrap().path()))
         .filter(|p| {
             p.extension()
                 .is_some_and(|x| x == "json" || x == "yaml" || x == "yml")
