@@ -228,11 +228,11 @@ fn check_generated_client(addr: &str, user: &str) {
         header["config_version"],
         all_want["version"].as_str().unwrap()
     );
-    let expected: Vec<&Value> = all_want["assignments"]
-        .as_array()
-        .expect("assignments")
+    // `assign --all` writes {"version", "assignments": {experiment key: assignment}}.
+    let expected: Vec<(&String, &Value)> = all_want["assignments"]
+        .as_object()
+        .expect("assignments is an object keyed by experiment")
         .iter()
-        .map(|pair| &pair[1])
         .collect();
     assert_eq!(header["count"], expected.len().to_string());
     let served: HashMap<&str, &HashMap<String, String>> = all[1..]
@@ -240,8 +240,8 @@ fn check_generated_client(addr: &str, user: &str) {
         .map(|m| (m["experiment"].as_str(), m))
         .collect();
     assert_eq!(served.len(), expected.len());
-    for w in expected {
-        let key = w["experiment"].as_str().unwrap();
+    for (key, w) in expected {
+        let key = key.as_str();
         let got = served
             .get(key)
             .unwrap_or_else(|| panic!("AssignAll lacks {key}"));
