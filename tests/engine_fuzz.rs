@@ -198,6 +198,7 @@ fn run(name: &str, bytes: &[u8], contexts: &[Map<String, Value>]) -> Result<(), 
                 sticky: Some(Sticky {
                     variant: &e.variants[0].key,
                 }),
+                ..EvalOptions::default()
             };
             let _ = snap.assign(&e.key, ctx, sticky);
         }

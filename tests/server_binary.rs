@@ -222,7 +222,7 @@ async fn the_binary_watches_its_config_directory() {
     )
     .unwrap();
     let sock = tmp.path().join("c.sock");
-    let mut child = spawn(&cfg, &sock, &["--reload-debounce", "20ms"]);
+    let mut child = spawn(&cfg, &sock, &["--debounce-ms", "20"]);
     wait_for(&sock, &mut child).await;
     let mut c = client(sock.clone()).await;
     let mut watch = c.watch(pb::WatchRequest {}).await.unwrap().into_inner();

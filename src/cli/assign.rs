@@ -25,6 +25,10 @@ pub struct Args {
     /// Assign every served experiment; each output line holds all of them.
     #[arg(long)]
     all: bool,
+    /// Evaluate ramp schedules at this RFC 3339 time (e.g. when a unit was first
+    /// exposed) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    at: Option<String>,
 }
 
 /// One assignment as written by the CLI. In `--all` lines the experiment key is the
@@ -65,6 +69,7 @@ fn one<'a>(a: &Assignment<'a>, ctx: &'a Map<String, Value>, version: Option<&'a 
 struct AllLine<'a> {
     snap: &'a Snapshot,
     ctx: &'a Map<String, Value>,
+    opts: EvalOptions<'a>,
 }
 
 impl Serialize for AllLine<'_> {
@@ -82,10 +87,10 @@ struct AllAssignments<'a>(&'a AllLine<'a>);
 impl Serialize for AllAssignments<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let AllLine { snap, ctx } = self.0;
+        let AllLine { snap, ctx, opts } = self.0;
         let mut map = s.serialize_map(None)?;
         for e in snap.served() {
-            let a = e.evaluate(*ctx, EvalOptions::default(), &mut ());
+            let a = e.evaluate(*ctx, *opts, &mut ());
             map.serialize_entry(&*e.key, &one(&a, ctx, None))?;
         }
         map.end()
@@ -109,9 +114,17 @@ pub fn run(args: &Args) -> i32 {
             return 1;
         }
     }
+    let now = match args.at.as_deref().map(crate::safety::schedule::parse_time) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            eprintln!("error: --at is not an RFC 3339 time: {e}");
+            return 1;
+        }
+    };
     let stdin = std::io::stdin().lock();
     let stdout = std::io::stdout().lock();
-    match assign_stream(&snap, args.experiment.as_deref(), stdin, stdout) {
+    match assign_stream_at(&snap, args.experiment.as_deref(), now, stdin, stdout) {
         Ok(0) => 0,
         Ok(bad) => {
             eprintln!("error: {bad} input line(s) were not JSON objects; see the \"error\" lines in the output");
@@ -134,6 +147,22 @@ pub fn assign_stream(
     input: impl BufRead,
     output: impl Write,
 ) -> std::io::Result<usize> {
+    assign_stream_at(snap, experiment, None, input, output)
+}
+
+/// [`assign_stream`] with ramp schedules evaluated at `now` (Unix seconds; `None`
+/// reads the clock), to reconstruct the cohort at a past or future time.
+pub fn assign_stream_at(
+    snap: &Snapshot,
+    experiment: Option<&str>,
+    now: Option<i64>,
+    input: impl BufRead,
+    output: impl Write,
+) -> std::io::Result<usize> {
+    let opts = EvalOptions {
+        now_unix_secs: now,
+        ..EvalOptions::default()
+    };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, output);
     let mut input = input;
     let mut bad = 0;
@@ -164,11 +193,18 @@ pub fn assign_stream(
         match experiment {
             Some(key) => {
                 // The key was checked before reading input; a miss here cannot happen.
-                if let Ok(a) = snap.assign(key, &ctx, EvalOptions::default()) {
+                if let Ok(a) = snap.assign(key, &ctx, opts) {
                     serde_json::to_writer(&mut out, &one(&a, &ctx, Some(version)))?;
                 }
             }
-            None => serde_json::to_writer(&mut out, &AllLine { snap, ctx: &ctx })?,
+            None => serde_json::to_writer(
+                &mut out,
+                &AllLine {
+                    snap,
+                    ctx: &ctx,
+                    opts,
+                },
+            )?,
         }
         out.write_all(b"\n")?;
     }

@@ -1,7 +1,9 @@
 //! The command line: one subcommand per file.
 
 pub mod assign;
+pub mod diff;
 pub mod exposure;
+pub mod schema;
 pub mod serve;
 pub mod validate;
 
@@ -39,6 +41,15 @@ pub enum Command {
     /// Each input line is a context object such as {"userId":"u1","region":"US"}.
     /// Analysts use this to reconstruct cohorts from the config that was in force.
     Assign(assign::Args),
+    /// Show what a config change does to every experiment's cohort.
+    ///
+    /// For each changed experiment: the causes and the fractions of eligible units
+    /// that change variant, leave or join. Exits 3 when a running experiment would
+    /// reassign enrolled units without an assignment.epoch bump, 1 on invalid
+    /// input, 0 otherwise.
+    Diff(diff::Args),
+    /// Print the JSON Schema of the config format.
+    Schema(schema::Args),
 }
 
 /// The config location shared by every subcommand.
