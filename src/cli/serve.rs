@@ -149,8 +149,10 @@ impl Args {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("COHORTD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
@@ -204,6 +206,13 @@ pub fn run(args: &Args) -> i32 {
 
 async fn serve(args: &Args) -> i32 {
     let dir = &args.config.config_dir;
+    let mut signals = match crate::shutdown::Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install SIGTERM/SIGINT handlers");
+            return 1;
+        }
+    };
     let store = Store::new();
     let metrics = Metrics::new();
     metrics.watch_store(store.clone());
@@ -265,13 +274,7 @@ async fn serve(args: &Args) -> i32 {
         }
     }
 
-    let signal = match crate::shutdown::signal().await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for signals; shutting down");
-            "error"
-        }
-    };
+    let signal = signals.recv().await;
     tracing::info!(signal, grace = ?args.shutdown_grace, "shutting down");
     if let Some(w) = watcher {
         w.stop().await;
