@@ -93,6 +93,10 @@ pub struct StatsSnapshot {
     pub failed_spans: u64,
     /// Log records the exporter failed to deliver.
     pub failed_logs: u64,
+    /// Spans (server and exposure) the collector accepted.
+    pub exported_spans: u64,
+    /// Log records the collector accepted.
+    pub exported_logs: u64,
 }
 
 /// An exposure waiting in the export queue (owned copies of what it needs).
@@ -137,20 +141,20 @@ impl std::fmt::Debug for Shared {
 impl Shared {
     fn snapshot(&self) -> StatsSnapshot {
         let s = &self.stats;
-        let (failed_spans, failed_logs) = self.failures.as_ref().map_or((0, 0), |f| {
-            (
-                f.spans.load(Ordering::Relaxed),
-                f.logs.load(Ordering::Relaxed),
-            )
-        });
+        let load = |f: &Option<Arc<ExportFailures>>, pick: fn(&ExportFailures) -> &AtomicU64| {
+            f.as_ref().map_or(0, |f| pick(f).load(Ordering::Relaxed))
+        };
+        let f = &self.failures;
         StatsSnapshot {
             received: s.received.load(Ordering::Relaxed),
             deduped: s.deduped.load(Ordering::Relaxed),
             queued: s.queued.load(Ordering::Relaxed),
             dropped: s.dropped.load(Ordering::Relaxed),
             emitted: s.emitted.load(Ordering::Relaxed),
-            failed_spans,
-            failed_logs,
+            failed_spans: load(f, |f| &f.spans),
+            failed_logs: load(f, |f| &f.logs),
+            exported_spans: load(f, |f| &f.spans_ok),
+            exported_logs: load(f, |f| &f.logs_ok),
         }
     }
 
