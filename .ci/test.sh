@@ -11,6 +11,9 @@ export COHORTD_PYTHON="$PWD/.venv/bin/python"
 echo "== node modules (tests/node)"
 bash .ci/setup-node.sh
 
+echo "== deploy/ validation (yamllint, kustomize, kubernetes-validate, Dockerfile)"
+bash .ci/validate-deploy.sh
+
 echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -8,6 +8,7 @@
 //! * [`reload`]: the lock-free store of the serving snapshot, and the watcher;
 //! * [`transport`]: gRPC and HTTP at the edge, converting and calling the engine;
 //! * [`exposure`]: exposure export beside the request path;
+//! * [`safety`]: cohort safety: config diffs, the reload guard, ramp schedules, the schema;
 //! * [`server`], [`metrics`], [`shutdown`]: assembling, observing and stopping `serve`;
 //! * [`cli`]: the command line (`serve`, `validate`, `assign`).
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ pub mod engine;
 pub mod exposure;
 pub mod metrics;
 pub mod reload;
+pub mod safety;
 pub mod server;
 pub mod shutdown;
 pub mod snapshot;

@@ -9,6 +9,8 @@ fn main() {
         Command::Serve(a) => cohortd::cli::serve::run(a),
         Command::Validate(a) => cohortd::cli::validate::run(a),
         Command::Assign(a) => cohortd::cli::assign::run(a),
+        Command::Diff(a) => cohortd::cli::diff::run(a),
+        Command::Schema(a) => cohortd::cli::schema::run(a),
     };
     std::process::exit(code);
 }

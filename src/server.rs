@@ -30,7 +30,7 @@ use crate::transport::delay::DelayLayer;
 use crate::transport::grpc::AssignmentService;
 use crate::transport::limits::Limits;
 use crate::transport::observe::ObserveLayer;
-use crate::transport::{admin, FILE_DESCRIPTOR_SET};
+use crate::transport::{admin, flagd, FILE_DESCRIPTOR_SET};
 
 /// Everything a request handler may need, shared by every service. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -196,7 +196,26 @@ impl Services {
 fn services(state: &AppState) -> Services {
     let mut s = Services::default();
     s.add(AssignmentService::new(state.clone()).into_server());
+    let (flagd_v1, flagd_v2) = flagd::services_with(
+        state.store.clone(),
+        state.sink.clone(),
+        flagd::FlagdOptions {
+            stop: Some(stop_signal(&state.shutdown)),
+            limits: state.limits,
+            ..Default::default()
+        },
+    );
+    s.add(flagd_v1).add(flagd_v2);
     s
+}
+
+/// Ends flagd event streams when the server shuts down.
+fn stop_signal(shutdown: &Shutdown) -> flagd::events::StopSignal {
+    let shutdown = shutdown.clone();
+    Arc::new(move || {
+        let mut s = shutdown.clone();
+        Box::pin(async move { s.wait().await })
+    })
 }
 
 /// Every encoded descriptor set served by reflection (ours include `proto/`).
@@ -289,6 +308,17 @@ pub async fn start(
     let health_names = std::mem::take(&mut svcs.health_names);
     set_health(&state.health, &health_names, ServingStatus::NotServing).await;
     svcs.add_infra(health_service);
+    // Reflection lists only what is served (proto/ also holds the bench proto).
+    let mut listed: Vec<&str> = svcs.names.clone();
+    listed.extend([
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ]);
+    let reflection = || {
+        listed
+            .iter()
+            .fold(reflection(), |b, n| b.with_service_name(*n))
+    };
     svcs.add_infra(reflection().build_v1()?);
     svcs.add_infra(reflection().build_v1alpha()?);
 

@@ -236,7 +236,7 @@ proptest! {
         prop_assert_eq!(&*a.variant.key, "b");
         prop_assert_eq!(trace.steps, vec!["status", "unit"]);
         // A sticky assignment does not rescue a unit that cannot be identified.
-        let sticky = EvalOptions { sticky: Some(Sticky { variant: "a" }) };
+        let sticky = EvalOptions { sticky: Some(Sticky { variant: "a" }), ..EvalOptions::default() };
         let a = e.evaluate(&Odd(unit), sticky, &mut ());
         prop_assert_eq!(a.reason, Reason::MissingUnit);
     }
@@ -315,6 +315,7 @@ const STICKY: &str = r#"[
 fn sticky(v: &str) -> EvalOptions<'_> {
     EvalOptions {
         sticky: Some(Sticky { variant: v }),
+        ..EvalOptions::default()
     }
 }
 

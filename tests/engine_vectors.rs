@@ -220,6 +220,43 @@ fn python_reference_reproduces_committed_vectors() {
     );
 }
 
+/// The worked examples in the README's algorithm section are what the engine does.
+#[test]
+fn readme_examples_hold() {
+    let seeds = DrawKey::derive(bucket::purpose::TRAFFIC, "prod-experiment-2024-q3", "");
+    assert_eq!(
+        format!("{seeds:x?}"),
+        "DrawKey([de57c3a4f72146f3, aab36da608ba97ff, 3429e7cdac4a3238, 6fd45d116fe5c9db])"
+    );
+    assert_eq!(format!("{:016x}", seahash::hash(b"")), "c920ca43256fdcb9");
+    assert_eq!(
+        format!("{:016x}", seahash::hash(b"cohortd")),
+        "d8ac4ab35ab97919"
+    );
+    let template = json!(["control", "variant-a", "variant-b"]);
+    let rows = [
+        (
+            "user-1",
+            "fb80a75d33f3216b",
+            4219512669u32,
+            false,
+            "control",
+        ),
+        ("user-2", "c4fdb6c8f116db21", 3304961736, false, "control"),
+        ("user-3", "3b4e8ad00c6aef95", 995003088, true, "control"),
+        ("user-18", "0e2ba5a58f9e991f", 237741477, true, "variant-b"),
+        ("user-36", "30c48b22f7b52dbd", 818187042, true, "variant-a"),
+    ];
+    for (unit, draw, slot, enrolled, variant) in rows {
+        let got = compute_case("prod-experiment-2024-q3", unit, 0.25, &template);
+        assert_eq!(got["trafficDraw"], draw, "{unit}");
+        assert_eq!(got["slot"], slot, "{unit}");
+        assert_eq!(got["enrolled"], enrolled, "{unit}");
+        assert_eq!(got["variant"], variant, "{unit}");
+    }
+    assert_eq!(bucket::threshold(0.25), 1_073_741_824);
+}
+
 /// Writes the vectors file. Ignored: run only for a deliberate algorithm change.
 #[test]
 #[ignore]

@@ -197,6 +197,7 @@ async fn only_running_split_exposures_are_tested_and_small_samples_wait() {
             sticky: Some(Sticky {
                 variant: "treatment",
             }),
+            ..EvalOptions::default()
         };
         let a = snap.assign("even", &ctx, opts).unwrap();
         assert_eq!(a.reason.as_str(), "sticky");

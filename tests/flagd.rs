@@ -664,6 +664,7 @@ async fn event_streams_end_when_the_stop_signal_fires() {
         cohortd::transport::flagd::FlagdOptions {
             keep_alive: LONG,
             stop: Some(stop),
+            ..Default::default()
         },
     )
     .await;

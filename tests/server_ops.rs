@@ -154,6 +154,10 @@ async fn reflection_v1_and_v1alpha_list_the_services() {
     ] {
         assert!(names.contains(&want), "{names:?}");
     }
+    assert!(
+        !names.iter().any(|n| n.contains("bench")),
+        "only served services are listed: {names:?}"
+    );
     let Some(r1::server_reflection_response::MessageResponse::FileDescriptorResponse(fd)) =
         stream.message().await.unwrap().unwrap().message_response
     else {

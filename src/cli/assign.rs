@@ -25,32 +25,34 @@ pub struct Args {
     /// Assign every served experiment; each output line holds all of them.
     #[arg(long)]
     all: bool,
+    /// Evaluate ramp schedules at this RFC 3339 time (e.g. when a unit was first
+    /// exposed) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    at: Option<String>,
 }
 
+/// One assignment as written by the CLI. In `--all` lines the experiment key is the
+/// map key and the version is written once per line, so both are omitted here.
 #[derive(Serialize)]
 struct One<'a> {
-    experiment: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    experiment: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     unit: Option<&'a Value>,
     variant: &'a str,
     value: &'a Value,
     enrolled: bool,
     reason: &'static str,
-    version: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
     epoch: u32,
     #[serde(rename = "saltFingerprint")]
     salt_fingerprint: &'a str,
 }
 
-#[derive(Serialize)]
-struct Many<'a> {
-    version: &'a str,
-    assignments: Vec<(&'a str, One<'a>)>,
-}
-
-fn one<'a>(a: &Assignment<'a>, ctx: &'a Map<String, Value>, version: &'a str) -> One<'a> {
+fn one<'a>(a: &Assignment<'a>, ctx: &'a Map<String, Value>, version: Option<&'a str>) -> One<'a> {
     One {
-        experiment: &a.experiment.key,
+        experiment: version.map(|_| &*a.experiment.key),
         unit: ctx.get(&*a.experiment.hash_key),
         variant: &a.variant.key,
         value: &a.variant.value,
@@ -59,6 +61,39 @@ fn one<'a>(a: &Assignment<'a>, ctx: &'a Map<String, Value>, version: &'a str) ->
         version,
         epoch: a.experiment.epoch,
         salt_fingerprint: &a.experiment.salt_fingerprint,
+    }
+}
+
+/// An `--all` line: `{"version": ..., "assignments": {"<key>": {...}, ...}}`,
+/// serialized straight from the evaluations without collecting them first.
+struct AllLine<'a> {
+    snap: &'a Snapshot,
+    ctx: &'a Map<String, Value>,
+    opts: EvalOptions<'a>,
+}
+
+impl Serialize for AllLine<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut line = s.serialize_struct("AllLine", 2)?;
+        line.serialize_field("version", self.snap.version())?;
+        line.serialize_field("assignments", &AllAssignments(self))?;
+        line.end()
+    }
+}
+
+struct AllAssignments<'a>(&'a AllLine<'a>);
+
+impl Serialize for AllAssignments<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let AllLine { snap, ctx, opts } = self.0;
+        let mut map = s.serialize_map(None)?;
+        for e in snap.served() {
+            let a = e.evaluate(*ctx, *opts, &mut ());
+            map.serialize_entry(&*e.key, &one(&a, ctx, None))?;
+        }
+        map.end()
     }
 }
 
@@ -79,9 +114,17 @@ pub fn run(args: &Args) -> i32 {
             return 1;
         }
     }
+    let now = match args.at.as_deref().map(crate::safety::schedule::parse_time) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            eprintln!("error: --at is not an RFC 3339 time: {e}");
+            return 1;
+        }
+    };
     let stdin = std::io::stdin().lock();
     let stdout = std::io::stdout().lock();
-    match assign_stream(&snap, args.experiment.as_deref(), stdin, stdout) {
+    match assign_stream_at(&snap, args.experiment.as_deref(), now, stdin, stdout) {
         Ok(0) => 0,
         Ok(bad) => {
             eprintln!("error: {bad} input line(s) were not JSON objects; see the \"error\" lines in the output");
@@ -104,11 +147,34 @@ pub fn assign_stream(
     input: impl BufRead,
     output: impl Write,
 ) -> std::io::Result<usize> {
+    assign_stream_at(snap, experiment, None, input, output)
+}
+
+/// [`assign_stream`] with ramp schedules evaluated at `now` (Unix seconds; `None`
+/// reads the clock), to reconstruct the cohort at a past or future time.
+pub fn assign_stream_at(
+    snap: &Snapshot,
+    experiment: Option<&str>,
+    now: Option<i64>,
+    input: impl BufRead,
+    output: impl Write,
+) -> std::io::Result<usize> {
+    let opts = EvalOptions {
+        now_unix_secs: now,
+        ..EvalOptions::default()
+    };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, output);
+    let mut input = input;
     let mut bad = 0;
     let version = snap.version();
-    for (n, line) in input.lines().enumerate() {
-        let line = line?;
+    let mut line = String::new();
+    let mut n = 0usize;
+    loop {
+        line.clear();
+        if input.read_line(&mut line)? == 0 {
+            break;
+        }
+        n += 1;
         if line.trim().is_empty() {
             continue;
         }
@@ -118,7 +184,7 @@ pub fn assign_stream(
                 bad += 1;
                 serde_json::to_writer(
                     &mut out,
-                    &serde_json::json!({"error": format!("line {}: expected a JSON object: {e}", n + 1)}),
+                    &serde_json::json!({"error": format!("line {n}: expected a JSON object: {e}")}),
                 )?;
                 out.write_all(b"\n")?;
                 continue;
@@ -127,26 +193,18 @@ pub fn assign_stream(
         match experiment {
             Some(key) => {
                 // The key was checked before reading input; a miss here cannot happen.
-                if let Ok(a) = snap.assign(key, &ctx, EvalOptions::default()) {
-                    serde_json::to_writer(&mut out, &one(&a, &ctx, version))?;
+                if let Ok(a) = snap.assign(key, &ctx, opts) {
+                    serde_json::to_writer(&mut out, &one(&a, &ctx, Some(version)))?;
                 }
             }
-            None => {
-                let assignments = snap
-                    .served()
-                    .map(|e| {
-                        let a = e.evaluate(&ctx, EvalOptions::default(), &mut ());
-                        (&*e.key, one(&a, &ctx, version))
-                    })
-                    .collect();
-                serde_json::to_writer(
-                    &mut out,
-                    &Many {
-                        version,
-                        assignments,
-                    },
-                )?;
-            }
+            None => serde_json::to_writer(
+                &mut out,
+                &AllLine {
+                    snap,
+                    ctx: &ctx,
+                    opts,
+                },
+            )?,
         }
         out.write_all(b"\n")?;
     }

@@ -1,7 +1,9 @@
 //! The command line: one subcommand per file.
 
 pub mod assign;
+pub mod diff;
 pub mod exposure;
+pub mod schema;
 pub mod serve;
 pub mod validate;
 
@@ -29,7 +31,7 @@ pub enum Command {
     ///
     /// Loads the config directory, listens on 127.0.0.1:8013 (gRPC) and
     /// 127.0.0.1:8014 (management HTTP), and stops gracefully on SIGTERM or SIGINT.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Check a config directory (or file) and print every problem found.
     ///
     /// Exits 0 with a one-line summary when the config is valid, 1 otherwise.
@@ -39,6 +41,15 @@ pub enum Command {
     /// Each input line is a context object such as {"userId":"u1","region":"US"}.
     /// Analysts use this to reconstruct cohorts from the config that was in force.
     Assign(assign::Args),
+    /// Show what a config change does to every experiment's cohort.
+    ///
+    /// For each changed experiment: the causes and the fractions of eligible units
+    /// that change variant, leave or join. Exits 3 when a running experiment would
+    /// reassign enrolled units without an assignment.epoch bump, 1 on invalid
+    /// input, 0 otherwise.
+    Diff(diff::Args),
+    /// Print the JSON Schema of the config format.
+    Schema(schema::Args),
 }
 
 /// The config location shared by every subcommand.

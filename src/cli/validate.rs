@@ -27,6 +27,7 @@ pub fn run(args: &Args) -> i32 {
                 args.path.display(),
                 s.version()
             );
+            print_ramps(&s);
             0
         }
         Err(errors) => {
@@ -40,5 +41,31 @@ pub fn run(args: &Args) -> i32 {
             );
             1
         }
+    }
+}
+
+/// One line per ramp schedule: every step, and which one is in force now.
+fn print_ramps(s: &Snapshot) {
+    use crate::safety::schedule::{format_time, unix_now};
+    let now = unix_now();
+    for e in s.experiments().iter().filter(|e| !e.schedule.is_empty()) {
+        let mut steps = vec![format!(
+            "{} before {}",
+            e.config.traffic_allocation.unwrap_or(1.0),
+            format_time(e.schedule[0].at)
+        )];
+        for (p, c) in e.schedule.iter().zip(&e.config.traffic_schedule) {
+            steps.push(format!(
+                "{} from {}",
+                c.traffic_allocation,
+                format_time(p.at)
+            ));
+        }
+        println!(
+            "ramp `{}`: {}; now {}",
+            e.key,
+            steps.join(", "),
+            e.traffic_allocation_at(now)
+        );
     }
 }

@@ -47,7 +47,13 @@ pub struct ExperimentConfig {
     pub status: Status,
     /// Fraction of eligible units enrolled, in [0, 1]. Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub traffic_allocation: Option<f64>,
+    /// Scheduled traffic steps (a ramp): from each step's `at` on, its
+    /// `trafficAllocation` replaces `trafficAllocation`. Sorted by time; a step may
+    /// lower traffic only with `allowDecrease: true`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traffic_schedule: Vec<RampStep>,
     /// Variants: strings (equal weights) or `{key, weight, value}` objects.
     pub variants: Vec<VariantConfig>,
     /// What units outside the experiment get. Default: the first variant.
@@ -98,6 +104,22 @@ pub struct SrmConfig {
     /// Context attribute whose values define strata, e.g. `region` or `device`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strata: Option<String>,
+}
+
+/// One step of a traffic ramp (see `trafficSchedule`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RampStep {
+    /// When the step takes effect: an RFC 3339 time with an offset, preferably UTC,
+    /// e.g. `2026-11-21T09:00:00Z`.
+    #[schemars(extend("format" = "date-time"))]
+    pub at: String,
+    /// Fraction of eligible units enrolled from `at` on, in [0, 1].
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub traffic_allocation: f64,
+    /// Acknowledges that this step lowers traffic (and so drops enrolled units).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_decrease: bool,
 }
 
 /// Lifecycle state of an experiment.
@@ -346,6 +368,7 @@ pub struct HoldoutConfig {
     /// Holdout key.
     pub key: String,
     /// Fraction of units held out, in [0, 1].
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub fraction: f64,
     /// Salt. Default: the holdout key.
     #[serde(default, skip_serializing_if = "Option::is_none")]

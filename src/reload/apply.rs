@@ -19,17 +19,29 @@ pub enum ReloadOutcome {
 
 /// Reloads `dir` into `store`. Any unreadable, unparseable or invalid file rejects
 /// the whole reload: the last good snapshot keeps serving and the error is recorded
-/// in the store's status (for logs, metrics and readiness detail).
+/// in the store's status (for logs, metrics and readiness detail). A valid config
+/// that would reshuffle a running experiment is rejected the same way by the
+/// cohort guard ([`crate::safety::guard`]).
 pub fn reload_now(dir: &Path, store: &Store) -> ReloadOutcome {
     match Snapshot::load(dir) {
         Err(errors) => {
             store.reject(&errors);
             ReloadOutcome::Rejected(errors)
         }
-        Ok(snap) => match store.install(snap) {
-            Some(ev) => ReloadOutcome::Applied(ev),
-            None => ReloadOutcome::Unchanged,
-        },
+        Ok(snap) => {
+            // The cohort guard: refuse reshuffles of running experiments.
+            if let Some(served) = store.load() {
+                let now = crate::safety::schedule::unix_now();
+                if let Err(refused) = crate::safety::guard::check_reload(&served, &snap, now) {
+                    store.reject_guard(&refused);
+                    return ReloadOutcome::Rejected(refused);
+                }
+            }
+            match store.install(snap) {
+                Some(ev) => ReloadOutcome::Applied(ev),
+                None => ReloadOutcome::Unchanged,
+            }
+        }
     }
 }
 

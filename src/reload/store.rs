@@ -63,6 +63,9 @@ pub struct ReloadStatus {
     pub unchanged: u64,
     /// Rejected reloads (invalid config, or refused by the cohort guard).
     pub rejected: u64,
+    /// Of `rejected`, those refused by the cohort guard (a valid config that would
+    /// reshuffle a running experiment without an `assignment.epoch` bump).
+    pub guard_rejected: u64,
     /// When the served snapshot was last confirmed current (applied or unchanged).
     pub last_success: Option<SystemTime>,
     /// The most recent rejection, cleared by the next success.
@@ -137,6 +140,15 @@ impl Store {
         let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
         st.rejected += 1;
         st.last_error = Some(message);
+    }
+
+    /// Records a reload refused by the cohort guard (counted in `rejected` and
+    /// `guard_rejected`); the served snapshot is untouched.
+    pub fn reject_guard(&self, why: &ConfigErrors) {
+        let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        st.rejected += 1;
+        st.guard_rejected += 1;
+        st.last_error = Some(why.to_string());
     }
 
     /// Subscribes to applied reloads.

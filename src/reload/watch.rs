@@ -251,7 +251,12 @@ async fn reload(
     let (d, s) = (dir.to_owned(), Arc::clone(store));
     let result = tokio::task::spawn_blocking(move || {
         let hash = content_hash(&d);
-        (hash, reload_now(&d, &s))
+        let previous = s.load();
+        let outcome = reload_now(&d, &s);
+        if let (ReloadOutcome::Applied(_), Some(previous)) = (&outcome, previous) {
+            release(previous);
+        }
+        (hash, outcome)
     })
     .await;
     counters.reloads.fetch_add(1, Ordering::Relaxed);
@@ -265,6 +270,20 @@ async fn reload(
             None
         }
     }
+}
+
+/// Frees a replaced snapshot here, on the reload thread, rather than wherever its
+/// last reader happens to drop it: freeing 10,000 experiments takes milliseconds,
+/// and that reader would be a request. Readers hold a snapshot for one request, so
+/// waiting for them is short; after a second the last reader frees it after all.
+fn release(previous: Arc<crate::Snapshot>) {
+    for _ in 0..1000 {
+        if Arc::strong_count(&previous) == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(previous);
 }
 
 fn log_outcome(dir: &Path, trigger: &str, outcome: &ReloadOutcome) {
@@ -289,7 +308,7 @@ fn log_outcome(dir: &Path, trigger: &str, outcome: &ReloadOutcome) {
                     file = %e.file.display(),
                     experiment = e.experiment.as_deref(),
                     field = e.field.as_deref(),
-                    message = %e.message,
+                    error = %e.message,
                     "config reload rejected; the last good config keeps serving"
                 );
             }

@@ -58,8 +58,11 @@ pub struct Experiment {
     pub default_variant: usize,
     /// Index of the declared winner, if any.
     pub winner: Option<usize>,
-    /// Enrolment threshold in slots (`floor(trafficAllocation * 2^32)`).
+    /// Enrolment threshold in slots (`floor(trafficAllocation * 2^32)`); before
+    /// the first step of `schedule`, or always when there is none.
     pub traffic: u64,
+    /// Ramp steps, sorted by time (see [`crate::safety::schedule`]).
+    pub schedule: Box<[crate::safety::schedule::RampPoint]>,
     /// Attribute that identifies the unit.
     pub hash_key: Box<str>,
     /// Exportable fingerprint of the salt (never the salt).
@@ -321,6 +324,13 @@ impl Compiler {
                 format!("must be in [0, 1], got {traffic}"),
             );
         }
+        let schedule = crate::safety::schedule::compile(&c.traffic_schedule, traffic)
+            .unwrap_or_else(|errs| {
+                for (field, msg) in errs {
+                    self.err(file, key, field, msg);
+                }
+                Box::default()
+            });
         let salt = c.assignment.salt.clone().unwrap_or_else(|| key.to_owned());
         if salt.is_empty() {
             self.err(
@@ -504,6 +514,7 @@ impl Compiler {
             default_variant,
             winner,
             traffic: bucket::threshold(traffic),
+            schedule,
             hash_key: hash_key.into(),
             salt_fingerprint: bucket::salt_fingerprint(&salt).into(),
             epoch: c.assignment.epoch,

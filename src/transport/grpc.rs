@@ -175,6 +175,7 @@ impl pb::assignment_server::Assignment for AssignmentService {
         let snap = self.snapshot()?;
         let opts = EvalOptions {
             sticky: sticky_for(&r.sticky, &r.experiment),
+            ..EvalOptions::default()
         };
         let a = snap.assign(&r.experiment, ctx, opts).map_err(eval_status)?;
         if r.exposure {
@@ -202,6 +203,7 @@ impl pb::assignment_server::Assignment for AssignmentService {
         let mut one = |e: &Experiment| {
             let opts = EvalOptions {
                 sticky: sticky_for(&r.sticky, &e.key),
+                ..EvalOptions::default()
             };
             let a = e.evaluate(ctx, opts, &mut ());
             if r.exposure {
@@ -313,6 +315,7 @@ impl pb::assignment_server::Assignment for AssignmentService {
         let snap = self.snapshot()?;
         let opts = EvalOptions {
             sticky: sticky_for(&r.sticky, &r.experiment),
+            ..EvalOptions::default()
         };
         let mut steps = ExplainSteps::default();
         let a = snap

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use crate::exposure::ExposureSink;
 use crate::reload::Store;
+use crate::transport::limits::Limits;
 
 /// Generated code for `proto/flagd/evaluation/v1` (flagd's v1 wire contract).
 #[allow(missing_docs, clippy::all)]
@@ -49,6 +50,9 @@ pub struct FlagdOptions {
     /// a graceful shutdown is not held open by providers' long-lived streams
     /// (they reconnect elsewhere).
     pub stop: Option<events::StopSignal>,
+    /// Request limits, shared with `cohortd.v1` (message size, context shape, key
+    /// length).
+    pub limits: Limits,
 }
 
 impl Default for FlagdOptions {
@@ -56,6 +60,7 @@ impl Default for FlagdOptions {
         FlagdOptions {
             keep_alive: Duration::from_secs(20),
             stop: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -65,6 +70,7 @@ impl std::fmt::Debug for FlagdOptions {
         f.debug_struct("FlagdOptions")
             .field("keep_alive", &self.keep_alive)
             .field("stop", &self.stop.is_some())
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -85,9 +91,11 @@ pub fn services_with(
     sink: Arc<dyn ExposureSink>,
     opts: FlagdOptions,
 ) -> (V1Server, V2Server) {
-    let resolver = Arc::new(resolve::Resolver::new(store, sink));
+    let resolver = Arc::new(resolve::Resolver::new(store, sink, opts.limits));
+    let max = opts.limits.max_message_bytes;
     (
-        V1Server::new(v1::EvaluationV1::new(resolver.clone(), opts.clone())),
-        V2Server::new(v2::EvaluationV2::new(resolver, opts)),
+        V1Server::new(v1::EvaluationV1::new(resolver.clone(), opts.clone()))
+            .max_decoding_message_size(max),
+        V2Server::new(v2::EvaluationV2::new(resolver, opts)).max_decoding_message_size(max),
     )
 }

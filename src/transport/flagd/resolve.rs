@@ -15,8 +15,9 @@
 //! Errors travel as gRPC status codes, which is how flagd conveys them and how
 //! every flagd provider maps them: `NOT_FOUND` (FLAG_NOT_FOUND), `INVALID_ARGUMENT`
 //! (TYPE_MISMATCH), and `FAILED_PRECONDITION` for a missing unit attribute (the
-//! message starts with `TARGETING_KEY_MISSING`; providers report it as GENERAL
-//! since flagd defines no status code for it).
+//! message starts with `TARGETING_KEY_MISSING`) or a request over the limits
+//! (`INVALID_CONTEXT`); providers report those as GENERAL since flagd defines no
+//! status code for them.
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ use crate::exposure::{Exposure, ExposureSink};
 use crate::reload::Store;
 use crate::snapshot::{Experiment, Variant};
 use crate::transport::convert::json_object_to_struct;
+use crate::transport::limits::{LimitError, Limits};
 use crate::Snapshot;
 
 /// The flagd (OpenFeature) reason strings cohortd sends.
@@ -128,6 +130,9 @@ pub enum ResolveError {
         /// The value's JSON type.
         found: &'static str,
     },
+    /// The request breaks a request limit or carries a malformed context.
+    #[error("INVALID_CONTEXT: {0}")]
+    Rejected(#[from] LimitError),
     /// The context lacks the attribute that identifies the unit.
     #[error(
         "TARGETING_KEY_MISSING: flag `{flag}` identifies units by `{attribute}`, \
@@ -148,7 +153,10 @@ impl ResolveError {
             ResolveError::NotReady => Code::Unavailable,
             ResolveError::NotFound(_) | ResolveError::Draft(_) => Code::NotFound,
             ResolveError::TypeMismatch { .. } => Code::InvalidArgument,
-            ResolveError::TargetingKeyMissing { .. } => Code::FailedPrecondition,
+            // Not INVALID_ARGUMENT: providers would report that as TYPE_MISMATCH.
+            ResolveError::TargetingKeyMissing { .. } | ResolveError::Rejected(_) => {
+                Code::FailedPrecondition
+            }
         }
     }
 }
@@ -164,6 +172,7 @@ impl From<ResolveError> for Status {
 pub struct Resolver {
     store: Arc<Store>,
     sink: Arc<dyn ExposureSink>,
+    limits: Limits,
 }
 
 /// What the flagd layer serves for one assignment, before type conversion.
@@ -173,9 +182,14 @@ struct Outcome<'s> {
 }
 
 impl Resolver {
-    /// A resolver over `store`, handing enrolled evaluations to `sink`.
-    pub fn new(store: Arc<Store>, sink: Arc<dyn ExposureSink>) -> Resolver {
-        Resolver { store, sink }
+    /// A resolver over `store`, handing enrolled evaluations to `sink` and
+    /// refusing requests over `limits` (the same limits as `cohortd.v1`).
+    pub fn new(store: Arc<Store>, sink: Arc<dyn ExposureSink>, limits: Limits) -> Resolver {
+        Resolver {
+            store,
+            sink,
+            limits,
+        }
     }
 
     /// The store served from (the event stream subscribes to it).
@@ -191,9 +205,11 @@ impl Resolver {
         ctx: Option<&Struct>,
         want: ValueType,
     ) -> Result<Resolution, ResolveError> {
-        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
         let empty = Struct::default();
         let ctx = ctx.unwrap_or(&empty);
+        self.limits.check_key("flag key", flag)?;
+        self.limits.check_context(ctx)?;
+        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
         let a = match snap.assign(flag, ctx, EvalOptions::default()) {
             Ok(a) => a,
             Err(EvalError::NotFound(k)) => return Err(ResolveError::NotFound(k)),
@@ -226,9 +242,10 @@ impl Resolver {
         &self,
         ctx: Option<&Struct>,
     ) -> Result<(Vec<(String, AnyResolution)>, Struct), ResolveError> {
-        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
         let empty = Struct::default();
         let ctx = ctx.unwrap_or(&empty);
+        self.limits.check_context(ctx)?;
+        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
         let mut flags = Vec::new();
         for e in snap.served() {
             let a = e.evaluate(ctx, EvalOptions::default(), &mut ());
@@ -319,12 +336,12 @@ fn outcome<'s>(a: &Assignment<'s>) -> Result<Outcome<'s>, ResolveError> {
 }
 
 /// The variant every unit gets when the experiment cannot tell units apart: it is
-/// running with full traffic, no targeting, layer or holdout, and exactly one
-/// variant with a positive weight. That is a plain flag (a kill switch), which
+/// running with full traffic (now, if it has a ramp schedule), no targeting, layer
+/// or holdout, and exactly one variant with a positive weight. That is a plain flag (a kill switch), which
 /// flagd users evaluate without a targeting key.
 fn single_live_variant(e: &Experiment) -> Option<&Variant> {
     if e.status != ExpStatus::Running
-        || e.traffic < crate::engine::bucket::threshold(1.0)
+        || e.traffic_at(None) < crate::engine::bucket::threshold(1.0)
         || e.layer.is_some()
         || e.holdout.is_some()
         || !e.targeting.conds.is_empty()

@@ -1,0 +1,16 @@
+//! Cohort safety: config changes must not silently move units between cohorts.
+//!
+//! * [`diff`]: what a change does to each experiment (causes, exact fractions);
+//! * [`exact`]: the formulas behind those fractions;
+//! * [`simulate`]: the same fractions estimated on a synthetic population;
+//! * [`guard`]: the policy that refuses reshuffles of running experiments, used by
+//!   `cohortd diff` and by every reload;
+//! * [`schedule`]: ramp schedules evaluated against the clock;
+//! * [`schema`]: the JSON Schema of the config format.
+
+pub mod diff;
+pub mod exact;
+pub mod guard;
+pub mod schedule;
+pub mod schema;
+pub mod simulate;
