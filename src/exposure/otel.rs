@@ -127,43 +127,23 @@ fn resource() -> Resource {
     }
 }
 
-/// One attribute value of an exposure.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AttrValue {
-    /// A string.
-    Str(String),
-    /// A boolean.
-    Bool(bool),
-    /// An integer.
-    Int(i64),
-}
-
-/// An exposure ready to export: final attribute values (unit id already hashed
-/// or omitted), its time and the span context of the request that caused it.
+/// An exposure ready to export: final attributes (unit id already hashed or
+/// omitted; string values reference-counted, so the span event and the log
+/// record share them), its time and the span context of the request that
+/// caused it.
 #[derive(Debug, Clone)]
 pub struct ExposureEvent {
-    /// `(key, value)` pairs in a stable order.
-    pub attributes: Vec<(&'static str, AttrValue)>,
+    /// Attributes in a stable order.
+    pub attributes: Vec<KeyValue>,
     /// When the exposure was recorded.
     pub time: SystemTime,
     /// The request's span, to parent the exposure span on.
     pub parent: Option<SpanContext>,
 }
 
-impl ExposureEvent {
-    fn key_values(&self) -> Vec<KeyValue> {
-        self.attributes
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    AttrValue::Str(s) => Value::from(s.clone()),
-                    AttrValue::Bool(b) => Value::Bool(*b),
-                    AttrValue::Int(i) => Value::I64(*i),
-                };
-                KeyValue::new(*k, v)
-            })
-            .collect()
-    }
+/// A string attribute whose clones share one allocation.
+pub fn shared(key: &'static str, value: &str) -> KeyValue {
+    KeyValue::new(key, Value::String(Arc::<str>::from(value).into()))
 }
 
 /// The span and log pipelines of the OpenTelemetry SDK, exporting over OTLP/gRPC.
@@ -249,8 +229,8 @@ impl OtelExport {
 
     /// Hands one exposure to the SDK as a span (with an event) and a log record.
     /// Never waits on the network: the batch processors queue (or drop) it.
-    pub fn emit(&self, ev: &ExposureEvent) {
-        let attrs = ev.key_values();
+    pub fn emit(&self, ev: ExposureEvent) {
+        let attrs = ev.attributes;
         let parent = match &ev.parent {
             Some(sc) if sc.is_valid() => {
                 opentelemetry::Context::new().with_remote_span_context(sc.clone())
