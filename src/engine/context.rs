@@ -25,8 +25,20 @@ pub trait Context {
     fn get(&self, name: &str) -> Option<Attr<'_>>;
 }
 
+/// Contexts up to this many attributes are searched by a scan comparing lengths
+/// first, which beats hashing the name (SipHash for JSON maps) or walking a B-tree
+/// with full comparisons (protobuf `Struct`). Typical contexts have a handful.
+pub const SCAN_MAX: usize = 16;
+
 impl Context for serde_json::Map<String, serde_json::Value> {
+    #[inline]
     fn get(&self, name: &str) -> Option<Attr<'_>> {
+        if self.len() <= SCAN_MAX {
+            return self
+                .iter()
+                .find(|(k, _)| k.as_str() == name)
+                .map(|(_, v)| json_attr(v));
+        }
         self.get(name).map(json_attr)
     }
 }

@@ -182,11 +182,25 @@ pub enum Step<'a> {
 pub trait Trace {
     /// Called once per decision step, in order.
     fn step(&mut self, step: Step<'_>);
+
+    /// Whether every variant's score must be computed and reported. Explaining
+    /// wants them all; plain evaluation (`()`) does not, which lets the engine skip
+    /// the logarithm of variants whose score provably cannot win. The winner is
+    /// the same either way.
+    #[inline(always)]
+    fn wants_all_scores(&self) -> bool {
+        true
+    }
 }
 
 impl Trace for () {
     #[inline(always)]
     fn step(&mut self, _: Step<'_>) {}
+
+    #[inline(always)]
+    fn wants_all_scores(&self) -> bool {
+        false
+    }
 }
 
 impl Snapshot {
@@ -346,24 +360,13 @@ impl Experiment {
         if slot as u64 >= threshold {
             return self.outside(Reason::NotInTraffic);
         }
-        let mut best: Option<(&Variant, f64)> = None;
-        for v in &self.variants {
-            if v.weight <= 0.0 {
-                continue;
-            }
-            let score = bucket::rendezvous_score(v.draw.draw(unit), v.weight);
-            trace.step(Step::Score {
-                variant: &v.key,
-                weight: v.weight,
-                score,
-            });
-            best = match best {
-                Some((b, bs)) if bs < score || (bs == score && b.key <= v.key) => Some((b, bs)),
-                _ => Some((v, score)),
-            };
-        }
+        let best = if trace.wants_all_scores() {
+            choose_scoring_all(&self.variants, unit, trace)
+        } else {
+            choose_pruned(&self.variants, unit)
+        };
         match best {
-            Some((v, _)) => Assignment {
+            Some(v) => Assignment {
                 experiment: self,
                 variant: v,
                 enrolled: true,
@@ -373,6 +376,72 @@ impl Experiment {
             None => self.outside(Reason::NotInTraffic),
         }
     }
+}
+
+/// Weighted rendezvous hashing, the reference form: every variant with a positive
+/// weight is scored and reported; the lowest score wins, ties to the smaller key.
+fn choose_scoring_all<'v, T: Trace>(
+    variants: &'v [Variant],
+    unit: &[u8],
+    trace: &mut T,
+) -> Option<&'v Variant> {
+    let mut best: Option<(&Variant, f64)> = None;
+    for v in variants {
+        if v.weight <= 0.0 {
+            continue;
+        }
+        let score = bucket::rendezvous_score(v.draw.draw(unit), v.weight);
+        trace.step(Step::Score {
+            variant: &v.key,
+            weight: v.weight,
+            score,
+        });
+        best = match best {
+            Some((b, bs)) if bs < score || (bs == score && b.key <= v.key) => Some((b, bs)),
+            _ => Some((v, score)),
+        };
+    }
+    best.map(|(v, _)| v)
+}
+
+/// The same winner as [`choose_scoring_all`], computing fewer logarithms: the
+/// variant with the smallest lower bound is scored first, and any other whose lower
+/// bound is certainly above the best score so far is skipped
+/// ([`bucket::cannot_beat`]). Skipped variants score strictly worse than one that
+/// was scored, so neither the minimum nor the tie-break can change.
+#[inline]
+fn choose_pruned<'v>(variants: &'v [Variant], unit: &[u8]) -> Option<&'v Variant> {
+    const MAX: usize = 16;
+    if variants.len() > MAX {
+        return choose_scoring_all(variants, unit, &mut ());
+    }
+    let mut draws = [0u64; MAX];
+    let mut first: Option<(usize, f64)> = None;
+    for (i, v) in variants.iter().enumerate() {
+        if v.weight <= 0.0 {
+            continue;
+        }
+        let d = v.draw.draw(unit);
+        draws[i] = d;
+        let bound = bucket::score_lower_bound(d, v.weight);
+        if first.is_none_or(|(_, b)| bound < b) {
+            first = Some((i, bound));
+        }
+    }
+    let (i0, _) = first?;
+    let mut best = &variants[i0];
+    let mut best_score = bucket::rendezvous_score(draws[i0], best.weight);
+    for (i, v) in variants.iter().enumerate() {
+        if i == i0 || v.weight <= 0.0 || bucket::cannot_beat(draws[i], v.weight, best_score) {
+            continue;
+        }
+        let score = bucket::rendezvous_score(draws[i], v.weight);
+        if score < best_score || (score == best_score && v.key < best.key) {
+            best = v;
+            best_score = score;
+        }
+    }
+    Some(best)
 }
 
 /// The unit's slot for a layer or holdout draw, reusing the experiment's unit bytes
@@ -390,4 +459,55 @@ fn range_slot<C: Context + ?Sized>(
     let mut buf = UnitBuf::default();
     let other = buf.unit_bytes(ctx.get(&r.hash_key))?;
     Some(bucket::slot(r.draw.draw(other)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bucket::{purpose, DrawKey};
+
+    fn variants(weights: &[f64]) -> Vec<Variant> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &weight)| {
+                let key = format!("v{i}");
+                Variant {
+                    draw: DrawKey::derive(purpose::VARIANT, "salt", &key),
+                    value: serde_json::Value::Null,
+                    key: key.into(),
+                    weight,
+                }
+            })
+            .collect()
+    }
+
+    /// Pruning only skips logarithms: the winner is always the reference winner,
+    /// for equal, unequal, tiny, huge and zero weights and up to 20 variants.
+    #[test]
+    fn pruned_choice_equals_reference_choice() {
+        let shapes: [&[f64]; 8] = [
+            &[1.0],
+            &[1.0, 1.0],
+            &[1.0, 1.0, 1.0],
+            &[1.0, 2.0, 7.0],
+            &[0.0, 1.0, 0.0, 3.0],
+            &[1e-9, 1e9, 0.5],
+            &[0.25; 12],
+            &[1.0; 20],
+        ];
+        for weights in shapes {
+            let vs = variants(weights);
+            for i in 0..20_000u32 {
+                let unit = format!("unit-{i}");
+                let reference = choose_scoring_all(&vs, unit.as_bytes(), &mut ());
+                let pruned = choose_pruned(&vs, unit.as_bytes());
+                assert_eq!(
+                    reference.map(|v| &v.key),
+                    pruned.map(|v| &v.key),
+                    "{weights:?} {unit}"
+                );
+            }
+        }
+    }
 }

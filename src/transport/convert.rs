@@ -11,6 +11,13 @@ use crate::engine::{Attr, Context};
 impl Context for Struct {
     #[inline]
     fn get(&self, name: &str) -> Option<Attr<'_>> {
+        if self.fields.len() <= crate::engine::context::SCAN_MAX {
+            return self
+                .fields
+                .iter()
+                .find(|(k, _)| k.as_str() == name)
+                .map(|(_, v)| proto_attr(v));
+        }
         self.fields.get(name).map(proto_attr)
     }
 }
