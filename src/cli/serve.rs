@@ -206,6 +206,13 @@ pub fn run(args: &Args) -> i32 {
 
 async fn serve(args: &Args) -> i32 {
     let dir = &args.config.config_dir;
+    let mut signals = match crate::shutdown::Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install SIGTERM/SIGINT handlers");
+            return 1;
+        }
+    };
     let store = Store::new();
     let metrics = Metrics::new();
     metrics.watch_store(store.clone());
@@ -267,13 +274,7 @@ async fn serve(args: &Args) -> i32 {
         }
     }
 
-    let signal = match crate::shutdown::signal().await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for signals; shutting down");
-            "error"
-        }
-    };
+    let signal = signals.recv().await;
     tracing::info!(signal, grace = ?args.shutdown_grace, "shutting down");
     if let Some(w) = watcher {
         w.stop().await;
