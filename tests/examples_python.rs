@@ -228,11 +228,12 @@ fn check_generated_client(addr: &str, user: &str) {
         header["config_version"],
         all_want["version"].as_str().unwrap()
     );
-    let expected: Vec<&Value> = all_want["assignments"]
-        .as_array()
-        .expect("assignments")
+    // `cohortd assign --all` prints {"assignments": {"<experiment>": {...}}}.
+    let expected: Vec<(&str, &Value)> = all_want["assignments"]
+        .as_object()
+        .expect("assignments by experiment key")
         .iter()
-        .map(|pair| &pair[1])
+        .map(|(k, v)| (k.as_str(), v))
         .collect();
     assert_eq!(header["count"], expected.len().to_string());
     let served: HashMap<&str, &HashMap<String, String>> = all[1..]
@@ -240,8 +241,7 @@ fn check_generated_client(addr: &str, user: &str) {
         .map(|m| (m["experiment"].as_str(), m))
         .collect();
     assert_eq!(served.len(), expected.len());
-    for w in expected {
-        let key = w["experiment"].as_str().unwrap();
+    for (key, w) in expected {
         let got = served
             .get(key)
             .unwrap_or_else(|| panic!("AssignAll lacks {key}"));
@@ -275,4 +275,48 @@ fn generated_python_client_works_over_a_unix_socket() {
     let sock: &Path = &dir.path().join("cohortd.sock");
     let _server = Server::start(&format!("unix:{}", sock.display()));
     check_generated_client(&format!("unix:{}", sock.display()), "u-7");
+}
+
+#[test]
+fn openfeature_example_resolves_through_the_flagd_protocol() {
+    let port = free_port();
+    let _server = Server::start(&format!("127.0.0.1:{port}"));
+    let user = "u-7";
+    let out = run_python(
+        "openfeature_example.py",
+        &[
+            "--host=127.0.0.1".into(),
+            format!("--port={port}"),
+            format!("--user={user}"),
+            "region=US".into(),
+            "accountType=free".into(),
+        ],
+    );
+    let ctx = json!({"targetingKey": user, "userId": user, "region": "US", "accountType": "free"});
+    let flags = lines(&out, "flag");
+    let by_key: HashMap<&str, &HashMap<String, String>> =
+        flags.iter().map(|m| (m["key"].as_str(), m)).collect();
+
+    // Every example flag resolves to what the offline engine assigns.
+    for key in [
+        "payments-enabled",
+        "upload-limit-mb",
+        "homepage-banner",
+        "exp-checkout-flow-v3",
+    ] {
+        let got = by_key
+            .get(key)
+            .unwrap_or_else(|| panic!("no output line for {key}"));
+        let want = offline(&["--experiment", key], &ctx);
+        assert_eq!(got["error"], "none", "{key}: {got:?}");
+        assert_eq!(got["variant"], want["variant"].as_str().unwrap(), "{key}");
+        let value: Value = serde_json::from_str(&got["value"]).expect("value is JSON");
+        assert_eq!(value, want["value"], "{key}");
+    }
+    assert_eq!(by_key["payments-enabled"]["value"], "true");
+
+    // An unknown flag returns the caller's default with FLAG_NOT_FOUND.
+    let missing = by_key["no-such-flag"];
+    assert_eq!(missing["value"], "true");
+    assert_eq!(missing["error"], "FLAG_NOT_FOUND");
 }

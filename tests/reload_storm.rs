@@ -1,8 +1,9 @@
-//! Reload storm: clients keep assigning while a kubelet-style writer rewrites the
-//! config directory hundreds of times, some rewrites invalid.
+//! Reload storm: gRPC clients keep calling an in-process server while a
+//! kubelet-style writer rewrites the config directory hundreds of times, some
+//! rewrites invalid, and the directory watcher reloads behind the server's back.
 //!
-//! Zero failed requests; every version served is one that was written and valid;
-//! no client ever sees an older generation after a newer one.
+//! Zero failed requests; every response's `config_version` is one that was written
+//! and valid; no client ever sees an older generation after a newer one.
 
 #[path = "support/kubelet.rs"]
 mod kubelet;
@@ -13,9 +14,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cohortd::config::{parse_sources, RawFile};
+use cohortd::exposure::NoopSink;
+use cohortd::metrics::Metrics;
 use cohortd::reload::{reload_now, watch, Store, WatchOptions};
-use cohortd::{EvalOptions, Snapshot};
+use cohortd::server::{Bound, Listen, ServeOptions};
+use cohortd::transport::pb;
+use cohortd::transport::pb::assignment_client::AssignmentClient;
+use cohortd::Snapshot;
 use kubelet::AtomicWriter;
+use prost_types::value::Kind;
+use prost_types::{Struct, Value};
+use tonic::transport::Channel;
 
 const REWRITES: usize = 300;
 const CLIENTS: usize = 4;
@@ -63,6 +72,17 @@ fn write(writer: &AtomicWriter, files: &[(String, String)]) {
     writer.write(&borrowed).unwrap();
 }
 
+fn context(unit: &str) -> Struct {
+    let mut c = Struct::default();
+    c.fields.insert(
+        "userId".into(),
+        Value {
+            kind: Some(Kind::StringValue(unit.into())),
+        },
+    );
+    c
+}
+
 #[derive(Default)]
 struct ClientLog {
     requests: u64,
@@ -70,55 +90,86 @@ struct ClientLog {
     seen: HashSet<String>,
 }
 
-/// One client: assigns both experiments in a loop until told to stop, checking
-/// each response's version against the generations written.
-fn client(
+impl ClientLog {
+    /// Checks one response's version: known, valid, and not older than the newest
+    /// this client has seen.
+    fn check(&mut self, generations: &HashMap<String, usize>, newest: &mut usize, version: &str) {
+        match generations.get(version) {
+            None => self
+                .failures
+                .push(format!("version {version:?} was never written valid")),
+            Some(&g) if g < *newest => self
+                .failures
+                .push(format!("went back from generation {newest} to {g}")),
+            Some(&g) => *newest = g,
+        }
+        if !self.seen.contains(version) {
+            self.seen.insert(version.to_owned());
+        }
+    }
+}
+
+/// One client on its own connection: Assign of each experiment and an AssignAll,
+/// in a loop, until told to stop.
+async fn client(
     id: usize,
-    store: Arc<Store>,
+    channel: Channel,
     generations: Arc<HashMap<String, usize>>,
     done: Arc<AtomicBool>,
 ) -> ClientLog {
+    let mut c = AssignmentClient::new(channel);
     let mut log = ClientLog::default();
     let mut newest = 0usize;
     let mut unit = 0u64;
     while !done.load(Ordering::Relaxed) {
-        for _ in 0..16 {
-            unit += 1;
-            let ctx: serde_json::Map<String, serde_json::Value> =
-                [("userId".to_string(), format!("c{id}-u{unit}").into())]
-                    .into_iter()
-                    .collect();
+        unit += 1;
+        let ctx = context(&format!("c{id}-u{unit}"));
+        for key in ["a", "b"] {
             log.requests += 1;
-            let Some(snap) = store.load() else {
-                log.failures.push("no snapshot".into());
-                continue;
+            let req = pb::AssignRequest {
+                experiment: key.into(),
+                context: Some(ctx.clone()),
+                ..Default::default()
             };
-            for key in ["a", "b"] {
-                if let Err(e) = snap.assign(key, &ctx, EvalOptions::default()) {
-                    log.failures.push(format!("assign {key}: {e}"));
+            match c.assign(req).await {
+                Ok(r) => {
+                    let r = r.into_inner();
+                    log.check(&generations, &mut newest, &r.config_version);
                 }
-            }
-            let version = snap.version();
-            match generations.get(version) {
-                None => log
-                    .failures
-                    .push(format!("version {version} was never written valid")),
-                Some(&g) if g < newest => log
-                    .failures
-                    .push(format!("went back from generation {newest} to {g}")),
-                Some(&g) => newest = g,
-            }
-            if !log.seen.contains(version) {
-                log.seen.insert(version.to_owned());
+                Err(e) => log.failures.push(format!("Assign {key}: {e:?}")),
             }
         }
-        std::thread::sleep(Duration::from_micros(200));
+        log.requests += 1;
+        let req = pb::AssignAllRequest {
+            context: Some(ctx),
+            ..Default::default()
+        };
+        match c.assign_all(req).await {
+            Ok(r) => {
+                let r = r.into_inner();
+                if r.assignments.len() != 2 {
+                    log.failures.push(format!(
+                        "AssignAll gave {} assignments",
+                        r.assignments.len()
+                    ));
+                }
+                if r.assignments
+                    .iter()
+                    .any(|a| a.config_version != r.config_version)
+                {
+                    log.failures
+                        .push("AssignAll mixed versions in one response".into());
+                }
+                log.check(&generations, &mut newest, &r.config_version);
+            }
+            Err(e) => log.failures.push(format!("AssignAll: {e:?}")),
+        }
     }
     log
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clients_never_fail_or_go_back_during_a_reload_storm() {
+async fn grpc_clients_never_fail_or_go_back_during_a_reload_storm() {
     let tmp = tempfile::tempdir().unwrap();
     let writer = AtomicWriter::new(tmp.path());
     let rewrites: Vec<_> = (0..=REWRITES).map(payload).collect();
@@ -138,24 +189,35 @@ async fn clients_never_fail_or_go_back_during_a_reload_storm() {
     write(&writer, &rewrites[0].0);
     let store = Store::new();
     reload_now(tmp.path(), &store);
-    let opts = WatchOptions {
+    let opts = ServeOptions {
+        listen: Listen::Tcp("127.0.0.1:0".parse().unwrap()),
+        admin_listen: None,
+        ..ServeOptions::default()
+    };
+    let running = cohortd::server::start(opts, store.clone(), Arc::new(NoopSink), Metrics::new())
+        .await
+        .unwrap();
+    let Bound::Tcp(addr) = running.grpc_addr.clone() else {
+        unreachable!("TCP listen")
+    };
+    let watch_opts = WatchOptions {
         debounce: Duration::from_millis(5),
         poll_interval: Duration::from_millis(50),
         ..WatchOptions::default()
     };
-    let handle = watch::spawn(tmp.path().to_owned(), Arc::clone(&store), opts).unwrap();
+    let handle = watch::spawn(tmp.path().to_owned(), Arc::clone(&store), watch_opts).unwrap();
 
     let done = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|id| {
-            let (s, g, d) = (
-                Arc::clone(&store),
-                Arc::clone(&generations),
-                Arc::clone(&done),
-            );
-            std::thread::spawn(move || client(id, s, g, d))
-        })
-        .collect();
+    let mut clients = Vec::new();
+    for id in 0..CLIENTS {
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let (g, d) = (Arc::clone(&generations), Arc::clone(&done));
+        clients.push(tokio::spawn(client(id, channel, g, d)));
+    }
 
     let applied_before = store.status().applied;
     let writes = Arc::new(AtomicU64::new(0));
@@ -170,7 +232,7 @@ async fn clients_never_fail_or_go_back_during_a_reload_storm() {
             std::thread::sleep(Duration::from_millis(pause));
         }
     });
-    // Bounded: the storm itself takes about a second.
+    // Bounded: the storm itself takes about a second or two.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !storm.is_finished() {
         assert!(
@@ -188,8 +250,12 @@ async fn clients_never_fail_or_go_back_during_a_reload_storm() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     done.store(true, Ordering::Relaxed);
-    let logs: Vec<ClientLog> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let mut logs = Vec::new();
+    for c in clients {
+        logs.push(c.await.unwrap());
+    }
     handle.stop().await;
+    assert!(running.shutdown().await, "clean shutdown");
 
     let failures: Vec<&String> = logs.iter().flat_map(|l| &l.failures).collect();
     assert!(
@@ -202,17 +268,20 @@ async fn clients_never_fail_or_go_back_during_a_reload_storm() {
     let seen: HashSet<&String> = logs.iter().flat_map(|l| &l.seen).collect();
     let status = store.status();
     assert_eq!(writes.load(Ordering::Relaxed), REWRITES as u64);
-    assert!(requests > 0);
+    assert!(logs.iter().all(|l| l.requests > 0));
     // The storm really swapped snapshots under the clients.
     assert!(status.applied - applied_before >= 2, "{status:?}");
     assert!(seen.len() >= 2, "clients saw only {seen:?}");
     assert!(
         status.rejected >= 1,
-        "some invalid rewrite was loaded: {status:?}"
+        "no invalid rewrite was ever loaded: {status:?}"
     );
     eprintln!(
-        "storm: {REWRITES} rewrites, {} applied, {} rejected, {} unchanged; {requests} requests saw {} versions",
-        status.applied, status.rejected, status.unchanged, seen.len()
+        "storm: {REWRITES} rewrites, {} applied, {} rejected, {} unchanged; {requests} gRPC calls saw {} versions",
+        status.applied,
+        status.rejected,
+        status.unchanged,
+        seen.len()
     );
 }
 

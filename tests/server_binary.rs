@@ -172,3 +172,100 @@ async fn an_invalid_config_at_startup_serves_unavailable_not_a_crash() {
         .unwrap();
     assert_eq!(st.code(), Some(0));
 }
+
+#[tokio::test]
+async fn calls_longer_than_the_grace_period_are_cut_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sock = tmp.path().join("c.sock");
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/configs");
+    let mut child = spawn(
+        &examples,
+        &sock,
+        &["--debug-delay", "20s", "--shutdown-grace", "300ms"],
+    );
+    wait_for(&sock, &mut child).await;
+    let mut c = client(sock.clone()).await;
+    let call = tokio::spawn(async move { c.assign_all(pb::AssignAllRequest::default()).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sigterm(&child);
+    let (st, logs) = tokio::task::spawn_blocking(move || {
+        let st = wait_exit(&mut child);
+        let mut err = String::new();
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (st, err)
+    })
+    .await
+    .unwrap();
+    assert_eq!(st.code(), Some(0), "{logs}");
+    assert!(logs.contains("grace period elapsed"), "{logs}");
+    let r = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.is_err(), "the cut-off call fails instead of hanging");
+}
+
+#[tokio::test]
+async fn the_binary_watches_its_config_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("cfg");
+    std::fs::create_dir(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("a.yaml"),
+        "experiments: [{key: a, status: running, variants: [x]}]",
+    )
+    .unwrap();
+    let sock = tmp.path().join("c.sock");
+    let mut child = spawn(&cfg, &sock, &["--debounce-ms", "20"]);
+    wait_for(&sock, &mut child).await;
+    let mut c = client(sock.clone()).await;
+    let mut watch = c.watch(pb::WatchRequest {}).await.unwrap().into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    let e = c
+        .assign(pb::AssignRequest {
+            experiment: "b".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+
+    // Editors save by writing a temporary file and renaming it over the target.
+    std::fs::write(
+        cfg.join(".b.yaml.tmp"),
+        "experiments: [{key: b, status: running, variants: [y]}]",
+    )
+    .unwrap();
+    std::fs::rename(cfg.join(".b.yaml.tmp"), cfg.join("b.yaml")).unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let ev = watch.message().await.unwrap().unwrap();
+            if ev.added.contains(&"b".to_string()) {
+                return ev;
+            }
+        }
+    })
+    .await
+    .expect("the reload is announced");
+    assert_ne!(ev.config_version, first.config_version);
+    let r = c
+        .assign(pb::AssignRequest {
+            experiment: "b".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.config_version, ev.config_version);
+    sigterm(&child);
+    let st = tokio::task::spawn_blocking(move || wait_exit(&mut child))
+        .await
+        .unwrap();
+    assert_eq!(st.code(), Some(0));
+}

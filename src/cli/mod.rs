@@ -31,7 +31,7 @@ pub enum Command {
     ///
     /// Loads the config directory, listens on 127.0.0.1:8013 (gRPC) and
     /// 127.0.0.1:8014 (management HTTP), and stops gracefully on SIGTERM or SIGINT.
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Check a config directory (or file) and print every problem found.
     ///
     /// Exits 0 with a one-line summary when the config is valid, 1 otherwise.

@@ -2,12 +2,13 @@
 //! management port, and shuts down gracefully on SIGTERM or SIGINT.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::exposure::otel::OtelExport;
 use crate::exposure::pipeline::ExposurePipeline;
 use crate::metrics::Metrics;
-use crate::reload::{reload_now, ReloadOutcome, Store};
+use crate::reload::{reload_now, watch, ReloadOutcome, Store, WatchHandle, WatchOptions};
 use crate::server::{Bound, Listen, ServeOptions};
 use crate::transport::limits::Limits;
 
@@ -72,6 +73,21 @@ pub struct Args {
     max_exposure_records: usize,
     #[command(flatten)]
     exposure: super::exposure::ExposureArgs,
+    /// Quiet time after the last change in the config directory before reloading,
+    /// in milliseconds: one ConfigMap update or editor save is several filesystem
+    /// events, and this turns them into one reload.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 100,
+        env = "COHORTD_DEBOUNCE_MS"
+    )]
+    debounce_ms: u64,
+    /// How often to re-hash the config directory in case filesystem events were
+    /// missed (inotify limits, network filesystems); reloads only on a change.
+    /// `0` disables it.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, env = "COHORTD_POLL_INTERVAL")]
+    poll_interval: Duration,
     /// Test hook: delay every gRPC call (used by the graceful-shutdown test).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, hide = true)]
     debug_delay: Option<Duration>,
@@ -133,13 +149,43 @@ impl Args {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("COHORTD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// Starts following the config directory. If the OS refuses an event watch (e.g.
+/// the inotify watch limit), the content-hash poll alone still picks up changes.
+fn start_watcher(args: &Args, store: &Arc<Store>) -> Option<WatchHandle> {
+    let dir = args.config.config_dir.clone();
+    let opts = WatchOptions {
+        debounce: Duration::from_millis(args.debounce_ms),
+        poll_interval: args.poll_interval,
+        events: true,
+    };
+    match watch::spawn(dir.clone(), store.clone(), opts.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, poll = ?opts.poll_interval, "no filesystem events; polling the config directory only");
+            let poll_only = WatchOptions {
+                events: false,
+                ..opts
+            };
+            match watch::spawn(dir, store.clone(), poll_only) {
+                Ok(w) if !args.poll_interval.is_zero() => Some(w),
+                Ok(_) | Err(_) => {
+                    tracing::error!("config reload is off: no events and --poll-interval 0");
+                    None
+                }
+            }
+        }
+    }
 }
 
 /// Runs the command; returns the process exit code.
@@ -158,28 +204,55 @@ pub fn run(args: &Args) -> i32 {
     rt.block_on(serve(args))
 }
 
+/// Waits (up to a minute) until the watcher's first reload attempt is done.
+async fn first_reload(w: &WatchHandle) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while w.stats().reloads == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 async fn serve(args: &Args) -> i32 {
     let dir = &args.config.config_dir;
+    let mut signals = match crate::shutdown::Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install SIGTERM/SIGINT handlers");
+            return 1;
+        }
+    };
     let store = Store::new();
     let metrics = Metrics::new();
     metrics.watch_store(store.clone());
 
-    // The startup load. An invalid config does not stop the sidecar: it serves
-    // NOT_SERVING / UNAVAILABLE until a valid config arrives.
-    match reload_now(dir, &store) {
-        ReloadOutcome::Applied(ev) => tracing::info!(
-            version = %ev.version,
-            experiments = ev.added.len(),
+    // The startup load is the watcher's first reload (building the snapshot a
+    // second time would leave the allocator holding another copy's worth of
+    // memory). Listeners open after it, so the first caller finds the config in
+    // force. An invalid config does not stop the sidecar: it serves NOT_SERVING /
+    // UNAVAILABLE until a valid config arrives.
+    let watcher = start_watcher(args, &store);
+    match &watcher {
+        Some(w) => first_reload(w).await,
+        None => {
+            if let ReloadOutcome::Rejected(errors) = reload_now(dir, &store) {
+                for e in &errors.0 {
+                    tracing::error!(error = %e, "invalid config");
+                }
+            }
+        }
+    }
+    match store.load() {
+        Some(snap) => tracing::info!(
+            version = snap.version(),
+            experiments = snap.experiments().len(),
             dir = %dir.display(),
             "config loaded"
         ),
-        ReloadOutcome::Unchanged => {}
-        ReloadOutcome::Rejected(errors) => {
-            for e in &errors.0 {
-                tracing::error!(error = %e, "invalid config");
-            }
-            tracing::error!(dir = %dir.display(), "no valid config; serving NOT_SERVING until one arrives");
-        }
+        None => tracing::error!(
+            dir = %dir.display(),
+            error = store.status().last_error.as_deref(),
+            "no valid config; serving NOT_SERVING until one arrives"
+        ),
     }
 
     // Exposures: dedup, counts and the SRM check always; OTLP export when an
@@ -217,16 +290,11 @@ async fn serve(args: &Args) -> i32 {
         }
     }
 
-    // The directory watcher is started here, once it exists.
-
-    let signal = match crate::shutdown::signal().await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for signals; shutting down");
-            "error"
-        }
-    };
+    let signal = signals.recv().await;
     tracing::info!(signal, grace = ?args.shutdown_grace, "shutting down");
+    if let Some(w) = watcher {
+        w.stop().await;
+    }
     let deadline = tokio::time::Instant::now() + args.shutdown_grace;
     let clean = running.shutdown().await;
     // Exposures get what is left of the grace period (at least a moment).

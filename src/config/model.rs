@@ -47,6 +47,7 @@ pub struct ExperimentConfig {
     pub status: Status,
     /// Fraction of eligible units enrolled, in [0, 1]. Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub traffic_allocation: Option<f64>,
     /// Scheduled traffic steps (a ramp): from each step's `at` on, its
     /// `trafficAllocation` replaces `trafficAllocation`. Sorted by time; a step may
@@ -111,8 +112,10 @@ pub struct SrmConfig {
 pub struct RampStep {
     /// When the step takes effect: an RFC 3339 time with an offset, preferably UTC,
     /// e.g. `2026-11-21T09:00:00Z`.
+    #[schemars(extend("format" = "date-time"))]
     pub at: String,
     /// Fraction of eligible units enrolled from `at` on, in [0, 1].
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub traffic_allocation: f64,
     /// Acknowledges that this step lowers traffic (and so drops enrolled units).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -365,6 +368,7 @@ pub struct HoldoutConfig {
     /// Holdout key.
     pub key: String,
     /// Fraction of units held out, in [0, 1].
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub fraction: f64,
     /// Salt. Default: the holdout key.
     #[serde(default, skip_serializing_if = "Option::is_none")]

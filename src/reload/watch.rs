@@ -308,7 +308,7 @@ fn log_outcome(dir: &Path, trigger: &str, outcome: &ReloadOutcome) {
                     file = %e.file.display(),
                     experiment = e.experiment.as_deref(),
                     field = e.field.as_deref(),
-                    message = %e.message,
+                    error = %e.message,
                     "config reload rejected; the last good config keeps serving"
                 );
             }

@@ -2,8 +2,8 @@
 //!
 //! One policy serves both `cohortd diff` (its exit status gates a pull request)
 //! and every reload (a refused change keeps the served snapshot). A change is
-//! **refused** when an experiment that is `running` before and after would
-//! reassign enrolled units beyond what the change requires:
+//! **refused** when an experiment that is `running` before and after, and has
+//! enrolled units, would reassign them beyond what the change requires:
 //!
 //! * a redraw: `assignment.salt`, `assignment.hashKey` or `assignment.strategy`
 //!   changed, or the layer or holdout draw changed (key, salt or attribute);
@@ -58,7 +58,9 @@ pub fn judge(d: &ExperimentDiff) -> Judgement {
     let mut reshuffle = Vec::new();
     let mut warn = Vec::new();
     let im = &d.impact;
-    if d.was_running() && d.is_running() {
+    let enrolled = d.before.as_ref().map_or(0.0, |s| s.enrolled);
+    // Nobody enrolled (e.g. a ramp that has not started) means nobody to reassign.
+    if d.was_running() && d.is_running() && enrolled > EPS {
         for c in d.causes.iter().filter(|c| c.redraws()) {
             reshuffle.push(format!(
                 "{c} on a running experiment reassigns enrolled units ({} change variant, {} leave)",

@@ -267,6 +267,15 @@ fn holdout_changes_drop_or_redraw() {
 }
 
 #[test]
+fn a_running_experiment_with_nobody_enrolled_may_change_its_salt() {
+    let zero = BASE.replace("0.5", "0");
+    let new = zero.replace(r#""variants""#, r#""assignment":{"salt":"x"},"variants""#);
+    let (d, v) = pair(&zero, &new);
+    assert!(matches!(d.causes[0], Cause::SaltChanged { .. }));
+    assert_eq!(v, Verdict::Safe);
+}
+
+#[test]
 fn a_non_running_experiment_may_change_anything() {
     let paused = BASE.replace("running", "paused");
     let new = paused.replace(r#""variants""#, r#""assignment":{"salt":"x"},"variants""#);

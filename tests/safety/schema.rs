@@ -47,7 +47,7 @@ fn schema_describes_the_config_types() {
 /// tests/python/requirements.txt; `.ci/test.sh` sets COHORTD_PYTHON to the venv).
 /// The `jsonschema` crate would add ~50 crates (ICU included) to the build.
 #[test]
-fn every_example_validates_and_a_typo_does_not() {
+fn every_example_validates_and_typos_and_bad_ranges_do_not() {
     let Ok(python) = std::env::var("COHORTD_PYTHON") else {
         eprintln!("skipped: COHORTD_PYTHON is not set (.ci/test.sh sets it)");
         return;
@@ -57,6 +57,12 @@ fn every_example_validates_and_a_typo_does_not() {
     std::fs::write(
         &typo,
         r#"{"key":"x","status":"running","trafficAlocation":0.5,"variants":["a"]}"#,
+    )
+    .unwrap();
+    let range = dir.path().join("range.yaml");
+    std::fs::write(
+        &range,
+        "key: x\nstatus: running\nvariants: [a]\ntrafficSchedule:\n  - {at: \"2026-01-01T00:00:00Z\", trafficAllocation: 1.5}\n",
     )
     .unwrap();
     let script = r#"
@@ -69,9 +75,10 @@ for path in sys.argv[2:]:
     errors = list(v.iter_errors(doc))
     print(("invalid " if errors else "valid ") + path)
 "#;
-    let mut examples: Vec<_> = std::fs::read_dir(root().join("examples/configs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    let mut examples: Vec<_> = ["examples/configs", "deploy/kubernetes/base/experiments"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(root().join(d)).ok())
+        .flat_map(|entries| entries.map(|e| e.unwrap().path()))
         .filter(|p| {
             p.extension()
                 .is_some_and(|x| x == "json" || x == "yaml" || x == "yml")
@@ -85,6 +92,7 @@ for path in sys.argv[2:]:
         .arg(root().join(COMMITTED))
         .args(&examples)
         .arg(&typo)
+        .arg(&range)
         .output()
         .unwrap();
     assert!(
@@ -97,9 +105,13 @@ for path in sys.argv[2:]:
         .lines()
         .map(str::to_owned)
         .collect();
-    assert_eq!(lines.len(), examples.len() + 1);
+    assert_eq!(lines.len(), examples.len() + 2);
     for (line, path) in lines.iter().zip(&examples) {
         assert_eq!(line, &format!("valid {}", path.display()));
     }
-    assert!(lines.last().unwrap().starts_with("invalid "), "{lines:?}");
+    assert_eq!(lines[examples.len()], format!("invalid {}", typo.display()));
+    assert_eq!(
+        lines[examples.len() + 1],
+        format!("invalid {}", range.display())
+    );
 }

@@ -1,6 +1,7 @@
 //! The cohort guard through the directory watcher: a ConfigMap-style update
 //! (new timestamped directory, `..data` symlink swapped by rename) that rotates a
-//! running experiment's salt is refused; the same change with an epoch bump applies.
+//! running experiment's salt is refused; the same change with an epoch bump applies;
+//! a new unit attribute is refused; lowering traffic and removing a variant apply.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -77,6 +78,36 @@ async fn watcher_refuses_a_salt_change_and_applies_it_with_an_epoch_bump() {
     .await;
     let snap = store.load().unwrap();
     assert_eq!(snap.experiment("e").unwrap().epoch, 1);
+    assert!(store.status().last_error.is_none());
+
+    // A new unit attribute is refused the same way.
+    let served = snap.version().to_owned();
+    // Relative counts: the watcher may refuse one content more than once (an event
+    // and a poll can both re-read it), so count from what has been seen so far.
+    let refused_before = store.status().guard_rejected;
+    let rekeyed = acked.replace(r#""epoch":1"#, r#""epoch":1,"hashKey":"userId""#);
+    publish(dir, 4, &rekeyed);
+    until("the guard to refuse the hashKey change", || {
+        store.status().guard_rejected > refused_before
+    })
+    .await;
+    assert_eq!(store.load().unwrap().version(), served);
+    assert!(store
+        .status()
+        .last_error
+        .unwrap()
+        .contains("assignment.hashKey"));
+
+    // Lowering traffic and removing a variant are allowed.
+    let lowered = acked.replace("0.5", "0.2").replace(r#","c"]"#, "]");
+    publish(dir, 5, &lowered);
+    until("the allowed change to apply", || {
+        store.load().unwrap().version() != served
+    })
+    .await;
+    let snap = store.load().unwrap();
+    assert_eq!(snap.experiment("e").unwrap().variants.len(), 2);
+    assert!(store.status().guard_rejected > refused_before);
     assert!(store.status().last_error.is_none());
     watcher.stop().await;
 }
