@@ -59,6 +59,21 @@ struct Args {
     /// Client runtime worker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// The server's process id: report its CPU time per call over the measured
+    /// window (from /proc/PID/stat). On a shared machine this is steadier than
+    /// throughput, which depends on what else runs.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+/// User + system CPU seconds of a process (all threads), from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,8 +203,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
     measuring.store(true, Ordering::Relaxed);
     let began = Instant::now();
+    let cpu_before = args.server_pid.and_then(cpu_seconds);
     tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
     measuring.store(false, Ordering::Relaxed);
+    let cpu_after = args.server_pid.and_then(cpu_seconds);
     let elapsed = began.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let mut all = Tally::default();
@@ -221,6 +238,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         pct(0.999)
     );
     println!("codes={:?}", all.codes);
+    if let (Some(b), Some(a)) = (cpu_before, cpu_after) {
+        println!(
+            "server_cpu={:.2}s ({:.0}% of one core) server_cpu_per_call={:.1}us",
+            a - b,
+            (a - b) / elapsed * 100.0,
+            (a - b) / n.max(1) as f64 * 1e6
+        );
+    }
     Ok(())
 }
 
