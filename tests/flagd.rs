@@ -681,3 +681,46 @@ async fn event_streams_end_when_the_stop_signal_fires() {
         .expect("the stream ends within 10 s");
     assert!(matches!(end, Ok(None)), "clean end of stream, got {end:?}");
 }
+
+/// A ramp changes answers without a config change, so a ramped single-variant
+/// flag is never STATIC (providers would cache it).
+#[tokio::test]
+async fn ramped_flags_are_split_not_static() {
+    let store = Store::new();
+    store.install(snapshot(
+        r#"
+experiments:
+  - key: ramped
+    status: running
+    trafficSchedule:
+      - {at: "2099-01-01T00:00:00Z", trafficAllocation: 0.5, allowDecrease: true}
+    variants:
+      - {key: "on", value: true}
+      - {key: "off", value: false, weight: 0}
+    defaultVariant: "off"
+"#,
+    ));
+    let srv = start(store, LONG).await;
+    let mut c = v2_client(srv.url()).await;
+    let r = c
+        .resolve_boolean(v2::ResolveBooleanRequest {
+            flag_key: "ramped".into(),
+            context: user("u1"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // Full traffic until 2099: everyone is in, by hashing.
+    assert_eq!(
+        (r.value, r.variant.as_deref(), r.reason.as_str()),
+        (Some(true), Some("on"), "SPLIT")
+    );
+    let e = c
+        .resolve_boolean(v2::ResolveBooleanRequest {
+            flag_key: "ramped".into(),
+            context: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+}

@@ -204,33 +204,56 @@ pub fn run(args: &Args) -> i32 {
     rt.block_on(serve(args))
 }
 
+/// Waits (up to a minute) until the watcher's first reload attempt is done.
+async fn first_reload(w: &WatchHandle) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while w.stats().reloads == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 async fn serve(args: &Args) -> i32 {
     let dir = &args.config.config_dir;
+    let mut signals = match crate::shutdown::Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install SIGTERM/SIGINT handlers");
+            return 1;
+        }
+    };
     let store = Store::new();
     let metrics = Metrics::new();
     metrics.watch_store(store.clone());
 
-    // The startup load. An invalid config does not stop the sidecar: it serves
-    // NOT_SERVING / UNAVAILABLE until a valid config arrives.
-    match reload_now(dir, &store) {
-        ReloadOutcome::Applied(ev) => tracing::info!(
-            version = %ev.version,
-            experiments = ev.added.len(),
+    // The startup load is the watcher's first reload (building the snapshot a
+    // second time would leave the allocator holding another copy's worth of
+    // memory). Listeners open after it, so the first caller finds the config in
+    // force. An invalid config does not stop the sidecar: it serves NOT_SERVING /
+    // UNAVAILABLE until a valid config arrives.
+    let watcher = start_watcher(args, &store);
+    match &watcher {
+        Some(w) => first_reload(w).await,
+        None => {
+            if let ReloadOutcome::Rejected(errors) = reload_now(dir, &store) {
+                for e in &errors.0 {
+                    tracing::error!(error = %e, "invalid config");
+                }
+            }
+        }
+    }
+    match store.load() {
+        Some(snap) => tracing::info!(
+            version = snap.version(),
+            experiments = snap.experiments().len(),
             dir = %dir.display(),
             "config loaded"
         ),
-        ReloadOutcome::Unchanged => {}
-        ReloadOutcome::Rejected(errors) => {
-            for e in &errors.0 {
-                tracing::error!(error = %e, "invalid config");
-            }
-            tracing::error!(dir = %dir.display(), "no valid config; serving NOT_SERVING until one arrives");
-        }
+        None => tracing::error!(
+            dir = %dir.display(),
+            error = store.status().last_error.as_deref(),
+            "no valid config; serving NOT_SERVING until one arrives"
+        ),
     }
-
-    // Follow the directory from here on (the watcher re-reads it once, so nothing
-    // changed since the load above is missed).
-    let watcher = start_watcher(args, &store);
 
     // Exposures: dedup, counts and the SRM check always; OTLP export when an
     // OTEL_EXPORTER_OTLP_*ENDPOINT is configured.
@@ -267,13 +290,7 @@ async fn serve(args: &Args) -> i32 {
         }
     }
 
-    let signal = match crate::shutdown::signal().await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for signals; shutting down");
-            "error"
-        }
-    };
+    let signal = signals.recv().await;
     tracing::info!(signal, grace = ?args.shutdown_grace, "shutting down");
     if let Some(w) = watcher {
         w.stop().await;

@@ -82,10 +82,13 @@ async fn watcher_refuses_a_salt_change_and_applies_it_with_an_epoch_bump() {
 
     // A new unit attribute is refused the same way.
     let served = snap.version().to_owned();
+    // Relative counts: the watcher may refuse one content more than once (an event
+    // and a poll can both re-read it), so count from what has been seen so far.
+    let refused_before = store.status().guard_rejected;
     let rekeyed = acked.replace(r#""epoch":1"#, r#""epoch":1,"hashKey":"userId""#);
     publish(dir, 4, &rekeyed);
     until("the guard to refuse the hashKey change", || {
-        store.status().guard_rejected >= 2
+        store.status().guard_rejected > refused_before
     })
     .await;
     assert_eq!(store.load().unwrap().version(), served);
@@ -104,7 +107,7 @@ async fn watcher_refuses_a_salt_change_and_applies_it_with_an_epoch_bump() {
     .await;
     let snap = store.load().unwrap();
     assert_eq!(snap.experiment("e").unwrap().variants.len(), 2);
-    assert_eq!(store.status().guard_rejected, 2);
+    assert!(store.status().guard_rejected > refused_before);
     assert!(store.status().last_error.is_none());
     watcher.stop().await;
 }

@@ -336,12 +336,15 @@ fn outcome<'s>(a: &Assignment<'s>) -> Result<Outcome<'s>, ResolveError> {
 }
 
 /// The variant every unit gets when the experiment cannot tell units apart: it is
-/// running with full traffic (now, if it has a ramp schedule), no targeting, layer
-/// or holdout, and exactly one variant with a positive weight. That is a plain flag (a kill switch), which
-/// flagd users evaluate without a targeting key.
+/// running with full traffic and no ramp schedule, no targeting, layer or holdout,
+/// and exactly one variant with a positive weight. That is a plain flag (a kill
+/// switch), which flagd users evaluate without a targeting key. (A schedule rules
+/// it out because providers cache STATIC values until a config change, and a
+/// ramp changes the answer without one.)
 fn single_live_variant(e: &Experiment) -> Option<&Variant> {
     if e.status != ExpStatus::Running
-        || e.traffic_at(None) < crate::engine::bucket::threshold(1.0)
+        || !e.schedule.is_empty()
+        || e.traffic < crate::engine::bucket::threshold(1.0)
         || e.layer.is_some()
         || e.holdout.is_some()
         || !e.targeting.conds.is_empty()

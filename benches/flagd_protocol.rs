@@ -2,7 +2,7 @@
 //! (type conversion, reason mapping, metadata) and a full gRPC round trip over
 //! loopback with a tonic v2 client, next to the bare engine assignment.
 //!
-//! Run: `cargo bench --bench flagd`
+//! Run: `cargo bench --bench flagd_protocol`
 
 use std::sync::Arc;
 
