@@ -8,6 +8,7 @@
 //! ```sh
 //! cargo run --release --example loadgen -- --rpc assign --duration 10s
 //! cargo run --release --example loadgen -- --rpc assign-all
+//! cargo run --release --example loadgen -- --rpc assign --exposure   # records exposures
 //! cargo run --release --example loadgen -- --target http://127.0.0.1:8023 --rpc empty
 //! # a config directory with N generated experiments (for the RSS measurement):
 //! cargo run --release --example loadgen -- gen-config --experiments 1000 /tmp/c1000
@@ -59,6 +60,9 @@ struct Args {
     /// Client runtime worker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Set `exposure: true` on Assign / AssignAll (records exposures).
+    #[arg(long)]
+    exposure: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,13 +110,20 @@ fn context(unit: u64) -> Struct {
     c
 }
 
-async fn call(rpc: Rpc, experiment: &str, unit: u64, ch: &Channel) -> Result<(), tonic::Status> {
+async fn call(
+    rpc: Rpc,
+    experiment: &str,
+    unit: u64,
+    exposure: bool,
+    ch: &Channel,
+) -> Result<(), tonic::Status> {
     match rpc {
         Rpc::Assign => {
             AssignmentClient::new(ch.clone())
                 .assign(pb::AssignRequest {
                     experiment: experiment.to_owned(),
                     context: Some(context(unit)),
+                    exposure,
                     ..Default::default()
                 })
                 .await?;
@@ -121,6 +132,7 @@ async fn call(rpc: Rpc, experiment: &str, unit: u64, ch: &Channel) -> Result<(),
             AssignmentClient::new(ch.clone())
                 .assign_all(pb::AssignAllRequest {
                     context: Some(context(unit)),
+                    exposure,
                     ..Default::default()
                 })
                 .await?;
@@ -166,12 +178,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             );
             let experiment = args.experiment.clone();
             let rpc = args.rpc;
+            let exposure = args.exposure;
             tasks.push(tokio::spawn(async move {
                 let mut t = Tally::default();
                 while !stop.load(Ordering::Relaxed) {
                     let unit = next_unit.fetch_add(1, Ordering::Relaxed);
                     let start = Instant::now();
-                    let r = call(rpc, &experiment, unit, &ch).await;
+                    let r = call(rpc, &experiment, unit, exposure, &ch).await;
                     if measuring.load(Ordering::Relaxed) {
                         t.latencies_ns.push(start.elapsed().as_nanos() as u64);
                         let code = match r {
