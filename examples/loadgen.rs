@@ -8,6 +8,7 @@
 //! ```sh
 //! cargo run --release --example loadgen -- --rpc assign --duration 10s
 //! cargo run --release --example loadgen -- --rpc assign-all
+//! cargo run --release --example loadgen -- --rpc assign --exposure   # records exposures
 //! cargo run --release --example loadgen -- --target http://127.0.0.1:8023 --rpc empty
 //! # a config directory with N generated experiments (for the RSS measurement):
 //! cargo run --release --example loadgen -- gen-config --experiments 1000 /tmp/c1000
@@ -64,6 +65,9 @@ struct Args {
     /// throughput, which depends on what else runs.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Set `exposure: true` on Assign / AssignAll (records exposures).
+    #[arg(long)]
+    exposure: bool,
 }
 
 /// User + system CPU seconds of a process (all threads), from /proc/PID/stat.
@@ -121,13 +125,20 @@ fn context(unit: u64) -> Struct {
     c
 }
 
-async fn call(rpc: Rpc, experiment: &str, unit: u64, ch: &Channel) -> Result<(), tonic::Status> {
+async fn call(
+    rpc: Rpc,
+    experiment: &str,
+    unit: u64,
+    exposure: bool,
+    ch: &Channel,
+) -> Result<(), tonic::Status> {
     match rpc {
         Rpc::Assign => {
             AssignmentClient::new(ch.clone())
                 .assign(pb::AssignRequest {
                     experiment: experiment.to_owned(),
                     context: Some(context(unit)),
+                    exposure,
                     ..Default::default()
                 })
                 .await?;
@@ -136,6 +147,7 @@ async fn call(rpc: Rpc, experiment: &str, unit: u64, ch: &Channel) -> Result<(),
             AssignmentClient::new(ch.clone())
                 .assign_all(pb::AssignAllRequest {
                     context: Some(context(unit)),
+                    exposure,
                     ..Default::default()
                 })
                 .await?;
@@ -181,12 +193,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             );
             let experiment = args.experiment.clone();
             let rpc = args.rpc;
+            let exposure = args.exposure;
             tasks.push(tokio::spawn(async move {
                 let mut t = Tally::default();
                 while !stop.load(Ordering::Relaxed) {
                     let unit = next_unit.fetch_add(1, Ordering::Relaxed);
                     let start = Instant::now();
-                    let r = call(rpc, &experiment, unit, &ch).await;
+                    let r = call(rpc, &experiment, unit, exposure, &ch).await;
                     if measuring.load(Ordering::Relaxed) {
                         t.latencies_ns.push(start.elapsed().as_nanos() as u64);
                         let code = match r {

@@ -4,8 +4,10 @@
 //!
 //! Alternates between two generated directories of `--experiments` experiments, so
 //! every reload really applies a new version, and reports the median and worst of
-//! `--rounds` reloads for: `Snapshot::load` (read, parse, compile), `Store::install`
-//! (diff and swap), and freeing the replaced snapshot.
+//! `--rounds` reloads for each step of `reload_now`: `Snapshot::load` (read, parse,
+//! compile), the cohort guard's check against the served snapshot, `Store::install`
+//! (diff and swap), and freeing the replaced snapshot (the watcher does that last
+//! step on its own thread).
 //!
 //! Run: `cargo run --release --example reload_time -- --experiments 10000 --rounds 10`
 
@@ -16,6 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cohortd::reload::Store;
+use cohortd::safety::guard::check_reload;
+use cohortd::safety::schedule::unix_now;
 use cohortd::Snapshot;
 
 /// CPU time this thread has run, from the kernel's scheduler statistics.
@@ -63,16 +67,24 @@ fn main() {
     let store = Store::default();
     store.install(Snapshot::load(dirs[1].path()).unwrap());
 
-    // (phase, wall, cpu) per round.
-    let mut rows: Vec<[(Duration, Duration); 4]> = Vec::new();
+    // (wall, cpu) per phase per round.
+    let mut rows: Vec<[(Duration, Duration); 5]> = Vec::new();
     for r in 0..rounds {
         let dir = dirs[r % 2].path();
         let (snap, lw, lc) = timed(|| Snapshot::load(dir).expect("valid config"));
-        let old: Option<Arc<Snapshot>> = store.load();
+        let old: Arc<Snapshot> = store.load().expect("a snapshot is served");
+        let (verdict, gw, gc) = timed(|| check_reload(&old, &snap, unix_now()));
+        verdict.expect("names only change: the guard allows it");
         let (ev, iw, ic) = timed(|| store.install(snap));
         assert!(ev.is_some(), "every round applies a new version");
         let (_, dw, dc) = timed(move || drop(old));
-        rows.push([(lw, lc), (iw, ic), (dw, dc), (lw + iw + dw, lc + ic + dc)]);
+        rows.push([
+            (lw, lc),
+            (gw, gc),
+            (iw, ic),
+            (dw, dc),
+            (lw + gw + iw + dw, lc + gc + ic + dc),
+        ]);
     }
     println!(
         "{n} experiments ({:.1} MiB of JSON in {} files), {rounds} reloads",
@@ -81,6 +93,7 @@ fn main() {
     );
     for (i, name) in [
         "load (read+parse+compile)",
+        "cohort guard",
         "install (diff+swap)",
         "free old snapshot",
         "total",

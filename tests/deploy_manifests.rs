@@ -1,7 +1,9 @@
 //! The deployment files start cohortd with arguments cohortd accepts: every
 //! `cohortd` container in deploy/kubernetes/rendered/*.yaml and the Dockerfile's
 //! CMD parse with cohortd's own command-line parser as `serve`. A renamed or
-//! removed flag fails here instead of in a rollout.
+//! removed flag fails here instead of in a rollout. The experiments ConfigMap in
+//! each render is also loaded as the kubelet would mount it and must be a valid
+//! config identical to examples/configs.
 
 use std::path::{Path, PathBuf};
 
@@ -122,4 +124,31 @@ fn a_misspelt_flag_is_rejected() {
     // The check above can fail: the parser refuses unknown flags.
     let bad = ["serve", "--config-dir=/x", "--listn=0.0.0.0:8013"].map(String::from);
     assert!(parses_as_serve(&bad).is_err());
+}
+
+#[test]
+fn the_rendered_experiments_configmap_is_a_valid_config_equal_to_the_examples() {
+    let want = cohortd::Snapshot::load(&repo().join("examples/configs"))
+        .expect("examples/configs is valid");
+    for file in rendered() {
+        let cm = documents(&file)
+            .into_iter()
+            .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "cohortd-experiments")
+            .unwrap_or_else(|| panic!("{}: no cohortd-experiments ConfigMap", file.display()));
+        let data = cm["data"].as_object().expect("ConfigMap data");
+        // Lay the keys out the way the kubelet mounts them: one file per key.
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, text) in data {
+            std::fs::write(dir.path().join(name), text.as_str().expect("string data"))
+                .expect("write config file");
+        }
+        let got = cohortd::Snapshot::load(dir.path())
+            .unwrap_or_else(|e| panic!("{}: the mounted config is invalid: {e}", file.display()));
+        assert_eq!(
+            got.version(),
+            want.version(),
+            "{}: the ConfigMap serves a different config than examples/configs",
+            file.display()
+        );
+    }
 }

@@ -176,7 +176,7 @@ async fn dead_collector_changes_no_response_and_is_counted() {
         "{text}"
     );
     assert!(
-        text.contains("cohortd_exposures_export_failed_total{signal=\"logs\"}"),
+        text.contains("cohortd_otlp_export_failed_total{signal=\"logs\"}"),
         "{text}"
     );
     reference.running.shutdown().await;

@@ -89,6 +89,14 @@ async fn span_event_and_log_record_carry_exact_attributes_in_the_callers_trace()
     assert_eq!(report.stats.deduped, 1);
     assert_eq!(report.stats.emitted, 1);
     assert_eq!(report.stats.dropped, 0);
+    assert_eq!(
+        (report.stats.exported_spans, report.stats.exported_logs),
+        (1, 1)
+    );
+    assert_eq!(
+        (report.stats.failed_spans, report.stats.failed_logs),
+        (0, 0)
+    );
 
     let exp = snap.experiment("checkout").unwrap();
     let window = window_index(

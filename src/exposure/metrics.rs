@@ -7,8 +7,11 @@
 //! * `exposures_deduped_total`: exposures skipped as repeats within the window;
 //! * `exposures_dropped_total`: exposures not exported because the queue was full
 //!   (or closed at shutdown);
-//! * `exposures_export_failed_total{signal}`: spans / log records the OTLP
-//!   exporter failed to deliver (collector down, slow or refusing);
+//! * `exposures_emitted_total`: exposures handed to the OpenTelemetry SDK;
+//! * `otlp_exported_total{signal}` / `otlp_export_failed_total{signal}`: spans
+//!   and log records the collector accepted / the exporter failed to deliver.
+//!   Every exposure is one log record, so `exposures_emitted_total` minus both
+//!   `{signal="logs"}` counters is what the SDK's own queue dropped or still holds;
 //! * `srm_p_value{experiment[, stratum_attribute, stratum]}`: the latest SRM
 //!   p-value (absent until every variant expects enough exposures);
 //! * `srm_mismatch{...}`: 1 while that p-value is below the alarm threshold.
@@ -78,17 +81,33 @@ impl Collector for ExposureMetrics {
             s.stats.dropped.load(Ordering::Relaxed),
         )?;
         if let Some(f) = &s.failures {
-            let mut m = enc.encode_descriptor(
-                "cohortd_exposures_export_failed",
-                "Spans and log records the OTLP exporter failed to deliver.",
-                None,
-                MetricType::Counter,
+            counter(
+                &mut enc,
+                "cohortd_exposures_emitted",
+                "Exposures handed to the OpenTelemetry SDK (one span and one log record each).",
+                s.stats.emitted.load(Ordering::Relaxed),
             )?;
-            for (signal, n) in [
-                ("traces", f.spans.load(Ordering::Relaxed)),
-                ("logs", f.logs.load(Ordering::Relaxed)),
+            for (name, help, spans, logs) in [
+                (
+                    "cohortd_otlp_exported",
+                    "Spans (server and exposure) and log records the OTLP collector accepted.",
+                    &f.spans_ok,
+                    &f.logs_ok,
+                ),
+                (
+                    "cohortd_otlp_export_failed",
+                    "Spans and log records the OTLP exporter failed to deliver (collector down, slow or refusing).",
+                    &f.spans,
+                    &f.logs,
+                ),
             ] {
-                ConstCounter::new(n).encode(m.encode_family(&[("signal", signal)])?)?;
+                let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+                for (signal, n) in [
+                    ("traces", spans.load(Ordering::Relaxed)),
+                    ("logs", logs.load(Ordering::Relaxed)),
+                ] {
+                    ConstCounter::new(n).encode(m.encode_family(&[("signal", signal)])?)?;
+                }
             }
         }
         let results = s.srm.last();

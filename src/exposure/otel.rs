@@ -17,7 +17,8 @@
 //! `OTEL_TRACES_SAMPLER`/`_ARG` (sampler, default `parentbased_always_on`),
 //! `OTEL_EXPORTER_OTLP_*_TIMEOUT`/`_HEADERS`/`_COMPRESSION` (exporter) and
 //! `OTEL_BSP_*`/`OTEL_BLRP_*` (batch processors). `service.name` defaults to
-//! `cohortd` instead of the SDK's `unknown_service`.
+//! `cohortd` instead of the SDK's `unknown_service`, and the batch queues
+//! default larger than the SDK's (16384 items, batches of 2048, 1 s delay).
 //!
 //! The SDK batch processors run on their own threads with bounded queues, so
 //! building a span or log record here never waits on the network; what they
@@ -51,14 +52,53 @@ pub enum OtelError {
     Build(#[from] opentelemetry_otlp::ExporterBuildError),
 }
 
-/// Counts of items the SDK exporters failed to deliver (collector down, slow or
-/// refusing), by signal.
+/// Counts of items the SDK exporters delivered, and failed to deliver
+/// (collector down, slow or refusing), by signal.
 #[derive(Debug, Default)]
 pub struct ExportFailures {
     /// Spans in failed export calls.
     pub spans: AtomicU64,
     /// Log records in failed export calls.
     pub logs: AtomicU64,
+    /// Spans the collector accepted.
+    pub spans_ok: AtomicU64,
+    /// Log records the collector accepted.
+    pub logs_ok: AtomicU64,
+}
+
+/// Batch sizes for exposure volumes: the SDK defaults (a 2048-item queue) drop
+/// under a few thousand exposures per second. Each applies only when its
+/// `OTEL_BSP_*` / `OTEL_BLRP_*` variable is unset, so the environment still wins.
+const QUEUE: usize = 16_384;
+const BATCH: usize = 2_048;
+
+fn unset(var: &str) -> bool {
+    std::env::var_os(var).is_none()
+}
+
+fn span_batch_config() -> opentelemetry_sdk::trace::BatchConfig {
+    let mut b = opentelemetry_sdk::trace::BatchConfigBuilder::default();
+    if unset("OTEL_BSP_MAX_QUEUE_SIZE") {
+        b = b.with_max_queue_size(QUEUE);
+    }
+    if unset("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
+        b = b.with_max_export_batch_size(BATCH);
+    }
+    if unset("OTEL_BSP_SCHEDULE_DELAY") {
+        b = b.with_scheduled_delay(Duration::from_secs(1));
+    }
+    b.build()
+}
+
+fn log_batch_config() -> opentelemetry_sdk::logs::BatchConfig {
+    let mut b = opentelemetry_sdk::logs::BatchConfigBuilder::default();
+    if unset("OTEL_BLRP_MAX_QUEUE_SIZE") {
+        b = b.with_max_queue_size(QUEUE);
+    }
+    if unset("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE") {
+        b = b.with_max_export_batch_size(BATCH);
+    }
+    b.build()
 }
 
 /// The OTLP endpoint configured in the environment, if any (export is off
@@ -87,43 +127,23 @@ fn resource() -> Resource {
     }
 }
 
-/// One attribute value of an exposure.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AttrValue {
-    /// A string.
-    Str(String),
-    /// A boolean.
-    Bool(bool),
-    /// An integer.
-    Int(i64),
-}
-
-/// An exposure ready to export: final attribute values (unit id already hashed
-/// or omitted), its time and the span context of the request that caused it.
+/// An exposure ready to export: final attributes (unit id already hashed or
+/// omitted; string values reference-counted, so the span event and the log
+/// record share them), its time and the span context of the request that
+/// caused it.
 #[derive(Debug, Clone)]
 pub struct ExposureEvent {
-    /// `(key, value)` pairs in a stable order.
-    pub attributes: Vec<(&'static str, AttrValue)>,
+    /// Attributes in a stable order.
+    pub attributes: Vec<KeyValue>,
     /// When the exposure was recorded.
     pub time: SystemTime,
     /// The request's span, to parent the exposure span on.
     pub parent: Option<SpanContext>,
 }
 
-impl ExposureEvent {
-    fn key_values(&self) -> Vec<KeyValue> {
-        self.attributes
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    AttrValue::Str(s) => Value::from(s.clone()),
-                    AttrValue::Bool(b) => Value::Bool(*b),
-                    AttrValue::Int(i) => Value::I64(*i),
-                };
-                KeyValue::new(*k, v)
-            })
-            .collect()
-    }
+/// A string attribute whose clones share one allocation.
+pub fn shared(key: &'static str, value: &str) -> KeyValue {
+    KeyValue::new(key, Value::String(Arc::<str>::from(value).into()))
 }
 
 /// The span and log pipelines of the OpenTelemetry SDK, exporting over OTLP/gRPC.
@@ -166,18 +186,24 @@ impl OtelExport {
             logs = logs.with_timeout(t);
         }
         let resource = resource();
+        let span_processor = opentelemetry_sdk::trace::BatchSpanProcessor::builder(CountedSpans {
+            inner: spans.build()?,
+            failures: failures.clone(),
+        })
+        .with_batch_config(span_batch_config())
+        .build();
+        let log_processor = opentelemetry_sdk::logs::BatchLogProcessor::builder(CountedLogs {
+            inner: logs.build()?,
+            failures: failures.clone(),
+        })
+        .with_batch_config(log_batch_config())
+        .build();
         let tracer_provider = SdkTracerProvider::builder()
-            .with_batch_exporter(CountedSpans {
-                inner: spans.build()?,
-                failures: failures.clone(),
-            })
+            .with_span_processor(span_processor)
             .with_resource(resource.clone())
             .build();
         let logger_provider = SdkLoggerProvider::builder()
-            .with_batch_exporter(CountedLogs {
-                inner: logs.build()?,
-                failures: failures.clone(),
-            })
+            .with_log_processor(log_processor)
             .with_resource(resource)
             .build();
         let tracer = tracer_provider.tracer(SCOPE);
@@ -203,8 +229,8 @@ impl OtelExport {
 
     /// Hands one exposure to the SDK as a span (with an event) and a log record.
     /// Never waits on the network: the batch processors queue (or drop) it.
-    pub fn emit(&self, ev: &ExposureEvent) {
-        let attrs = ev.key_values();
+    pub fn emit(&self, ev: ExposureEvent) {
+        let attrs = ev.attributes;
         let parent = match &ev.parent {
             Some(sc) if sc.is_valid() => {
                 opentelemetry::Context::new().with_remote_span_context(sc.clone())
@@ -283,9 +309,10 @@ impl<E: SpanExporter> SpanExporter for CountedSpans<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let n = batch.len() as u64;
         let r = self.inner.export(batch).await;
-        if r.is_err() {
-            self.failures.spans.fetch_add(n, Ordering::Relaxed);
-        }
+        match r {
+            Ok(()) => self.failures.spans_ok.fetch_add(n, Ordering::Relaxed),
+            Err(_) => self.failures.spans.fetch_add(n, Ordering::Relaxed),
+        };
         r
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
@@ -310,9 +337,10 @@ impl<E: LogExporter> LogExporter for CountedLogs<E> {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         let n = batch.iter().count() as u64;
         let r = self.inner.export(batch).await;
-        if r.is_err() {
-            self.failures.logs.fetch_add(n, Ordering::Relaxed);
-        }
+        match r {
+            Ok(()) => self.failures.logs_ok.fetch_add(n, Ordering::Relaxed),
+            Err(_) => self.failures.logs.fetch_add(n, Ordering::Relaxed),
+        };
         r
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::dedup::{self, Dedup, Verdict};
 use super::id::{window_index, ExposureId, IdFields};
-use super::otel::{AttrValue, ExportFailures, ExposureEvent, OtelExport};
+use super::otel::{shared, ExportFailures, ExposureEvent, OtelExport};
 use super::privacy::UnitIdMode;
 use super::srm::{strata_attribute, Srm, SrmSettings};
 use super::{counts::Counts, Exposure, ExposureSink};
@@ -93,24 +93,55 @@ pub struct StatsSnapshot {
     pub failed_spans: u64,
     /// Log records the exporter failed to deliver.
     pub failed_logs: u64,
+    /// Spans (server and exposure) the collector accepted.
+    pub exported_spans: u64,
+    /// Log records the collector accepted.
+    pub exported_logs: u64,
 }
 
-/// An exposure waiting in the export queue (owned copies of what it needs).
+/// The string fields of a queued exposure, in the order they are packed.
+#[derive(Clone, Copy)]
+enum Field {
+    Experiment,
+    Variant,
+    Unit,
+    ConfigVersion,
+    Layer,
+    UnitAttribute,
+    SaltFingerprint,
+}
+
+/// An exposure waiting in the export queue. Its strings are packed into one
+/// buffer, so queuing costs the request path a single allocation.
 struct Pending {
-    experiment: Box<str>,
-    variant: Box<str>,
+    text: String,
+    ends: [u32; 7],
+    has_layer: bool,
     reason: &'static str,
-    unit: Box<str>,
-    config_version: Box<str>,
     window: u64,
-    layer: Option<Box<str>>,
-    unit_attribute: Box<str>,
-    salt_fingerprint: Box<str>,
     status: &'static str,
     epoch: u32,
     source: &'static str,
     time: SystemTime,
     parent: Option<SpanContext>,
+}
+
+impl Pending {
+    fn pack(fields: [&str; 7]) -> (String, [u32; 7]) {
+        let mut text = String::with_capacity(fields.iter().map(|f| f.len()).sum());
+        let mut ends = [0u32; 7];
+        for (i, f) in fields.iter().enumerate() {
+            text.push_str(f);
+            ends[i] = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
+        (text, ends)
+    }
+
+    fn get(&self, f: Field) -> &str {
+        let i = f as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text.get(start..self.ends[i] as usize).unwrap_or("")
+    }
 }
 
 /// State shared by the sink and the pipeline handle.
@@ -137,20 +168,20 @@ impl std::fmt::Debug for Shared {
 impl Shared {
     fn snapshot(&self) -> StatsSnapshot {
         let s = &self.stats;
-        let (failed_spans, failed_logs) = self.failures.as_ref().map_or((0, 0), |f| {
-            (
-                f.spans.load(Ordering::Relaxed),
-                f.logs.load(Ordering::Relaxed),
-            )
-        });
+        let load = |f: &Option<Arc<ExportFailures>>, pick: fn(&ExportFailures) -> &AtomicU64| {
+            f.as_ref().map_or(0, |f| pick(f).load(Ordering::Relaxed))
+        };
+        let f = &self.failures;
         StatsSnapshot {
             received: s.received.load(Ordering::Relaxed),
             deduped: s.deduped.load(Ordering::Relaxed),
             queued: s.queued.load(Ordering::Relaxed),
             dropped: s.dropped.load(Ordering::Relaxed),
             emitted: s.emitted.load(Ordering::Relaxed),
-            failed_spans,
-            failed_logs,
+            failed_spans: load(f, |f| &f.spans),
+            failed_logs: load(f, |f| &f.logs),
+            exported_spans: load(f, |f| &f.spans_ok),
+            exported_logs: load(f, |f| &f.logs_ok),
         }
     }
 
@@ -185,16 +216,22 @@ impl Shared {
             let sc = span.span_context();
             sc.is_valid().then(|| sc.clone())
         });
+        let layer = exp.layer.as_ref().map(|l| &*l.key);
+        let (text, ends) = Pending::pack([
+            &exp.key,
+            &a.variant.key,
+            e.unit,
+            e.config_version,
+            layer.unwrap_or(""),
+            &exp.hash_key,
+            &exp.salt_fingerprint,
+        ]);
         let pending = Pending {
-            experiment: exp.key.clone(),
-            variant: a.variant.key.clone(),
+            text,
+            ends,
+            has_layer: layer.is_some(),
             reason: a.reason.as_str(),
-            unit: e.unit.into(),
-            config_version: e.config_version.into(),
             window,
-            layer: exp.layer.as_ref().map(|l| l.key.clone()),
-            unit_attribute: exp.hash_key.clone(),
-            salt_fingerprint: exp.salt_fingerprint.clone(),
             status: exp.status.as_str(),
             epoch: exp.epoch,
             source: e.source,
@@ -432,7 +469,7 @@ async fn run_export(
                     break None;
                 }
                 for p in buf.drain(..) {
-                    otel.emit(&event(&p, mode));
+                    otel.emit(event(&p, mode));
                     shared.stats.emitted.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -445,40 +482,52 @@ async fn run_export(
             shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        otel.emit(&event(&p, mode));
+        otel.emit(event(&p, mode));
         shared.stats.emitted.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 /// The exported attributes of one exposure (see the README's attribute table).
 fn event(p: &Pending, mode: UnitIdMode) -> ExposureEvent {
+    use opentelemetry::KeyValue;
+    let (experiment, variant, unit) = (
+        p.get(Field::Experiment),
+        p.get(Field::Variant),
+        p.get(Field::Unit),
+    );
+    let version = p.get(Field::ConfigVersion);
     let id = ExposureId::derive(&IdFields {
-        unit: &p.unit,
-        experiment: &p.experiment,
-        variant: &p.variant,
-        config_version: &p.config_version,
+        unit,
+        experiment,
+        variant,
+        config_version: version,
         window: p.window,
     });
-    let s = |v: &str| AttrValue::Str(v.to_owned());
     let mut attributes = Vec::with_capacity(16);
-    attributes.push(("feature_flag.key", s(&p.experiment)));
-    attributes.push(("feature_flag.result.variant", s(&p.variant)));
-    attributes.push(("feature_flag.result.reason", s(p.reason)));
-    if let Some(unit) = mode.export(&p.unit) {
-        attributes.push(("feature_flag.context.id", AttrValue::Str(unit)));
+    attributes.push(shared("feature_flag.key", experiment));
+    attributes.push(shared("feature_flag.result.variant", variant));
+    attributes.push(KeyValue::new("feature_flag.result.reason", p.reason));
+    if let Some(unit) = mode.export(unit) {
+        attributes.push(shared("feature_flag.context.id", &unit));
     }
-    attributes.push(("feature_flag.version", s(&p.config_version)));
-    attributes.push(("feature_flag.provider.name", s("cohortd")));
-    if let Some(layer) = &p.layer {
-        attributes.push(("feature_flag.set.id", s(layer)));
+    attributes.push(shared("feature_flag.version", version));
+    attributes.push(KeyValue::new("feature_flag.provider.name", "cohortd"));
+    if p.has_layer {
+        attributes.push(shared("feature_flag.set.id", p.get(Field::Layer)));
     }
-    attributes.push(("cohortd.exposure.id", AttrValue::Str(id.to_hex())));
-    attributes.push(("cohortd.unit_attribute", s(&p.unit_attribute)));
-    attributes.push(("cohortd.sticky", AttrValue::Bool(p.reason == "sticky")));
-    attributes.push(("cohortd.salt_fingerprint", s(&p.salt_fingerprint)));
-    attributes.push(("cohortd.experiment.status", s(p.status)));
-    attributes.push(("cohortd.epoch", AttrValue::Int(i64::from(p.epoch))));
-    attributes.push(("cohortd.source", s(p.source)));
+    attributes.push(shared("cohortd.exposure.id", &id.to_hex()));
+    attributes.push(shared(
+        "cohortd.unit_attribute",
+        p.get(Field::UnitAttribute),
+    ));
+    attributes.push(KeyValue::new("cohortd.sticky", p.reason == "sticky"));
+    attributes.push(shared(
+        "cohortd.salt_fingerprint",
+        p.get(Field::SaltFingerprint),
+    ));
+    attributes.push(KeyValue::new("cohortd.experiment.status", p.status));
+    attributes.push(KeyValue::new("cohortd.epoch", i64::from(p.epoch)));
+    attributes.push(KeyValue::new("cohortd.source", p.source));
     ExposureEvent {
         attributes,
         time: p.time,
