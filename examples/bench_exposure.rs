@@ -11,6 +11,8 @@
 //! ```sh
 //! cargo build --release --bin cohortd
 //! cargo run --release --example bench_exposure -- --rounds 3 --duration 8
+//! # steady state: units from a pool of 10000, so repeats are deduped
+//! cargo run --release --example bench_exposure -- --rounds 3 --duration 8 --units 10000
 //! ```
 
 use std::net::SocketAddr;
@@ -59,6 +61,10 @@ struct Args {
     /// Warm-up seconds per round (not measured).
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
+    /// Draw units from a pool of this many (repeats are deduped, as in steady
+    /// traffic); 0 = every request a fresh unit (every call a new exposure).
+    #[arg(long, default_value_t = 0)]
+    units: u64,
     /// Client (and receiver) runtime worker threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -218,12 +224,14 @@ async fn drive(args: &Args, addr: SocketAddr) -> Result<Measured, Box<dyn std::e
         for _ in 0..args.streams {
             let (ch, measuring, stop, next) =
                 (ch.clone(), measuring.clone(), stop.clone(), next.clone());
+            let pool = args.units;
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 let mut errors = 0u64;
                 let mut client = AssignmentClient::new(ch);
                 while !stop.load(Ordering::Relaxed) {
-                    let unit = format!("user-{}", next.fetch_add(1, Ordering::Relaxed));
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let unit = format!("user-{}", if pool > 0 { n % pool } else { n });
                     let mut ctx = Struct::default();
                     ctx.fields.insert("userId".into(), s(&unit));
                     ctx.fields.insert("region".into(), s("US"));

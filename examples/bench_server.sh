@@ -14,16 +14,18 @@ cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done;
 trap cleanup EXIT
 
 $R/cohortd serve --config-dir examples/configs --listen 127.0.0.1:18013 \
-  --admin-listen 127.0.0.1:18014 2>"$tmp/cohortd.log" & pids+=($!)
-$R/examples/empty_server 127.0.0.1:18023 2>"$tmp/empty.log" & pids+=($!)
+  --admin-listen 127.0.0.1:18014 2>"$tmp/cohortd.log" & cpid=$!; pids+=($cpid)
+$R/examples/empty_server 127.0.0.1:18023 2>"$tmp/empty.log" & epid=$!; pids+=($epid)
 sleep 1
 echo "== machine: $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 run() { $R/examples/loadgen --duration "$secs" --warmup 2 "$@" | sed 's/^/   /'; }
-echo "== empty";      run --target http://127.0.0.1:18023 --rpc empty
-echo "== Assign";     run --target http://127.0.0.1:18013 --rpc assign
-echo "== AssignAll";  run --target http://127.0.0.1:18013 --rpc assign-all
-echo "== empty (again, to see drift)"; run --target http://127.0.0.1:18023 --rpc empty
-echo "== Assign (again)"; run --target http://127.0.0.1:18013 --rpc assign
+E=(--target http://127.0.0.1:18023 --server-pid "$epid" --rpc empty)
+C=(--target http://127.0.0.1:18013 --server-pid "$cpid")
+for round in 1 2 3; do
+  echo "== round $round: empty";  run "${E[@]}"
+  echo "== round $round: Assign"; run "${C[@]}" --rpc assign
+done
+echo "== AssignAll";  run "${C[@]}" --rpc assign-all
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 $R/examples/loadgen gen-config --experiments 1000 "$tmp/c1000"

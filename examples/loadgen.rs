@@ -8,6 +8,7 @@
 //! ```sh
 //! cargo run --release --example loadgen -- --rpc assign --duration 10s
 //! cargo run --release --example loadgen -- --rpc assign-all
+//! cargo run --release --example loadgen -- --rpc assign --exposure   # records exposures
 //! cargo run --release --example loadgen -- --target http://127.0.0.1:8023 --rpc empty
 //! # a config directory with N generated experiments (for the RSS measurement):
 //! cargo run --release --example loadgen -- gen-config --experiments 1000 /tmp/c1000
@@ -59,6 +60,24 @@ struct Args {
     /// Client runtime worker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// The server's process id: report its CPU time per call over the measured
+    /// window (from /proc/PID/stat). On a shared machine this is steadier than
+    /// throughput, which depends on what else runs.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Set `exposure: true` on Assign / AssignAll (records exposures).
+    #[arg(long)]
+    exposure: bool,
+}
+
+/// User + system CPU seconds of a process (all threads), from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,13 +125,20 @@ fn context(unit: u64) -> Struct {
     c
 }
 
-async fn call(rpc: Rpc, experiment: &str, unit: u64, ch: &Channel) -> Result<(), tonic::Status> {
+async fn call(
+    rpc: Rpc,
+    experiment: &str,
+    unit: u64,
+    exposure: bool,
+    ch: &Channel,
+) -> Result<(), tonic::Status> {
     match rpc {
         Rpc::Assign => {
             AssignmentClient::new(ch.clone())
                 .assign(pb::AssignRequest {
                     experiment: experiment.to_owned(),
                     context: Some(context(unit)),
+                    exposure,
                     ..Default::default()
                 })
                 .await?;
@@ -121,6 +147,7 @@ async fn call(rpc: Rpc, experiment: &str, unit: u64, ch: &Channel) -> Result<(),
             AssignmentClient::new(ch.clone())
                 .assign_all(pb::AssignAllRequest {
                     context: Some(context(unit)),
+                    exposure,
                     ..Default::default()
                 })
                 .await?;
@@ -166,12 +193,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             );
             let experiment = args.experiment.clone();
             let rpc = args.rpc;
+            let exposure = args.exposure;
             tasks.push(tokio::spawn(async move {
                 let mut t = Tally::default();
                 while !stop.load(Ordering::Relaxed) {
                     let unit = next_unit.fetch_add(1, Ordering::Relaxed);
                     let start = Instant::now();
-                    let r = call(rpc, &experiment, unit, &ch).await;
+                    let r = call(rpc, &experiment, unit, exposure, &ch).await;
                     if measuring.load(Ordering::Relaxed) {
                         t.latencies_ns.push(start.elapsed().as_nanos() as u64);
                         let code = match r {
@@ -188,8 +216,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
     measuring.store(true, Ordering::Relaxed);
     let began = Instant::now();
+    let cpu_before = args.server_pid.and_then(cpu_seconds);
     tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
     measuring.store(false, Ordering::Relaxed);
+    let cpu_after = args.server_pid.and_then(cpu_seconds);
     let elapsed = began.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let mut all = Tally::default();
@@ -221,6 +251,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         pct(0.999)
     );
     println!("codes={:?}", all.codes);
+    if let (Some(b), Some(a)) = (cpu_before, cpu_after) {
+        println!(
+            "server_cpu={:.2}s ({:.0}% of one core) server_cpu_per_call={:.1}us",
+            a - b,
+            (a - b) / elapsed * 100.0,
+            (a - b) / n.max(1) as f64 * 1e6
+        );
+    }
     Ok(())
 }
 

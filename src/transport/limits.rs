@@ -200,6 +200,16 @@ struct Scan {
 /// exhaust the stack (prost already caps nesting at 100 while decoding).
 fn scan(kind: Option<&Kind>) -> Scan {
     let mut out = Scan::default();
+    // Scalars (nearly every attribute) need no stack, so no allocation.
+    match kind {
+        Some(Kind::StringValue(s)) => {
+            out.longest = s.len();
+            return out;
+        }
+        Some(Kind::NumberValue(n)) if n.is_finite() => return out,
+        Some(Kind::BoolValue(_)) | Some(Kind::NullValue(_)) => return out,
+        _ => {}
+    }
     let mut stack: Vec<Option<&Kind>> = vec![kind];
     while let Some(next) = stack.pop() {
         match next {

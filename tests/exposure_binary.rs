@@ -1,0 +1,125 @@
+//! The real `cohortd serve` binary with OTEL_* export: flags and environment
+//! are honoured, exposures join the caller's trace, and SIGTERM flushes what is
+//! queued before the process exits.
+
+mod exposure_support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cohortd::transport::pb;
+use exposure_support::otlp::{attrs, hex, Receiver, V};
+use exposure_support::proto_ctx;
+
+const CONFIG: &str = r#"
+experiments:
+  - experimentId: checkout
+    status: running
+    variants: [control, treatment]
+    assignment: {hashKey: userId}
+"#;
+
+const TRACE_ID: &str = "5bf92f3577b34da6a3ce929d0e0e4736";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_exports_with_otel_env_and_flushes_on_sigterm() {
+    let (rx, endpoint) = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("e.yaml"), CONFIG).unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cohortd"))
+        .arg("serve")
+        .arg("--config-dir")
+        .arg(dir.path())
+        .args(["--listen", &addr.to_string(), "--admin-listen", "off"])
+        .args([
+            "--exposure-unit-id",
+            "omit",
+            "--exposure-dedup-window",
+            "off",
+        ])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .env("OTEL_SERVICE_NAME", "checkout-web")
+        .env("COHORTD_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut client = loop {
+        match pb::assignment_client::AssignmentClient::connect(format!("http://{addr}")).await {
+            Ok(c) => break c,
+            Err(_) => {
+                assert!(child.try_wait().unwrap().is_none(), "server exited early");
+                assert!(Instant::now() < deadline, "server did not start");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    for user in ["ann", "ann", "bob"] {
+        let mut req = tonic::Request::new(pb::AssignRequest {
+            experiment: "checkout".into(),
+            context: Some(proto_ctx(&[("userId", user)])),
+            exposure: true,
+            sticky: Default::default(),
+        });
+        req.metadata_mut().insert(
+            "traceparent",
+            format!("00-{TRACE_ID}-00f067aa0ba902b7-01")
+                .parse()
+                .unwrap(),
+        );
+        client.assign(req).await.unwrap();
+    }
+    drop(client);
+
+    // SIGTERM right away: the export batches (1 s delay) are flushed on the way out.
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "server did not exit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+
+    let logs = rx.logs();
+    assert_eq!(
+        logs.len(),
+        3,
+        "dedup off: every exposure, flushed at shutdown"
+    );
+    for l in &logs {
+        let a = attrs(&l.attributes);
+        assert_eq!(a["feature_flag.key"], V::S("checkout".into()));
+        assert!(
+            !a.contains_key("feature_flag.context.id"),
+            "--exposure-unit-id omit"
+        );
+        assert_eq!(hex(&l.trace_id), TRACE_ID);
+    }
+    let got = rx.got.lock().unwrap();
+    let resource = got.logs[0].resource_logs[0].resource.as_ref().unwrap();
+    assert_eq!(
+        attrs(&resource.attributes)["service.name"],
+        V::S("checkout-web".into())
+    );
+    drop(got);
+    let exposure_spans = rx
+        .spans()
+        .into_iter()
+        .filter(|(_, s)| s.name == "feature_flag.evaluation")
+        .count();
+    assert_eq!(exposure_spans, 3);
+}
