@@ -327,6 +327,8 @@ pub async fn start(
     let layers = ServiceBuilder::new()
         .layer(opts.trace.clone())
         .layer(observe)
+        // Inside `observe`, so metrics count the status the caller receives.
+        .layer(crate::transport::bad_request::BadRequestLayer)
         .option_layer(opts.debug_delay.map(DelayLayer::new))
         .into_inner();
     let router = tonic::transport::Server::builder()

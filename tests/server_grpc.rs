@@ -640,8 +640,28 @@ async fn limits_are_invalid_argument_naming_the_limit() {
         })
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+    // tonic answers OUT_OF_RANGE; the server rewrites it: this is bad input.
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     assert!(e.message().contains("4096"), "{e:?}");
+
+    // Bytes that are not an AssignRequest (a Duration: field 1 is a varint where
+    // AssignRequest has a string) fail to decode inside tonic, which would say
+    // INTERNAL; it is the caller's bad input.
+    let mut raw = tonic::client::Grpc::new(s.channel().await);
+    raw.ready().await.unwrap();
+    let e = raw
+        .unary(
+            tonic::Request::new(prost_types::Duration {
+                seconds: 5,
+                nanos: 0,
+            }),
+            http::uri::PathAndQuery::from_static("/cohortd.v1.Assignment/Assign"),
+            tonic_prost::ProstCodec::<prost_types::Duration, pb::AssignResponse>::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("decode"), "{e:?}");
 
     // The server is fine afterwards.
     let ok = c

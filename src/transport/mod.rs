@@ -2,6 +2,7 @@
 //! port). Everything here converts at the edge and calls the pure engine.
 
 pub mod admin;
+pub mod bad_request;
 pub mod convert;
 pub mod delay;
 pub mod flagd;
