@@ -75,6 +75,21 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
+/// Waits for the child to exit, then returns its status and everything it wrote
+/// to stderr (its logs).
+fn wait_exit_with_logs(child: &mut Child) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let st = wait_exit(child);
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (st, err)
+}
+
 #[tokio::test]
 async fn sigterm_lets_the_in_flight_call_finish_and_exits_zero() {
     let tmp = tempfile::tempdir().unwrap();
@@ -108,20 +123,9 @@ async fn sigterm_lets_the_in_flight_call_finish_and_exits_zero() {
         .unwrap()
         .expect("the in-flight call completes");
     assert_eq!(r.into_inner().variant, "on");
-    let status = tokio::task::spawn_blocking(move || {
-        let st = wait_exit(&mut child);
-        let mut err = String::new();
-        use std::io::Read;
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        (st, err)
-    })
-    .await
-    .unwrap();
+    let status = tokio::task::spawn_blocking(move || wait_exit_with_logs(&mut child))
+        .await
+        .unwrap();
     let (st, logs) = status;
     assert_eq!(st.code(), Some(0), "{logs}");
     assert!(!sock.exists(), "socket removed on exit");
@@ -188,20 +192,9 @@ async fn calls_longer_than_the_grace_period_are_cut_off() {
     let call = tokio::spawn(async move { c.assign_all(pb::AssignAllRequest::default()).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     sigterm(&child);
-    let (st, logs) = tokio::task::spawn_blocking(move || {
-        let st = wait_exit(&mut child);
-        let mut err = String::new();
-        use std::io::Read;
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        (st, err)
-    })
-    .await
-    .unwrap();
+    let (st, logs) = tokio::task::spawn_blocking(move || wait_exit_with_logs(&mut child))
+        .await
+        .unwrap();
     assert_eq!(st.code(), Some(0), "{logs}");
     assert!(logs.contains("grace period elapsed"), "{logs}");
     let r = tokio::time::timeout(Duration::from_secs(10), call)
