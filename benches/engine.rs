@@ -2,7 +2,7 @@
 //! targeting rules) from a JSON map (the CLI path) and from a protobuf `Struct`
 //! (the gRPC path), and assigning all of 1,000 experiments for one context.
 //!
-//! Run: `cargo bench --bench engine`. Numbers are quoted in the README.
+//! Run: `cargo bench --bench engine`. Numbers are quoted in docs/benchmarks.md.
 
 use std::hint::black_box;
 use std::path::Path;

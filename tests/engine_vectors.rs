@@ -1,7 +1,7 @@
 //! Cross-release stability: the committed test vectors in
 //! `tests/vectors/bucketing.json` must be reproduced exactly by the engine, and by
 //! the independent pure-Python implementation in `tests/python/bucketing_reference.py`
-//! written from the README's algorithm section (which proves that text complete).
+//! written from the algorithm guide (docs/algorithm.md) (which proves that text complete).
 //!
 //! The vectors were generated once by this engine. Never regenerate them to make a
 //! failing test pass: a mismatch means assignments changed for real users. (An
@@ -220,7 +220,7 @@ fn python_reference_reproduces_committed_vectors() {
     );
 }
 
-/// The worked examples in the README's algorithm section are what the engine does.
+/// The worked examples in the algorithm guide (docs/algorithm.md) are what the engine does.
 #[test]
 fn readme_examples_hold() {
     let seeds = DrawKey::derive(bucket::purpose::TRAFFIC, "prod-experiment-2024-q3", "");

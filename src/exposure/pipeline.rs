@@ -487,7 +487,7 @@ async fn run_export(
     }
 }
 
-/// The exported attributes of one exposure (see the README's attribute table).
+/// The exported attributes of one exposure (see the attribute table in docs/exposures.md).
 fn event(p: &Pending, mode: UnitIdMode) -> ExposureEvent {
     use opentelemetry::KeyValue;
     let (experiment, variant, unit) = (

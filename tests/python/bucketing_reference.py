@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """An independent implementation of cohortd's bucketing algorithm (cohortd/v1),
-written from the README section "The bucketing algorithm", in pure Python with no
+written from the guide docs/algorithm.md, in pure Python with no
 dependencies: its own SeaHash and math.log.
 
 Usage: bucketing_reference.py tests/vectors/bucketing.json
