@@ -392,18 +392,24 @@ class Runner:
         return "\n".join(lines)
 
     def shell(self, cmd: str, check: bool = False) -> tuple[int, str]:
+        # Own session, so a timeout kills everything the command started.
+        proc = subprocess.Popen(
+            ["bash", "-o", "pipefail", "-c", self.map_cmd(cmd)],
+            cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )
         try:
-            r = subprocess.run(
-                ["bash", "-o", "pipefail", "-c", self.map_cmd(cmd)],
-                cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=COMMAND_TIMEOUT,
-            )
+            raw, _ = proc.communicate(timeout=COMMAND_TIMEOUT)
         except subprocess.TimeoutExpired:
+            stop(proc)
             raise Failure(f"`{cmd}` did not finish in {COMMAND_TIMEOUT:.0f} s")
-        out = r.stdout.decode(errors="replace")
-        if check and r.returncode != 0:
-            raise Failure(f"setup `{cmd}` exited {r.returncode}:\n{out}")
-        return r.returncode, out
+        finally:
+            if proc.poll() is None:
+                stop(proc)
+        out = raw.decode(errors="replace")
+        if check and proc.returncode != 0:
+            raise Failure(f"setup `{cmd}` exited {proc.returncode}:\n{out}")
+        return proc.returncode, out
 
     def spawn(self, cmd: str, log: Path) -> subprocess.Popen:
         with open(log, "wb") as f:
@@ -474,17 +480,19 @@ def is_serve(cmd: str) -> bool:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
+    """SIGTERM to the process group (what Ctrl-C or Kubernetes would send), then
+    SIGKILL for whatever is left of it after 15 s."""
+    if proc.poll() is None:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
-        proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
 
 
 def main() -> int:
