@@ -414,7 +414,7 @@ class Runner:
     def spawn(self, cmd: str, log: Path) -> subprocess.Popen:
         with open(log, "wb") as f:
             return subprocess.Popen(
-                ["bash", "-c", "exec " + self.map_cmd(cmd)], cwd=self.cwd, env=self.env,
+                ["bash", "-c", self.map_cmd(cmd)], cwd=self.cwd, env=self.env,
                 stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
             )
 
