@@ -2,7 +2,7 @@
 """Runs every fenced block of README.md and docs/*.md against the real binary,
 so the docs cannot drift from what cohortd does (driven by tests/docs.rs).
 
-Convention (also in docs/README section "Docs that stay true" of tests/docs.rs):
+Convention (README.md points here):
 
 * ```sh blocks are run, one command at a time (a line ending in `\\` or an open
   quote continues the command). `# ` lines directly under a command, with no
