@@ -66,6 +66,7 @@ from pathlib import Path
 COMMAND_TIMEOUT = 120.0
 RETRY_SECONDS = 15.0
 READY_SECONDS = 30.0
+START_SECONDS = 60.0  # a background client's first line (Python starts slowly on a loaded box)
 
 MARKER = re.compile(r"^<!--\s*doctest:\s*(.*?)\s*-->\s*$")
 FENCE = re.compile(r"^```(\S*)\s*$")
@@ -444,17 +445,19 @@ class Runner:
         log = Path(tempfile.mktemp(dir=self.root, suffix=".bg.log"))
         proc = self.spawn(cmd, log)
         if expected:
-            self.wait_output(proc, log, expected[:1], cmd, prefix=True)
+            self.wait_output(proc, log, expected[:1], cmd, prefix=True, seconds=START_SECONDS)
         self.background.append((proc, log, expected, cmd))
 
-    def wait_output(self, proc, log: Path, expected: list[str], cmd: str, prefix: bool = False) -> None:
+    def wait_output(self, proc, log: Path, expected: list[str], cmd: str, prefix: bool = False,
+                    seconds: float = RETRY_SECONDS) -> None:
         exp = [self.normalise(e) for e in expected] + (["..."] if prefix else [])
-        deadline = time.monotonic() + RETRY_SECONDS
+        deadline = time.monotonic() + seconds
         while True:
+            exited = proc.poll() is not None
             out = self.normalise(log.read_text(errors="replace"))
             if expected_regex(exp).fullmatch(out):
                 return
-            if time.monotonic() > deadline or (proc.poll() is not None and time.monotonic() > deadline - RETRY_SECONDS + 1):
+            if time.monotonic() > deadline or exited:
                 raise Failure(f"`{cmd}` (background) printed something else:\n{mismatch(exp, out)}")
             time.sleep(0.2)
 
