@@ -45,6 +45,10 @@ Convention (README.md points here):
 Bounded: every command has a timeout, expected output is retried for at most
 RETRY_SECONDS (a reload is debounced), every server is stopped at the end of
 its file. Prints blocks run/skipped per file; exits 1 on any failure.
+
+One file of about 500 lines on purpose: the convention and the code that
+enforces it are read together, and the script needs nothing but the standard
+library.
 """
 
 from __future__ import annotations
