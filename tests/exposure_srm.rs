@@ -225,7 +225,9 @@ async fn metrics_families_render() {
     stream(&*sink, &snap, "regional", 1, |_, _, _| true);
     p.srm().evaluate();
     let mut registry = prometheus_client::registry::Registry::default();
-    p.register(&mut registry);
+    registry.register_collector(Box::new(cohortd::exposure::metrics::ExposureMetrics::of(
+        &p,
+    )));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
     let control = p.counts().get("regional", "control");
