@@ -55,7 +55,7 @@ fn stream(
                     assignment: a,
                     unit: &unit,
                     config_version: snap.version(),
-                    source: "assign",
+                    source: cohortd::exposure::Source::Assign,
                 },
                 &ctx,
             );
@@ -205,7 +205,7 @@ async fn only_running_split_exposures_are_tested_and_small_samples_wait() {
             assignment: a,
             unit: &unit,
             config_version: snap.version(),
-            source: "assign",
+            source: cohortd::exposure::Source::Assign,
         });
     }
     assert!(p.counts().get("even", "treatment") >= 1000);

@@ -234,7 +234,7 @@ impl Shared {
             window,
             status: exp.status.as_str(),
             epoch: exp.epoch,
-            source: e.source,
+            source: e.source.as_str(),
             time,
             parent,
         };

@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 
 use crate::engine::context::UnitBuf;
 use crate::engine::{Assignment, EvalError, EvalOptions, Reason, Step, Sticky, Trace};
-use crate::exposure::Exposure;
+use crate::exposure::{expose, Source};
 use crate::reload::ReloadEvent;
 use crate::snapshot::Experiment;
 use crate::state::AppState;
@@ -70,29 +70,6 @@ impl AssignmentService {
             l.check_key("sticky variant key", &v.variant)?;
         }
         Ok(())
-    }
-
-    fn expose(&self, a: &Assignment<'_>, ctx: &Struct, version: &str, source: &'static str) {
-        if !a.enrolled {
-            return;
-        }
-        let mut buf = UnitBuf::default();
-        let seen = crate::Context::get(ctx, &a.experiment.hash_key);
-        // Enrolled implies a usable unit; the bytes came from a str or a number.
-        if let Some(unit) = buf
-            .unit_bytes(seen)
-            .and_then(|b| std::str::from_utf8(b).ok())
-        {
-            self.state.sink.record_in(
-                &Exposure {
-                    assignment: *a,
-                    unit,
-                    config_version: version,
-                    source,
-                },
-                ctx,
-            );
-        }
     }
 }
 
@@ -179,7 +156,7 @@ impl pb::assignment_server::Assignment for AssignmentService {
         };
         let a = snap.assign(&r.experiment, ctx, opts).map_err(eval_status)?;
         if r.exposure {
-            self.expose(&a, ctx, snap.version(), "assign");
+            expose(&*self.state.sink, &a, ctx, snap.version(), Source::Assign);
         }
         Ok(Response::new(assign_response(&a, snap.version())))
     }
@@ -207,7 +184,7 @@ impl pb::assignment_server::Assignment for AssignmentService {
             };
             let a = e.evaluate(ctx, opts, &mut ());
             if r.exposure {
-                self.expose(&a, ctx, version, "assign_all");
+                expose(&*self.state.sink, &a, ctx, version, Source::AssignAll);
             }
             out.push(assign_response(&a, version));
         };
@@ -286,7 +263,13 @@ impl pb::assignment_server::Assignment for AssignmentService {
         for (e, ctx, rec) in checked {
             let a = e.evaluate(ctx, EvalOptions::default(), &mut ());
             if a.enrolled && *a.variant.key == *rec.variant {
-                self.expose(&a, ctx, snap.version(), "log_exposures");
+                expose(
+                    &*self.state.sink,
+                    &a,
+                    ctx,
+                    snap.version(),
+                    Source::LogExposures,
+                );
                 accepted += 1;
             } else {
                 tracing::debug!(

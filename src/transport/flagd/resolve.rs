@@ -26,9 +26,8 @@ use prost_types::{Struct, Value};
 use tonic::{Code, Status};
 
 use crate::config::Status as ExpStatus;
-use crate::engine::context::UnitBuf;
-use crate::engine::{Assignment, Context, EvalError, EvalOptions, Reason};
-use crate::exposure::{Exposure, ExposureSink};
+use crate::engine::{Assignment, EvalError, EvalOptions, Reason};
+use crate::exposure::{expose, ExposureSink, Source};
 use crate::reload::Store;
 use crate::snapshot::{Experiment, Variant};
 use crate::transport::convert::json_object_to_struct;
@@ -223,9 +222,7 @@ impl Resolver {
                 wanted: want.as_str(),
                 found: json_type(&out.variant.value),
             })?;
-        if a.enrolled {
-            self.expose(&snap, &a, ctx);
-        }
+        expose(&*self.sink, &a, ctx, snap.version(), Source::Flagd);
         Ok(Resolution {
             variant: out.variant.key.to_string(),
             value,
@@ -274,25 +271,6 @@ impl Resolver {
         set.fields
             .insert("configVersion".into(), string(snap.version()));
         Ok((flags, set))
-    }
-
-    fn expose(&self, snap: &Snapshot, a: &Assignment<'_>, ctx: &Struct) {
-        let mut buf = UnitBuf::default();
-        let Some(bytes) = buf.unit_bytes(ctx.get(&a.experiment.hash_key)) else {
-            return;
-        };
-        let Ok(unit) = std::str::from_utf8(bytes) else {
-            return;
-        };
-        self.sink.record_in(
-            &Exposure {
-                assignment: *a,
-                unit,
-                config_version: snap.version(),
-                source: "flagd",
-            },
-            ctx,
-        );
     }
 }
 
