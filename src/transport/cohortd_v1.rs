@@ -15,6 +15,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::engine::context::UnitBuf;
+use crate::engine::resolve::resolve;
 use crate::engine::{Assignment, EvalError, EvalOptions, Reason, Step, Sticky, Trace};
 use crate::exposure::{expose, Source};
 use crate::reload::ReloadEvent;
@@ -86,6 +87,13 @@ pub fn snapshot_or_unavailable(state: &AppState) -> Result<Arc<Snapshot>, Status
     })
 }
 
+/// A flag of another format asked for over cohortd.v1, which serves experiments.
+fn not_an_experiment(key: &str) -> Status {
+    Status::failed_precondition(format!(
+        "`{key}` is not a cohortd experiment; evaluate it over flagd or OFREP"
+    ))
+}
+
 /// Maps an engine lookup error to its gRPC status.
 pub fn eval_status(e: EvalError) -> Status {
     Status::not_found(e.to_string())
@@ -154,9 +162,12 @@ impl pb::assignment_server::Assignment for AssignmentService {
             sticky: sticky_for(&r.sticky, &r.experiment),
             ..EvalOptions::default()
         };
-        let a = snap.assign(&r.experiment, ctx, opts).map_err(eval_status)?;
-        if r.exposure {
-            expose(&*self.state.sink, &a, ctx, snap.version(), Source::Assign);
+        let res = resolve(&snap, &r.experiment, ctx, opts).map_err(eval_status)?;
+        let Some(a) = res.assignment else {
+            return Err(not_an_experiment(&r.experiment));
+        };
+        if let Some(a) = res.exposure().filter(|_| r.exposure) {
+            expose(&*self.state.sink, a, ctx, snap.version(), Source::Assign);
         }
         Ok(Response::new(assign_response(&a, snap.version())))
     }
