@@ -25,6 +25,7 @@ use tower::ServiceBuilder;
 use crate::exposure::ExposureSink;
 use crate::metrics::Metrics;
 use crate::reload::Store;
+use crate::security::{Alpn, Security, SecurityError, SecurityOptions};
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::transport::delay::DelayLayer;
 use crate::transport::grpc::AssignmentService;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub health: HealthReporter,
     /// Fires when the server is shutting down; long-lived streams end on it.
     pub shutdown: Shutdown,
+    /// TLS, auth and ingest state (its status is part of `/readyz`).
+    pub security: Security,
 }
 
 /// Where the gRPC server listens.
@@ -105,6 +108,10 @@ pub struct ServeOptions {
     /// Server spans continuing the caller's W3C trace context, so exposures join
     /// the caller's trace (a pass-through when exposure export is off).
     pub trace: crate::exposure::trace_context::TraceContextLayer,
+    /// The probe listener (health only, plaintext); `None` disables it.
+    pub probe_listen: Option<SocketAddr>,
+    /// TLS, auth and ingest settings.
+    pub security: SecurityOptions,
 }
 
 impl Default for ServeOptions {
@@ -116,6 +123,8 @@ impl Default for ServeOptions {
             limits: Limits::default(),
             debug_delay: None,
             trace: Default::default(),
+            probe_listen: None,
+            security: SecurityOptions::default(),
         }
     }
 }
@@ -139,6 +148,9 @@ pub enum ServeError {
         /// Why.
         why: &'static str,
     },
+    /// A certificate, key or token file cannot be used.
+    #[error(transparent)]
+    Security(#[from] SecurityError),
     /// The reflection service could not read the descriptors.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -280,8 +292,11 @@ pub struct Running {
     pub grpc_addr: Bound,
     /// The management HTTP listener, if enabled.
     pub admin_addr: Option<SocketAddr>,
+    /// The probe listener, if enabled.
+    pub probe_addr: Option<SocketAddr>,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     admin: Option<JoinHandle<std::io::Result<()>>>,
+    probe: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     grace: Duration,
 }
 
@@ -295,6 +310,13 @@ pub async fn start(
 ) -> Result<Running, ServeError> {
     let (trigger, shutdown) = shutdown::channel();
     let (health, health_service) = tonic_health::server::health_reporter();
+    // Refuse to start on a certificate or token that cannot be used.
+    let security = Security::load(&opts.security)?;
+    security.follow(&shutdown);
+    let grpc_security = match &opts.listen {
+        Listen::Tcp(addr) => security.for_tcp(addr, Alpn::H2, "gRPC (--listen)")?,
+        Listen::Unix(_) => security.for_unix(),
+    };
     let state = AppState {
         store,
         sink,
@@ -302,7 +324,9 @@ pub async fn start(
         limits: opts.limits,
         health,
         shutdown,
+        security,
     };
+    let probe_health = health_service.clone();
 
     let mut svcs = services(&state);
     let health_names = std::mem::take(&mut svcs.health_names);
@@ -328,6 +352,9 @@ pub async fn start(
         .layer(opts.trace.clone())
         .layer(observe)
         // Inside `observe`, so metrics count the status the caller receives.
+        // Inside `observe` too, so refusals are counted; before any decoding.
+        .option_layer(grpc_security.grpc_auth_layer())
+        .layer(grpc_security.ingest_gate())
         .layer(crate::transport::bad_request::BadRequestLayer)
         .option_layer(opts.debug_delay.map(DelayLayer::new))
         .into_inner();
@@ -350,13 +377,13 @@ pub async fn start(
                 addr: addr.to_string(),
                 source,
             })?;
-            let incoming = TcpIncoming::from(l).with_nodelay(Some(true));
+            let incoming = grpc_security.incoming(l);
             let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
             (Bound::Tcp(bound), task)
         }
         Listen::Unix(path) => {
             let l = bind_unix(path).await?;
-            let incoming = tokio_stream::wrappers::UnixListenerStream::new(l);
+            let incoming = grpc_security.incoming_unix(l);
             let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
             (Bound::Unix(path.clone()), task)
         }
@@ -373,13 +400,31 @@ pub async fn start(
                 })?;
             let bound = l.local_addr().ok();
             let mut stop = state.shutdown.clone();
-            let app = admin::router(state.clone());
+            let sec = state
+                .security
+                .for_tcp(&addr, Alpn::Http1, "admin (--admin-listen)")?;
+            let mut app = admin::router(state.clone());
+            if let Some(auth) = sec.http_auth_layer() {
+                app = app.layer(auth);
+            }
+            let l = sec.http_listener(l).map_err(|source| ServeError::Bind {
+                addr: format!("{addr} (admin)"),
+                source,
+            })?;
             let task = tokio::spawn(async move {
                 axum::serve(l, app)
                     .with_graceful_shutdown(async move { stop.wait().await })
                     .await
             });
             (bound, Some(task))
+        }
+    };
+
+    let (probe_addr, probe) = match opts.probe_listen {
+        None => (None, None),
+        Some(addr) => {
+            let (bound, task) = start_probe(addr, &state, probe_health).await?;
+            (Some(bound), Some(task))
         }
     };
 
@@ -396,10 +441,52 @@ pub async fn start(
         health_names,
         grpc_addr,
         admin_addr,
+        probe_addr,
         grpc,
         admin,
+        probe,
         grace: opts.shutdown_grace,
     })
+}
+
+/// Binds the probe listener (see [`crate::transport::probe`]): one port, gRPC
+/// health over h2c and `/healthz` `/readyz` over HTTP/1.
+async fn start_probe<H>(
+    addr: SocketAddr,
+    state: &AppState,
+    health: H,
+) -> Result<(SocketAddr, JoinHandle<Result<(), tonic::transport::Error>>), ServeError>
+where
+    H: tower::Service<
+            http::Request<tonic::body::Body>,
+            Error = Infallible,
+            Response = http::Response<tonic::body::Body>,
+        > + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    H::Future: Send + 'static,
+{
+    let bind_err = |source| ServeError::Bind {
+        addr: format!("{addr} (probe)"),
+        source,
+    };
+    let l = TcpListener::bind(addr).await.map_err(bind_err)?;
+    let bound = l.local_addr().map_err(bind_err)?;
+    let routes =
+        tonic::service::Routes::from(crate::transport::probe::router(state.clone(), health));
+    let mut stop = state.shutdown.clone();
+    let task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .accept_http1(true)
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(l).with_nodelay(Some(true)),
+                async move { stop.wait().await },
+            ),
+    );
+    Ok((bound, task))
 }
 
 /// Binds a Unix socket, removing a stale socket file left by a dead server. A
@@ -492,6 +579,11 @@ impl Running {
                 tracing::warn!(grace = ?self.grace, "grace period elapsed; dropping the calls still in flight");
                 grpc.abort();
                 clean = false;
+            }
+        }
+        if let Some(mut probe) = self.probe {
+            if tokio::time::timeout_at(deadline, &mut probe).await.is_err() {
+                probe.abort();
             }
         }
         if let Some(mut admin) = self.admin {

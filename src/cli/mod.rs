@@ -4,6 +4,7 @@ pub mod assign;
 pub mod diff;
 pub mod exposure;
 pub mod schema;
+pub mod security;
 pub mod serve;
 pub mod validate;
 

@@ -1,0 +1,57 @@
+//! The probe listener (`--probe-listen`): health and nothing else, so the
+//! kubelet can reach it on the pod IP while the API stays on loopback or a Unix
+//! socket.
+//!
+//! One port answers both kinds of kubelet probe: gRPC (`grpc.health.v1`, over
+//! HTTP/2 without TLS, which is what the kubelet's gRPC probe speaks) and HTTP/1
+//! `GET /healthz` and `/readyz`. Any other gRPC call gets UNIMPLEMENTED, any
+//! other HTTP path 404. It never needs a token and never uses TLS: the kubelet's
+//! gRPC probe cannot do either, and health reveals only "serving or not" and the
+//! config version.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+
+use crate::server::AppState;
+
+/// The probe routes: `health` (the same gRPC health service the API listener
+/// serves, so both report the same status) plus the admin port's health pages.
+pub fn router<H>(state: AppState, health: H) -> Router
+where
+    H: tower::Service<
+            http::Request<tonic::body::Body>,
+            Error = std::convert::Infallible,
+            Response = http::Response<tonic::body::Body>,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    H::Future: Send + 'static,
+{
+    let grpc = tonic::service::Routes::new(health).into_axum_router();
+    grpc.merge(super::admin::health_router(state))
+        .fallback(not_here)
+}
+
+/// UNIMPLEMENTED for gRPC calls, 404 for anything else.
+async fn not_here(req: axum::extract::Request) -> Response {
+    let grpc = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    if grpc {
+        tonic::Status::unimplemented(format!(
+            "{} is not served on the probe listener (health only); call the API listener (--listen)",
+            req.uri().path()
+        ))
+        .into_http::<axum::body::Body>()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            "the probe listener serves /healthz, /readyz and grpc.health.v1 only\n",
+        )
+            .into_response()
+    }
+}
