@@ -165,6 +165,9 @@ impl Security {
             }
             _ => None,
         };
+        if tls.is_some() {
+            tracing::info!(listener = what, %addr, mutual = self.tls.as_ref().is_some_and(|t| t.status().mutual), "TLS on");
+        }
         if leaves_pod && tls.is_none() {
             tracing::warn!(
                 listener = what,

@@ -47,6 +47,33 @@ pub fn read_bounded(path: &Path) -> Result<Vec<u8>, FileError> {
     Ok(bytes)
 }
 
+/// How many times [`read_consistent`] re-reads files whose `..data` moved.
+const CONSISTENT_READ_ATTEMPTS: usize = 5;
+
+/// Reads every file in `paths`; if the `..data` link of any of their
+/// directories moved meanwhile (a Secret volume update), reads again, so a
+/// certificate and its key always come from the same version.
+pub fn read_consistent(paths: &[PathBuf]) -> Vec<Result<Vec<u8>, FileError>> {
+    let links = || {
+        paths
+            .iter()
+            .map(|p| {
+                p.parent()
+                    .and_then(|d| std::fs::read_link(d.join("..data")).ok())
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut out = Vec::new();
+    for _ in 0..CONSISTENT_READ_ATTEMPTS {
+        let before = links();
+        out = paths.iter().map(|p| read_bounded(p)).collect();
+        if before == links() {
+            break;
+        }
+    }
+    out
+}
+
 /// Re-reads `paths` every `interval` and calls `on_change` with their contents
 /// whenever any of them differs from the last read (an unreadable file counts
 /// as a change, so `on_change` can report it). Ends on `shutdown`.
@@ -54,8 +81,7 @@ pub fn follow<F>(paths: Vec<PathBuf>, interval: Duration, mut shutdown: Shutdown
 where
     F: FnMut(Vec<Result<Vec<u8>, FileError>>) + Send + 'static,
 {
-    let read_all =
-        move |paths: &[PathBuf]| paths.iter().map(|p| read_bounded(p)).collect::<Vec<_>>();
+    let read_all = |paths: &[PathBuf]| read_consistent(paths);
     let mut last = read_all(&paths);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));

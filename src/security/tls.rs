@@ -25,7 +25,7 @@ use rustls::{
     DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
 };
 
-use super::secret_file::{read_bounded, FileError};
+use super::secret_file::{read_consistent, FileError};
 
 /// Where the certificate files are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +98,7 @@ impl TlsReloader {
     /// server that cannot present its certificate must not start).
     pub fn load(files: TlsFiles) -> Result<Arc<Self>, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let contents: Vec<_> = files.paths().iter().map(|p| read_bounded(p)).collect();
+        let contents = read_consistent(&files.paths());
         let loaded = build(&files, &provider, contents)?;
         let mutual = loaded.verifier.is_some();
         Ok(Arc::new(TlsReloader {
@@ -175,13 +175,21 @@ impl TlsReloader {
 fn build(
     files: &TlsFiles,
     provider: &CryptoProvider,
-    mut contents: Vec<Result<Vec<u8>, FileError>>,
+    contents: Vec<Result<Vec<u8>, FileError>>,
 ) -> Result<Loaded, TlsError> {
     let invalid = |path: &PathBuf, why: String| TlsError::Invalid {
         path: path.clone(),
         why,
     };
-    let mut next = || contents.remove(0);
+    let mut contents = contents.into_iter();
+    let mut next = || {
+        contents.next().unwrap_or_else(|| {
+            Err(FileError {
+                path: files.cert.clone(),
+                why: "internal: fewer file contents than files".into(),
+            })
+        })
+    };
     let cert_pem = next()?;
     let key_pem = next()?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
