@@ -17,7 +17,6 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 use tower::ServiceBuilder;
@@ -423,7 +422,7 @@ pub async fn start(
     let (probe_addr, probe) = match opts.probe_listen {
         None => (None, None),
         Some(addr) => {
-            let (bound, task) = start_probe(addr, &state, probe_health).await?;
+            let (bound, task) = crate::transport::probe::start(addr, &state, probe_health).await?;
             (Some(bound), Some(task))
         }
     };
@@ -447,46 +446,6 @@ pub async fn start(
         probe,
         grace: opts.shutdown_grace,
     })
-}
-
-/// Binds the probe listener (see [`crate::transport::probe`]): one port, gRPC
-/// health over h2c and `/healthz` `/readyz` over HTTP/1.
-async fn start_probe<H>(
-    addr: SocketAddr,
-    state: &AppState,
-    health: H,
-) -> Result<(SocketAddr, JoinHandle<Result<(), tonic::transport::Error>>), ServeError>
-where
-    H: tower::Service<
-            http::Request<tonic::body::Body>,
-            Error = Infallible,
-            Response = http::Response<tonic::body::Body>,
-        > + NamedService
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    H::Future: Send + 'static,
-{
-    let bind_err = |source| ServeError::Bind {
-        addr: format!("{addr} (probe)"),
-        source,
-    };
-    let l = TcpListener::bind(addr).await.map_err(bind_err)?;
-    let bound = l.local_addr().map_err(bind_err)?;
-    let routes =
-        tonic::service::Routes::from(crate::transport::probe::router(state.clone(), health));
-    let mut stop = state.shutdown.clone();
-    let task = tokio::spawn(
-        tonic::transport::Server::builder()
-            .accept_http1(true)
-            .add_routes(routes)
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(l).with_nodelay(Some(true)),
-                async move { stop.wait().await },
-            ),
-    );
-    Ok((bound, task))
 }
 
 /// Binds a Unix socket, removing a stale socket file left by a dead server. A

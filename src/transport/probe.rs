@@ -13,7 +13,13 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-use crate::server::AppState;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+
+use crate::server::{AppState, ServeError};
 
 /// The probe routes: `health` (the same gRPC health service the API listener
 /// serves, so both report the same status) plus the admin port's health pages.
@@ -54,4 +60,43 @@ async fn not_here(req: axum::extract::Request) -> Response {
         )
             .into_response()
     }
+}
+
+/// Binds the probe listener and serves it until shutdown: one port, gRPC
+/// health over h2c and `/healthz` `/readyz` over HTTP/1.
+pub async fn start<H>(
+    addr: SocketAddr,
+    state: &AppState,
+    health: H,
+) -> Result<(SocketAddr, JoinHandle<Result<(), tonic::transport::Error>>), ServeError>
+where
+    H: tower::Service<
+            http::Request<tonic::body::Body>,
+            Error = std::convert::Infallible,
+            Response = http::Response<tonic::body::Body>,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    H::Future: Send + 'static,
+{
+    let bind_err = |source| ServeError::Bind {
+        addr: format!("{addr} (probe)"),
+        source,
+    };
+    let l = TcpListener::bind(addr).await.map_err(bind_err)?;
+    let bound = l.local_addr().map_err(bind_err)?;
+    let routes = tonic::service::Routes::from(router(state.clone(), health));
+    let mut stop = state.shutdown.clone();
+    let task = tokio::spawn(
+        tonic::transport::Server::builder()
+            .accept_http1(true)
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(l).with_nodelay(Some(true)),
+                async move { stop.wait().await },
+            ),
+    );
+    Ok((bound, task))
 }
