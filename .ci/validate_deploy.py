@@ -13,8 +13,8 @@ failed. What is checked:
   against the newest Kubernetes it ships and the oldest one with native sidecars
   on by default;
 - the sidecar's invariants in every rendered Deployment: a native sidecar, the
-  ConfigMap mounted as a directory (no subPath), probes that can reach the
-  listener, a hardened securityContext, resources, the downward API feeding
+  ConfigMap mounted as a directory (no subPath), the API on loopback or a Unix
+  socket and probes on the health-only probe listener, a hardened securityContext, resources, the downward API feeding
   OTEL_RESOURCE_ATTRIBUTES, an OTLP endpoint that names a rendered Service;
 - the collector config's pipelines only name components it defines;
 - the Dockerfile's stages, base images, user and entrypoint, and hadolint
@@ -223,19 +223,24 @@ def sidecar_invariants(path: Path) -> None:
     require(mounts[0].get("readOnly") is True, "ConfigMap mount is not readOnly")
     require(arg_value(c, "--config-dir") == mounts[0]["mountPath"], "--config-dir is not the ConfigMap mount path")
 
-    # Probes must reach the listener from the kubelet, i.e. over the pod IP.
+    # The API stays inside the pod (loopback or a Unix socket); only the probe
+    # listener (health alone) is on the pod IP, and every probe points at it.
     listen = arg_value(c, "--listen") or "127.0.0.1:8013"
-    admin = arg_value(c, "--admin-listen") or "127.0.0.1:8014"
+    require(listen.startswith("unix:") or is_loopback(listen), f"--listen={listen} puts the API on the pod IP; use loopback or unix: (docs/security.md)")
+    for flag, default in (("--admin-listen", "127.0.0.1:8014"), ("--ofrep-listen", "127.0.0.1:8016"), ("--sync-listen", "127.0.0.1:8015")):
+        addr = arg_value(c, flag) or default
+        require(addr == "off" or addr.startswith("unix:") or is_loopback(addr), f"{flag}={addr} is reachable from outside the pod")
+    probe_addr = arg_value(c, "--probe-listen")
+    require(probe_addr is not None and probe_addr != "off", "no --probe-listen: the kubelet cannot reach health")
+    require(not is_loopback(probe_addr), f"--probe-listen={probe_addr} is loopback-only; the kubelet probes the pod IP")
+    probe_port = int(probe_addr.rsplit(":", 1)[1])
     for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
         probe = c.get(kind)
         require(probe is not None, f"cohortd has no {kind}")
         if "grpc" in probe:
-            require(not listen.startswith("unix:"), f"{kind} is gRPC but cohortd listens on {listen}")
-            require(not is_loopback(listen), f"{kind} is gRPC but --listen={listen} is loopback-only")
-            require(probe["grpc"]["port"] == int(listen.rsplit(":", 1)[1]), f"{kind} port is not the --listen port")
+            require(probe["grpc"]["port"] == probe_port, f"{kind} port is not the --probe-listen port {probe_port}")
         elif "httpGet" in probe:
-            require(not is_loopback(admin), f"{kind} is HTTP but --admin-listen={admin} is loopback-only")
-            require(port_of(c, probe["httpGet"]["port"]) == int(admin.rsplit(":", 1)[1]), f"{kind} port is not the admin port")
+            require(port_of(c, probe["httpGet"]["port"]) == probe_port, f"{kind} port is not the --probe-listen port {probe_port}")
             require(probe["httpGet"]["path"] in ("/healthz", "/readyz"), f"{kind} path {probe['httpGet']['path']}")
         else:
             raise Failed(f"{kind} is neither grpc nor httpGet")
@@ -375,7 +380,7 @@ def dockerfile() -> None:
     cmd = [a for i, a in final["ins"] if i == "CMD"]
     require(cmd and isinstance(json.loads(cmd[-1]), list), "CMD missing or not exec form")
     exposed = {p for i, a in final["ins"] if i == "EXPOSE" for p in a.split()}
-    require({"8013", "8014"} <= exposed, f"EXPOSE {sorted(exposed)} lacks 8013/8014")
+    require({"8013", "8014", "8017"} <= exposed, f"EXPOSE {sorted(exposed)} lacks 8013/8014/8017")
     ignore = (ROOT / ".dockerignore").read_text().split()
     for must in (".git", "target", ".venv"):
         require(must in ignore, f".dockerignore does not exclude {must}")

@@ -21,6 +21,7 @@ pub mod exposure;
 pub mod metrics;
 pub mod reload;
 pub mod safety;
+pub mod security;
 pub mod server;
 pub mod shutdown;
 pub mod snapshot;

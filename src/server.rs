@@ -17,7 +17,6 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 use tower::ServiceBuilder;
@@ -25,6 +24,7 @@ use tower::ServiceBuilder;
 use crate::exposure::ExposureSink;
 use crate::metrics::Metrics;
 use crate::reload::Store;
+use crate::security::{Alpn, Security, SecurityError, SecurityOptions};
 use crate::shutdown::{self, Shutdown, Trigger};
 use crate::transport::cohortd_v1::AssignmentService;
 use crate::transport::delay::DelayLayer;
@@ -90,6 +90,10 @@ pub struct ServeOptions {
     /// Server spans continuing the caller's W3C trace context, so exposures join
     /// the caller's trace (a pass-through when exposure export is off).
     pub trace: crate::exposure::trace_context::TraceContextLayer,
+    /// The probe listener (health only, plaintext); `None` disables it.
+    pub probe_listen: Option<SocketAddr>,
+    /// TLS, auth and ingest settings.
+    pub security: SecurityOptions,
 }
 
 impl Default for ServeOptions {
@@ -101,6 +105,8 @@ impl Default for ServeOptions {
             limits: Limits::default(),
             debug_delay: None,
             trace: Default::default(),
+            probe_listen: None,
+            security: SecurityOptions::default(),
         }
     }
 }
@@ -124,6 +130,9 @@ pub enum ServeError {
         /// Why.
         why: &'static str,
     },
+    /// A certificate, key or token file cannot be used.
+    #[error(transparent)]
+    Security(#[from] SecurityError),
     /// The reflection service could not read the descriptors.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -265,8 +274,11 @@ pub struct Running {
     pub grpc_addr: Bound,
     /// The management HTTP listener, if enabled.
     pub admin_addr: Option<SocketAddr>,
+    /// The probe listener, if enabled.
+    pub probe_addr: Option<SocketAddr>,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     admin: Option<JoinHandle<std::io::Result<()>>>,
+    probe: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     grace: Duration,
 }
 
@@ -280,6 +292,13 @@ pub async fn start(
 ) -> Result<Running, ServeError> {
     let (trigger, shutdown) = shutdown::channel();
     let (health, health_service) = tonic_health::server::health_reporter();
+    // Refuse to start on a certificate or token that cannot be used.
+    let security = Security::load(&opts.security)?;
+    security.follow(&shutdown);
+    let grpc_security = match &opts.listen {
+        Listen::Tcp(addr) => security.for_tcp(addr, Alpn::H2, "gRPC (--listen)")?,
+        Listen::Unix(_) => security.for_unix(),
+    };
     let state = AppState {
         store,
         sink,
@@ -287,7 +306,9 @@ pub async fn start(
         limits: opts.limits,
         health,
         shutdown,
+        security,
     };
+    let probe_health = health_service.clone();
 
     let mut svcs = services(&state);
     let health_names = std::mem::take(&mut svcs.health_names);
@@ -313,6 +334,9 @@ pub async fn start(
         .layer(opts.trace.clone())
         .layer(observe)
         // Inside `observe`, so metrics count the status the caller receives.
+        // Inside `observe` too, so refusals are counted; before any decoding.
+        .option_layer(grpc_security.grpc_auth_layer())
+        .layer(grpc_security.ingest_gate())
         .layer(crate::transport::bad_request::BadRequestLayer)
         .option_layer(opts.debug_delay.map(DelayLayer::new))
         .into_inner();
@@ -335,13 +359,13 @@ pub async fn start(
                 addr: addr.to_string(),
                 source,
             })?;
-            let incoming = TcpIncoming::from(l).with_nodelay(Some(true));
+            let incoming = grpc_security.incoming(l);
             let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
             (Bound::Tcp(bound), task)
         }
         Listen::Unix(path) => {
             let l = bind_unix(path).await?;
-            let incoming = tokio_stream::wrappers::UnixListenerStream::new(l);
+            let incoming = grpc_security.incoming_unix(l);
             let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
             (Bound::Unix(path.clone()), task)
         }
@@ -358,13 +382,37 @@ pub async fn start(
                 })?;
             let bound = l.local_addr().ok();
             let mut stop = state.shutdown.clone();
-            let app = admin::router(state.clone());
+            let sec = state
+                .security
+                .for_tcp(&addr, Alpn::Http1, "admin (--admin-listen)")?;
+            let mut app = admin::router(state.clone());
+            if let Some(auth) = sec.http_auth_layer() {
+                app = app.layer(auth);
+            }
+            let l = sec.http_listener(l).map_err(|source| ServeError::Bind {
+                addr: format!("{addr} (admin)"),
+                source,
+            })?;
             let task = tokio::spawn(async move {
                 axum::serve(l, app)
                     .with_graceful_shutdown(async move { stop.wait().await })
                     .await
             });
             (bound, Some(task))
+        }
+    };
+
+    let (probe_addr, probe) = match opts.probe_listen {
+        None => (None, None),
+        Some(addr) => {
+            let bind_err = |source| ServeError::Bind {
+                addr: format!("{addr} (probe)"),
+                source,
+            };
+            let l = TcpListener::bind(addr).await.map_err(bind_err)?;
+            let bound = l.local_addr().map_err(bind_err)?;
+            let task = crate::transport::probe::start(l, &state, probe_health);
+            (Some(bound), Some(task))
         }
     };
 
@@ -381,8 +429,10 @@ pub async fn start(
         health_names,
         grpc_addr,
         admin_addr,
+        probe_addr,
         grpc,
         admin,
+        probe,
         grace: opts.shutdown_grace,
     })
 }
@@ -477,6 +527,11 @@ impl Running {
                 tracing::warn!(grace = ?self.grace, "grace period elapsed; dropping the calls still in flight");
                 grpc.abort();
                 clean = false;
+            }
+        }
+        if let Some(mut probe) = self.probe {
+            if tokio::time::timeout_at(deadline, &mut probe).await.is_err() {
+                probe.abort();
             }
         }
         if let Some(mut admin) = self.admin {

@@ -8,6 +8,7 @@ use tonic_health::server::HealthReporter;
 use crate::exposure::ExposureSink;
 use crate::metrics::Metrics;
 use crate::reload::Store;
+use crate::security::Security;
 use crate::shutdown::Shutdown;
 use crate::transport::limits::Limits;
 
@@ -26,4 +27,6 @@ pub struct AppState {
     pub health: HealthReporter,
     /// Fires when the server is shutting down; long-lived streams end on it.
     pub shutdown: Shutdown,
+    /// TLS, auth and ingest state (its status is part of `/readyz`).
+    pub security: Security,
 }

@@ -3,6 +3,7 @@
 pub mod assign;
 pub mod diff;
 pub mod schema;
+pub mod security;
 pub mod serve;
 pub mod serve_exposure;
 pub mod validate;

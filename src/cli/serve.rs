@@ -73,6 +73,8 @@ pub struct Args {
     max_exposure_records: usize,
     #[command(flatten)]
     exposure: super::serve_exposure::ExposureArgs,
+    #[command(flatten)]
+    security: super::security::SecurityArgs,
     /// Quiet time after the last change in the config directory before reloading,
     /// in milliseconds: one ConfigMap update or editor save is several filesystem
     /// events, and this turns them into one reload.
@@ -107,7 +109,7 @@ fn parse_admin(s: &str) -> Result<AdminListen, String> {
 }
 
 /// Parses `250ms`, `10s`, `2m` or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("`{s}` is not a duration (e.g. 500ms, 10s, 1m)");
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
         Some(i) => s.split_at(i),
@@ -140,6 +142,8 @@ impl Args {
             },
             debug_delay: self.debug_delay,
             trace: Default::default(),
+            probe_listen: self.security.probe_listen.0,
+            security: self.security.options(),
         }
     }
 }
@@ -286,9 +290,11 @@ async fn serve(args: &Args) -> i32 {
         }
     };
     match &running.grpc_addr {
-        Bound::Tcp(a) => tracing::info!(grpc = %a, admin = ?running.admin_addr, "serving"),
+        Bound::Tcp(a) => {
+            tracing::info!(grpc = %a, admin = ?running.admin_addr, probe = ?running.probe_addr, "serving")
+        }
         Bound::Unix(p) => {
-            tracing::info!(grpc = %format!("unix:{}", p.display()), admin = ?running.admin_addr, "serving")
+            tracing::info!(grpc = %format!("unix:{}", p.display()), admin = ?running.admin_addr, probe = ?running.probe_addr, "serving")
         }
     }
 

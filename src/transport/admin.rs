@@ -16,9 +16,16 @@ use crate::state::AppState;
 /// The management routes over `state`.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state.clone())
+        .merge(health_router(state))
+}
+
+/// `/healthz` and `/readyz` alone (also served by the probe listener).
+pub fn health_router(state: AppState) -> Router {
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -33,7 +40,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let status = state.store.status();
     let shutting_down = state.shutdown.is_fired();
     let ready = snap.is_some() && !shutting_down;
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "ready": ready,
         "shutting_down": shutting_down,
         "version": snap.as_ref().map(|s| s.version()),
@@ -46,6 +53,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
         },
         "last_reload_error": status.last_error,
     });
+    // `tls` (rotation status: a refused rotation shows here), `auth`, `ingest`.
+    if let (Some(b), serde_json::Value::Object(sec)) =
+        (body.as_object_mut(), state.security.status_json())
+    {
+        b.extend(sec);
+    }
     let code = if ready {
         StatusCode::OK
     } else {

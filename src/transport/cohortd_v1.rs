@@ -228,6 +228,8 @@ impl pb::assignment_server::Assignment for AssignmentService {
         let r = request.get_ref();
         let limits = &self.state.limits;
         limits.check_exposure_records(r.exposures.len())?;
+        // The connection's records-per-second budget (RESOURCE_EXHAUSTED beyond).
+        crate::security::ingest::admit(request.extensions(), r.exposures.len())?;
         let snap = self.snapshot()?;
         let empty = Struct::default();
         // Validate every record before recording any: a bad batch is refused

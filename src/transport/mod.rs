@@ -9,6 +9,7 @@ pub mod delay;
 pub mod flagd;
 pub mod limits;
 pub mod observe;
+pub mod probe;
 
 /// Generated code for `proto/cohortd/v1`.
 #[allow(missing_docs, clippy::all)]

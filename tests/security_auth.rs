@@ -1,0 +1,239 @@
+//! Shared-secret auth (`--auth-token-file`) and the ingest switch and budget,
+//! against an in-process server: calls without or with a wrong token get
+//! UNAUTHENTICATED / 401, health never needs one, a rotated token file is
+//! followed; `--ingest off` refuses LogExposures with PERMISSION_DENIED and the
+//! per-connection budget answers RESOURCE_EXHAUSTED beyond it.
+
+mod security_support;
+mod server_common;
+
+use std::time::Duration;
+
+use cohortd::security::ingest::IngestPolicy;
+use cohortd::security::SecurityOptions;
+use cohortd::transport::pb::{AssignRequest, ExposureRecord, LogExposuresRequest};
+use security_support::eventually;
+use server_common::{ctx, http_get};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::Code;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+const TOKEN: &str = "first-token-0123456789abcdef";
+
+fn assign() -> AssignRequest {
+    AssignRequest {
+        experiment: "flag".into(),
+        context: Some(ctx(&[("targetingKey", "u1")])),
+        ..Default::default()
+    }
+}
+
+fn with_header(name: &'static str, value: &str) -> tonic::Request<AssignRequest> {
+    let mut r = tonic::Request::new(assign());
+    r.metadata_mut().insert(name, value.parse().unwrap());
+    r
+}
+
+/// GET with extra header lines, returning the status code.
+async fn get_with(addr: std::net::SocketAddr, path: &str, header: &str) -> u16 {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req =
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{header}Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&buf)
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn calls_need_the_token_and_health_does_not() {
+    let tokens = tempfile::tempdir().unwrap();
+    let file = tokens.path().join("token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let srv = server_common::start(true, |o| {
+        o.security = SecurityOptions {
+            auth_token_file: Some(file.clone()),
+            poll_interval: Duration::from_millis(100),
+            ..SecurityOptions::default()
+        };
+    })
+    .await;
+    let mut c = srv.client().await;
+
+    let none = c.assign(assign()).await.unwrap_err();
+    assert_eq!(none.code(), Code::Unauthenticated, "{none:?}");
+    assert!(none.message().contains("Bearer"), "{}", none.message());
+    let wrong = c
+        .assign(with_header(
+            "authorization",
+            "Bearer not-the-token-0123456789",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::Unauthenticated);
+    let basic = c
+        .assign(with_header("authorization", &format!("Basic {TOKEN}")))
+        .await
+        .unwrap_err();
+    assert_eq!(basic.code(), Code::Unauthenticated);
+    c.assign(with_header("authorization", &format!("Bearer {TOKEN}")))
+        .await
+        .expect("bearer token accepted");
+    c.assign(with_header("x-api-key", TOKEN))
+        .await
+        .expect("X-API-Key accepted");
+
+    // Health: no token needed, on gRPC and HTTP.
+    let h = HealthClient::new(srv.channel().await)
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("health needs no token");
+    assert_eq!(h.into_inner().status, 1);
+    let admin = srv.running.admin_addr.unwrap();
+    assert_eq!(http_get(admin, "/healthz").await.0, 200);
+    assert_eq!(http_get(admin, "/readyz").await.0, 200);
+    // Metrics do.
+    assert_eq!(get_with(admin, "/metrics", "").await, 401);
+    assert_eq!(
+        get_with(
+            admin,
+            "/metrics",
+            "Authorization: Bearer wrong-token-0123456789\r\n"
+        )
+        .await,
+        401
+    );
+    assert_eq!(
+        get_with(
+            admin,
+            "/metrics",
+            &format!("Authorization: Bearer {TOKEN}\r\n")
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        get_with(admin, "/metrics", &format!("X-API-Key: {TOKEN}\r\n")).await,
+        200
+    );
+
+    // Rotation: the file now holds a new token only.
+    let next = "second-token-0123456789abcdef";
+    std::fs::write(&file, format!("{next}\n")).unwrap();
+    let rotated = eventually(Duration::from_secs(15), || {
+        let mut c = c.clone();
+        async move {
+            c.assign(with_header("authorization", &format!("Bearer {next}")))
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    assert!(rotated, "the rotated token was not accepted");
+    let old = c
+        .assign(with_header("authorization", &format!("Bearer {TOKEN}")))
+        .await
+        .unwrap_err();
+    assert_eq!(old.code(), Code::Unauthenticated);
+    // An emptied file keeps the last good token.
+    std::fs::write(&file, "\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.assign(with_header("authorization", &format!("Bearer {next}")))
+        .await
+        .expect("an empty token file must not lock everyone out");
+}
+
+#[tokio::test]
+async fn a_missing_token_file_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let opts = cohortd::server::ServeOptions {
+        listen: cohortd::server::Listen::Tcp("127.0.0.1:0".parse().unwrap()),
+        admin_listen: None,
+        security: SecurityOptions {
+            auth_token_file: Some(missing),
+            ..SecurityOptions::default()
+        },
+        ..Default::default()
+    };
+    let err = cohortd::server::start(
+        opts,
+        cohortd::reload::Store::new(),
+        std::sync::Arc::new(cohortd::exposure::NoopSink),
+        cohortd::metrics::Metrics::new(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("auth token") && err.contains("nope"), "{err}");
+}
+
+fn records(n: usize) -> LogExposuresRequest {
+    LogExposuresRequest {
+        exposures: (0..n)
+            .map(|i| ExposureRecord {
+                experiment: "flag".into(),
+                context: Some(ctx(&[("targetingKey", &format!("u{i}"))])),
+                variant: "on".into(),
+                config_version: String::new(),
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn ingest_off_refuses_log_exposures_but_serves_the_rest() {
+    let srv = server_common::start(true, |o| {
+        o.security.ingest = IngestPolicy {
+            enabled: false,
+            ..IngestPolicy::default()
+        };
+    })
+    .await;
+    let mut c = srv.client().await;
+    let e = c.log_exposures(records(1)).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("--ingest off"));
+    c.assign(assign()).await.expect("assign still served");
+}
+
+#[tokio::test]
+async fn each_connection_has_its_own_ingest_budget() {
+    let srv = server_common::start(true, |o| {
+        o.security.ingest = IngestPolicy {
+            enabled: true,
+            records_per_second: 1,
+            burst: 5,
+        };
+    })
+    .await;
+    let mut c = srv.client().await;
+    let first = c.log_exposures(records(4)).await;
+    assert!(
+        first
+            .as_ref()
+            .map_or_else(|e| e.code() != Code::ResourceExhausted, |_| true),
+        "{first:?}"
+    );
+    let e = c.log_exposures(records(4)).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("records/s"), "{}", e.message());
+    // A second connection starts with a full bucket.
+    let mut other = srv.client().await;
+    let fresh = other.log_exposures(records(4)).await;
+    assert!(
+        fresh
+            .as_ref()
+            .map_or_else(|e| e.code() != Code::ResourceExhausted, |_| true),
+        "{fresh:?}"
+    );
+}
