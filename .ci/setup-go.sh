@@ -39,11 +39,20 @@ install grpcurl "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL"
 install ghz "github.com/bojand/ghz/cmd/ghz@$GHZ"
 
 # protoc: grpcio-tools from the project venv (.ci/setup-python.sh, pinned in
-# tests/python/requirements.txt) ships protoc and the well-known types.
+# tests/python/requirements.txt) ships protoc and the well-known types; without
+# the venv, the protoc that the cargo build vendors (crate protoc-bin-vendored,
+# pinned by Cargo.lock) is used.
 py="${COHORTD_PYTHON:-$root/.venv/bin/python}"
-if ! "$py" -c 'import grpc_tools' 2>/dev/null; then
-  echo "setup-go: $py has no grpc_tools; run bash .ci/setup-python.sh first" >&2
-  exit 1
+if "$py" -c 'import grpc_tools' 2>/dev/null; then
+  protoc=("$py" -m grpc_tools.protoc)
+else
+  cargo fetch --locked --quiet
+  vendored=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/protoc-bin-vendored-linux-x86_64-*/ 2>/dev/null | sort | tail -1)
+  if [ -z "$vendored" ]; then
+    echo "setup-go: no protoc (run bash .ci/setup-python.sh, or cargo fetch on x86_64 Linux)" >&2
+    exit 1
+  fi
+  protoc=("${vendored}bin/protoc" -I "${vendored}include")
 fi
 
 # Generate and build only when the protos, the Go sources or the pins changed.
@@ -56,7 +65,7 @@ fi
 cd tests/go
 rm -rf gen
 mod=cohortd.test/clients
-"$py" -m grpc_tools.protoc -I "$root/proto" \
+"${protoc[@]}" -I "$root/proto" \
   --plugin=protoc-gen-go="$GOBIN/protoc-gen-go" --plugin=protoc-gen-go-grpc="$GOBIN/protoc-gen-go-grpc" \
   --go_out=. --go_opt=module=$mod --go-grpc_out=. --go-grpc_opt=module=$mod \
   --go_opt=Mcohortd/v1/assignment.proto=$mod/gen/cohortdv1 \

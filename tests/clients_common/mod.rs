@@ -44,7 +44,10 @@ pub fn changed_config() -> String {
         "  - key: kill-switch\n    status: running",
         "  - key: kill-switch\n    status: stopped",
     );
-    assert_ne!(stopped, CONFIG, "the kill switch moved in flagd_common::CONFIG");
+    assert_ne!(
+        stopped, CONFIG,
+        "the kill switch moved in flagd_common::CONFIG"
+    );
     stopped
 }
 
@@ -156,7 +159,10 @@ pub fn serve() -> Served {
             return served;
         }
         for c in &mut served.children {
-            assert!(c.try_wait().unwrap().is_none(), "cohortd serve exited early");
+            assert!(
+                c.try_wait().unwrap().is_none(),
+                "cohortd serve exited early"
+            );
         }
         assert!(Instant::now() < deadline, "cohortd serve did not start");
         std::thread::sleep(Duration::from_millis(20));

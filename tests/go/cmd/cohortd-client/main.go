@@ -1,15 +1,18 @@
 // Command cohortd-go-client checks a running `cohortd serve` from Go, the way a
 // Go service would call it: the cohortd.v1 client generated from
 // proto/cohortd/v1 over TCP and over the Unix socket (Assign, AssignAll,
-// Explain, Watch), and the OpenFeature Go SDK with the flagd provider in RPC mode.
+// Explain, Watch) and raw flagd.evaluation.v1 gRPC generated from proto/flagd
+// (Resolve*, EventStream); with -openfeature, also the OpenFeature Go SDK with
+// the flagd provider in RPC mode (which cannot connect yet: docs/clients.md).
 //
 //	cohortd-go-client -tcp 127.0.0.1:PORT -unix /path/sock -cases cases.json
 //
 // cases.json holds contexts and, for each, the line `cohortd assign --all` printed
 // for it offline (computed by the driver, tests/clients_go.rs, at test time).
 // Driven over stdio: prints READY-FOR-CHANGE, reads `CHANGED <cases.json>` once
-// the driver rewrote the config, waits for the Watch event and the provider's
-// PROVIDER_CONFIGURATION_CHANGED event, checks the new answers, prints OK.
+// the driver rewrote the config, waits for the Watch event, the flagd
+// configuration_change event (and the provider event), checks the new answers,
+// prints OK.
 // Any mismatch is printed on stderr and exits 1.
 package main
 
@@ -35,6 +38,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	pb "cohortd.test/clients/gen/cohortdv1"
+	fpb "cohortd.test/clients/gen/flagdv1"
 )
 
 // Expected is one line of `cohortd assign --all`.
@@ -211,6 +215,100 @@ func checkOpenFeature(name string, client *openfeature.Client, cases Cases) {
 	}
 }
 
+// checkFlagd evaluates every flag for every context with a targeting key over
+// raw flagd.evaluation.v1 gRPC (generated from proto/flagd) and compares value
+// and variant with the offline answers, then the protocol's error codes.
+func checkFlagd(name string, c fpb.ServiceClient, cases Cases) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := 0
+	for i, cx := range cases.Contexts {
+		if _, ok := cx["targetingKey"].(string); !ok {
+			continue
+		}
+		ec := must(structpb.NewStruct(cx))
+		for key, want := range cases.Expected[i].Assignments {
+			var value any
+			var variant, reason string
+			switch want.Value.(type) {
+			case bool:
+				r := must(c.ResolveBoolean(ctx, &fpb.ResolveBooleanRequest{FlagKey: key, Context: ec}))
+				value, variant, reason = r.GetValue(), r.GetVariant(), r.GetReason()
+			case string:
+				r := must(c.ResolveString(ctx, &fpb.ResolveStringRequest{FlagKey: key, Context: ec}))
+				value, variant, reason = r.GetValue(), r.GetVariant(), r.GetReason()
+			case float64:
+				r := must(c.ResolveFloat(ctx, &fpb.ResolveFloatRequest{FlagKey: key, Context: ec}))
+				value, variant, reason = r.GetValue(), r.GetVariant(), r.GetReason()
+			default:
+				r := must(c.ResolveObject(ctx, &fpb.ResolveObjectRequest{FlagKey: key, Context: ec}))
+				value, variant, reason = r.GetValue().AsMap(), r.GetVariant(), r.GetReason()
+			}
+			if variant != want.Variant || !reflect.DeepEqual(normal(value), normal(want.Value)) {
+				fail("%s flagd %s %v: got %v variant %q reason %s, want %v variant %q",
+					name, key, cx, value, variant, reason, want.Value, want.Variant)
+			}
+			if want.Reason == "split" && reason != "SPLIT" && reason != "STATIC" {
+				fail("%s flagd %s %v: reason %s for a split assignment", name, key, cx, reason)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		fail("%s flagd: no context with a targetingKey to check", name)
+	}
+	ec := must(structpb.NewStruct(map[string]any{"targetingKey": "user-1"}))
+	_, err := c.ResolveString(ctx, &fpb.ResolveStringRequest{FlagKey: "no-such-flag", Context: ec})
+	if status.Code(err) != codes.NotFound || !strings.Contains(status.Convert(err).Message(), "FLAG_NOT_FOUND") {
+		fail("%s flagd unknown flag: got %v, want NotFound with FLAG_NOT_FOUND", name, err)
+	}
+	for key, a := range cases.Expected[0].Assignments {
+		if _, ok := a.Value.(string); ok {
+			_, err := c.ResolveBoolean(ctx, &fpb.ResolveBooleanRequest{FlagKey: key, Context: ec})
+			if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "TYPE_MISMATCH") {
+				fail("%s flagd %s as boolean: got %v, want InvalidArgument with TYPE_MISMATCH", name, key, err)
+			}
+			break
+		}
+	}
+}
+
+// flagdEvents opens EventStream, checks provider_ready and forwards the rest.
+func flagdEvents(name string, c fpb.ServiceClient) <-chan *fpb.EventStreamResponse {
+	stream := must(c.EventStream(context.Background(), &fpb.EventStreamRequest{}))
+	if first := must(stream.Recv()); first.GetType() != "provider_ready" {
+		fail("%s flagd EventStream: first event %v, want provider_ready", name, first)
+	}
+	events := make(chan *fpb.EventStreamResponse, 16)
+	go func() {
+		for {
+			ev, err := stream.Recv()
+			if err != nil {
+				close(events)
+				return
+			}
+			events <- ev
+		}
+	}()
+	return events
+}
+
+func waitConfigChange(name string, events <-chan *fpb.EventStreamResponse, deadline <-chan time.Time) {
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				fail("%s flagd EventStream ended before configuration_change", name)
+			}
+			if ev.GetType() == "configuration_change" {
+				return
+			}
+		case <-deadline:
+			fail("%s flagd EventStream: no configuration_change", name)
+		}
+	}
+}
+
 // watch opens a Watch stream, checks its initial event and forwards the rest.
 func watch(name string, client pb.AssignmentClient, version string) <-chan *pb.WatchEvent {
 	stream := must(client.Watch(context.Background(), &pb.WatchRequest{}))
@@ -251,15 +349,12 @@ func waitVersion(name string, events <-chan *pb.WatchEvent, version string, dead
 	}
 }
 
-func dial(target string) pb.AssignmentClient {
-	conn := must(grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials())))
-	return pb.NewAssignmentClient(conn)
-}
-
 func main() {
 	tcp := flag.String("tcp", "", "cohortd gRPC address HOST:PORT")
 	unix := flag.String("unix", "", "cohortd Unix socket path")
 	casesPath := flag.String("cases", "", "cases JSON written by the driver")
+	withProvider := flag.Bool("openfeature", false,
+		"also check the OpenFeature flagd provider (RPC mode); off: see docs/clients.md")
 	flag.Parse()
 	cases := loadCases(*casesPath)
 	host, port, err := net.SplitHostPort(*tcp)
@@ -269,26 +364,37 @@ func main() {
 	var portNum uint16
 	fmt.Sscan(port, &portNum)
 
-	transports := []struct {
+	type transport struct {
 		name   string
 		client pb.AssignmentClient
-	}{{"tcp", dial(*tcp)}, {"unix", dial("unix://" + *unix)}}
-	var streams []<-chan *pb.WatchEvent
-	for _, t := range transports {
-		streams = append(streams, watch(t.name, t.client, cases.Expected[0].Version))
-		checkAPI(t.name, t.client, cases)
+		flagd  fpb.ServiceClient
+		watch  <-chan *pb.WatchEvent
+		events <-chan *fpb.EventStreamResponse
+	}
+	var transports []*transport
+	for _, t := range []struct{ name, target string }{{"tcp", *tcp}, {"unix", "unix://" + *unix}} {
+		conn := must(grpc.NewClient(t.target, grpc.WithTransportCredentials(insecure.NewCredentials())))
+		tr := &transport{name: t.name, client: pb.NewAssignmentClient(conn), flagd: fpb.NewServiceClient(conn)}
+		tr.watch = watch(tr.name, tr.client, cases.Expected[0].Version)
+		tr.events = flagdEvents(tr.name, tr.flagd)
+		checkAPI(tr.name, tr.client, cases)
+		checkFlagd(tr.name, tr.flagd, cases)
+		transports = append(transports, tr)
 	}
 
+	var of *openfeature.Client
 	changed := make(chan []string, 16)
-	onChange := func(d openfeature.EventDetails) { changed <- d.FlagChanges }
-	openfeature.AddHandler(openfeature.ProviderConfigChange, &onChange)
-	provider := must(flagd.NewProvider(flagd.WithRPCResolver(), flagd.WithHost(host), flagd.WithPort(portNum),
-		flagd.WithoutCache(), flagd.WithDeadline(5000)))
-	if err := openfeature.SetProviderAndWait(provider); err != nil {
-		fail("flagd provider: %v", err)
+	if *withProvider {
+		onChange := func(d openfeature.EventDetails) { changed <- d.FlagChanges }
+		openfeature.AddHandler(openfeature.ProviderConfigChange, &onChange)
+		provider := must(flagd.NewProvider(flagd.WithRPCResolver(), flagd.WithHost(host), flagd.WithPort(portNum),
+			flagd.WithoutCache(), flagd.WithDeadline(5000)))
+		if err := openfeature.SetProviderAndWait(provider); err != nil {
+			fail("flagd provider: %v", err)
+		}
+		of = openfeature.NewClient("cohortd-go-client")
+		checkOpenFeature("flagd-provider-rpc", of, cases)
 	}
-	of := openfeature.NewClient("cohortd-go-client")
-	checkOpenFeature("flagd-rpc", of, cases)
 
 	fmt.Println("READY-FOR-CHANGE")
 	line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
@@ -298,21 +404,23 @@ func main() {
 	}
 	next := loadCases(path)
 	deadline := time.After(30 * time.Second)
-	for i, t := range transports {
-		waitVersion(t.name, streams[i], next.Expected[0].Version, deadline)
-	}
-	select {
-	case flags := <-changed:
-		if len(flags) == 0 {
-			fail("PROVIDER_CONFIGURATION_CHANGED names no flag")
-		}
-	case <-deadline:
-		fail("no PROVIDER_CONFIGURATION_CHANGED event")
-	}
 	for _, t := range transports {
+		waitVersion(t.name, t.watch, next.Expected[0].Version, deadline)
+		waitConfigChange(t.name, t.events, deadline)
 		checkAPI(t.name+" after change", t.client, next)
+		checkFlagd(t.name+" after change", t.flagd, next)
 	}
-	checkOpenFeature("flagd-rpc after change", of, next)
-	openfeature.Shutdown()
+	if of != nil {
+		select {
+		case flags := <-changed:
+			if len(flags) == 0 {
+				fail("PROVIDER_CONFIGURATION_CHANGED names no flag")
+			}
+		case <-deadline:
+			fail("no PROVIDER_CONFIGURATION_CHANGED event")
+		}
+		checkOpenFeature("flagd-provider-rpc after change", of, next)
+		openfeature.Shutdown()
+	}
 	fmt.Println("OK")
 }

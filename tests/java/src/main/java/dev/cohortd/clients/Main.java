@@ -300,8 +300,11 @@ public final class Main {
     OpenFeatureAPI api = OpenFeatureAPI.getInstance();
     BlockingQueue<List<String>> changed = new LinkedBlockingQueue<>();
     api.onProviderConfigurationChanged(d -> changed.add(new ArrayList<>(d.getFlagsChanged())));
+    // The provider caches STATIC answers (reason CACHED on later reads); the cache
+    // is off so every read checks what cohortd answers.
     api.setProviderAndWait(new FlagdProvider(FlagdOptions.builder()
-        .resolverType(Config.Resolver.RPC).host(host).port(port).deadline(5000).build()));
+        .resolverType(Config.Resolver.RPC).host(host).port(port).deadline(5000)
+        .cacheType("disabled").build()));
     Client client = api.getClient();
     checkOpenFeature("flagd-rpc", client, cases);
 
