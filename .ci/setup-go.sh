@@ -17,7 +17,7 @@ GRPCURL=v1.9.3               # github.com/fullstorydev/grpcurl
 GHZ=v0.120.0                 # github.com/bojand/ghz
 
 if ! command -v go >/dev/null; then
-  echo "setup-go: go not found; install Go 1.25+ to run the Go interop tests" >&2
+  echo "setup-go: go not found; install Go 1.26+ to run the Go interop tests" >&2
   exit 1
 fi
 export GOPATH="$root/.cache/go" GOMODCACHE="$root/.cache/go/mod" GOCACHE="$root/.cache/go/build"

@@ -6,7 +6,7 @@ go 1.26.0
 
 require (
 	github.com/open-feature/flagd/core v0.16.0
-	github.com/open-feature/go-sdk v1.20.0
+	github.com/open-feature/go-sdk v1.17.0
 	github.com/open-feature/go-sdk-contrib/providers/flagd v0.6.0
 	go.uber.org/zap v1.27.1
 	google.golang.org/grpc v1.80.0
