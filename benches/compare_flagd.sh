@@ -9,7 +9,7 @@
 # Both servers are driven by ghz (pinned in .ci/setup-go.sh) with
 # flagd.evaluation.v1.Service/ResolveString, a fresh targetingKey per request.
 # flagd side: tests/go/cmd/flagd-ref (flagd's own evaluator, see docs/clients.md).
-# cohortd side: target/release/cohortd serve (built if missing).
+# cohortd side: target/release/cohortd serve (built if missing; $COHORTD_BIN overrides).
 # Until cohortd loads flagd-format files, give each server its own file with
 # equivalent flags, e.g. the pair in benches/flagd/:
 #   bash benches/compare_flagd.sh benches/flagd/flags.json headline \
@@ -32,13 +32,14 @@ fi
 flagd_file=$1 flagd_flag=$2 cohortd_config=$3 cohortd_flag=$4
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$root/.ci/setup-go.sh"
-[ -x "$root/target/release/cohortd" ] || (cd "$root" && cargo build --release --locked --quiet)
+cohortd=${COHORTD_BIN:-$root/target/release/cohortd}
+[ -x "$cohortd" ] || (cd "$root" && cargo build --release --locked --quiet)
 ghz="$root/.tools/bin/ghz"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 fport=$(free_port) cport=$(free_port)
 "$root/.tools/bin/flagd-ref" -f "$flagd_file" -p "$fport" >/dev/null &
 fpid=$!
-"$root/target/release/cohortd" serve --config-dir "$cohortd_config" --listen "127.0.0.1:$cport" \
+"$cohortd" serve --config-dir "$cohortd_config" --listen "127.0.0.1:$cport" \
   --admin-listen off >/dev/null 2>&1 &
 cpid=$!
 trap 'kill $fpid $cpid 2>/dev/null; wait 2>/dev/null' EXIT
