@@ -2,6 +2,7 @@ package dev.cohortd.clients;
 
 import com.google.protobuf.ListValue;
 import com.google.protobuf.Struct;
+import com.google.protobuf.TextFormat;
 import com.google.protobuf.util.JsonFormat;
 import dev.cohortd.v1.AssignAllRequest;
 import dev.cohortd.v1.AssignAllResponse;
@@ -162,7 +163,8 @@ public final class Main {
         && got.getConfigVersion().equals(version)
         && Objects.equals(plain(got.getValue()), plain(want.getFieldsOrThrow("value")));
     if (!ok) {
-      fail(what + " " + key + ": got " + got + ", want " + want + " (version " + version + ")");
+      fail(what + " " + key + ": got " + TextFormat.shortDebugString(got) + ", want "
+          + plain(want) + " (version " + version + ")");
     }
   }
 
