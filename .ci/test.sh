@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine. Installs what the tests need
-# (a Python virtualenv for interop tests) with the project's own files only.
+# (a Python virtualenv, Node modules, Go tools and clients, the Java client)
+# with the project's own scripts and pinned versions only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,12 @@ export COHORTD_PYTHON="$PWD/.venv/bin/python"
 
 echo "== node modules (tests/node)"
 bash .ci/setup-node.sh
+
+echo "== Go tools and clients (.tools/bin, tests/go)"
+bash .ci/setup-go.sh
+
+echo "== Java client (tests/java)"
+bash .ci/setup-java.sh
 
 echo "== deploy/ validation (yamllint, kustomize, kubernetes-validate, Dockerfile)"
 bash .ci/validate-deploy.sh

@@ -1,0 +1,170 @@
+//! What the Go and Java client tests share: a real `cohortd serve` (TCP and Unix
+//! socket) on a config directory, the offline answers of `cohortd assign --all`
+//! for a set of contexts, and the config change the clients must notice.
+//! The client process itself is driven with `flagd_common::Driven`.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::flagd_common::CONFIG;
+
+/// `None` (skip, with a message) when `artifact` is missing outside CI; in CI
+/// (`CI=true`) a missing toolchain fails the test instead.
+pub fn installed(artifact: &str, setup: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(artifact);
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{artifact} is missing in CI: run `bash {setup}` (bash .ci/test.sh does)");
+    }
+    eprintln!("skipping: {artifact} missing (run `bash {setup}`)");
+    None
+}
+
+/// Contexts the clients evaluate: plain users, users matching `beta-only`'s
+/// rule, and one without a unit.
+pub fn contexts() -> Vec<serde_json::Value> {
+    let mut out: Vec<serde_json::Value> = (0..10)
+        .map(|i| serde_json::json!({"targetingKey": format!("user-{i}")}))
+        .collect();
+    out.push(serde_json::json!({"targetingKey": "user-beta-1", "plan": "beta"}));
+    out.push(serde_json::json!({"targetingKey": "user-beta-2", "plan": "beta"}));
+    out.push(serde_json::json!({}));
+    out
+}
+
+/// [`CONFIG`] with the kill switch stopped: the change the clients must see.
+pub fn changed_config() -> String {
+    let stopped = CONFIG.replace(
+        "  - key: kill-switch\n    status: running",
+        "  - key: kill-switch\n    status: stopped",
+    );
+    assert_ne!(
+        stopped, CONFIG,
+        "the kill switch moved in flagd_common::CONFIG"
+    );
+    stopped
+}
+
+/// Two `cohortd serve` processes on one config directory: one on loopback TCP,
+/// one on a Unix socket. Killed on drop.
+pub struct Served {
+    pub root: tempfile::TempDir,
+    pub tcp: SocketAddr,
+    pub unix: PathBuf,
+    children: Vec<Child>,
+}
+
+impl Served {
+    pub fn config_dir(&self) -> PathBuf {
+        self.root.path().join("config")
+    }
+
+    /// Replaces the config atomically (write then rename), as a ConfigMap update does.
+    pub fn write_config(&self, text: &str) {
+        let tmp = self.root.path().join("experiments.yaml.next");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, self.config_dir().join("experiments.yaml")).unwrap();
+    }
+
+    /// Runs `cohortd assign --all` offline on the current config for [`contexts`]
+    /// and writes `{"contexts": [...], "expected": [...]}` to `name`.
+    pub fn cases(&self, name: &str) -> PathBuf {
+        let ctxs = contexts();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cohortd"))
+            .args(["assign", "--all", "--config-dir"])
+            .arg(self.config_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        for c in &ctxs {
+            writeln!(stdin, "{c}").unwrap();
+        }
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "cohortd assign failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let expected: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(expected.len(), ctxs.len(), "one line per context");
+        let path = self.root.path().join(name);
+        let doc = serde_json::json!({"contexts": ctxs, "expected": expected});
+        std::fs::write(&path, doc.to_string()).unwrap();
+        path
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn spawn(config: &Path, listen: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_cohortd"))
+        .arg("serve")
+        .arg("--config-dir")
+        .arg(config)
+        .args(["--listen", listen, "--admin-listen", "off"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Starts both servers on [`CONFIG`] and waits (bounded) until they accept.
+pub fn serve() -> Served {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("config");
+    std::fs::create_dir(&config).unwrap();
+    std::fs::write(config.join("experiments.yaml"), CONFIG).unwrap();
+    // A free port: bound, read, released (the window before cohortd binds it is tiny).
+    let tcp = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let unix = root.path().join("cohortd.sock");
+    let children = vec![
+        spawn(&config, &tcp.to_string()),
+        spawn(&config, &format!("unix:{}", unix.display())),
+    ];
+    let mut served = Served {
+        root,
+        tcp,
+        unix,
+        children,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let up = TcpStream::connect(served.tcp).is_ok()
+            && std::os::unix::net::UnixStream::connect(&served.unix).is_ok();
+        if up {
+            return served;
+        }
+        for c in &mut served.children {
+            assert!(
+                c.try_wait().unwrap().is_none(),
+                "cohortd serve exited early"
+            );
+        }
+        assert!(Instant::now() < deadline, "cohortd serve did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
