@@ -152,8 +152,7 @@ pub fn run(opts: &Options) -> Result<Report, AnalyzeError> {
         let nominal_alpha = if forced {
             0.0
         } else {
-            let b = spending::boundaries(p.alpha, planned, opts.spending);
-            spending::nominal_alpha(b[number as usize - 1])
+            spending::nominal_alpha(spending::boundary(p.alpha, planned, number, opts.spending))
         };
         looks.push(Look {
             number,

@@ -1,10 +1,12 @@
 //! Alpha spending over planned looks, so peeking does not inflate the false
 //! positive rate.
 //!
-//! The default is the Lan-DeMets O'Brien-Fleming-type spending function
-//! (two-sided), `alpha(t) = 2 - 2 Phi(z_{1-alpha/2} / sqrt(t))` at information
-//! fraction `t`: almost nothing is spent on early looks, and the last look's
-//! boundary is close to the fixed-sample one. Each look's boundary `c_k` on the
+//! The default is the Lan-DeMets O'Brien-Fleming-type spending function,
+//! symmetric two-sided as in Reboussin et al.'s `ld98` and gsDesign's `sfLDOF`
+//! with alpha/2 per side: each side spends `2 - 2 Phi(z_{1-alpha/4} / sqrt(t))`
+//! by information fraction `t`, so `4 - 4 Phi(z_{1-alpha/4} / sqrt(t))` in all.
+//! Almost nothing is spent on early looks, and the last look's boundary is
+//! close to the fixed-sample one. Each look's boundary `c_k` on the
 //! z scale is the exact group-sequential one: the probability, under no effect,
 //! of crossing first at look `k` equals `alpha(t_k) - alpha(t_{k-1})`, computed
 //! by the recursive numerical integration of Armitage, McPherson and Rowe
@@ -23,25 +25,38 @@ use super::plan::Spending;
 pub const MAX_LOOKS: u32 = 100;
 const GRID: usize = 1001;
 
-/// Cumulative alpha spent by information fraction `t` (O'Brien-Fleming type).
+/// Cumulative two-sided alpha spent by information fraction `t`
+/// (O'Brien-Fleming type, alpha/2 per side).
 pub fn obf_spent(alpha: f64, t: f64) -> f64 {
     if t <= 0.0 {
         return 0.0;
     }
     let n = Normal::standard();
-    let z = n.inverse_cdf(1.0 - alpha / 2.0);
-    2.0 * n.sf(z / t.min(1.0).sqrt())
+    let z = n.inverse_cdf(1.0 - alpha / 4.0);
+    4.0 * n.sf(z / t.min(1.0).sqrt())
 }
 
 /// Two-sided z boundaries of looks `1..=looks` (equally spaced information).
 pub fn boundaries(alpha: f64, looks: u32, spending: Spending) -> Vec<f64> {
+    boundaries_upto(alpha, looks, looks, spending)
+}
+
+/// The two-sided z boundary of look `look` (1-based) of `looks`; only the
+/// looks up to it are computed.
+pub fn boundary(alpha: f64, looks: u32, look: u32, spending: Spending) -> f64 {
+    let b = boundaries_upto(alpha, looks, look.clamp(1, looks.max(1)), spending);
+    b[b.len() - 1]
+}
+
+fn boundaries_upto(alpha: f64, looks: u32, upto: u32, spending: Spending) -> Vec<f64> {
     let n = Normal::standard();
     let looks = looks.clamp(1, MAX_LOOKS);
+    let upto = upto.clamp(1, looks);
     if spending == Spending::Split {
         let c = n.inverse_cdf(1.0 - alpha / (2.0 * f64::from(looks)));
-        return vec![c; looks as usize];
+        return vec![c; upto as usize];
     }
-    let times: Vec<f64> = (1..=looks).map(|k| f64::from(k) / f64::from(looks)).collect();
+    let times: Vec<f64> = (1..=upto).map(|k| f64::from(k) / f64::from(looks)).collect();
     let mut out = Vec::with_capacity(times.len());
     // Density of the score S_k (variance t_k under no effect) on the continuation region.
     let mut grid: Vec<f64> = Vec::new();
@@ -133,14 +148,15 @@ fn bisect(f: impl Fn(f64) -> f64, mut lo: f64, mut hi: f64) -> f64 {
 mod tests {
     use super::*;
 
-    /// Published Lan-DeMets O'Brien-Fleming boundaries, two-sided alpha 0.05,
-    /// equally spaced looks (as tabulated by gsDesign `sfLDOF` and in Jennison &
-    /// Turnbull's examples), to the three decimals published.
+    /// Published Lan-DeMets O'Brien-Fleming boundaries, two-sided alpha 0.05
+    /// (one-sided 0.025 per side), equally spaced looks, as tabulated by
+    /// Reboussin et al.'s ld98 and gsDesign (`sfLDOF`, alpha 0.025), to the
+    /// three decimals published.
     #[test]
     fn obrien_fleming_boundaries_match_published_values() {
         let cases: [(u32, &[f64]); 3] = [
-            (2, &[2.797, 1.977]),
             (3, &[3.710, 2.511, 1.993]),
+            (4, &[4.333, 2.963, 2.359, 2.014]),
             (5, &[4.877, 3.357, 2.680, 2.290, 2.031]),
         ];
         for (k, want) in cases {
