@@ -173,13 +173,13 @@ fn a_real_effect_is_detected_at_the_planned_power_and_no_effect_at_about_alpha()
     let plan = Plan::of(snap.experiment("clean").unwrap());
     // 10% -> 12%: n per arm for 80% power at two-sided 0.05 (normal approximation):
     // (1.95996 + 0.84162)^2 (0.1 * 0.9 + 0.12 * 0.88) / 0.02^2 = 3838.
-    let runs = 200;
+    let runs = 120;
     let mut rng = Rng::new(7);
     let wins = (0..runs).filter(|_| simulated_win(&mut rng, &plan, 3838, 0.10, 0.12)).count();
     let power = wins as f64 / runs as f64;
     // Expected 0.80 (one-sided wins; the other tail is negligible); 3.5 standard errors.
-    assert!((0.70..=0.90).contains(&power), "power {power} over {runs} runs");
+    assert!((0.67..=0.93).contains(&power), "power {power} over {runs} runs");
     let false_wins = (0..runs).filter(|_| simulated_win(&mut rng, &plan, 3838, 0.10, 0.10)).count();
-    // Expected 0.025 (a win is significant in the good direction).
-    assert!(false_wins <= 14, "{false_wins} false wins of {runs}");
+    // Expected 0.025 (a win is significant in the good direction): 3 of 120.
+    assert!(false_wins <= 10, "{false_wins} false wins of {runs}");
 }
