@@ -129,3 +129,68 @@ pub fn python() -> Option<PathBuf> {
 pub fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(name)
 }
+
+/// A flat JSON exposure or outcome line rewritten as one OTLP Collector line
+/// (a `resourceLogs` export request holding that one log record).
+pub fn to_otlp(flat: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(flat).unwrap();
+    let s = |x: &serde_json::Value| serde_json::json!({"stringValue": x.as_str().unwrap()});
+    let mut attrs = vec![serde_json::json!({"key": "feature_flag.context.id", "value": s(&v["unit"])})];
+    let name = if v["type"] == "exposure" {
+        attrs.push(serde_json::json!({"key": "feature_flag.key", "value": s(&v["experiment"])}));
+        attrs.push(serde_json::json!({"key": "feature_flag.result.variant", "value": s(&v["variant"])}));
+        attrs.push(serde_json::json!({"key": "cohortd.salt_fingerprint", "value": s(&v["salt_fingerprint"])}));
+        attrs.push(serde_json::json!({"key": "cohortd.epoch", "value": {"intValue": v["epoch"].to_string()}}));
+        "feature_flag.evaluation"
+    } else {
+        attrs.push(serde_json::json!({"key": "cohortd.outcome.metric", "value": s(&v["metric"])}));
+        attrs.push(serde_json::json!({"key": "cohortd.outcome.value", "value": {"doubleValue": v["value"]}}));
+        attrs.push(serde_json::json!({"key": "cohortd.outcome.event_id", "value": s(&v["event_id"])}));
+        "cohortd.outcome"
+    };
+    serde_json::json!({"resourceLogs": [{"resource": {"attributes": []}, "scopeLogs": [{"scope": {"name": "cohortd"},
+        "logRecords": [{"timeUnixNano": v["time"].to_string(), "eventName": name, "attributes": attrs}]}]}]})
+    .to_string()
+}
+
+/// Flat JSON lines rewritten as CSV with the documented header.
+pub fn to_csv(flat: &[String]) -> String {
+    let cols = ["type", "time", "unit", "experiment", "variant", "version", "epoch", "salt_fingerprint", "stratum", "metric", "value", "event_id"];
+    let mut out = cols.join(",") + "\n";
+    for l in flat {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let cells: Vec<String> = cols
+            .iter()
+            .map(|c| match &v[*c] {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        out += &(cells.join(",") + "\n");
+    }
+    out
+}
+
+/// A two-variant conversion population: `n` units per variant exposed on day 0,
+/// converting with the given rates; also `errors` outcomes on an `error_rate` metric.
+pub fn population(rng: &mut Rng, fp: &str, exp: &str, units: [usize; 2], rates: [f64; 2], error_rates: [f64; 2]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut event = 0;
+    for (v, variant) in ["control", "treatment"].iter().enumerate() {
+        for i in 0..units[v] {
+            let unit = format!("{variant}-{i}");
+            let t = at(0, rng.next_u64() % 86_000);
+            lines.push(exposure(t, &unit, exp, variant, 0, fp));
+            if rng.chance(rates[v]) {
+                event += 1;
+                lines.push(outcome(t + 1_000_000_000, &unit, "purchase", 1.0, &format!("p{event}")));
+            }
+            if rng.chance(error_rates[v]) {
+                event += 1;
+                lines.push(outcome(t + 2_000_000_000, &unit, "error_rate", 1.0, &format!("x{event}")));
+            }
+        }
+    }
+    lines
+}
