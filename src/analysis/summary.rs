@@ -119,14 +119,17 @@ struct StatsRow {
     multi_cohort: u64,
     #[serde(default)]
     foreign_exposures: u64,
+    #[serde(default)]
+    foreign_only_units: u64,
 }
 
 /// Reads a statistics CSV into summaries for the planned experiments.
 ///
-/// Rows with an empty `metric` carry the variant's unit count (and, on the
-/// control row, the experiment's integrity counts, summed over rows); rows with
-/// a metric carry `sum` and `sum_sq` of the per-unit values. Experiments not in
-/// the config are an error: the statistics must come from the same config.
+/// Rows with an empty `metric` carry the variant's unit count; the row with an
+/// empty `variant` and `metric` carries the experiment's integrity counts; rows
+/// with a metric carry `sum` and `sum_sq` of the per-unit values. Experiments
+/// and variants not in the config are an error: the statistics must come from
+/// the same config. Metrics the config does not declare are ignored.
 pub fn read_stats(path: &Path, plans: &[Plan]) -> Result<Vec<Summary>, StatsError> {
     let p = path.display().to_string();
     let mut out: Vec<Summary> = plans.iter().map(Summary::empty).collect();
@@ -137,7 +140,9 @@ pub fn read_stats(path: &Path, plans: &[Plan]) -> Result<Vec<Summary>, StatsErro
             path: p.clone(),
             source,
         })?;
-    for row in rdr.deserialize::<StatsRow>() {
+    for (i, row) in rdr.deserialize::<StatsRow>().enumerate() {
+        // Line of the row: the header is line 1 (stats files have no multi-line fields).
+        let line = i as u64 + 2;
         let row = row.map_err(|source| match source.position() {
             Some(pos) => StatsError::Row {
                 path: p.clone(),
@@ -151,23 +156,27 @@ pub fn read_stats(path: &Path, plans: &[Plan]) -> Result<Vec<Summary>, StatsErro
         })?;
         let bad = |reason: String| StatsError::Row {
             path: p.clone(),
-            line: 0,
+            line,
             reason,
         };
         let Some(e) = plans.iter().position(|pl| pl.experiment == row.experiment) else {
             return Err(bad(format!("experiment {:?} is not in the config", row.experiment)));
         };
         let plan = &plans[e];
-        let v = plan.variant(&row.variant).ok_or_else(|| {
-            bad(format!("{}: variant {:?} is not in the config", row.experiment, row.variant))
-        })?;
         let s = &mut out[e];
-        if row.metric.is_empty() {
-            s.variants[v].units += row.units;
-            s.integrity.units += row.units;
+        if row.variant.is_empty() {
             s.integrity.crossed_over += row.crossed_over;
             s.integrity.multi_cohort += row.multi_cohort;
             s.integrity.foreign_exposures += row.foreign_exposures;
+            s.integrity.foreign_only_units += row.foreign_only_units;
+            continue;
+        }
+        let v = plan.variant(&row.variant).ok_or_else(|| {
+            bad(format!("{}: variant {:?} is not in the config", row.experiment, row.variant))
+        })?;
+        if row.metric.is_empty() {
+            s.variants[v].units += row.units;
+            s.integrity.units += row.units;
         } else if let Some(m) = plan.metric(&row.metric) {
             if !row.sum.is_finite() || !row.sum_sq.is_finite() {
                 return Err(bad(format!("{}: sums must be finite", row.experiment)));
