@@ -37,20 +37,30 @@ fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let out = PathBuf::from(arg(&args, "--out", "analysis-bench"));
     let units: u64 = arg(&args, "--units", "200000").parse().expect("--units");
-    let exposures: u64 = arg(&args, "--exposures", "1000000").parse().expect("--exposures");
-    let outcomes: u64 = arg(&args, "--outcomes", "1000000").parse().expect("--outcomes");
+    let exposures: u64 = arg(&args, "--exposures", "1000000")
+        .parse()
+        .expect("--exposures");
+    let outcomes: u64 = arg(&args, "--outcomes", "1000000")
+        .parse()
+        .expect("--outcomes");
     let otlp = arg(&args, "--format", "otlp") == "otlp";
     std::fs::create_dir_all(out.join("config"))?;
     std::fs::write(out.join("config/experiments.yaml"), CONFIG)?;
     let snap = cohortd::Snapshot::load(&out.join("config")).expect("config");
-    let fp = snap.experiment("checkout").expect("experiment").salt_fingerprint.to_string();
+    let fp = snap
+        .experiment("checkout")
+        .expect("experiment")
+        .salt_fingerprint
+        .to_string();
     let path = out.join(if otlp { "events.json" } else { "events.jsonl" });
     let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
     let mut rng = Rng(1);
     let start: u64 = 1_793_577_600_000_000_000;
     let variant = |u: u64| if u % 2 == 0 { "control" } else { "treatment" };
     let mut batch: Vec<String> = Vec::with_capacity(100);
-    let flush = |w: &mut BufWriter<std::fs::File>, batch: &mut Vec<String>| -> std::io::Result<()> {
+    let flush = |w: &mut BufWriter<std::fs::File>,
+                 batch: &mut Vec<String>|
+     -> std::io::Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -106,6 +116,10 @@ fn main() -> std::io::Result<()> {
     }
     flush(&mut w, &mut batch)?;
     w.flush()?;
-    eprintln!("wrote {} and {}", out.join("config").display(), path.display());
+    eprintln!(
+        "wrote {} and {}",
+        out.join("config").display(),
+        path.display()
+    );
     Ok(())
 }

@@ -12,7 +12,9 @@ mod analysis_support;
 
 use std::collections::HashMap;
 
-use analysis_support::{analyze, at, config_dir, exposure, outcome, report, salt_fingerprint, write_lines, Rng};
+use analysis_support::{
+    analyze, at, config_dir, exposure, outcome, report, salt_fingerprint, write_lines, Rng,
+};
 use cohortd::analysis::cohort::Cohorts;
 use cohortd::analysis::evaluate::{evaluate, Look, Settings};
 use cohortd::analysis::plan::Plan;
@@ -59,13 +61,21 @@ fn the_salt_rotation_post_mortem_is_caught_and_no_winner_is_declared() {
         for (day, epoch) in visits {
             let t = at(day, 3600 + rng.next_u64() % 36_000);
             let variant = if epoch == 0 {
-                if rng.chance(0.5) { "treatment" } else { "control" }
+                if rng.chance(0.5) {
+                    "treatment"
+                } else {
+                    "control"
+                }
             } else if rng.chance(0.7) {
                 "treatment"
             } else {
                 "control"
             };
-            let salt = if epoch == 0 { fp.as_str() } else { "0123456789abcdef" };
+            let salt = if epoch == 0 {
+                fp.as_str()
+            } else {
+                "0123456789abcdef"
+            };
             lines.push(exposure(t, &unit, "checkout", variant, epoch, salt));
             if last.get(&unit).is_none_or(|(lt, _)| t > *lt) {
                 last.insert(unit.clone(), (t, variant.to_owned()));
@@ -74,7 +84,13 @@ fn the_salt_rotation_post_mortem_is_caught_and_no_winner_is_declared() {
             let weekend = day % 7 >= 5;
             if rng.chance(if weekend { 0.15 } else { 0.05 }) {
                 event += 1;
-                lines.push(outcome(t + 60_000_000_000, &unit, "purchase", 1.0, &format!("e{event}")));
+                lines.push(outcome(
+                    t + 60_000_000_000,
+                    &unit,
+                    "purchase",
+                    1.0,
+                    &format!("e{event}"),
+                ));
                 any = true;
             }
         }
@@ -84,9 +100,24 @@ fn the_salt_rotation_post_mortem_is_caught_and_no_winner_is_declared() {
     write_lines(&input, &lines);
 
     // The naive join shows a significant win for treatment.
-    let (mut c, mut t) = (Group { n: 0.0, sum: 0.0, sum_sq: 0.0 }, Group { n: 0.0, sum: 0.0, sum_sq: 0.0 });
+    let (mut c, mut t) = (
+        Group {
+            n: 0.0,
+            sum: 0.0,
+            sum_sq: 0.0,
+        },
+        Group {
+            n: 0.0,
+            sum: 0.0,
+            sum_sq: 0.0,
+        },
+    );
     for (unit, (_, variant)) in &last {
-        let g = if variant == "treatment" { &mut t } else { &mut c };
+        let g = if variant == "treatment" {
+            &mut t
+        } else {
+            &mut c
+        };
         let x = if converted[unit] { 1.0 } else { 0.0 };
         g.n += 1.0;
         g.sum += x;
@@ -99,31 +130,60 @@ fn the_salt_rotation_post_mortem_is_caught_and_no_winner_is_declared() {
     );
 
     // cohortd analyze does not.
-    let out = analyze(dir.path(), &["--config-dir", config.to_str().unwrap(), "--json", input.to_str().unwrap()]);
+    let out = analyze(
+        dir.path(),
+        &[
+            "--config-dir",
+            config.to_str().unwrap(),
+            "--json",
+            input.to_str().unwrap(),
+        ],
+    );
     let r = report(&out);
     assert_eq!(out.status.code(), Some(0), "{r:#}");
     let e = &r["experiments"][0];
     let integrity = &e["integrity"];
     assert_eq!(integrity["flagged"], true, "{integrity:#}");
-    assert!(integrity["crossed_over"].as_u64().unwrap() > 1000, "{integrity:#}");
-    assert!(integrity["multi_cohort"].as_u64().unwrap() > 1000, "{integrity:#}");
-    assert!(integrity["foreign_exposures"].as_u64().unwrap() > 1000, "{integrity:#}");
+    assert!(
+        integrity["crossed_over"].as_u64().unwrap() > 1000,
+        "{integrity:#}"
+    );
+    assert!(
+        integrity["multi_cohort"].as_u64().unwrap() > 1000,
+        "{integrity:#}"
+    );
+    assert!(
+        integrity["foreign_exposures"].as_u64().unwrap() > 1000,
+        "{integrity:#}"
+    );
     // Every unit is analysed in its first-assigned (epoch 0) variant.
     assert_eq!(integrity["units"], n);
     assert_eq!(e["srm"][0]["mismatch"], false, "{:#}", e["srm"]);
     let primary = &e["results"][0];
     assert_eq!(primary["metric"], "purchase");
     let p = primary["comparison"]["p_value"].as_f64().unwrap();
-    assert!(p > 0.05, "first-assigned cohorts show no effect, got p = {p}");
+    assert!(
+        p > 0.05,
+        "first-assigned cohorts show no effect, got p = {p}"
+    );
     assert_eq!(primary["significant"], false);
     assert!(e["winner"].is_null());
     let decision = e["decision"].as_str().unwrap();
-    assert!(decision.starts_with("no winner: cohort integrity flagged"), "{decision}");
+    assert!(
+        decision.starts_with("no winner: cohort integrity flagged"),
+        "{decision}"
+    );
 }
 
 /// Runs one simulated two-arm conversion experiment through the library
 /// (cohort table, join, evaluation) and says whether treatment won.
-fn simulated_win(rng: &mut Rng, plan: &Plan, n_per_arm: usize, p_control: f64, p_treatment: f64) -> bool {
+fn simulated_win(
+    rng: &mut Rng,
+    plan: &Plan,
+    n_per_arm: usize,
+    p_control: f64,
+    p_treatment: f64,
+) -> bool {
     let mut cohorts = Cohorts::new(vec![plan.clone()], "v1");
     let mut outcomes = Vec::new();
     for i in 0..2 * n_per_arm {
@@ -157,7 +217,12 @@ fn simulated_win(rng: &mut Rng, plan: &Plan, n_per_arm: usize, p_control: f64, p
         cohorts.outcome(o).unwrap();
     }
     let (plans, summaries) = cohorts.finish();
-    let look = Look { number: 1, planned: 1, nominal_alpha: plans[0].alpha, forced: false };
+    let look = Look {
+        number: 1,
+        planned: 1,
+        nominal_alpha: plans[0].alpha,
+        forced: false,
+    };
     let r = evaluate(&plans[0], &summaries[0], look, &Settings::default());
     r.winner.as_deref() == Some("treatment")
 }
@@ -175,11 +240,18 @@ fn a_real_effect_is_detected_at_the_planned_power_and_no_effect_at_about_alpha()
     // (1.95996 + 0.84162)^2 (0.1 * 0.9 + 0.12 * 0.88) / 0.02^2 = 3838.
     let runs = 120;
     let mut rng = Rng::new(7);
-    let wins = (0..runs).filter(|_| simulated_win(&mut rng, &plan, 3838, 0.10, 0.12)).count();
+    let wins = (0..runs)
+        .filter(|_| simulated_win(&mut rng, &plan, 3838, 0.10, 0.12))
+        .count();
     let power = wins as f64 / runs as f64;
     // Expected 0.80 (one-sided wins; the other tail is negligible); 3.5 standard errors.
-    assert!((0.67..=0.93).contains(&power), "power {power} over {runs} runs");
-    let false_wins = (0..runs).filter(|_| simulated_win(&mut rng, &plan, 3838, 0.10, 0.10)).count();
+    assert!(
+        (0.67..=0.93).contains(&power),
+        "power {power} over {runs} runs"
+    );
+    let false_wins = (0..runs)
+        .filter(|_| simulated_win(&mut rng, &plan, 3838, 0.10, 0.10))
+        .count();
     // Expected 0.025 (a win is significant in the good direction): 3 of 120.
     assert!(false_wins <= 10, "{false_wins} false wins of {runs}");
 }

@@ -26,7 +26,9 @@ fn group(v: &[f64]) -> Group {
 
 #[track_caller]
 fn close(ours: f64, theirs: &Value, what: &str) {
-    let theirs = theirs.as_f64().unwrap_or_else(|| panic!("{what}: reference is {theirs}"));
+    let theirs = theirs
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what}: reference is {theirs}"));
     let tol = 1e-9 * theirs.abs().max(1e-300);
     assert!(
         (ours - theirs).abs() <= tol,
@@ -51,7 +53,11 @@ fn statistics_agree_with_scipy_and_statsmodels() {
             (0..n)
                 .map(|_| {
                     let z = rng.normal();
-                    if skew { (m.ln() + s * z).exp() } else { m + s * z }
+                    if skew {
+                        (m.ln() + s * z).exp()
+                    } else {
+                        m + s * z
+                    }
                 })
                 .collect()
         };
@@ -73,13 +79,17 @@ fn statistics_agree_with_scipy_and_statsmodels() {
         (vec![2980, 7020], vec![3.0, 7.0]),
         (vec![100, 120, 95], vec![1.0, 1.0, 1.0]),
     ];
-    let srm_json: Vec<Value> = srm_cases.iter().map(|(c, w)| json!({"counts": c, "weights": w})).collect();
+    let srm_json: Vec<Value> = srm_cases
+        .iter()
+        .map(|(c, w)| json!({"counts": c, "weights": w}))
+        .collect();
     let p_sets = vec![
         vec![0.01, 0.04, 0.03, 0.2],
         vec![0.001, 0.5, 0.049, 0.049, 0.9, 0.0001],
         vec![0.3],
     ];
-    let doc = json!({"welch": welch_cases, "ztest": z_json, "srm": srm_json, "corrections": p_sets});
+    let doc =
+        json!({"welch": welch_cases, "ztest": z_json, "srm": srm_json, "corrections": p_sets});
 
     let mut child = Command::new(python)
         .arg(script("check_analysis_stats.py"))
@@ -88,16 +98,35 @@ fn statistics_agree_with_scipy_and_statsmodels() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(doc.to_string().as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.to_string().as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "reference script failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "reference script failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let reference: Value = serde_json::from_slice(&out.stdout).unwrap();
 
     for (i, case) in doc["welch"].as_array().unwrap().iter().enumerate() {
         let values = |k: &str| -> Vec<f64> {
-            case[k].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+            case[k]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
         };
-        let r = welch(&group(&values("control")), &group(&values("treatment")), 0.05).unwrap();
+        let r = welch(
+            &group(&values("control")),
+            &group(&values("treatment")),
+            0.05,
+        )
+        .unwrap();
         let want = &reference["welch"][i];
         close(r.statistic, &want["statistic"], &format!("welch {i} t"));
         close(r.p_value, &want["p_value"], &format!("welch {i} p"));
@@ -106,8 +135,16 @@ fn statistics_agree_with_scipy_and_statsmodels() {
         close(r.abs_ci.1, &want["ci"][1], &format!("welch {i} ci high"));
     }
     for (i, &(nc, xc, nt, xt, alpha)) in z_cases.iter().enumerate() {
-        let c = Group { n: nc as f64, sum: xc as f64, sum_sq: xc as f64 };
-        let t = Group { n: nt as f64, sum: xt as f64, sum_sq: xt as f64 };
+        let c = Group {
+            n: nc as f64,
+            sum: xc as f64,
+            sum_sq: xc as f64,
+        };
+        let t = Group {
+            n: nt as f64,
+            sum: xt as f64,
+            sum_sq: xt as f64,
+        };
         let r = two_proportion(&c, &t, alpha).unwrap();
         let want = &reference["ztest"][i];
         close(r.statistic, &want["statistic"], &format!("z {i} statistic"));
@@ -128,7 +165,11 @@ fn statistics_agree_with_scipy_and_statsmodels() {
         ] {
             let ours = adjust(p, method);
             for (k, x) in ours.iter().enumerate() {
-                close(*x, &reference["corrections"][i][name][k], &format!("{name} set {i} #{k}"));
+                close(
+                    *x,
+                    &reference["corrections"][i][name][k],
+                    &format!("{name} set {i} #{k}"),
+                );
             }
         }
     }

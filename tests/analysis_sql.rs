@@ -7,7 +7,10 @@ mod analysis_support;
 
 use std::process::Command;
 
-use analysis_support::{analyze, at, config_dir, exposure, outcome, python, report, salt_fingerprint, script, to_csv, Rng};
+use analysis_support::{
+    analyze, at, config_dir, exposure, outcome, python, report, salt_fingerprint, script, to_csv,
+    Rng,
+};
 use serde_json::{json, Value};
 
 const CONFIG: &str = r#"
@@ -26,10 +29,17 @@ fn same(a: &Value, b: &Value, path: &str) {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
             let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            assert!((x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1e-300), "{path}: {x} vs {y}");
+            assert!(
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1e-300),
+                "{path}: {x} vs {y}"
+            );
         }
         (Value::Object(x), Value::Object(y)) => {
-            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>(), "{path}");
+            assert_eq!(
+                x.keys().collect::<Vec<_>>(),
+                y.keys().collect::<Vec<_>>(),
+                "{path}"
+            );
             for (k, v) in x {
                 same(v, &y[k], &format!("{path}.{k}"));
             }
@@ -57,21 +67,49 @@ fn the_sql_statistics_give_the_same_report_as_the_raw_events() {
         let unit = format!("u{u}");
         let day = rng.next_u64() % 5;
         let t = at(day, 1000 + rng.next_u64() % 50_000);
-        let v = if rng.chance(0.5) { "treatment" } else { "control" };
+        let v = if rng.chance(0.5) {
+            "treatment"
+        } else {
+            "control"
+        };
         if rng.chance(0.1) {
             // An outcome before the first exposure: never counted.
             event += 1;
-            lines.push(outcome(t - 500_000_000_000, &unit, "purchase", 1.0, &format!("e{event}")));
+            lines.push(outcome(
+                t - 500_000_000_000,
+                &unit,
+                "purchase",
+                1.0,
+                &format!("e{event}"),
+            ));
         }
         lines.push(exposure(t, &unit, "checkout", v, 0, &fp));
         if rng.chance(0.1) {
             // Re-exposed after a salt rotation: crossed over for about half.
-            let w = if rng.chance(0.5) { "treatment" } else { "control" };
-            lines.push(exposure(at(6, 100), &unit, "checkout", w, 1, "feedfacefeedface"));
+            let w = if rng.chance(0.5) {
+                "treatment"
+            } else {
+                "control"
+            };
+            lines.push(exposure(
+                at(6, 100),
+                &unit,
+                "checkout",
+                w,
+                1,
+                "feedfacefeedface",
+            ));
         }
         if u % 40 == 0 {
             // Only ever seen under the rotated salt.
-            lines.push(exposure(at(6, 200), &format!("late{u}"), "checkout", v, 1, "feedfacefeedface"));
+            lines.push(exposure(
+                at(6, 200),
+                &format!("late{u}"),
+                "checkout",
+                v,
+                1,
+                "feedfacefeedface",
+            ));
         }
         let rate = if v == "treatment" { 0.13 } else { 0.1 };
         for k in 0..3 {
@@ -102,18 +140,62 @@ fn the_sql_statistics_give_the_same_report_as_the_raw_events() {
         .args([&events, &plan_path, &stats])
         .output()
         .unwrap();
-    assert!(out.status.success(), "DuckDB run failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "DuckDB run failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let raw = report(&analyze(dir.path(), &["-c", cfg.to_str().unwrap(), "--json", events.to_str().unwrap()]));
-    let sql = report(&analyze(dir.path(), &["-c", cfg.to_str().unwrap(), "--json", "--stats", stats.to_str().unwrap()]));
+    let raw = report(&analyze(
+        dir.path(),
+        &[
+            "-c",
+            cfg.to_str().unwrap(),
+            "--json",
+            events.to_str().unwrap(),
+        ],
+    ));
+    let sql = report(&analyze(
+        dir.path(),
+        &[
+            "-c",
+            cfg.to_str().unwrap(),
+            "--json",
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+    ));
     let (r, s) = (&raw["experiments"][0], &sql["experiments"][0]);
-    assert!(r["integrity"]["crossed_over"].as_u64().unwrap() > 50, "{:#}", r["integrity"]);
+    assert!(
+        r["integrity"]["crossed_over"].as_u64().unwrap() > 50,
+        "{:#}",
+        r["integrity"]
+    );
     assert!(r["integrity"]["outcomes_before_exposure"].as_u64().unwrap() > 50);
-    assert_eq!(r["results"].as_array().unwrap().len(), 2, "purchase and revenue are compared");
-    for key in ["srm", "results", "decision", "winner", "rollback", "not_enough_data"] {
+    assert_eq!(
+        r["results"].as_array().unwrap().len(),
+        2,
+        "purchase and revenue are compared"
+    );
+    for key in [
+        "srm",
+        "results",
+        "decision",
+        "winner",
+        "rollback",
+        "not_enough_data",
+    ] {
         same(&r[key], &s[key], key);
     }
-    for key in ["units", "crossed_over", "multi_cohort", "foreign_exposures", "foreign_only_units", "crossed_over_fraction", "flagged"] {
+    for key in [
+        "units",
+        "crossed_over",
+        "multi_cohort",
+        "foreign_exposures",
+        "foreign_only_units",
+        "crossed_over_fraction",
+        "flagged",
+    ] {
         same(&r["integrity"][key], &s["integrity"][key], key);
     }
 }

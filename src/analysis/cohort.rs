@@ -52,7 +52,9 @@ pub enum CohortError {
     #[error("experiment {0}: more than {MAX_UNITS} units; aggregate in the warehouse (sql/analysis_stats.sql) and use --stats")]
     TooManyUnits(String),
     /// Too many outcome event ids to deduplicate.
-    #[error("more than {MAX_EVENT_IDS} distinct outcome event ids; deduplicate upstream or use --stats")]
+    #[error(
+        "more than {MAX_EVENT_IDS} distinct outcome event ids; deduplicate upstream or use --stats"
+    )]
     TooManyEventIds,
 }
 
@@ -93,7 +95,10 @@ impl Cohorts {
         let mut by_metric: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
         for (e, p) in plans.iter().enumerate() {
             for (m, metric) in p.metrics.iter().enumerate() {
-                by_metric.entry(metric.name.clone()).or_default().push((e, m));
+                by_metric
+                    .entry(metric.name.clone())
+                    .or_default()
+                    .push((e, m));
             }
         }
         Cohorts {
@@ -136,7 +141,11 @@ impl Cohorts {
         let salt_known = !x.salt_fingerprint.is_empty();
         let in_cohort =
             x.epoch == plan.epoch && (!salt_known || x.salt_fingerprint == plan.salt_fingerprint);
-        let salt = if salt_known { x.salt_fingerprint.as_str() } else { plan.salt_fingerprint.as_str() };
+        let salt = if salt_known {
+            x.salt_fingerprint.as_str()
+        } else {
+            plan.salt_fingerprint.as_str()
+        };
         let cohort = cohort_hash(x.epoch, salt);
         if !in_cohort {
             integrity.foreign_exposures += 1;

@@ -181,7 +181,11 @@ pub fn evaluate(plan: &Plan, s: &Summary, look: Look, settings: &Settings) -> Ex
     // 1. Integrity.
     let i = &s.integrity;
     let seen = i.units + i.foreign_only_units;
-    let frac = if seen == 0 { 0.0 } else { i.crossed_over as f64 / seen as f64 };
+    let frac = if seen == 0 {
+        0.0
+    } else {
+        i.crossed_over as f64 / seen as f64
+    };
     let flagged = frac > settings.crossover_threshold;
     let integrity = IntegrityResult {
         counts: i.clone(),
@@ -216,7 +220,11 @@ pub fn evaluate(plan: &Plan, s: &Summary, look: Look, settings: &Settings) -> Ex
     // 4. Tests against control (halted by an SRM).
     let mut results = Vec::new();
     if !srm_mismatch {
-        let ci_alpha = if look.nominal_alpha > 0.0 { look.nominal_alpha } else { plan.alpha };
+        let ci_alpha = if look.nominal_alpha > 0.0 {
+            look.nominal_alpha
+        } else {
+            plan.alpha
+        };
         for (m, metric) in plan.metrics.iter().enumerate() {
             for v in (0..plan.variants.len()).filter(|&v| v != c && plan.weights[v] > 0.0) {
                 let (gc, gt) = (group(s, c, m), group(s, v, m));
@@ -291,7 +299,9 @@ pub fn evaluate(plan: &Plan, s: &Summary, look: Look, settings: &Settings) -> Ex
         }
     }
     for u in &plan.unknown_conditions {
-        notes.push(format!("rollback condition {u:?} is not one the analysis evaluates"));
+        notes.push(format!(
+            "rollback condition {u:?} is not one the analysis evaluates"
+        ));
     }
     if look.forced {
         notes.push(format!(
@@ -304,7 +314,11 @@ pub fn evaluate(plan: &Plan, s: &Summary, look: Look, settings: &Settings) -> Ex
     let mut winner = None;
     let decision = if srm_mismatch {
         let t = srm.iter().find(|t| t.mismatch).expect("a mismatch");
-        let where_ = t.stratum.as_deref().map(|s| format!(" in stratum {s:?}")).unwrap_or_default();
+        let where_ = t
+            .stratum
+            .as_deref()
+            .map(|s| format!(" in stratum {s:?}"))
+            .unwrap_or_default();
         format!(
             "halted: sample ratio mismatch{where_} (units {:?} against weights {:?}, p = {:.3e}); effects are not estimated because the groups are not comparable",
             t.units, plan.weights, t.p_value.unwrap_or(f64::NAN)
@@ -343,7 +357,11 @@ pub fn evaluate(plan: &Plan, s: &Summary, look: Look, settings: &Settings) -> Ex
         } else if !breached.is_empty() {
             format!(
                 "no winner: guardrail {} breached",
-                breached.iter().map(|r| format!("{} ({})", r.metric, r.variant)).collect::<Vec<_>>().join(", ")
+                breached
+                    .iter()
+                    .map(|r| format!("{} ({})", r.metric, r.variant))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         } else if let Some(best) = wins.iter().max_by(|a, b| {
             let ka = a.comparison.map_or(0.0, |c| c.abs_lift.abs());
@@ -351,11 +369,17 @@ pub fn evaluate(plan: &Plan, s: &Summary, look: Look, settings: &Settings) -> Ex
             ka.total_cmp(&kb)
         }) {
             winner = Some(best.variant.clone());
-            format!("winner: {} on {} (look {} of {})", best.variant, p.name, look.number, look.planned)
+            format!(
+                "winner: {} on {} (look {} of {})",
+                best.variant, p.name, look.number, look.planned
+            )
         } else if look.number < look.planned {
             format!("no winner yet (look {} of {})", look.number, look.planned)
         } else {
-            format!("no winner: no significant improvement of {} over {}", p.name, plan.variants[c])
+            format!(
+                "no winner: no significant improvement of {} over {}",
+                p.name, plan.variants[c]
+            )
         }
     } else {
         "no decision: the config declares no primary metric".to_owned()

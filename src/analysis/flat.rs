@@ -111,7 +111,9 @@ impl Row {
                     experiments: present(&self.experiment).into_iter().collect(),
                 }))
             }
-            other => Err(format!("type {other:?} is neither \"exposure\" nor \"outcome\"")),
+            other => Err(format!(
+                "type {other:?} is neither \"exposure\" nor \"outcome\""
+            )),
         }
     }
 }
@@ -128,17 +130,22 @@ mod tests {
 
     #[test]
     fn json_rows_become_records_and_bad_ones_say_why() {
-        let r = parse_json_line(br#"{"type":"outcome","time":5,"unit":"u","metric":"m","value":2.5}"#)
-            .unwrap();
+        let r =
+            parse_json_line(br#"{"type":"outcome","time":5,"unit":"u","metric":"m","value":2.5}"#)
+                .unwrap();
         let Record::Outcome(o) = r else { panic!() };
         assert_eq!((o.time_ns, o.value), (5, 2.5));
-        let e = parse_json_line(br#"{"type":"exposure","time":"2023-11-14T22:13:20Z","unit":"u","experiment":"x"}"#)
-            .unwrap_err();
+        let e = parse_json_line(
+            br#"{"type":"exposure","time":"2023-11-14T22:13:20Z","unit":"u","experiment":"x"}"#,
+        )
+        .unwrap_err();
         assert_eq!(e, "missing column \"variant\"");
         let e = parse_json_line(br#"{"type":"click","time":1,"unit":"u"}"#).unwrap_err();
         assert!(e.contains("neither"), "{e}");
-        let e = parse_json_line(br#"{"type":"outcome","time":1,"unit":"u","metric":"m","value":"NaN"}"#)
-            .unwrap_err();
+        let e = parse_json_line(
+            br#"{"type":"outcome","time":1,"unit":"u","metric":"m","value":"NaN"}"#,
+        )
+        .unwrap_err();
         assert!(e.contains("not finite"), "{e}");
     }
 }

@@ -129,7 +129,10 @@ fn scan_lines(
     let mut line_no = 0u64;
     loop {
         buf.clear();
-        let n = reader.by_ref().take(MAX_LINE + 1).read_until(b'\n', &mut buf)?;
+        let n = reader
+            .by_ref()
+            .take(MAX_LINE + 1)
+            .read_until(b'\n', &mut buf)?;
         if n == 0 {
             return Ok(());
         }
@@ -139,7 +142,10 @@ fn scan_lines(
             let mut sink_buf = Vec::new();
             loop {
                 sink_buf.clear();
-                let m = reader.by_ref().take(1 << 20).read_until(b'\n', &mut sink_buf)?;
+                let m = reader
+                    .by_ref()
+                    .take(1 << 20)
+                    .read_until(b'\n', &mut sink_buf)?;
                 if m == 0 || sink_buf.last() == Some(&b'\n') {
                     break;
                 }
@@ -206,7 +212,10 @@ fn scan_csv(
                     continue;
                 }
                 let row: Result<flat::Row, _> = rec.deserialize(Some(&headers));
-                match row.map_err(|e| format!("CSV: {e}")).and_then(flat::Row::into_record) {
+                match row
+                    .map_err(|e| format!("CSV: {e}"))
+                    .and_then(flat::Row::into_record)
+                {
                     Ok(r) => {
                         count(st, &r);
                         sink(r);

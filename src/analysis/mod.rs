@@ -144,7 +144,11 @@ pub fn run(opts: &Options) -> Result<Report, AnalyzeError> {
     let mut refused = Vec::new();
     for p in &plans {
         let planned = p.max_peeks.min(spending::MAX_LOOKS);
-        let number = if p.peeks_tracked { ledger.next_look(&p.experiment) } else { 1 };
+        let number = if p.peeks_tracked {
+            ledger.next_look(&p.experiment)
+        } else {
+            1
+        };
         let forced = number > planned;
         if forced && !opts.force_look {
             refused.push((p.experiment.clone(), number, planned));

@@ -165,7 +165,8 @@ fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
 fn convert(rec: LogRecord) -> Result<Converted, String> {
     let a = &rec.attributes;
     let name = rec.event_name.as_deref().unwrap_or("");
-    let is_exposure = name == EXPOSURE_EVENT || (name.is_empty() && attr(a, "feature_flag.key").is_some());
+    let is_exposure =
+        name == EXPOSURE_EVENT || (name.is_empty() && attr(a, "feature_flag.key").is_some());
     let is_outcome =
         name == OUTCOME_EVENT || (name.is_empty() && attr(a, "cohortd.outcome.metric").is_some());
     if !is_exposure && !is_outcome {
@@ -201,9 +202,7 @@ fn convert(rec: LogRecord) -> Result<Converted, String> {
         })));
     }
     let value = match attr(a, "cohortd.outcome.value") {
-        Some(v) => v
-            .number()
-            .ok_or("cohortd.outcome.value is not a number")?,
+        Some(v) => v.number().ok_or("cohortd.outcome.value is not a number")?,
         None => 1.0,
     };
     if !value.is_finite() {
@@ -258,10 +257,17 @@ mod tests {
         let p = parse_line(line).unwrap();
         assert_eq!(p.other, 1);
         assert_eq!(p.records.len(), 2);
-        let Record::Exposure(e) = &p.records[0] else { panic!() };
-        assert_eq!((e.experiment.as_str(), e.variant.as_str(), e.epoch), ("checkout", "blue", 2));
+        let Record::Exposure(e) = &p.records[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (e.experiment.as_str(), e.variant.as_str(), e.epoch),
+            ("checkout", "blue", 2)
+        );
         assert_eq!(e.time_ns, 1_700_000_000_000_000_000);
-        let Record::Outcome(o) = &p.records[1] else { panic!() };
+        let Record::Outcome(o) = &p.records[1] else {
+            panic!()
+        };
         assert_eq!((o.metric.as_str(), o.value), ("revenue", 12.5));
         assert_eq!(o.experiments, vec!["checkout".to_owned()]);
     }

@@ -34,7 +34,8 @@ pub fn write_svg(path: &Path, experiments: &[ExperimentReport]) -> Result<(), St
 }
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
-type DrawResult<'a> = Result<(), DrawingAreaErrorKind<<SVGBackend<'a> as DrawingBackend>::ErrorType>>;
+type DrawResult<'a> =
+    Result<(), DrawingAreaErrorKind<<SVGBackend<'a> as DrawingBackend>::ErrorType>>;
 
 fn lifts<'a>(area: &Area<'a>, e: &ExperimentReport) -> DrawResult<'a> {
     let rows: Vec<(String, f64, f64, f64)> = e
@@ -43,7 +44,12 @@ fn lifts<'a>(area: &Area<'a>, e: &ExperimentReport) -> DrawResult<'a> {
         .filter_map(|r| {
             let c = r.comparison?;
             let (lo, hi) = c.rel_ci?;
-            Some((format!("{} {}", r.metric, r.variant), lo * 100.0, c.rel_lift? * 100.0, hi * 100.0))
+            Some((
+                format!("{} {}", r.metric, r.variant),
+                lo * 100.0,
+                c.rel_lift? * 100.0,
+                hi * 100.0,
+            ))
         })
         .collect();
     let (mut lo, mut hi) = rows
@@ -99,7 +105,10 @@ fn daily<'a>(area: &Area<'a>, e: &ExperimentReport) -> DrawResult<'a> {
         .unwrap_or(1)
         .max(1) as f64;
     let mut chart = ChartBuilder::on(area)
-        .caption(format!("{}: first exposures per day", e.experiment), ("sans-serif", 16))
+        .caption(
+            format!("{}: first exposures per day", e.experiment),
+            ("sans-serif", 16),
+        )
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(60)
@@ -112,7 +121,8 @@ fn daily<'a>(area: &Area<'a>, e: &ExperimentReport) -> DrawResult<'a> {
         let color = PALETTE[v % 6];
         chart
             .draw_series(LineSeries::new(
-                days.iter().map(|d| (*d.0 as f64, d.1.get(v).copied().unwrap_or(0) as f64)),
+                days.iter()
+                    .map(|d| (*d.0 as f64, d.1.get(v).copied().unwrap_or(0) as f64)),
                 color.stroke_width(2),
             ))?
             .label(name.clone())

@@ -69,7 +69,10 @@ mod tests {
 
     #[test]
     fn times_parse_as_nanoseconds_or_rfc3339() {
-        assert_eq!(parse_time("1700000000000000000"), Ok(1_700_000_000_000_000_000));
+        assert_eq!(
+            parse_time("1700000000000000000"),
+            Ok(1_700_000_000_000_000_000)
+        );
         assert_eq!(
             parse_time("2023-11-14T22:13:20Z"),
             Ok(1_700_000_000_000_000_000)

@@ -44,8 +44,17 @@ fn row(r: &MetricResult) -> Vec<String> {
     ];
     match &r.comparison {
         Some(c) => {
-            cells.push(format!("{} -> {}", num(c.control_mean), num(c.treatment_mean)));
-            cells.push(format!("{} [{}, {}]", num(c.abs_lift), num(c.abs_ci.0), num(c.abs_ci.1)));
+            cells.push(format!(
+                "{} -> {}",
+                num(c.control_mean),
+                num(c.treatment_mean)
+            ));
+            cells.push(format!(
+                "{} [{}, {}]",
+                num(c.abs_lift),
+                num(c.abs_ci.0),
+                num(c.abs_ci.1)
+            ));
             cells.push(match (c.rel_lift, c.rel_ci) {
                 (Some(l), Some((a, b))) => format!("{} [{}, {}]", pct(l), pct(a), pct(b)),
                 _ => "-".to_owned(),
@@ -61,7 +70,12 @@ fn row(r: &MetricResult) -> Vec<String> {
     }
     if let Some(g) = r.guardrail {
         verdict.push_str(if g.breached { "BREACHED" } else { "ok" });
-        let _ = write!(verdict, " (bound {} vs {})", num(g.degradation_bound), num(g.threshold));
+        let _ = write!(
+            verdict,
+            " (bound {} vs {})",
+            num(g.degradation_bound),
+            num(g.threshold)
+        );
     }
     cells.push(verdict);
     cells
@@ -70,7 +84,13 @@ fn row(r: &MetricResult) -> Vec<String> {
 fn table(out: &mut String, rows: &[Vec<String>]) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     for r in rows {
         let mut line = String::new();
@@ -97,7 +117,8 @@ impl Report {
             }
         }
         if let Some(u) = &self.unmatched {
-            if u.exposures_unknown_experiment + u.outcomes_unknown_metric + u.duplicate_outcomes > 0 {
+            if u.exposures_unknown_experiment + u.outcomes_unknown_metric + u.duplicate_outcomes > 0
+            {
                 let _ = writeln!(
                     out,
                     "not used: {} exposures of experiments not in the config, {} outcomes of undeclared metrics, {} duplicate outcome event ids",
@@ -136,7 +157,10 @@ impl Report {
                 let _ = writeln!(
                     out,
                     "2 srm{}: units {:?} vs weights {:?}: {}",
-                    t.stratum.as_deref().map(|s| format!(" [{s}]")).unwrap_or_default(),
+                    t.stratum
+                        .as_deref()
+                        .map(|s| format!(" [{s}]"))
+                        .unwrap_or_default(),
                     t.units,
                     e.weights,
                     match (t.chi2, t.p_value) {
@@ -157,8 +181,16 @@ impl Report {
             );
             if !e.results.is_empty() {
                 let mut rows = vec![[
-                    "metric", "role", "variant", "units c/t", "mean c -> t", "abs lift [CI]",
-                    "rel lift [CI]", "p", "adj p", "verdict",
+                    "metric",
+                    "role",
+                    "variant",
+                    "units c/t",
+                    "mean c -> t",
+                    "abs lift [CI]",
+                    "rel lift [CI]",
+                    "p",
+                    "adj p",
+                    "verdict",
                 ]
                 .map(String::from)
                 .to_vec()];
@@ -169,7 +201,12 @@ impl Report {
                 let names: Vec<String> = e
                     .rollback
                     .iter()
-                    .map(|c| serde_json::to_value(c).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())
+                    .map(|c| {
+                        serde_json::to_value(c)
+                            .ok()
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_default()
+                    })
                     .collect();
                 let _ = writeln!(out, "ROLLBACK RECOMMENDED: {}", names.join(", "));
             }

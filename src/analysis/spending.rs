@@ -56,7 +56,9 @@ fn boundaries_upto(alpha: f64, looks: u32, upto: u32, spending: Spending) -> Vec
         let c = n.inverse_cdf(1.0 - alpha / (2.0 * f64::from(looks)));
         return vec![c; upto as usize];
     }
-    let times: Vec<f64> = (1..=upto).map(|k| f64::from(k) / f64::from(looks)).collect();
+    let times: Vec<f64> = (1..=upto)
+        .map(|k| f64::from(k) / f64::from(looks))
+        .collect();
     let mut out = Vec::with_capacity(times.len());
     // Density of the score S_k (variance t_k under no effect) on the continuation region.
     let mut grid: Vec<f64> = Vec::new();
@@ -87,7 +89,10 @@ fn boundaries_upto(alpha: f64, looks: u32, upto: u32, spending: Spending) -> Vec
             .map(|i| -b + 2.0 * b * i as f64 / (GRID - 1) as f64)
             .collect();
         let new_density: Vec<f64> = if k == 0 {
-            new_grid.iter().map(|&s| n.pdf(s / t.sqrt()) / t.sqrt()).collect()
+            new_grid
+                .iter()
+                .map(|&s| n.pdf(s / t.sqrt()) / t.sqrt())
+                .collect()
         } else {
             let sd = (t - prev_t).sqrt();
             let w = simpson_weights(&grid);
@@ -162,7 +167,10 @@ mod tests {
         for (k, want) in cases {
             let got = boundaries(0.05, k, Spending::OBrienFleming);
             for (g, w) in got.iter().zip(want) {
-                assert!((g - w).abs() < 1.5e-3, "K={k}: got {got:?}, published {want:?}");
+                assert!(
+                    (g - w).abs() < 1.5e-3,
+                    "K={k}: got {got:?}, published {want:?}"
+                );
             }
         }
     }

@@ -72,7 +72,13 @@ pub fn z_crit(alpha: f64) -> f64 {
     std_normal().inverse_cdf(1.0 - alpha / 2.0)
 }
 
-fn relative(c: &Group, t: &Group, var_c_mean: f64, var_t_mean: f64, alpha: f64) -> (Option<f64>, Option<(f64, f64)>) {
+fn relative(
+    c: &Group,
+    t: &Group,
+    var_c_mean: f64,
+    var_t_mean: f64,
+    alpha: f64,
+) -> (Option<f64>, Option<(f64, f64)>) {
     let (mc, mt) = (c.mean(), t.mean());
     if mc == 0.0 {
         return (None, None);
@@ -181,7 +187,11 @@ mod tests {
 
     #[test]
     fn identical_conversion_rates_are_not_significant() {
-        let c = Group { n: 1000.0, sum: 100.0, sum_sq: 100.0 };
+        let c = Group {
+            n: 1000.0,
+            sum: 100.0,
+            sum_sq: 100.0,
+        };
         let r = two_proportion(&c, &c, 0.05).unwrap();
         assert_eq!(r.statistic, 0.0);
         assert!((r.p_value - 1.0).abs() < 1e-12);

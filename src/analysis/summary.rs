@@ -160,7 +160,10 @@ pub fn read_stats(path: &Path, plans: &[Plan]) -> Result<Vec<Summary>, StatsErro
             reason,
         };
         let Some(e) = plans.iter().position(|pl| pl.experiment == row.experiment) else {
-            return Err(bad(format!("experiment {:?} is not in the config", row.experiment)));
+            return Err(bad(format!(
+                "experiment {:?} is not in the config",
+                row.experiment
+            )));
         };
         let plan = &plans[e];
         let s = &mut out[e];
@@ -172,7 +175,10 @@ pub fn read_stats(path: &Path, plans: &[Plan]) -> Result<Vec<Summary>, StatsErro
             continue;
         }
         let v = plan.variant(&row.variant).ok_or_else(|| {
-            bad(format!("{}: variant {:?} is not in the config", row.experiment, row.variant))
+            bad(format!(
+                "{}: variant {:?} is not in the config",
+                row.experiment, row.variant
+            ))
         })?;
         if row.metric.is_empty() {
             s.variants[v].units += row.units;

@@ -28,7 +28,11 @@ pub struct Args {
     config: ConfigArg,
     /// Exposure and outcome files: OTLP JSON lines (the Collector's file
     /// exporter), flat JSON lines, or .csv. Read twice (exposures, then outcomes).
-    #[arg(value_name = "INPUT", required_unless_present = "stats", conflicts_with = "stats")]
+    #[arg(
+        value_name = "INPUT",
+        required_unless_present = "stats",
+        conflicts_with = "stats"
+    )]
     inputs: Vec<PathBuf>,
     /// Per-variant statistics from sql/analysis_stats.sql instead of raw events.
     #[arg(long, value_name = "FILE")]
@@ -43,7 +47,12 @@ pub struct Args {
     #[arg(long = "experiment", short = 'e', value_name = "KEY")]
     experiments: Vec<String>,
     /// The look ledger: numbers each look at experiments with evaluation.maxPeeks.
-    #[arg(long, value_name = "FILE", default_value = "cohortd-looks.json", env = "COHORTD_LOOK_LEDGER")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "cohortd-looks.json",
+        env = "COHORTD_LOOK_LEDGER"
+    )]
     ledger: PathBuf,
     /// Take a look beyond maxPeeks anyway (no alpha left: descriptive only; recorded as forced).
     #[arg(long)]

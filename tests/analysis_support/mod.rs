@@ -47,7 +47,14 @@ pub fn at(day: u64, secs: u64) -> u64 {
 
 /// One exposure, as a flat JSON line.
 #[allow(clippy::too_many_arguments)]
-pub fn exposure(time: u64, unit: &str, exp: &str, variant: &str, epoch: u32, salt_fp: &str) -> String {
+pub fn exposure(
+    time: u64,
+    unit: &str,
+    exp: &str,
+    variant: &str,
+    epoch: u32,
+    salt_fp: &str,
+) -> String {
     serde_json::json!({
         "type": "exposure", "time": time, "unit": unit, "experiment": exp,
         "variant": variant, "epoch": epoch, "salt_fingerprint": salt_fp,
@@ -83,7 +90,10 @@ pub fn config_dir(root: &Path, yaml: &str) -> PathBuf {
 /// The salt fingerprint the analysed config gives `experiment`.
 pub fn salt_fingerprint(config: &Path, experiment: &str) -> String {
     let snap = cohortd::Snapshot::load(config).unwrap();
-    snap.experiment(experiment).unwrap().salt_fingerprint.to_string()
+    snap.experiment(experiment)
+        .unwrap()
+        .salt_fingerprint
+        .to_string()
 }
 
 /// Runs `cohortd analyze` with `args` (the ledger defaults into `root`).
@@ -127,7 +137,9 @@ pub fn python() -> Option<PathBuf> {
 
 /// A script under tests/python.
 pub fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(name)
 }
 
 /// A flat JSON exposure or outcome line rewritten as one OTLP Collector line
@@ -135,17 +147,22 @@ pub fn script(name: &str) -> PathBuf {
 pub fn to_otlp(flat: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(flat).unwrap();
     let s = |x: &serde_json::Value| serde_json::json!({"stringValue": x.as_str().unwrap()});
-    let mut attrs = vec![serde_json::json!({"key": "feature_flag.context.id", "value": s(&v["unit"])})];
+    let mut attrs =
+        vec![serde_json::json!({"key": "feature_flag.context.id", "value": s(&v["unit"])})];
     let name = if v["type"] == "exposure" {
         attrs.push(serde_json::json!({"key": "feature_flag.key", "value": s(&v["experiment"])}));
-        attrs.push(serde_json::json!({"key": "feature_flag.result.variant", "value": s(&v["variant"])}));
+        attrs.push(
+            serde_json::json!({"key": "feature_flag.result.variant", "value": s(&v["variant"])}),
+        );
         attrs.push(serde_json::json!({"key": "cohortd.salt_fingerprint", "value": s(&v["salt_fingerprint"])}));
         attrs.push(serde_json::json!({"key": "cohortd.epoch", "value": {"intValue": v["epoch"].to_string()}}));
         "feature_flag.evaluation"
     } else {
         attrs.push(serde_json::json!({"key": "cohortd.outcome.metric", "value": s(&v["metric"])}));
         attrs.push(serde_json::json!({"key": "cohortd.outcome.value", "value": {"doubleValue": v["value"]}}));
-        attrs.push(serde_json::json!({"key": "cohortd.outcome.event_id", "value": s(&v["event_id"])}));
+        attrs.push(
+            serde_json::json!({"key": "cohortd.outcome.event_id", "value": s(&v["event_id"])}),
+        );
         "cohortd.outcome"
     };
     serde_json::json!({"resourceLogs": [{"resource": {"attributes": []}, "scopeLogs": [{"scope": {"name": "cohortd"},
@@ -155,7 +172,20 @@ pub fn to_otlp(flat: &str) -> String {
 
 /// Flat JSON lines rewritten as CSV with the documented header.
 pub fn to_csv(flat: &[String]) -> String {
-    let cols = ["type", "time", "unit", "experiment", "variant", "version", "epoch", "salt_fingerprint", "stratum", "metric", "value", "event_id"];
+    let cols = [
+        "type",
+        "time",
+        "unit",
+        "experiment",
+        "variant",
+        "version",
+        "epoch",
+        "salt_fingerprint",
+        "stratum",
+        "metric",
+        "value",
+        "event_id",
+    ];
     let mut out = cols.join(",") + "\n";
     for l in flat {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
@@ -174,7 +204,14 @@ pub fn to_csv(flat: &[String]) -> String {
 
 /// A two-variant conversion population: `n` units per variant exposed on day 0,
 /// converting with the given rates; also `errors` outcomes on an `error_rate` metric.
-pub fn population(rng: &mut Rng, fp: &str, exp: &str, units: [usize; 2], rates: [f64; 2], error_rates: [f64; 2]) -> Vec<String> {
+pub fn population(
+    rng: &mut Rng,
+    fp: &str,
+    exp: &str,
+    units: [usize; 2],
+    rates: [f64; 2],
+    error_rates: [f64; 2],
+) -> Vec<String> {
     let mut lines = Vec::new();
     let mut event = 0;
     for (v, variant) in ["control", "treatment"].iter().enumerate() {
@@ -184,11 +221,23 @@ pub fn population(rng: &mut Rng, fp: &str, exp: &str, units: [usize; 2], rates: 
             lines.push(exposure(t, &unit, exp, variant, 0, fp));
             if rng.chance(rates[v]) {
                 event += 1;
-                lines.push(outcome(t + 1_000_000_000, &unit, "purchase", 1.0, &format!("p{event}")));
+                lines.push(outcome(
+                    t + 1_000_000_000,
+                    &unit,
+                    "purchase",
+                    1.0,
+                    &format!("p{event}"),
+                ));
             }
             if rng.chance(error_rates[v]) {
                 event += 1;
-                lines.push(outcome(t + 2_000_000_000, &unit, "error_rate", 1.0, &format!("x{event}")));
+                lines.push(outcome(
+                    t + 2_000_000_000,
+                    &unit,
+                    "error_rate",
+                    1.0,
+                    &format!("x{event}"),
+                ));
             }
         }
     }
