@@ -222,7 +222,7 @@ impl Cohorts {
         }
         for &(e, m) in targets {
             let plan = &self.plans[e];
-            if !o.experiments.is_empty() && !o.experiments.iter().any(|x| *x == plan.experiment) {
+            if !o.experiments.is_empty() && !o.experiments.contains(&plan.experiment) {
                 continue;
             }
             let t = &mut self.tables[e];
