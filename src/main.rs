@@ -11,6 +11,7 @@ fn main() {
         Command::Assign(a) => cohortd::cli::assign::run(a),
         Command::Diff(a) => cohortd::cli::diff::run(a),
         Command::Schema(a) => cohortd::cli::schema::run(a),
+        Command::Analyze(a) => cohortd::cli::analyze::run(a),
     };
     std::process::exit(code);
 }

@@ -1,5 +1,6 @@
 //! The command line: one subcommand per file.
 
+pub mod analyze;
 pub mod assign;
 pub mod diff;
 pub mod schema;
@@ -49,6 +50,8 @@ pub enum Command {
     /// reassign enrolled units without an assignment.epoch bump, 1 on invalid
     /// input, 0 otherwise.
     Diff(diff::Args),
+    /// Analyse exposures and outcomes: integrity, SRM, effects, peeking, guardrails (docs/analysis.md).
+    Analyze(Box<analyze::Args>),
     /// Print the JSON Schema of the config format.
     Schema(schema::Args),
 }
