@@ -14,3 +14,4 @@ pub mod guard;
 pub mod schedule;
 pub mod schema;
 pub mod simulate;
+pub mod summary;

@@ -45,6 +45,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
             "rejected": status.rejected,
         },
         "last_reload_error": status.last_error,
+        "last_reload_warnings": {
+            "total": status.last_warnings.total,
+            "items": status.last_warnings.items,
+        },
     });
     let code = if ready {
         StatusCode::OK
