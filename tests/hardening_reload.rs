@@ -30,7 +30,11 @@ fn an_oversized_file_is_refused_unread() {
             .as_str()
             .is_some_and(|e| e.contains("big.json") && e.contains("--max-config-file-bytes"))
     }));
-    assert_eq!(s.readyz()["experiments"], 1, "last good config keeps serving");
+    assert_eq!(
+        s.readyz()["experiments"],
+        1,
+        "last good config keeps serving"
+    );
     // The total limit, with small files.
     drop(big);
     std::fs::remove_file(dir.path().join("big.json")).unwrap();
@@ -70,7 +74,8 @@ fn the_watch_survives_the_directory_being_replaced() {
         }
         let want = round + 2;
         assert!(
-            wait_until(Duration::from_secs(15), || s.readyz()["experiments"] == want),
+            wait_until(Duration::from_secs(15), || s.readyz()["experiments"]
+                == want),
             "round {round}: {} {:?}",
             s.readyz(),
             s.logs()
@@ -98,7 +103,9 @@ fn a_plain_directory_copied_file_by_file_is_never_served_partially() {
             while !stop.load(Ordering::Relaxed) {
                 let (_, body) = http_get(admin, "/readyz");
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-                *counts.entry(v["experiments"].as_u64().unwrap()).or_insert(0u64) += 1;
+                *counts
+                    .entry(v["experiments"].as_u64().unwrap())
+                    .or_insert(0u64) += 1;
             }
             counts
         })
@@ -110,7 +117,9 @@ fn a_plain_directory_copied_file_by_file_is_never_served_partially() {
         std::thread::sleep(Duration::from_millis(150));
         std::fs::write(dir.path().join(format!("{k}.json")), experiment(k)).unwrap();
     }
-    assert!(wait_until(Duration::from_secs(20), || s.readyz()["experiments"] == 5));
+    assert!(wait_until(Duration::from_secs(20), || s.readyz()
+        ["experiments"]
+        == 5));
     std::thread::sleep(Duration::from_millis(200));
     stop.store(true, Ordering::Relaxed);
     let counts = seen.join().unwrap();
@@ -130,10 +139,15 @@ fn twenty_thousand_files_apply_at_most_one_intermediate_config() {
     let before = applied(&s);
     let n = 20_000;
     for i in 0..n {
-        std::fs::write(dir.path().join(format!("e{i:05}.json")), experiment(&format!("e{i}"))).unwrap();
+        std::fs::write(
+            dir.path().join(format!("e{i:05}.json")),
+            experiment(&format!("e{i}")),
+        )
+        .unwrap();
     }
     assert!(
-        wait_until(Duration::from_secs(120), || s.readyz()["experiments"] == n + 1),
+        wait_until(Duration::from_secs(120), || s.readyz()["experiments"]
+            == n + 1),
         "{}",
         s.readyz()
     );
@@ -169,12 +183,18 @@ fn guard_warnings_are_summarised_per_reload() {
     let tmp = dir.path().join(".all.tmp");
     std::fs::write(&tmp, format!("[{}]", experiment("keep"))).unwrap();
     std::fs::rename(&tmp, &f).unwrap();
-    assert!(wait_until(Duration::from_secs(30), || s.readyz()["experiments"] == 1));
+    assert!(wait_until(Duration::from_secs(30), || s.readyz()
+        ["experiments"]
+        == 1));
     let r = s.readyz();
     assert_eq!(r["last_reload_warnings"]["total"], 2000, "{r}");
     let items = r["last_reload_warnings"]["items"].as_array().unwrap().len();
     assert!((1..=200).contains(&items), "{items}");
     std::thread::sleep(Duration::from_millis(300));
-    let guard_lines = s.logs().iter().filter(|l| l.contains("cohort guard")).count();
+    let guard_lines = s
+        .logs()
+        .iter()
+        .filter(|l| l.contains("cohort guard"))
+        .count();
     assert!((1..=2).contains(&guard_lines), "{guard_lines} guard lines");
 }

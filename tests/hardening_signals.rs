@@ -39,10 +39,9 @@ fn stops_gracefully(sig: &str) {
     let st = s.wait_exit(Duration::from_secs(30)).expect("must exit");
     assert_eq!(st.code(), Some(0), "{sig}: {st:?}");
     assert!(
-        wait_until(Duration::from_secs(5), || s
-            .logs()
-            .iter()
-            .any(|l| l.contains(&format!("SIG{sig}")) && l.contains("shutting down"))),
+        wait_until(Duration::from_secs(5), || s.logs().iter().any(|l| l
+            .contains(&format!("SIG{sig}"))
+            && l.contains("shutting down"))),
         "{:?}",
         s.logs()
     );
@@ -71,7 +70,11 @@ fn sigpipe_and_a_closed_log_pipe_do_not_kill() {
     drop(stderr);
     // Each reload logs a line into the closed pipe (EPIPE).
     for i in 0..5 {
-        std::fs::write(dir.path().join(format!("x{i}.json")), experiment(&format!("x{i}"))).unwrap();
+        std::fs::write(
+            dir.path().join(format!("x{i}.json")),
+            experiment(&format!("x{i}")),
+        )
+        .unwrap();
         s.signal("HUP");
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -195,7 +195,11 @@ pub fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // On a failed write (stderr closed: EPIPE) tracing-subscriber would report
+        // it with `eprintln!`, which panics on that same closed stderr and kills
+        // the process. A sidecar whose log reader went away keeps serving.
+        .log_internal_errors(false);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

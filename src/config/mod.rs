@@ -13,5 +13,5 @@ pub use error::{ConfigError, ConfigErrors};
 pub use load::{
     load_path, parse_file, parse_sources, read_sources, read_sources_with, RawFile, SourceFile,
 };
-pub use read_limits::ReadLimits;
 pub use model::*;
+pub use read_limits::ReadLimits;

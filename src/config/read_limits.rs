@@ -106,7 +106,10 @@ mod tests {
         let e = l.read(&p, 10, 6).unwrap_err();
         assert!(e.message.contains("--max-config-total-bytes"), "{e}");
         // Metadata said 5 bytes but the file holds 10 (it grew): still capped.
-        let small = ReadLimits { max_file_bytes: 6, ..l };
+        let small = ReadLimits {
+            max_file_bytes: 6,
+            ..l
+        };
         let e = small.read(&p, 5, 0).unwrap_err();
         assert!(e.message.contains("more than 6"), "{e}");
         assert!(e.to_string().contains("a.json"), "{e}");

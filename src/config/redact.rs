@@ -11,8 +11,11 @@ use super::ConfigError;
 
 /// Longest quoted value kept in a message, in characters.
 pub const MAX_QUOTED_CHARS: usize = 40;
-/// Longest experiment key or field path kept in an error, in characters.
+/// Longest experiment key kept in an error, in characters.
 const MAX_LOCATOR_CHARS: usize = 120;
+/// Longest field path kept, in characters: real paths are short
+/// (`variants[1].weight`); a long one is a value from the file used as a key.
+const MAX_FIELD_CHARS: usize = 60;
 /// Longest message kept, in characters (serde lists every expected variant).
 const MAX_MESSAGE_CHARS: usize = 400;
 
@@ -23,7 +26,7 @@ pub const BOM: &str = "\u{feff}";
 pub fn redact(mut e: ConfigError) -> ConfigError {
     e.message = cap_quoted(&e.message);
     e.experiment = e.experiment.map(|k| cap(&k, MAX_LOCATOR_CHARS));
-    e.field = e.field.map(|f| cap(&cap_quoted(&f), MAX_LOCATOR_CHARS));
+    e.field = e.field.map(|f| cap(&cap_quoted(&f), MAX_FIELD_CHARS));
     e
 }
 
@@ -84,7 +87,10 @@ mod tests {
         assert!(!m.contains(&long));
         assert!(m.contains(&"S".repeat(40)));
         assert!(m.ends_with("expected `running`"), "{m}");
-        assert_eq!(cap_quoted("invalid type: string \"runing\""), "invalid type: string \"runing\"");
+        assert_eq!(
+            cap_quoted("invalid type: string \"runing\""),
+            "invalid type: string \"runing\""
+        );
         let esc = format!("string \"a\\\"{long}\" x");
         assert!(!cap_quoted(&esc).contains(&long));
         assert!(!cap_quoted(&format!("unclosed `{long}")).contains(&long));

@@ -49,7 +49,13 @@ pub fn stamp(path: &Path) -> u64 {
 fn add(h: &mut seahash::SeaHasher, name: &[u8], m: &std::fs::Metadata) {
     h.write(&(name.len() as u64).to_le_bytes());
     h.write(name);
-    for v in [m.len(), m.ino(), m.dev(), m.mtime() as u64, m.mtime_nsec() as u64] {
+    for v in [
+        m.len(),
+        m.ino(),
+        m.dev(),
+        m.mtime() as u64,
+        m.mtime_nsec() as u64,
+    ] {
         h.write(&v.to_le_bytes());
     }
 }

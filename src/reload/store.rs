@@ -85,7 +85,10 @@ fn bounded(why: &ConfigErrors) -> String {
         return why.to_string();
     }
     let first = ConfigErrors(why.0[..MAX_ERRORS_KEPT].to_vec());
-    format!("{first}\n… and {} more errors", why.0.len() - MAX_ERRORS_KEPT)
+    format!(
+        "{first}\n… and {} more errors",
+        why.0.len() - MAX_ERRORS_KEPT
+    )
 }
 
 /// Holds the serving snapshot. Share it as `Arc<Store>`.
@@ -153,7 +156,10 @@ impl Store {
 
     /// Records the cohort-guard warnings of a reload about to be installed.
     pub fn set_warnings(&self, w: crate::safety::summary::Summary) {
-        self.status.lock().unwrap_or_else(|p| p.into_inner()).last_warnings = w;
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_warnings = w;
     }
 
     /// Records a rejected reload with a ready-made message.

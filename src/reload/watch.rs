@@ -150,7 +150,10 @@ pub fn spawn(
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| WatchError::NoRuntime)?;
     let wake = Arc::new(Notify::new());
     let watcher = if opts.events {
-        Some(Arc::new(Rearm::new(watch_dir(&dir, Arc::clone(&wake))?, &dir)))
+        Some(Arc::new(Rearm::new(
+            watch_dir(&dir, Arc::clone(&wake))?,
+            &dir,
+        )))
     } else {
         None
     };
@@ -194,7 +197,9 @@ fn watch_dir(dir: &Path, wake: Arc<Notify>) -> Result<RecommendedWatcher, WatchE
     // recreated wakes us (the watch on the old directory dies with it); events
     // about the parent's other entries are ignored.
     let ours = super::rearm::absolute(target);
-    let parent = (target == dir).then(|| ours.parent().map(Path::to_owned)).flatten();
+    let parent = (target == dir)
+        .then(|| ours.parent().map(Path::to_owned))
+        .flatten();
     let mut watcher =
         notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
             Ok(ev) if !is_relevant(&ev.kind) => {}
@@ -240,8 +245,15 @@ async fn run(
     mut stop: oneshot::Receiver<()>,
     counters: Arc<Counters>,
 ) {
-    let r = Reloader { dir: &dir, store: &store, opts: &opts, counters: &counters };
-    let Some(mut last) = r.reload("start", true, &mut stop).await else { return };
+    let r = Reloader {
+        dir: &dir,
+        store: &store,
+        opts: &opts,
+        counters: &counters,
+    };
+    let Some(mut last) = r.reload("start", true, &mut stop).await else {
+        return;
+    };
     // A zero period would make `interval` panic; zero means "no polling".
     let period = if opts.poll_interval.is_zero() {
         Duration::from_secs(60 * 60 * 24 * 365)

@@ -422,7 +422,11 @@ mod tests {
         ctx.fields.insert("b".into(), list(2, &"y".repeat(300)));
         let st: tonic::Status = l.check_context(&ctx).unwrap_err().into();
         assert_eq!(st.code(), tonic::Code::InvalidArgument);
-        assert!(st.message().contains("--max-context-bytes"), "{}", st.message());
+        assert!(
+            st.message().contains("--max-context-bytes"),
+            "{}",
+            st.message()
+        );
     }
 
     #[test]

@@ -30,11 +30,7 @@ pub fn spawn_keep_stderr(dir: &Path, extra: &[&str]) -> (Server, BufReader<Child
     (s, r.unwrap())
 }
 
-fn spawn_with(
-    dir: &Path,
-    extra: &[&str],
-    drain: bool,
-) -> (Server, Option<BufReader<ChildStderr>>) {
+fn spawn_with(dir: &Path, extra: &[&str], drain: bool) -> (Server, Option<BufReader<ChildStderr>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cohortd"))
         .arg("serve")
         .arg("--config-dir")
@@ -159,7 +155,11 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("").to_owned();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_owned();
     (code, body)
 }
 
