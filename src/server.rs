@@ -14,6 +14,9 @@ use std::time::Duration;
 
 use prost::Message;
 use tokio::net::{TcpListener, UnixListener};
+
+use crate::transport::conn_limit::{ConnLimit, LimitedListener};
+use crate::transport::stream_limit::StreamLimitLayer;
 use tokio::task::JoinHandle;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
@@ -105,6 +108,8 @@ pub struct ServeOptions {
     /// Server spans continuing the caller's W3C trace context, so exposures join
     /// the caller's trace (a pass-through when exposure export is off).
     pub trace: crate::exposure::trace_context::TraceContextLayer,
+    /// Connection and stream limits, keep-alive and handshake timeout.
+    pub conns: crate::transport::conn_limit::ConnOptions,
 }
 
 impl Default for ServeOptions {
@@ -116,6 +121,7 @@ impl Default for ServeOptions {
             limits: Limits::default(),
             debug_delay: None,
             trace: Default::default(),
+            conns: Default::default(),
         }
     }
 }
@@ -323,6 +329,11 @@ pub async fn start(
     svcs.add_infra(reflection().build_v1alpha()?);
 
     let observe = ObserveLayer::new(&state.metrics, &methods_of(&svcs.names));
+    let c = opts.conns;
+    let conn_limit = |listener: &'static str, max: usize| {
+        let open = state.metrics.open_connections.get_or_create(&[("listener", listener)]).clone();
+        ConnLimit::new(listener, max, c.handshake_timeout, open)
+    };
     // Layers around every call, outermost first.
     let layers = ServiceBuilder::new()
         .layer(opts.trace.clone())
@@ -330,8 +341,12 @@ pub async fn start(
         // Inside `observe`, so metrics count the status the caller receives.
         .layer(crate::transport::bad_request::BadRequestLayer)
         .option_layer(opts.debug_delay.map(DelayLayer::new))
+        .layer(StreamLimitLayer::new(c.max_streams, state.metrics.open_streams.clone()))
         .into_inner();
+    let keepalive = (!c.http2_keepalive_interval.is_zero()).then_some(c.http2_keepalive_interval);
     let router = tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(c.max_concurrent_streams_per_connection))
+        .http2_keepalive_interval(keepalive)
         .layer(layers)
         .add_routes(svcs.routes.routes());
 
@@ -351,12 +366,14 @@ pub async fn start(
                 source,
             })?;
             let incoming = TcpIncoming::from(l).with_nodelay(Some(true));
+            let incoming = conn_limit("grpc", c.max_connections).incoming(incoming);
             let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
             (Bound::Tcp(bound), task)
         }
         Listen::Unix(path) => {
             let l = bind_unix(path).await?;
             let incoming = tokio_stream::wrappers::UnixListenerStream::new(l);
+            let incoming = conn_limit("grpc", c.max_connections).incoming(incoming);
             let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
             (Bound::Unix(path.clone()), task)
         }
@@ -374,6 +391,10 @@ pub async fn start(
             let bound = l.local_addr().ok();
             let mut stop = state.shutdown.clone();
             let app = admin::router(state.clone());
+            let l = LimitedListener {
+                inner: l,
+                limit: conn_limit("admin", c.admin_max_connections),
+            };
             let task = tokio::spawn(async move {
                 axum::serve(l, app)
                     .with_graceful_shutdown(async move { stop.wait().await })

@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::reload::settle::Settle;
 use crate::reload::{reload_now, watch, ReloadOutcome, Store, WatchHandle, WatchOptions};
 use crate::server::{Bound, Listen, ServeOptions};
+use crate::transport::conn_limit::ConnOptions;
 use crate::transport::limits::Limits;
 
 /// Log output format.
@@ -120,6 +121,26 @@ pub struct Args {
     /// Most config files in the config directory.
     #[arg(long, value_name = "N", default_value_t = ReadLimits::default().max_files, env = "COHORTD_MAX_CONFIG_FILES")]
     max_config_files: usize,
+    /// Most open connections on the gRPC listener; more are closed on accept.
+    #[arg(long, value_name = "N", default_value_t = ConnOptions::default().max_connections, env = "COHORTD_MAX_CONNECTIONS")]
+    max_connections: usize,
+    /// Most open connections on the admin listener.
+    #[arg(long, value_name = "N", default_value_t = ConnOptions::default().admin_max_connections, env = "COHORTD_ADMIN_MAX_CONNECTIONS")]
+    admin_max_connections: usize,
+    /// Most open Watch and flagd EventStream streams (all connections); more get RESOURCE_EXHAUSTED.
+    #[arg(long, value_name = "N", default_value_t = ConnOptions::default().max_streams, env = "COHORTD_MAX_STREAMS")]
+    max_streams: usize,
+    /// Most concurrent HTTP/2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, value_name = "N", default_value_t = ConnOptions::default().max_concurrent_streams_per_connection, env = "COHORTD_MAX_CONCURRENT_STREAMS_PER_CONNECTION")]
+    max_concurrent_streams_per_connection: u32,
+    /// Time a new connection has to send its first bytes (HTTP/2 preface or HTTP/1
+    /// request line) before it is closed; `0` disables it.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, env = "COHORTD_HANDSHAKE_TIMEOUT")]
+    handshake_timeout: Duration,
+    /// Interval of server HTTP/2 keep-alive pings on gRPC connections; `0` disables
+    /// them. Client pings (flagd providers send them often) are always answered.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, env = "COHORTD_HTTP2_KEEPALIVE_INTERVAL")]
+    http2_keepalive_interval: Duration,
     /// Test hook: delay every gRPC call (used by the graceful-shutdown test).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, hide = true)]
     debug_delay: Option<Duration>,
@@ -182,6 +203,14 @@ impl Args {
             },
             debug_delay: self.debug_delay,
             trace: Default::default(),
+            conns: ConnOptions {
+                max_connections: self.max_connections,
+                admin_max_connections: self.admin_max_connections,
+                max_streams: self.max_streams,
+                max_concurrent_streams_per_connection: self.max_concurrent_streams_per_connection,
+                handshake_timeout: self.handshake_timeout,
+                http2_keepalive_interval: self.http2_keepalive_interval,
+            },
         }
     }
 }

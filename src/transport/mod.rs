@@ -3,12 +3,14 @@
 
 pub mod admin;
 pub mod bad_request;
+pub mod conn_limit;
 pub mod convert;
 pub mod delay;
 pub mod flagd;
 pub mod grpc;
 pub mod limits;
 pub mod observe;
+pub mod stream_limit;
 
 /// Generated code for `proto/cohortd/v1`.
 #[allow(missing_docs, clippy::all)]
