@@ -331,7 +331,11 @@ pub async fn start(
     let observe = ObserveLayer::new(&state.metrics, &methods_of(&svcs.names));
     let c = opts.conns;
     let conn_limit = |listener: &'static str, max: usize| {
-        let open = state.metrics.open_connections.get_or_create(&[("listener", listener)]).clone();
+        let open = state
+            .metrics
+            .open_connections
+            .get_or_create(&[("listener", listener)])
+            .clone();
         ConnLimit::new(listener, max, c.handshake_timeout, open)
     };
     // Layers around every call, outermost first.
@@ -341,7 +345,10 @@ pub async fn start(
         // Inside `observe`, so metrics count the status the caller receives.
         .layer(crate::transport::bad_request::BadRequestLayer)
         .option_layer(opts.debug_delay.map(DelayLayer::new))
-        .layer(StreamLimitLayer::new(c.max_streams, state.metrics.open_streams.clone()))
+        .layer(StreamLimitLayer::new(
+            c.max_streams,
+            state.metrics.open_streams.clone(),
+        ))
         .into_inner();
     let keepalive = (!c.http2_keepalive_interval.is_zero()).then_some(c.http2_keepalive_interval);
     let router = tonic::transport::Server::builder()

@@ -43,15 +43,26 @@ fn idle_connections_over_the_limit_are_closed_and_silent_ones_time_out() {
         dir.path(),
         &["--max-connections", "3", "--handshake-timeout", "1s"],
     );
-    let mut held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(s.grpc).unwrap()).collect();
-    assert!(wait_until(Duration::from_secs(5), || gauge(&s, "cohortd_open_connections{listener=\"grpc\"}") == 3));
+    let mut held: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(s.grpc).unwrap())
+        .collect();
+    assert!(wait_until(Duration::from_secs(5), || gauge(
+        &s,
+        "cohortd_open_connections{listener=\"grpc\"}"
+    ) == 3));
     let mut extra = TcpStream::connect(s.grpc).unwrap();
-    assert!(closed_by_server(&mut extra, Duration::from_millis(800)), "over the limit: closed at once");
+    assert!(
+        closed_by_server(&mut extra, Duration::from_millis(800)),
+        "over the limit: closed at once"
+    );
     // The held ones say nothing: closed after the handshake timeout.
     for c in &mut held {
         assert!(closed_by_server(c, Duration::from_secs(10)));
     }
-    assert!(wait_until(Duration::from_secs(5), || gauge(&s, "cohortd_open_connections{listener=\"grpc\"}") == 0));
+    assert!(wait_until(Duration::from_secs(5), || gauge(
+        &s,
+        "cohortd_open_connections{listener=\"grpc\"}"
+    ) == 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,13 +70,25 @@ async fn streams_over_the_limit_get_resource_exhausted() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.json"), experiment("a")).unwrap();
     let s = spawn(dir.path(), &["--max-streams", "2"]);
-    let mut c = AssignmentClient::connect(format!("http://{}", s.grpc)).await.unwrap();
-    let a = c.watch(pb::WatchRequest::default()).await.unwrap().into_inner();
-    let b = c.watch(pb::WatchRequest::default()).await.unwrap().into_inner();
+    let mut c = AssignmentClient::connect(format!("http://{}", s.grpc))
+        .await
+        .unwrap();
+    let a = c
+        .watch(pb::WatchRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let b = c
+        .watch(pb::WatchRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     let admin = s.admin;
     let open = move || {
         let (_, m) = hardening_support::http_get(admin, "/metrics");
-        m.lines().find(|l| l.starts_with("cohortd_open_streams ")).map(|l| l.to_owned())
+        m.lines()
+            .find(|l| l.starts_with("cohortd_open_streams "))
+            .map(|l| l.to_owned())
     };
     assert_eq!(open().as_deref(), Some("cohortd_open_streams 2"));
     let third = c.watch(pb::WatchRequest::default()).await.unwrap_err();

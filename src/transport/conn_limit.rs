@@ -65,7 +65,10 @@ impl ConnLimit {
                 })
             }
             Err(_) => {
-                tracing::debug!(listener = self.listener, "connection refused: all slots taken");
+                tracing::debug!(
+                    listener = self.listener,
+                    "connection refused: all slots taken"
+                );
                 None
             }
         }
@@ -130,7 +133,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for Limited<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Limited<T> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
 

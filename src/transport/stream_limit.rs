@@ -87,13 +87,22 @@ where
 
     fn call(&mut self, req: http::Request<ReqB>) -> Self::Future {
         if !is_stream(req.uri().path()) {
-            return SlotFuture::Call { inner: self.inner.call(req), slot: None };
+            return SlotFuture::Call {
+                inner: self.inner.call(req),
+                slot: None,
+            };
         }
         match Arc::clone(&self.limit.slots).try_acquire_owned() {
             Ok(permit) => {
                 self.limit.open.inc();
-                let slot = Slot { _permit: permit, open: self.limit.open.clone() };
-                SlotFuture::Call { inner: self.inner.call(req), slot: Some(slot) }
+                let slot = Slot {
+                    _permit: permit,
+                    open: self.limit.open.clone(),
+                };
+                SlotFuture::Call {
+                    inner: self.inner.call(req),
+                    slot: Some(slot),
+                }
             }
             Err(_) => SlotFuture::Refused {
                 status: Some(tonic::Status::resource_exhausted(format!(
@@ -133,8 +142,12 @@ where
                 Poll::Ready(Ok(r.map(|inner| SlotBody { inner, _slot: slot })))
             }
             SlotProj::Refused { status } => {
-                let s = status.take().unwrap_or_else(|| tonic::Status::internal("polled twice"));
-                Poll::Ready(Ok(s.into_http::<B>().map(|inner| SlotBody { inner, _slot: None })))
+                let s = status
+                    .take()
+                    .unwrap_or_else(|| tonic::Status::internal("polled twice"));
+                Poll::Ready(Ok(s
+                    .into_http::<B>()
+                    .map(|inner| SlotBody { inner, _slot: None })))
             }
         }
     }
