@@ -197,7 +197,7 @@ pub fn check_reload(
         let detail = || {
             let causes: Vec<String> = e.causes.iter().map(ToString::to_string).collect();
             format!(
-                "{} ({}); moved {}, left {}, joined {}",
+                "{} ({}); moved={} left={} joined={}",
                 j.reasons.join("; "),
                 causes.join(", "),
                 e.impact.moved,
@@ -216,6 +216,7 @@ pub fn check_reload(
         tracing::warn!(
             count = warned.total,
             experiments = %warned.first_keys(),
+            first = %warned.first_items(),
             from_version = %d.old_version,
             to_version = %d.new_version,
             "cohort guard: allowed changes to running experiments (the full list is in /readyz)"
@@ -225,6 +226,7 @@ pub fn check_reload(
         tracing::error!(
             count = refused.total,
             experiments = %refused.first_keys(),
+            first = %refused.first_items(),
             from_version = %d.old_version,
             to_version = %d.new_version,
             "cohort guard: reload refused (the full list is in /readyz)"

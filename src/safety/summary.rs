@@ -41,6 +41,12 @@ impl Summary {
         s
     }
 
+    /// The first few entries in full (`key: detail`), separated by ` | `.
+    pub fn first_items(&self) -> String {
+        let n = self.items.len().min(LOGGED_KEYS);
+        self.items[..n].join(" | ")
+    }
+
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.total == 0
