@@ -9,7 +9,7 @@
 //! * [`transport`]: gRPC and HTTP at the edge, converting and calling the engine;
 //! * [`exposure`]: exposure export beside the request path;
 //! * [`safety`]: cohort safety: config diffs, the reload guard, ramp schedules, the schema;
-//! * [`server`], [`metrics`], [`shutdown`]: assembling, observing and stopping `serve`;
+//! * [`server`], [`metrics`], [`shutdown`], [`signals`]: assembling, observing and stopping `serve`;
 //! * [`cli`]: the command line (`serve`, `validate`, `assign`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -25,6 +25,7 @@ pub mod safety;
 pub mod security;
 pub mod server;
 pub mod shutdown;
+pub mod signals;
 pub mod snapshot;
 pub mod state;
 pub mod transport;

@@ -13,7 +13,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Metric, Registry};
@@ -102,6 +102,10 @@ impl RpcStats {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Mutex<Registry>,
+    /// Open connections by listener (`grpc`, `admin`).
+    pub open_connections: Family<[(&'static str, &'static str); 1], Gauge>,
+    /// Open Watch and EventStream streams.
+    pub open_streams: Gauge,
     requests: Family<RpcCodeLabels, Counter>,
     latency: Family<RpcLabels, Histogram, fn() -> Histogram>,
 }
@@ -128,8 +132,22 @@ impl Default for Metrics {
             "gRPC call latency from request headers to final status, by method",
             latency.clone(),
         );
+        let open_connections = Family::<[(&'static str, &'static str); 1], Gauge>::default();
+        registry.register(
+            "cohortd_open_connections",
+            "Open connections, by listener (grpc, admin)",
+            open_connections.clone(),
+        );
+        let open_streams = Gauge::default();
+        registry.register(
+            "cohortd_open_streams",
+            "Open Watch and flagd EventStream streams",
+            open_streams.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
+            open_connections,
+            open_streams,
             requests,
             latency,
         }

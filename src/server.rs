@@ -14,6 +14,9 @@ use std::time::Duration;
 
 use prost::Message;
 use tokio::net::{TcpListener, UnixListener};
+
+use crate::transport::conn_limit::{ConnLimit, LimitedListener};
+use crate::transport::stream_limit::StreamLimitLayer;
 use tokio::task::JoinHandle;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
@@ -94,6 +97,8 @@ pub struct ServeOptions {
     pub probe_listen: Option<SocketAddr>,
     /// TLS, auth and ingest settings.
     pub security: SecurityOptions,
+    /// Connection and stream limits, keep-alive and handshake timeout.
+    pub conns: crate::transport::conn_limit::ConnOptions,
 }
 
 impl Default for ServeOptions {
@@ -107,6 +112,7 @@ impl Default for ServeOptions {
             trace: Default::default(),
             probe_listen: None,
             security: SecurityOptions::default(),
+            conns: Default::default(),
         }
     }
 }
@@ -329,18 +335,36 @@ pub async fn start(
     svcs.add_infra(reflection().build_v1alpha()?);
 
     let observe = ObserveLayer::new(&state.metrics, &methods_of(&svcs.names));
+    let c = opts.conns;
+    let conn_limit = |listener: &'static str, max: usize| {
+        let open = state
+            .metrics
+            .open_connections
+            .get_or_create(&[("listener", listener)])
+            .clone();
+        ConnLimit::new(listener, max, c.handshake_timeout, open)
+    };
     // Layers around every call, outermost first.
     let layers = ServiceBuilder::new()
         .layer(opts.trace.clone())
         .layer(observe)
         // Inside `observe`, so metrics count the status the caller receives.
+        // Outside the auth and ingest layers, which answer refusals with an empty
+        // body of their inner service's type (the stream slot's body has none).
+        .layer(StreamLimitLayer::new(
+            c.max_streams,
+            state.metrics.open_streams.clone(),
+        ))
         // Inside `observe` too, so refusals are counted; before any decoding.
         .option_layer(grpc_security.grpc_auth_layer())
         .layer(grpc_security.ingest_gate())
         .layer(crate::transport::bad_request::BadRequestLayer)
         .option_layer(opts.debug_delay.map(DelayLayer::new))
         .into_inner();
+    let keepalive = (!c.http2_keepalive_interval.is_zero()).then_some(c.http2_keepalive_interval);
     let router = tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(c.max_concurrent_streams_per_connection))
+        .http2_keepalive_interval(keepalive)
         .layer(layers)
         .add_routes(svcs.routes.routes());
 
@@ -359,13 +383,14 @@ pub async fn start(
                 addr: addr.to_string(),
                 source,
             })?;
-            let incoming = grpc_security.incoming(l);
+            let incoming = conn_limit("grpc", c.max_connections).incoming(grpc_security.incoming(l));
             let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
             (Bound::Tcp(bound), task)
         }
         Listen::Unix(path) => {
             let l = bind_unix(path).await?;
-            let incoming = grpc_security.incoming_unix(l);
+            let incoming =
+                conn_limit("grpc", c.max_connections).incoming(grpc_security.incoming_unix(l));
             let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
             (Bound::Unix(path.clone()), task)
         }
@@ -389,10 +414,13 @@ pub async fn start(
             if let Some(auth) = sec.http_auth_layer() {
                 app = app.layer(auth);
             }
-            let l = sec.http_listener(l).map_err(|source| ServeError::Bind {
-                addr: format!("{addr} (admin)"),
-                source,
-            })?;
+            let l = LimitedListener {
+                inner: sec.http_listener(l).map_err(|source| ServeError::Bind {
+                    addr: format!("{addr} (admin)"),
+                    source,
+                })?,
+                limit: conn_limit("admin", c.admin_max_connections),
+            };
             let task = tokio::spawn(async move {
                 axum::serve(l, app)
                     .with_graceful_shutdown(async move { stop.wait().await })

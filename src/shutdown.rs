@@ -46,34 +46,7 @@ impl Shutdown {
     }
 }
 
-/// SIGTERM and SIGINT handlers. Install them *before* the listeners bind: until a
-/// handler is registered the default action applies and a signal kills the
-/// process at once, so a SIGTERM that arrives just after the first request was
-/// served must already find the handler in place.
-#[derive(Debug)]
-pub struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    /// Registers the handlers (inside a tokio runtime).
-    pub fn install() -> std::io::Result<Signals> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok(Signals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    /// Completes on SIGTERM or SIGINT, returning the signal's name for the log.
-    pub async fn recv(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.term.recv() => "SIGTERM",
-            _ = self.int.recv() => "SIGINT",
-        }
-    }
-}
+// The signal handlers that fire the trigger live in `crate::signals`.
 
 #[cfg(test)]
 mod tests {

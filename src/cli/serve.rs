@@ -1,15 +1,18 @@
 //! `cohortd serve`: the sidecar. Loads the config directory, serves gRPC and the
-//! management port, and shuts down gracefully on SIGTERM or SIGINT.
+//! management port, reloads on SIGHUP, and shuts down gracefully on SIGTERM or SIGINT.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::ReadLimits;
 use crate::exposure::otel::OtelExport;
 use crate::exposure::pipeline::ExposurePipeline;
 use crate::metrics::Metrics;
+use crate::reload::settle::Settle;
 use crate::reload::{reload_now, watch, ReloadOutcome, Store, WatchHandle, WatchOptions};
 use crate::server::{Bound, Listen, ServeOptions};
+use crate::transport::conn_limit::ConnOptions;
 use crate::transport::limits::Limits;
 
 /// Log output format.
@@ -71,6 +74,12 @@ pub struct Args {
     /// Most records in one LogExposures call.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_exposure_records)]
     max_exposure_records: usize,
+    /// Most values in one evaluation context, nested values included.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_context_nodes, env = "COHORTD_MAX_CONTEXT_NODES")]
+    max_context_nodes: usize,
+    /// Most bytes in one evaluation context (names, strings, 8 per number), nested values included.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_context_bytes, env = "COHORTD_MAX_CONTEXT_BYTES")]
+    max_context_bytes: usize,
     #[command(flatten)]
     exposure: super::serve_exposure::ExposureArgs,
     #[command(flatten)]
@@ -90,6 +99,50 @@ pub struct Args {
     /// `0` disables it.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, env = "COHORTD_POLL_INTERVAL")]
     poll_interval: Duration,
+    /// Whether to follow filesystem events (inotify). `off` leaves the poll alone,
+    /// for filesystems that send no events; with `--poll-interval 0` too, only
+    /// SIGHUP reloads.
+    #[arg(long, value_name = "on|off", default_value = "on", env = "COHORTD_WATCH_EVENTS",
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    watch_events: bool,
+    /// How long a plain (non-ConfigMap) config directory must stay unchanged before
+    /// its content is applied, so a directory copied file by file is never served
+    /// half-copied. ConfigMap volumes (`..data` swaps) are applied at once. `0` disables it.
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration, env = "COHORTD_SETTLE")]
+    settle: Duration,
+    /// How long a change that removes a running experiment from a plain directory
+    /// must persist before it is applied (a missing file is what a half-done copy looks like).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, env = "COHORTD_REMOVAL_SETTLE")]
+    removal_settle: Duration,
+    /// Largest config file read, in bytes; a larger one rejects the reload, unread.
+    #[arg(long, value_name = "BYTES", default_value_t = ReadLimits::default().max_file_bytes, env = "COHORTD_MAX_CONFIG_FILE_BYTES")]
+    max_config_file_bytes: u64,
+    /// Largest total of all config files, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = ReadLimits::default().max_total_bytes, env = "COHORTD_MAX_CONFIG_TOTAL_BYTES")]
+    max_config_total_bytes: u64,
+    /// Most config files in the config directory.
+    #[arg(long, value_name = "N", default_value_t = ReadLimits::default().max_files, env = "COHORTD_MAX_CONFIG_FILES")]
+    max_config_files: usize,
+    /// Most open connections on the gRPC listener; more are closed on accept.
+    #[arg(long, value_name = "N", default_value_t = ConnOptions::default().max_connections, env = "COHORTD_MAX_CONNECTIONS")]
+    max_connections: usize,
+    /// Most open connections on the admin listener.
+    #[arg(long, value_name = "N", default_value_t = ConnOptions::default().admin_max_connections, env = "COHORTD_ADMIN_MAX_CONNECTIONS")]
+    admin_max_connections: usize,
+    /// Most open Watch and flagd EventStream streams (all connections); more get RESOURCE_EXHAUSTED.
+    #[arg(long, value_name = "N", default_value_t = ConnOptions::default().max_streams, env = "COHORTD_MAX_STREAMS")]
+    max_streams: usize,
+    /// Most concurrent HTTP/2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, value_name = "N", default_value_t = ConnOptions::default().max_concurrent_streams_per_connection, env = "COHORTD_MAX_CONCURRENT_STREAMS_PER_CONNECTION")]
+    max_concurrent_streams_per_connection: u32,
+    /// Time a new connection has to send its first bytes (HTTP/2 preface or HTTP/1
+    /// request line) before it is closed; `0` disables it.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, env = "COHORTD_HANDSHAKE_TIMEOUT")]
+    handshake_timeout: Duration,
+    /// Interval of server HTTP/2 keep-alive pings on gRPC connections; `0` disables
+    /// them. Client pings (flagd providers send them often) are always answered.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, env = "COHORTD_HTTP2_KEEPALIVE_INTERVAL")]
+    http2_keepalive_interval: Duration,
     /// Test hook: delay every gRPC call (used by the graceful-shutdown test).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, hide = true)]
     debug_delay: Option<Duration>,
@@ -126,6 +179,14 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl Args {
+    fn read_limits(&self) -> ReadLimits {
+        ReadLimits {
+            max_file_bytes: self.max_config_file_bytes,
+            max_total_bytes: self.max_config_total_bytes,
+            max_files: self.max_config_files,
+        }
+    }
+
     fn options(&self) -> ServeOptions {
         ServeOptions {
             listen: self.listen.clone(),
@@ -139,11 +200,21 @@ impl Args {
                 max_string_value_bytes: self.max_string_value_bytes,
                 max_assign_all_experiments: self.max_assign_all_experiments,
                 max_exposure_records: self.max_exposure_records,
+                max_context_nodes: self.max_context_nodes,
+                max_context_bytes: self.max_context_bytes,
             },
             debug_delay: self.debug_delay,
             trace: Default::default(),
             probe_listen: self.security.probe_listen.0,
             security: self.security.options(),
+            conns: ConnOptions {
+                max_connections: self.max_connections,
+                admin_max_connections: self.admin_max_connections,
+                max_streams: self.max_streams,
+                max_concurrent_streams_per_connection: self.max_concurrent_streams_per_connection,
+                handshake_timeout: self.handshake_timeout,
+                http2_keepalive_interval: self.http2_keepalive_interval,
+            },
         }
     }
 }
@@ -157,7 +228,11 @@ pub fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // On a failed write (stderr closed: EPIPE) tracing-subscriber would report
+        // it with `eprintln!`, which panics on that same closed stderr and kills
+        // the process. A sidecar whose log reader went away keeps serving.
+        .log_internal_errors(false);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -171,7 +246,12 @@ fn start_watcher(args: &Args, store: &Arc<Store>) -> Option<WatchHandle> {
     let opts = WatchOptions {
         debounce: Duration::from_millis(args.debounce_ms),
         poll_interval: args.poll_interval,
-        events: true,
+        events: args.watch_events,
+        settle: Settle {
+            settle: args.settle,
+            removal_settle: args.removal_settle,
+        },
+        limits: args.read_limits(),
     };
     match watch::spawn(dir.clone(), store.clone(), opts.clone()) {
         Ok(w) => Some(w),
@@ -218,10 +298,10 @@ async fn first_reload(w: &WatchHandle) {
 
 async fn serve(args: &Args) -> i32 {
     let dir = &args.config.config_dir;
-    let mut signals = match crate::shutdown::Signals::install() {
+    let mut signals = match crate::signals::Signals::install() {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!(error = %e, "cannot install SIGTERM/SIGINT handlers");
+            tracing::error!(error = %e, "cannot install SIGTERM/SIGINT/SIGHUP handlers");
             return 1;
         }
     };
@@ -298,7 +378,22 @@ async fn serve(args: &Args) -> i32 {
         }
     }
 
-    let signal = signals.recv().await;
+    let signal = loop {
+        match signals.recv().await {
+            crate::signals::Request::Stop(name) => break name,
+            crate::signals::Request::Reload => {
+                tracing::info!(signal = "SIGHUP", dir = %dir.display(), "reloading the config now");
+                match &watcher {
+                    Some(w) => w.reload(),
+                    None => {
+                        let (d, s) = (dir.clone(), store.clone());
+                        let outcome = tokio::task::spawn_blocking(move || reload_now(&d, &s)).await;
+                        tracing::info!(outcome = ?outcome.map(|o| matches!(o, ReloadOutcome::Applied(_))), "SIGHUP reload done");
+                    }
+                }
+            }
+        }
+    };
     tracing::info!(signal, grace = ?args.shutdown_grace, "shutting down");
     if let Some(w) = watcher {
         w.stop().await;

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::error::{ConfigError, ConfigErrors};
 use super::model::{ConfigDocument, ExperimentConfig};
+use super::read_limits::ReadLimits;
 
 /// The raw bytes of one config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,10 +60,15 @@ const CONSISTENT_READ_ATTEMPTS: usize = 5;
 /// during the read is read again, so the files returned always come from one
 /// ConfigMap version: never half of one update and half of the next.
 pub fn read_sources(path: &Path) -> Result<Vec<RawFile>, ConfigErrors> {
+    read_sources_with(path, &ReadLimits::default())
+}
+
+/// [`read_sources`] with explicit size limits (see [`ReadLimits`]).
+pub fn read_sources_with(path: &Path, limits: &ReadLimits) -> Result<Vec<RawFile>, ConfigErrors> {
     let data_link = path.join("..data");
     for _ in 0..CONSISTENT_READ_ATTEMPTS {
         let before = std::fs::read_link(&data_link).ok();
-        let result = read_sources_once(path);
+        let result = read_sources_once(path, limits);
         if before == std::fs::read_link(&data_link).ok() {
             return result;
         }
@@ -75,13 +81,13 @@ pub fn read_sources(path: &Path) -> Result<Vec<RawFile>, ConfigErrors> {
     )]))
 }
 
-fn read_sources_once(path: &Path) -> Result<Vec<RawFile>, ConfigErrors> {
+fn read_sources_once(path: &Path, limits: &ReadLimits) -> Result<Vec<RawFile>, ConfigErrors> {
     let meta = std::fs::metadata(path)
         .map_err(|e| ConfigErrors(vec![ConfigError::file(path, format!("cannot read: {e}"))]))?;
     if meta.is_file() {
-        let bytes = std::fs::read(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError::file(path, format!("cannot read: {e}"))])
-        })?;
+        let bytes = limits
+            .read(path, meta.len(), 0)
+            .map_err(|e| ConfigErrors(vec![e]))?;
         return Ok(vec![RawFile {
             path: path.to_owned(),
             bytes,
@@ -99,14 +105,18 @@ fn read_sources_once(path: &Path) -> Result<Vec<RawFile>, ConfigErrors> {
         .map(|e| e.path())
         .filter(|p| format_of(p).is_some())
         .collect();
+    if paths.len() > limits.max_files {
+        return Err(ConfigErrors(vec![limits.too_many_files(path, paths.len())]));
+    }
     paths.sort();
     let mut files = Vec::with_capacity(paths.len());
     let mut errors = Vec::new();
+    let mut used = 0u64;
     for p in paths {
         // A config-named entry we cannot read as a regular file (a dangling
         // symlink, a directory, a FIFO) is an error, not an absence: skipping it
         // would silently remove its experiments. Only a deleted file removes them.
-        match std::fs::metadata(&p) {
+        let len = match std::fs::metadata(&p) {
             Err(e) => {
                 errors.push(ConfigError::file(&p, format!("cannot read: {e}")));
                 continue;
@@ -115,11 +125,14 @@ fn read_sources_once(path: &Path) -> Result<Vec<RawFile>, ConfigErrors> {
                 errors.push(ConfigError::file(&p, "cannot read: not a regular file"));
                 continue;
             }
-            Ok(_) => {}
-        }
-        match std::fs::read(&p) {
-            Ok(bytes) => files.push(RawFile { path: p, bytes }),
-            Err(e) => errors.push(ConfigError::file(&p, format!("cannot read: {e}"))),
+            Ok(m) => m.len(),
+        };
+        match limits.read(&p, len, used) {
+            Ok(bytes) => {
+                used += bytes.len() as u64;
+                files.push(RawFile { path: p, bytes })
+            }
+            Err(e) => errors.push(e),
         }
     }
     if errors.is_empty() {
@@ -174,10 +187,18 @@ pub fn parse_sources(files: &[RawFile]) -> Result<Vec<SourceFile>, ConfigErrors>
 }
 
 /// Parses one file: a single experiment, a list of experiments, or a document.
+/// A leading UTF-8 byte order mark is skipped; errors quote file values only in
+/// part (see [`super::redact`]).
 pub fn parse_file(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Vec<ConfigError>> {
+    parse_file_unredacted(path, bytes)
+        .map_err(|errors| errors.into_iter().map(super::redact::redact).collect())
+}
+
+fn parse_file_unredacted(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Vec<ConfigError>> {
     let fmt = format_of(path).unwrap_or(Format::Json);
     let text = std::str::from_utf8(bytes)
         .map_err(|e| vec![ConfigError::file(path, format!("not valid UTF-8: {e}"))])?;
+    let text = text.strip_prefix(super::redact::BOM).unwrap_or(text);
     if fmt == Format::Json {
         if let Some(doc) = parse_json_fast(text) {
             return Ok(doc);

@@ -7,7 +7,12 @@ pub mod error;
 pub mod load;
 pub mod model;
 pub mod schema;
+pub mod read_limits;
+pub mod redact;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use load::{load_path, parse_file, parse_sources, read_sources, RawFile, SourceFile};
+pub use load::{
+    load_path, parse_file, parse_sources, read_sources, read_sources_with, RawFile, SourceFile,
+};
 pub use model::*;
+pub use read_limits::ReadLimits;

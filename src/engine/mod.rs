@@ -353,21 +353,6 @@ impl Experiment {
                 return self.outside(Reason::TargetingMiss);
             }
         }
-        if let Some(s) = opts.sticky {
-            let found = self.variants.iter().find(|v| &*v.key == s.variant);
-            trace.step(Step::Sticky {
-                variant: s.variant,
-                honoured: found.is_some(),
-            });
-            if let Some(v) = found {
-                return Assignment {
-                    experiment: self,
-                    variant: v,
-                    enrolled: true,
-                    reason: Reason::Sticky,
-                };
-            }
-        }
         if let Some(h) = &self.holdout {
             match range_slot(h, ctx, unit, &self.hash_key) {
                 None => return self.outside(Reason::MissingUnit),
@@ -397,6 +382,24 @@ impl Experiment {
                         return self.outside(Reason::NotInLayer);
                     }
                 }
+            }
+        }
+        // Sticky comes after targeting, holdout and layer on purpose: it may keep a
+        // unit on its variant through traffic and weight changes, but it cannot
+        // place a unit into an experiment that mutual exclusion keeps it out of.
+        if let Some(s) = opts.sticky {
+            let found = self.variants.iter().find(|v| &*v.key == s.variant);
+            trace.step(Step::Sticky {
+                variant: s.variant,
+                honoured: found.is_some(),
+            });
+            if let Some(v) = found {
+                return Assignment {
+                    experiment: self,
+                    variant: v,
+                    enrolled: true,
+                    reason: Reason::Sticky,
+                };
             }
         }
         let slot = bucket::slot(self.traffic_draw.draw(unit));

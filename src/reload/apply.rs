@@ -23,7 +23,22 @@ pub enum ReloadOutcome {
 /// that would reshuffle a running experiment is rejected the same way by the
 /// cohort guard ([`crate::safety::guard`]).
 pub fn reload_now(dir: &Path, store: &Store) -> ReloadOutcome {
-    match Snapshot::load(dir) {
+    apply_files(crate::config::read_sources(dir), store)
+}
+
+/// The rest of [`reload_now`] once the files are read (or failed to read): the
+/// watcher reads them itself, under its size limits, to check that the directory
+/// did not change while it read.
+pub fn apply_files(
+    files: Result<Vec<crate::config::RawFile>, ConfigErrors>,
+    store: &Store,
+) -> ReloadOutcome {
+    apply_compiled(files.and_then(|f| Snapshot::from_raw(&f)), store)
+}
+
+/// The last step of [`reload_now`]: the cohort guard, then publication.
+pub fn apply_compiled(compiled: Result<Snapshot, ConfigErrors>, store: &Store) -> ReloadOutcome {
+    match compiled {
         Err(errors) => {
             store.reject(&errors);
             ReloadOutcome::Rejected(errors)
@@ -32,9 +47,12 @@ pub fn reload_now(dir: &Path, store: &Store) -> ReloadOutcome {
             // The cohort guard: refuse reshuffles of running experiments.
             if let Some(served) = store.load() {
                 let now = crate::snapshot::schedule::unix_now();
-                if let Err(refused) = crate::safety::guard::check_reload(&served, &snap, now) {
-                    store.reject_guard(&refused);
-                    return ReloadOutcome::Rejected(refused);
+                match crate::safety::guard::check_reload(&served, &snap, now) {
+                    Err(refused) => {
+                        store.reject_guard(&refused);
+                        return ReloadOutcome::Rejected(refused);
+                    }
+                    Ok(warnings) => store.set_warnings(warnings),
                 }
             }
             match store.install(snap) {

@@ -3,6 +3,9 @@
 //! the watcher both use, and the [`watch`]er that follows the config directory.
 
 pub mod apply;
+pub mod rearm;
+pub mod settle;
+pub mod stamp;
 pub mod store;
 pub mod watch;
 

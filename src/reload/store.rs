@@ -68,8 +68,27 @@ pub struct ReloadStatus {
     pub guard_rejected: u64,
     /// When the served snapshot was last confirmed current (applied or unchanged).
     pub last_success: Option<SystemTime>,
-    /// The most recent rejection, cleared by the next success.
+    /// The most recent rejection, cleared by the next success. At most
+    /// [`MAX_ERRORS_KEPT`] errors are listed.
     pub last_error: Option<String>,
+    /// Cohort-guard warnings of the last reload that passed the guard (count and
+    /// a bounded list), for `/readyz`.
+    pub last_warnings: crate::safety::summary::Summary,
+}
+
+/// Errors listed in [`ReloadStatus::last_error`]; the rest are counted.
+pub const MAX_ERRORS_KEPT: usize = 100;
+
+/// `why` as text, listing at most [`MAX_ERRORS_KEPT`] errors.
+fn bounded(why: &ConfigErrors) -> String {
+    if why.0.len() <= MAX_ERRORS_KEPT {
+        return why.to_string();
+    }
+    let first = ConfigErrors(why.0[..MAX_ERRORS_KEPT].to_vec());
+    format!(
+        "{first}\n… and {} more errors",
+        why.0.len() - MAX_ERRORS_KEPT
+    )
 }
 
 /// Holds the serving snapshot. Share it as `Arc<Store>`.
@@ -132,7 +151,15 @@ impl Store {
 
     /// Records a rejected reload; the served snapshot is untouched.
     pub fn reject(&self, why: &ConfigErrors) {
-        self.reject_with(why.to_string());
+        self.reject_with(bounded(why));
+    }
+
+    /// Records the cohort-guard warnings of a reload about to be installed.
+    pub fn set_warnings(&self, w: crate::safety::summary::Summary) {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_warnings = w;
     }
 
     /// Records a rejected reload with a ready-made message.
@@ -148,7 +175,7 @@ impl Store {
         let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
         st.rejected += 1;
         st.guard_rejected += 1;
-        st.last_error = Some(why.to_string());
+        st.last_error = Some(bounded(why));
     }
 
     /// Subscribes to applied reloads.

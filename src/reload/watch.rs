@@ -7,9 +7,11 @@
 //! miss every update after the first; a watch on the directory sees each rename.
 //!
 //! Events are debounced (a burst of writes gives one reload), every reload goes
-//! through [`reload_now`] (all or nothing) on a blocking thread, off the request path,
-//! and a periodic content-hash check catches changes whose events were lost
-//! (inotify queue overflow or watch limits, network filesystems that send none).
+//! through [`super::reload_now`]'s steps (all or nothing) on a blocking thread, off the request path,
+//! and a periodic metadata check ([`super::stamp`]) catches changes whose events
+//! were lost (inotify queue overflow or watch limits, network filesystems that
+//! send none). A plain directory's content is applied once it has settled
+//! ([`super::settle`]); a replaced directory gets its watch re-armed ([`super::rearm`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,8 +24,11 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, sleep_until, Instant, MissedTickBehavior};
 
-use super::{reload_now, ReloadOutcome, Store};
-use crate::config::load::{fingerprint, read_sources};
+use super::rearm::Rearm;
+use super::settle::{self, Settle};
+use super::stamp::stamp;
+use super::{ReloadOutcome, Store};
+use crate::config::ReadLimits;
 
 /// How the watcher reacts to changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,12 +38,17 @@ pub struct WatchOptions {
     /// for quiet turns them into one reload. A burst that never goes quiet is
     /// still reloaded after at most ten times this delay.
     pub debounce: Duration,
-    /// How often to hash the directory's contents as a fallback for missed events.
-    /// The reload runs only if the hash changed. `Duration::ZERO` disables it.
+    /// How often to compare the directory's metadata stamp as a fallback for
+    /// missed events. The reload runs only if the stamp changed. `Duration::ZERO` disables it.
     pub poll_interval: Duration,
     /// Whether to subscribe to filesystem events at all. `false` leaves only the
     /// poll, for filesystems that send no events (and to test the fallback alone).
     pub events: bool,
+    /// How long a plain directory must stay unchanged before its content is
+    /// applied (see [`super::settle`]).
+    pub settle: Settle,
+    /// Size limits on what a reload reads.
+    pub limits: ReadLimits,
 }
 
 impl Default for WatchOptions {
@@ -47,6 +57,8 @@ impl Default for WatchOptions {
             debounce: Duration::from_millis(100),
             poll_interval: Duration::from_secs(5),
             events: true,
+            settle: Settle::default(),
+            limits: ReadLimits::default(),
         }
     }
 }
@@ -73,7 +85,7 @@ pub enum WatchError {
 pub struct WatchStats {
     /// Fallback content-hash checks performed.
     pub polls: u64,
-    /// Reload attempts (each one a [`reload_now`] call), whatever their outcome.
+    /// Reload attempts (each one read, compile and apply), whatever their outcome.
     pub reloads: u64,
 }
 
@@ -89,15 +101,17 @@ struct Counters {
 pub struct WatchHandle {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    // Held only so that dropping the handle drops the OS watch.
-    _watcher: Option<RecommendedWatcher>,
+    // Shared with the task, which re-arms the watch when the directory is
+    // replaced; dropping the handle (and the task) drops the OS watch.
+    watcher: Option<Arc<Rearm>>,
     counters: Arc<Counters>,
+    force: Arc<Notify>,
 }
 
 impl WatchHandle {
     /// Stops watching and waits until the watcher task has exited.
     pub async fn stop(mut self) {
-        self._watcher = None;
+        self.watcher = None;
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -105,6 +119,12 @@ impl WatchHandle {
             // A panic inside the task was already reported by the runtime.
             let _ = task.await;
         }
+    }
+
+    /// Asks for a reload right away, skipping the debounce and settle waits
+    /// (SIGHUP). The reload runs on the watcher task, so it never races another.
+    pub fn reload(&self) {
+        self.force.notify_one();
     }
 
     /// What the watcher has done so far.
@@ -121,7 +141,7 @@ impl WatchHandle {
 ///
 /// Must be called inside a tokio runtime. The watch is registered before this
 /// returns, and the watcher reloads once right away, so no change made after the
-/// caller's own startup [`reload_now`] can be missed.
+/// caller's own startup [`super::reload_now`] can be missed.
 pub fn spawn(
     dir: PathBuf,
     store: Arc<Store>,
@@ -130,18 +150,32 @@ pub fn spawn(
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| WatchError::NoRuntime)?;
     let wake = Arc::new(Notify::new());
     let watcher = if opts.events {
-        Some(watch_dir(&dir, Arc::clone(&wake))?)
+        Some(Arc::new(Rearm::new(
+            watch_dir(&dir, Arc::clone(&wake))?,
+            &dir,
+        )))
     } else {
         None
     };
     let (stop_tx, stop_rx) = oneshot::channel();
     let counters = Arc::new(Counters::default());
-    let task = runtime.spawn(run(dir, store, opts, wake, stop_rx, Arc::clone(&counters)));
+    let force = Arc::new(Notify::new());
+    let task = runtime.spawn(run(
+        dir,
+        store,
+        opts,
+        watcher.clone(),
+        wake,
+        Arc::clone(&force),
+        stop_rx,
+        Arc::clone(&counters),
+    ));
     Ok(WatchHandle {
         stop: Some(stop_tx),
         task: Some(task),
-        _watcher: watcher,
+        watcher,
         counters,
+        force,
     })
 }
 
@@ -159,9 +193,17 @@ fn watch_dir(dir: &Path, wake: Arc<Notify>) -> Result<RecommendedWatcher, WatchE
         path: target.to_owned(),
         source,
     };
+    // The parent is watched too, so that the directory being deleted and
+    // recreated wakes us (the watch on the old directory dies with it); events
+    // about the parent's other entries are ignored.
+    let ours = super::rearm::absolute(target);
+    let parent = (target == dir)
+        .then(|| ours.parent().map(Path::to_owned))
+        .flatten();
     let mut watcher =
         notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
             Ok(ev) if !is_relevant(&ev.kind) => {}
+            Ok(ev) if !ev.paths.is_empty() && !ev.paths.iter().any(|p| p.starts_with(&ours)) => {}
             Ok(_) => wake.notify_one(),
             Err(e) => {
                 // Lost events (e.g. queue overflow): reload to be safe.
@@ -173,6 +215,12 @@ fn watch_dir(dir: &Path, wake: Arc<Notify>) -> Result<RecommendedWatcher, WatchE
     watcher
         .watch(target, RecursiveMode::NonRecursive)
         .map_err(err)?;
+    if let Some(p) = parent {
+        // Best effort: without it, a replaced directory is noticed by the poll.
+        if let Err(e) = watcher.watch(&p, RecursiveMode::NonRecursive) {
+            tracing::debug!(parent = %p.display(), error = %e, "cannot watch the config directory's parent");
+        }
+    }
     Ok(watcher)
 }
 
@@ -186,15 +234,26 @@ fn is_relevant(kind: &EventKind) -> bool {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     dir: PathBuf,
     store: Arc<Store>,
     opts: WatchOptions,
+    rearm: Option<Arc<Rearm>>,
     wake: Arc<Notify>,
+    force: Arc<Notify>,
     mut stop: oneshot::Receiver<()>,
     counters: Arc<Counters>,
 ) {
-    let mut last = reload(&dir, &store, &counters, "start").await;
+    let r = Reloader {
+        dir: &dir,
+        store: &store,
+        opts: &opts,
+        counters: &counters,
+    };
+    let Some(mut last) = r.reload("start", true, &mut stop).await else {
+        return;
+    };
     // A zero period would make `interval` panic; zero means "no polling".
     let period = if opts.poll_interval.is_zero() {
         Duration::from_secs(60 * 60 * 24 * 365)
@@ -206,6 +265,10 @@ async fn run(
     loop {
         tokio::select! {
             _ = &mut stop => return,
+            _ = force.notified() => {
+                if let Some(w) = &rearm { w.check(&dir) }
+                match r.reload("SIGHUP", true, &mut stop).await { Some(s) => last = s, None => return }
+            }
             _ = wake.notified() => {
                 let deadline = Instant::now() + opts.debounce.saturating_mul(10);
                 loop {
@@ -216,59 +279,59 @@ async fn run(
                         _ = sleep_until(deadline) => break,
                     }
                 }
-                last = reload(&dir, &store, &counters, "event").await;
+                if let Some(w) = &rearm { w.check(&dir) }
+                match r.reload("event", false, &mut stop).await { Some(s) => last = s, None => return }
             }
             _ = poll.tick(), if !opts.poll_interval.is_zero() => {
                 counters.polls.fetch_add(1, Ordering::Relaxed);
+                if let Some(w) = &rearm { w.check(&dir) }
                 let d = dir.clone();
-                let now = tokio::task::spawn_blocking(move || content_hash(&d)).await.ok();
-                if now.is_none() || now != last {
-                    last = reload(&dir, &store, &counters, "poll").await;
+                let now = tokio::task::spawn_blocking(move || stamp(&d)).await.ok();
+                if now != Some(last) {
+                    match r.reload("poll", false, &mut stop).await { Some(s) => last = s, None => return }
                 }
             }
         }
     }
 }
 
-/// A hash of what a reload would read: the files' names and bytes, or the read
-/// error (so a persistently unreadable directory is not re-rejected every poll).
-fn content_hash(dir: &Path) -> u64 {
-    match read_sources(dir) {
-        Ok(files) => fingerprint(&files),
-        Err(e) => seahash::hash(format!("unreadable\0{e}").as_bytes()),
-    }
+/// One watcher's reload step.
+struct Reloader<'a> {
+    dir: &'a Path,
+    store: &'a Arc<Store>,
+    opts: &'a WatchOptions,
+    counters: &'a Counters,
 }
 
-/// One reload on a blocking thread. Returns the content hash taken *before* the
-/// reload read the files, so a change racing with the reload is seen by the next
-/// poll (at worst one extra, no-op reload), never missed.
-async fn reload(
-    dir: &Path,
-    store: &Arc<Store>,
-    counters: &Counters,
-    trigger: &'static str,
-) -> Option<u64> {
-    let (d, s) = (dir.to_owned(), Arc::clone(store));
-    let result = tokio::task::spawn_blocking(move || {
-        let hash = content_hash(&d);
-        let previous = s.load();
-        let outcome = reload_now(&d, &s);
-        if let (ReloadOutcome::Applied(_), Some(previous)) = (&outcome, previous) {
-            release(previous);
+impl Reloader<'_> {
+    /// One reload: waits for the content to settle (unless `immediate`), applies
+    /// it, logs the outcome. Returns the stamp of what was read, so that a change
+    /// racing with the reload is seen by the next poll, never missed; `None` when
+    /// `stop` fired.
+    async fn reload(
+        &self,
+        trigger: &'static str,
+        immediate: bool,
+        stop: &mut oneshot::Receiver<()>,
+    ) -> Option<u64> {
+        let ready = settle::settled(
+            self.dir,
+            self.store,
+            self.opts.limits,
+            self.opts.settle,
+            immediate,
+            stop,
+        )
+        .await;
+        let ready = ready?;
+        let stamp = ready.stamp;
+        let outcome = settle::apply(ready, self.store).await;
+        self.counters.reloads.fetch_add(1, Ordering::Relaxed);
+        match outcome {
+            Some(outcome) => log_outcome(self.dir, trigger, &outcome),
+            None => tracing::error!(dir = %self.dir.display(), "config reload task failed"),
         }
-        (hash, outcome)
-    })
-    .await;
-    counters.reloads.fetch_add(1, Ordering::Relaxed);
-    match result {
-        Ok((hash, outcome)) => {
-            log_outcome(dir, trigger, &outcome);
-            Some(hash)
-        }
-        Err(e) => {
-            tracing::error!(dir = %dir.display(), error = %e, "config reload task failed");
-            None
-        }
+        Some(stamp)
     }
 }
 
@@ -276,7 +339,7 @@ async fn reload(
 /// last reader happens to drop it: freeing 10,000 experiments takes milliseconds,
 /// and that reader would be a request. Readers hold a snapshot for one request, so
 /// waiting for them is short; after a second the last reader frees it after all.
-fn release(previous: Arc<crate::Snapshot>) {
+pub(super) fn release(previous: Arc<crate::Snapshot>) {
     for _ in 0..1000 {
         if Arc::strong_count(&previous) == 1 {
             break;
@@ -285,6 +348,9 @@ fn release(previous: Arc<crate::Snapshot>) {
     }
     drop(previous);
 }
+
+/// Rejection errors logged per reload.
+const LOGGED_ERRORS: usize = 5;
 
 fn log_outcome(dir: &Path, trigger: &str, outcome: &ReloadOutcome) {
     match outcome {
@@ -301,7 +367,17 @@ fn log_outcome(dir: &Path, trigger: &str, outcome: &ReloadOutcome) {
             tracing::debug!(dir = %dir.display(), trigger, "config reload: content unchanged")
         }
         ReloadOutcome::Rejected(errors) => {
-            for e in &errors.0 {
+            // A few lines, not one per error: the full list is in /readyz.
+            if errors.0.len() > LOGGED_ERRORS {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    trigger,
+                    count = errors.0.len(),
+                    "config reload rejected with {} errors; the first {LOGGED_ERRORS} follow, /readyz lists more",
+                    errors.0.len()
+                );
+            }
+            for e in errors.0.iter().take(LOGGED_ERRORS) {
                 tracing::warn!(
                     dir = %dir.display(),
                     trigger,

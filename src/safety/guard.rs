@@ -21,6 +21,7 @@
 use serde::Serialize;
 
 use super::diff::{Cause, ExperimentDiff, SnapshotDiff};
+use super::summary::Summary;
 use crate::config::{ConfigError, ConfigErrors};
 
 /// Tolerance for fractions computed in floating point (well below one slot, 2^-32).
@@ -188,39 +189,51 @@ pub fn check_reload(
     served: &crate::Snapshot,
     next: &crate::Snapshot,
     now: i64,
-) -> Result<(), ConfigErrors> {
+) -> Result<Summary, ConfigErrors> {
     let d = super::diff::diff(served, next, now);
+    let (mut warned, mut refused) = (Summary::default(), Summary::default());
     for e in &d.experiments {
         let j = judge(e);
-        let causes: Vec<String> = e.causes.iter().map(ToString::to_string).collect();
-        let causes = causes.join(", ");
-        let reasons = j.reasons.join("; ");
+        let detail = || {
+            let causes: Vec<String> = e.causes.iter().map(ToString::to_string).collect();
+            format!(
+                "{} ({}); moved={} left={} joined={}",
+                j.reasons.join("; "),
+                causes.join(", "),
+                e.impact.moved,
+                e.impact.left,
+                e.impact.joined
+            )
+        };
         match j.verdict {
             Verdict::Safe => {}
-            Verdict::Warn | Verdict::Acknowledged => tracing::warn!(
-                experiment = %e.key,
-                verdict = ?j.verdict,
-                causes = %causes,
-                moved = e.impact.moved,
-                left = e.impact.left,
-                joined = e.impact.joined,
-                dropped_of_enrolled = e.left_of_enrolled(),
-                "cohort guard: allowed change to a running experiment: {reasons}"
-            ),
-            Verdict::Refused => tracing::error!(
-                experiment = %e.key,
-                causes = %causes,
-                moved = e.impact.moved,
-                left = e.impact.left,
-                joined = e.impact.joined,
-                from_version = %d.old_version,
-                to_version = %d.new_version,
-                "cohort guard: reload refused: {reasons}"
-            ),
+            Verdict::Warn | Verdict::Acknowledged => warned.push(&e.key, detail),
+            Verdict::Refused => refused.push(&e.key, detail),
         }
+    }
+    // One line per kind, not one per experiment (see `crate::reload::summary`).
+    if !warned.is_empty() {
+        tracing::warn!(
+            count = warned.total,
+            experiments = %warned.first_keys(),
+            first = %warned.first_items(),
+            from_version = %d.old_version,
+            to_version = %d.new_version,
+            "cohort guard: allowed changes to running experiments (the full list is in /readyz)"
+        );
+    }
+    if !refused.is_empty() {
+        tracing::error!(
+            count = refused.total,
+            experiments = %refused.first_keys(),
+            first = %refused.first_items(),
+            from_version = %d.old_version,
+            to_version = %d.new_version,
+            "cohort guard: reload refused (the full list is in /readyz)"
+        );
     }
     match refusals(&d) {
         Some(errors) => Err(errors),
-        None => Ok(()),
+        None => Ok(warned),
     }
 }

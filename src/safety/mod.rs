@@ -13,3 +13,4 @@ pub mod diff;
 pub mod exact;
 pub mod guard;
 pub mod simulate;
+pub mod summary;

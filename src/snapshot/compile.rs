@@ -23,10 +23,14 @@ impl Snapshot {
     /// the others are still compiled and their problems follow the parse errors
     /// (so `cohortd validate` lists everything to fix in one run).
     pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
-        let raw = crate::config::read_sources(path)?;
+        Snapshot::from_raw(&crate::config::read_sources(path)?)
+    }
+
+    /// Parses and compiles files already read (see [`Snapshot::load`]).
+    pub fn from_raw(raw: &[crate::config::RawFile]) -> Result<Snapshot, ConfigErrors> {
         let mut errors = Vec::new();
         let mut parsed = Vec::with_capacity(raw.len());
-        for f in &raw {
+        for f in raw {
             match crate::config::parse_file(&f.path, &f.bytes) {
                 Ok(doc) => parsed.push(SourceFile {
                     path: f.path.clone(),

@@ -52,6 +52,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
             "rejected": status.rejected,
         },
         "last_reload_error": status.last_error,
+        "last_reload_warnings": {
+            "total": status.last_warnings.total,
+            "items": status.last_warnings.items,
+        },
     });
     // `tls` (rotation status: a refused rotation shows here), `auth`, `ingest`.
     if let (Some(b), serde_json::Value::Object(sec)) =

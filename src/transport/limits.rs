@@ -26,6 +26,12 @@ pub struct Limits {
     pub max_assign_all_experiments: usize,
     /// Most records in one `LogExposures` (`--max-exposure-records`).
     pub max_exposure_records: usize,
+    /// Most values in one context, counted at every depth: each attribute, list
+    /// element and nested field is one (`--max-context-nodes`).
+    pub max_context_nodes: usize,
+    /// Most bytes in one context, counted at every depth: names, strings, and 8
+    /// per number or bool (`--max-context-bytes`).
+    pub max_context_bytes: usize,
 }
 
 impl Default for Limits {
@@ -38,6 +44,8 @@ impl Default for Limits {
             max_string_value_bytes: 4096,
             max_assign_all_experiments: 1024,
             max_exposure_records: 1000,
+            max_context_nodes: 4096,
+            max_context_bytes: 256 * 1024,
         }
     }
 }
@@ -98,6 +106,16 @@ pub enum LimitError {
         /// The limit.
         limit: usize,
     },
+    /// The context as a whole, nested values included, is too large.
+    #[error("context is over the limit of {limit} {what}, nested values included ({flag})")]
+    ContextTotal {
+        /// `values` or `bytes`.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+        /// The flag that sets it.
+        flag: &'static str,
+    },
     /// Too many records in `LogExposures`.
     #[error(
         "{got} exposure records; the limit is {limit} per LogExposures (--max-exposure-records)"
@@ -126,14 +144,18 @@ impl Limits {
                 limit: self.max_context_attributes,
             });
         }
+        let mut total = Total::default();
         for (name, value) in &ctx.fields {
+            total.nodes += 1;
+            total.bytes += name.len();
             if name.len() > self.max_attribute_name_bytes {
                 return Err(LimitError::AttributeName {
                     got: name.len(),
                     limit: self.max_attribute_name_bytes,
                 });
             }
-            let scan = scan(value.kind.as_ref());
+            let scan = scan(value.kind.as_ref(), &mut total, self);
+            self.check_total(&total)?;
             if let Some(why) = scan.malformed {
                 return Err(LimitError::Malformed {
                     attribute: truncate(name, 64),
@@ -147,6 +169,24 @@ impl Limits {
                     limit: self.max_string_value_bytes,
                 });
             }
+        }
+        Ok(())
+    }
+
+    fn check_total(&self, t: &Total) -> Result<(), LimitError> {
+        if t.nodes > self.max_context_nodes {
+            return Err(LimitError::ContextTotal {
+                what: "values",
+                limit: self.max_context_nodes,
+                flag: "--max-context-nodes",
+            });
+        }
+        if t.bytes > self.max_context_bytes {
+            return Err(LimitError::ContextTotal {
+                what: "bytes",
+                limit: self.max_context_bytes,
+                flag: "--max-context-bytes",
+            });
         }
         Ok(())
     }
@@ -196,10 +236,28 @@ struct Scan {
     malformed: Option<&'static str>,
 }
 
+/// Values and bytes seen so far in one context, across all its attributes.
+#[derive(Default)]
+struct Total {
+    nodes: usize,
+    bytes: usize,
+}
+
+/// Bytes a scalar counts for in [`Total`]: its length for a string, 8 otherwise.
+fn scalar_bytes(kind: Option<&Kind>) -> usize {
+    match kind {
+        Some(Kind::StringValue(s)) => s.len(),
+        _ => 8,
+    }
+}
+
 /// Walks a value (lists and structs included) iteratively, so that nesting cannot
-/// exhaust the stack (prost already caps nesting at 100 while decoding).
-fn scan(kind: Option<&Kind>) -> Scan {
+/// exhaust the stack (prost already caps nesting at 100 while decoding). Nested
+/// values are added to `total` as they are walked, and the walk stops as soon as
+/// the context is over its limits, so a huge value costs no more than the limit.
+fn scan(kind: Option<&Kind>, total: &mut Total, limits: &Limits) -> Scan {
     let mut out = Scan::default();
+    total.bytes += scalar_bytes(kind);
     // Scalars (nearly every attribute) need no stack, so no allocation.
     match kind {
         Some(Kind::StringValue(s)) => {
@@ -212,16 +270,27 @@ fn scan(kind: Option<&Kind>) -> Scan {
     }
     let mut stack: Vec<Option<&Kind>> = vec![kind];
     while let Some(next) = stack.pop() {
+        if total.nodes > limits.max_context_nodes || total.bytes > limits.max_context_bytes {
+            break;
+        }
         match next {
             None => out.malformed = Some("a value with no kind set"),
             Some(Kind::NumberValue(n)) if !n.is_finite() => {
                 out.malformed = Some("a number that is not finite")
             }
             Some(Kind::StringValue(s)) => out.longest = out.longest.max(s.len()),
-            Some(Kind::ListValue(l)) => stack.extend(l.values.iter().map(|v| v.kind.as_ref())),
+            Some(Kind::ListValue(l)) => {
+                for v in &l.values {
+                    total.nodes += 1;
+                    total.bytes += scalar_bytes(v.kind.as_ref());
+                    stack.push(v.kind.as_ref());
+                }
+            }
             Some(Kind::StructValue(s)) => {
                 for (k, v) in &s.fields {
                     out.longest = out.longest.max(k.len());
+                    total.nodes += 1;
+                    total.bytes += k.len() + scalar_bytes(v.kind.as_ref());
                     stack.push(v.kind.as_ref());
                 }
             }
@@ -325,6 +394,39 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn nested_values_count_towards_the_context_total() {
+        let l = Limits {
+            max_context_nodes: 100,
+            max_context_bytes: 1000,
+            ..Limits::default()
+        };
+        let list = |n: usize, v: &str| Value {
+            kind: Some(Kind::ListValue(ListValue {
+                values: (0..n).map(|_| s(v)).collect(),
+            })),
+        };
+        let mut ctx = Struct::default();
+        ctx.fields.insert("a".into(), list(98, "x"));
+        assert_eq!(l.check_context(&ctx), Ok(()));
+        // One attribute, but 101 values: over the node limit.
+        ctx.fields.insert("a".into(), list(100, "x"));
+        let e = l.check_context(&ctx).unwrap_err();
+        assert!(e.to_string().contains("--max-context-nodes"), "{e}");
+        // Few values, many bytes, spread over two attributes.
+        let mut ctx = Struct::default();
+        ctx.fields.insert("a".into(), list(2, &"y".repeat(300)));
+        assert_eq!(l.check_context(&ctx), Ok(()));
+        ctx.fields.insert("b".into(), list(2, &"y".repeat(300)));
+        let st: tonic::Status = l.check_context(&ctx).unwrap_err().into();
+        assert_eq!(st.code(), tonic::Code::InvalidArgument);
+        assert!(
+            st.message().contains("--max-context-bytes"),
+            "{}",
+            st.message()
+        );
     }
 
     #[test]

@@ -4,12 +4,14 @@
 pub mod admin;
 pub mod bad_request;
 pub mod cohortd_v1;
+pub mod conn_limit;
 pub mod convert;
 pub mod delay;
 pub mod flagd;
 pub mod limits;
 pub mod observe;
 pub mod probe;
+pub mod stream_limit;
 
 /// Generated code for `proto/cohortd/v1`.
 #[allow(missing_docs, clippy::all)]

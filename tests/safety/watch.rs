@@ -50,6 +50,7 @@ async fn watcher_refuses_a_salt_change_and_applies_it_with_an_epoch_bump() {
         debounce: Duration::from_millis(20),
         poll_interval: Duration::from_millis(200),
         events: true,
+        ..WatchOptions::default()
     };
     let watcher = spawn(dir.to_owned(), Arc::clone(&store), opts).unwrap();
 
