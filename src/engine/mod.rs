@@ -6,6 +6,7 @@
 
 pub mod bucket;
 pub mod context;
+pub mod flagd;
 
 use crate::config::Status;
 use crate::snapshot::{Experiment, SlotRange, Snapshot, Variant};

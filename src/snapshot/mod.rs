@@ -4,6 +4,7 @@
 //! defaults, derives hash seeds, compiles targeting and computes a content-derived
 //! version. A [`Snapshot`] is never mutated; a reload builds a new one and swaps it.
 
+pub mod flagd;
 pub mod targeting;
 
 use std::collections::{BTreeMap, HashMap};
