@@ -431,6 +431,9 @@ fn op_eval<'r>(
         }
         Op::Missing => {
             let mut keys: Vec<Value> = Vec::new();
+            if args.is_empty() {
+                return Cow::Owned(Value::Array(keys));
+            }
             let first = arg(0, st);
             if let Value::Array(a) = &*first {
                 keys.extend(a.iter().cloned());
