@@ -213,7 +213,7 @@ pub fn js_string(v: &Value) -> Cow<'_, str> {
         Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
         Value::Number(n) => match n.as_f64() {
             Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e21 => {
-                Cow::Owned(format!("{}", f as i64))
+                Cow::Owned(format!("{f}"))
             }
             _ => Cow::Owned(n.to_string()),
         },
