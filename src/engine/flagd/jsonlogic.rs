@@ -11,6 +11,10 @@
 //! (truthiness, loose equality, numeric coercion) as flagd's evaluators do.
 //!
 //! Recursion depth is bounded by the compiled tree (config::flagd::MAX_DEPTH).
+//!
+//! Over 500 lines on purpose: one `match` over every operator next to the
+//! json-logic coercion rules (truthiness, `Number()`, `String()`, `==`) they all
+//! share; split across files, the rules would drift from their users.
 
 use std::borrow::Cow;
 
