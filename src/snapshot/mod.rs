@@ -12,6 +12,7 @@
 
 pub mod compile;
 pub mod experiment;
+pub mod flagd;
 pub mod schedule;
 pub mod targeting;
 

@@ -1,0 +1,171 @@
+//! Evaluation of flagd-format flags: `(flag, context, now, form) -> outcome`.
+//!
+//! The decisions follow flagd's evaluators (Go `core/pkg/evaluator/json.go`, and
+//! PyPI `openfeature-flagd-core` 2.0.0 for the in-process providers):
+//! - DISABLED flag: the caller's default, no variant, reason DISABLED;
+//! - no targeting (absent, null or `{}`): the default variant, reason STATIC;
+//! - targeting yields null: the default variant, reason DEFAULT;
+//! - targeting yields a variant name (booleans and numbers name the variant spelled
+//!   like their JSON text): that variant, reason TARGETING_MATCH;
+//! - anything else, or a name that is not a variant: an error (flagd: PARSE_ERROR);
+//! - whenever the resolved variant is "the default" and there is none
+//!   (`defaultVariant` null or absent): the caller's default, reason DEFAULT.
+
+pub mod cbor;
+pub mod fractional;
+pub mod jsonlogic;
+pub mod sem_ver;
+
+use serde_json::{Map, Value};
+
+use crate::config::flagd::FlagdState;
+use crate::snapshot::flagd::FlagdFlag;
+pub use fractional::FractionalForm;
+use jsonlogic::{Env, State};
+
+/// Why a flagd flag resolved as it did (OpenFeature reason names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlagdReason {
+    /// No targeting: the default variant.
+    Static,
+    /// Targeting yielded nothing, or there is no default variant.
+    Default,
+    /// Targeting named a variant.
+    TargetingMatch,
+    /// The flag is disabled.
+    Disabled,
+}
+
+impl FlagdReason {
+    /// The OpenFeature spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagdReason::Static => "STATIC",
+            FlagdReason::Default => "DEFAULT",
+            FlagdReason::TargetingMatch => "TARGETING_MATCH",
+            FlagdReason::Disabled => "DISABLED",
+        }
+    }
+}
+
+/// A successful resolution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlagdOutcome<'a> {
+    /// The value; `None` means "the caller's default".
+    pub value: Option<&'a Value>,
+    /// The variant name, when one was resolved.
+    pub variant: Option<&'a str>,
+    /// Why.
+    pub reason: FlagdReason,
+    /// Flag-set metadata merged with the flag's own.
+    pub metadata: &'a Map<String, Value>,
+    /// Targeting went through `fractional` and it chose: this evaluation is an exposure.
+    pub bucketed: bool,
+}
+
+/// Why a flagd flag could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlagdEvalError {
+    /// Targeting named a variant the flag does not have.
+    #[error("flag `{flag}`: targeting resolved to `{variant}`, which is not one of its variants")]
+    UnknownVariant {
+        /// The flag key.
+        flag: String,
+        /// What targeting returned.
+        variant: String,
+    },
+    /// Targeting returned something that cannot name a variant (an object or array).
+    #[error("flag `{flag}`: targeting returned {found}, not a variant name")]
+    NotAVariantName {
+        /// The flag key.
+        flag: String,
+        /// The JSON returned.
+        found: String,
+    },
+}
+
+impl FlagdEvalError {
+    /// flagd's error code for this error.
+    pub fn code(&self) -> &'static str {
+        "PARSE_ERROR"
+    }
+}
+
+impl FlagdFlag {
+    /// Resolves this flag for `ctx` (the evaluation context, `targetingKey`
+    /// included) at `now_unix` seconds, bucketing with `form`.
+    pub fn evaluate<'a>(
+        &'a self,
+        ctx: &Map<String, Value>,
+        now_unix: i64,
+        form: FractionalForm,
+    ) -> Result<FlagdOutcome<'a>, FlagdEvalError> {
+        let outcome = |variant: Option<&'a str>, reason: FlagdReason, bucketed: bool| {
+            let (variant, value, reason) = match variant {
+                Some(v) => (Some(v), self.variants.get(v), reason),
+                None => (None, None, FlagdReason::Default),
+            };
+            FlagdOutcome {
+                value,
+                variant,
+                reason,
+                metadata: &self.metadata,
+                bucketed,
+            }
+        };
+        if self.state == FlagdState::Disabled {
+            return Ok(FlagdOutcome {
+                value: None,
+                variant: None,
+                reason: FlagdReason::Disabled,
+                metadata: &self.metadata,
+                bucketed: false,
+            });
+        }
+        let default = self.default_variant.as_deref();
+        let Some(targeting) = &self.targeting else {
+            return Ok(outcome(default, FlagdReason::Static, false));
+        };
+        let env = Env {
+            ctx,
+            flag_key: &self.key,
+            timestamp: Value::from(now_unix),
+            form,
+        };
+        let mut st = State::default();
+        let result = jsonlogic::eval(targeting, &env, &mut st);
+        let name_buf;
+        let name: &str = match &*result {
+            Value::Null => return Ok(outcome(default, FlagdReason::Default, false)),
+            Value::String(s) => s,
+            Value::Bool(b) => {
+                if *b {
+                    "true"
+                } else {
+                    "false"
+                }
+            }
+            Value::Number(n) => {
+                name_buf = n.to_string();
+                &name_buf
+            }
+            other => {
+                return Err(FlagdEvalError::NotAVariantName {
+                    flag: self.key().to_owned(),
+                    found: other.to_string(),
+                })
+            }
+        };
+        match self.variants.get_key_value(name) {
+            Some((k, _)) => Ok(outcome(
+                Some(k.as_str()),
+                FlagdReason::TargetingMatch,
+                st.bucketed,
+            )),
+            None => Err(FlagdEvalError::UnknownVariant {
+                flag: self.key().to_owned(),
+                variant: name.to_owned(),
+            }),
+        }
+    }
+}
