@@ -2,6 +2,7 @@
 
 pub mod assign;
 pub mod diff;
+pub mod duration;
 pub mod schema;
 pub mod serve;
 pub mod serve_exposure;
