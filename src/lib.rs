@@ -1,16 +1,24 @@
 //! cohortd: deterministic experiment assignment as a gRPC sidecar.
 //!
-//! The crate is laid out as the data flows:
+//! The crate is laid out as the data flows, each layer importing only the ones
+//! above it in this list (`.ci/check-cycles.py` keeps it so):
 //!
-//! * [`config`]: the file format people write, and reading it from disk;
-//! * [`snapshot`]: validated, compiled, immutable configs with a content version;
-//! * [`engine`]: the pure, allocation-free evaluation of one experiment for one unit;
+//! * [`config`]: the file format people write, reading it from disk, its schema;
+//! * [`snapshot`]: validated, compiled, immutable configs with a content version
+//!   (experiments, targeting, ramp schedules);
+//! * [`engine`]: pure, allocation-free evaluation; [`engine::resolve`] is the one
+//!   interface every transport calls, and where a new flag format joins;
 //! * [`reload`]: the lock-free store of the serving snapshot, and the watcher;
+//! * [`exposure`]: exposure export beside the request path ([`exposure::expose`]);
+//! * [`state`]: what every request handler shares;
 //! * [`transport`]: gRPC and HTTP at the edge, converting and calling the engine;
-//! * [`exposure`]: exposure export beside the request path;
-//! * [`safety`]: cohort safety: config diffs, the reload guard, ramp schedules, the schema;
 //! * [`server`], [`metrics`], [`shutdown`], [`signals`]: assembling, observing and stopping `serve`;
-//! * [`cli`]: the command line (`serve`, `validate`, `assign`).
+//! * [`safety`]: offline cohort-safety tooling (diff, exact fractions, guard);
+//! * [`security`]: TLS, token auth and the ingest gate for every listener;
+//! * [`analysis`]: `cohortd analyze`, turning exposures and outcomes into a decision;
+//! * [`cli`]: the command line (`serve`, `validate`, `assign`, `diff`, `schema`, `analyze`).
+//!
+//! docs/architecture.md walks an `Assign` and a reload step by step.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

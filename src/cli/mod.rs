@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod assign;
 pub mod diff;
+pub mod duration;
 pub mod schema;
 pub mod security;
 pub mod serve;

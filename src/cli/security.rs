@@ -56,7 +56,7 @@ pub struct SecurityArgs {
     #[arg(long, value_name = "PATH", env = "COHORTD_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,
     /// How often certificate and token files are re-read for rotation.
-    #[arg(long, value_name = "DURATION", default_value = "2s", env = "COHORTD_SECRET_POLL_INTERVAL", value_parser = super::serve::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2s", env = "COHORTD_SECRET_POLL_INTERVAL", value_parser = super::duration::parse_duration)]
     pub secret_poll_interval: Duration,
     /// Ingest calls (LogExposures, Track): `off` refuses them (PERMISSION_DENIED).
     #[arg(long, value_enum, default_value = "on", env = "COHORTD_INGEST")]

@@ -15,6 +15,8 @@ use crate::server::{Bound, Listen, ServeOptions};
 use crate::transport::conn_limit::ConnOptions;
 use crate::transport::limits::Limits;
 
+use super::duration::parse_duration;
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -49,7 +51,7 @@ pub struct Args {
     admin_listen: AdminListen,
     /// How long in-flight calls may take to finish after SIGTERM/SIGINT.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    shutdown_grace: Duration,
+    pub(crate) shutdown_grace: Duration,
     /// Log format (level from the COHORTD_LOG env var, e.g. `info`, `cohortd=debug`).
     #[arg(long, value_enum, default_value = "human", env = "COHORTD_LOG_FORMAT")]
     log_format: LogFormat,
@@ -159,23 +161,6 @@ fn parse_admin(s: &str) -> Result<AdminListen, String> {
     s.parse()
         .map(|a| AdminListen(Some(a)))
         .map_err(|_| format!("`{s}` is not IP:PORT or `off`"))
-}
-
-/// Parses `250ms`, `10s`, `2m` or a bare number of seconds.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("`{s}` is not a duration (e.g. 500ms, 10s, 1m)");
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(bad()),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| bad())
 }
 
 impl Args {
@@ -412,20 +397,4 @@ async fn serve(args: &Args) -> i32 {
         "stopped"
     );
     0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("1h").is_err());
-        assert!(parse_duration("-1s").is_err());
-    }
 }

@@ -8,6 +8,8 @@ use crate::exposure::pipeline::PipelineConfig;
 use crate::exposure::privacy::UnitIdMode;
 use crate::exposure::srm::SrmSettings;
 
+use super::duration::parse_duration;
+
 /// Exposure pipeline flags, flattened into `serve`'s arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExposureArgs {
@@ -84,25 +86,6 @@ impl clap::builder::ValueParserFactory for UnitIdMode {
     fn value_parser() -> Self::Parser {
         clap::builder::ValueParser::new(|s: &str| s.parse::<UnitIdMode>())
     }
-}
-
-/// A duration such as `500ms`, `10s`, `5m`, `1h` (a bare number is seconds).
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("`{s}` is not a duration (e.g. 500ms, 10s, 5m, 1h)");
-    let t = s.trim();
-    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(bad()),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| bad())
 }
 
 fn parse_window(s: &str) -> Result<Duration, String> {

@@ -124,14 +124,14 @@ pub async fn settled(
 }
 
 /// Applies a [`Ready`] config on a blocking thread; frees the replaced snapshot
-/// there too (see `watch::release`).
+/// there too (see `apply::release`).
 pub async fn apply(ready: Ready, store: &Arc<Store>) -> Option<ReloadOutcome> {
     let s = Arc::clone(store);
     tokio::task::spawn_blocking(move || {
         let previous = s.load();
         let outcome = apply_compiled(ready.compiled, &s);
         if let (ReloadOutcome::Applied(_), Some(previous)) = (&outcome, previous) {
-            super::watch::release(previous);
+            super::apply::release(previous);
         }
         outcome
     })

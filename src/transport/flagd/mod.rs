@@ -14,6 +14,7 @@
 
 pub mod events;
 pub mod resolve;
+mod service;
 pub mod v1;
 pub mod v2;
 
