@@ -30,7 +30,7 @@ use crate::transport::delay::DelayLayer;
 use crate::transport::grpc::AssignmentService;
 use crate::transport::limits::Limits;
 use crate::transport::observe::ObserveLayer;
-use crate::transport::{admin, flagd, FILE_DESCRIPTOR_SET};
+use crate::transport::{admin, flagd, ofrep, FILE_DESCRIPTOR_SET};
 
 /// Everything a request handler may need, shared by every service. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -95,6 +95,9 @@ pub struct ServeOptions {
     pub listen: Listen,
     /// Management HTTP address; `None` disables it.
     pub admin_listen: Option<SocketAddr>,
+    /// OFREP HTTP address; `None` (the library default, so embedders and tests
+    /// opt in) disables it. `cohortd serve` defaults to 127.0.0.1:8016.
+    pub ofrep_listen: Option<SocketAddr>,
     /// How long in-flight calls may take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
     /// Request limits.
@@ -112,6 +115,7 @@ impl Default for ServeOptions {
         ServeOptions {
             listen: Listen::Tcp(SocketAddr::from(([127, 0, 0, 1], 8013))),
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8014))),
+            ofrep_listen: None,
             shutdown_grace: Duration::from_secs(10),
             limits: Limits::default(),
             debug_delay: None,
@@ -280,8 +284,11 @@ pub struct Running {
     pub grpc_addr: Bound,
     /// The management HTTP listener, if enabled.
     pub admin_addr: Option<SocketAddr>,
+    /// The OFREP HTTP listener, if enabled.
+    pub ofrep_addr: Option<SocketAddr>,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     admin: Option<JoinHandle<std::io::Result<()>>>,
+    ofrep: Option<JoinHandle<std::io::Result<()>>>,
     grace: Duration,
 }
 
@@ -364,22 +371,18 @@ pub async fn start(
 
     let (admin_addr, admin) = match opts.admin_listen {
         None => (None, None),
+        Some(addr) => serve_http(addr, "admin", admin::router(state.clone()), &state).await?,
+    };
+    let (ofrep_addr, ofrep_task) = match opts.ofrep_listen {
+        None => (None, None),
         Some(addr) => {
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServeError::Bind {
-                    addr: format!("{addr} (admin)"),
-                    source,
-                })?;
-            let bound = l.local_addr().ok();
-            let mut stop = state.shutdown.clone();
-            let app = admin::router(state.clone());
-            let task = tokio::spawn(async move {
-                axum::serve(l, app)
-                    .with_graceful_shutdown(async move { stop.wait().await })
-                    .await
-            });
-            (bound, Some(task))
+            let app = ofrep::router(
+                state.store.clone(),
+                state.sink.clone(),
+                state.limits,
+                &state.metrics,
+            );
+            serve_http(addr, "OFREP", app, &state).await?
         }
     };
 
@@ -396,10 +399,39 @@ pub async fn start(
         health_names,
         grpc_addr,
         admin_addr,
+        ofrep_addr,
         grpc,
         admin,
+        ofrep: ofrep_task,
         grace: opts.shutdown_grace,
     })
+}
+
+/// An HTTP task and the address it bound.
+type HttpTask = (Option<SocketAddr>, Option<JoinHandle<std::io::Result<()>>>);
+
+/// Binds `addr` (before spawning, so a taken port is reported at once) and
+/// serves `app` on it until shutdown.
+async fn serve_http(
+    addr: SocketAddr,
+    what: &str,
+    app: axum::Router,
+    state: &AppState,
+) -> Result<HttpTask, ServeError> {
+    let l = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: format!("{addr} ({what})"),
+            source,
+        })?;
+    let bound = l.local_addr().ok();
+    let mut stop = state.shutdown.clone();
+    let task = tokio::spawn(async move {
+        axum::serve(l, app)
+            .with_graceful_shutdown(async move { stop.wait().await })
+            .await
+    });
+    Ok((bound, Some(task)))
 }
 
 /// Binds a Unix socket, removing a stale socket file left by a dead server. A
@@ -494,9 +526,9 @@ impl Running {
                 clean = false;
             }
         }
-        if let Some(mut admin) = self.admin {
-            if tokio::time::timeout_at(deadline, &mut admin).await.is_err() {
-                admin.abort();
+        for mut http in [self.admin, self.ofrep].into_iter().flatten() {
+            if tokio::time::timeout_at(deadline, &mut http).await.is_err() {
+                http.abort();
             }
         }
         if let Bound::Unix(path) = &self.grpc_addr {

@@ -9,6 +9,7 @@ pub mod flagd;
 pub mod grpc;
 pub mod limits;
 pub mod observe;
+pub mod ofrep;
 
 /// Generated code for `proto/cohortd/v1`.
 #[allow(missing_docs, clippy::all)]

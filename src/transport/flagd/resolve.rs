@@ -224,7 +224,7 @@ impl Resolver {
                 found: json_type(&out.variant.value),
             })?;
         if a.enrolled {
-            self.expose(&snap, &a, ctx);
+            self.expose(&snap, &a, ctx, "flagd");
         }
         Ok(Resolution {
             variant: out.variant.key.to_string(),
@@ -276,7 +276,55 @@ impl Resolver {
         Ok((flags, set))
     }
 
-    fn expose(&self, snap: &Snapshot, a: &Assignment<'_>, ctx: &Struct) {
+    /// Resolves `flag` for `ctx` with the variant's value as configured (its own
+    /// JSON type), for protocols that ask for no type (OFREP). Exposures as in
+    /// [`Resolver::resolve`], recorded with `source`.
+    pub fn resolve_value(
+        &self,
+        flag: &str,
+        ctx: &Struct,
+        source: &'static str,
+    ) -> Result<ValueResolution, ResolveError> {
+        self.limits.check_key("flag key", flag)?;
+        self.limits.check_context(ctx)?;
+        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
+        let a = match snap.assign(flag, ctx, EvalOptions::default()) {
+            Ok(a) => a,
+            Err(EvalError::NotFound(k)) => return Err(ResolveError::NotFound(k)),
+            Err(EvalError::Draft(k)) => return Err(ResolveError::Draft(k)),
+        };
+        let out = outcome(&a)?;
+        if a.enrolled {
+            self.expose(&snap, &a, ctx, source);
+        }
+        Ok(value_resolution(&snap, &a, &out))
+    }
+
+    /// Every served flag for `ctx`, each resolved (value in its own JSON type) or
+    /// with the reason it cannot be for this context, plus flag-set metadata. Bulk
+    /// evaluation is prefetching, not exposure: nothing is recorded.
+    #[allow(clippy::type_complexity)]
+    pub fn resolve_all_values(
+        &self,
+        ctx: &Struct,
+    ) -> Result<(Vec<(String, Result<ValueResolution, ResolveError>)>, Struct), ResolveError> {
+        self.limits.check_context(ctx)?;
+        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
+        let flags = snap
+            .served()
+            .map(|e| {
+                let a = e.evaluate(ctx, EvalOptions::default(), &mut ());
+                let r = outcome(&a).map(|out| value_resolution(&snap, &a, &out));
+                (e.key.to_string(), r)
+            })
+            .collect();
+        let mut set = Struct::default();
+        set.fields
+            .insert("configVersion".into(), string(snap.version()));
+        Ok((flags, set))
+    }
+
+    fn expose(&self, snap: &Snapshot, a: &Assignment<'_>, ctx: &Struct, source: &'static str) {
         let mut buf = UnitBuf::default();
         let Some(bytes) = buf.unit_bytes(ctx.get(&a.experiment.hash_key)) else {
             return;
@@ -289,7 +337,7 @@ impl Resolver {
                 assignment: *a,
                 unit,
                 config_version: snap.version(),
-                source: "flagd",
+                source,
             },
             ctx,
         );
@@ -307,6 +355,29 @@ pub struct AnyResolution {
     pub reason: &'static str,
     /// Flag metadata.
     pub metadata: Struct,
+}
+
+/// A resolution whose value keeps its configured JSON type (see
+/// [`Resolver::resolve_value`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueResolution {
+    /// The variant key.
+    pub variant: String,
+    /// The variant's value, as configured.
+    pub value: serde_json::Value,
+    /// The flagd reason.
+    pub reason: &'static str,
+    /// Flag metadata.
+    pub metadata: Struct,
+}
+
+fn value_resolution(snap: &Snapshot, a: &Assignment<'_>, out: &Outcome<'_>) -> ValueResolution {
+    ValueResolution {
+        variant: out.variant.key.to_string(),
+        value: out.variant.value.clone(),
+        reason: out.reason,
+        metadata: metadata(snap, a),
+    }
 }
 
 /// Maps an engine assignment onto what flagd serves.
