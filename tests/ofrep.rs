@@ -550,3 +550,119 @@ async fn the_listener_can_be_switched_off() {
     assert_eq!(running.ofrep_addr, None);
     running.shutdown().await;
 }
+
+/// `cohortd serve` as a child process, killed on drop.
+struct Binary(std::process::Child);
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// Starts `cohortd serve` on a free gRPC port (returned) with `--ofrep-listen ofrep`.
+fn spawn_binary(dir: &std::path::Path, ofrep: &str) -> (Binary, u16) {
+    let grpc = free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cohortd"))
+        .arg("serve")
+        .arg("--config-dir")
+        .arg(dir)
+        .args(["--listen", &format!("127.0.0.1:{grpc}")])
+        .args(["--admin-listen", "off", "--ofrep-listen", ofrep])
+        .args(["--debounce-ms", "20", "--poll-interval", "200ms"])
+        .env("COHORTD_LOG", "warn")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (Binary(child), grpc)
+}
+
+/// Polls (bounded) until `f` holds.
+async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !f().await {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn cohortd_serve_serves_ofrep_and_follows_config_rewrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flags.yaml");
+    std::fs::write(&file, flagd_common::CONFIG).unwrap();
+    let port = free_port();
+    let _bin = spawn_binary(dir.path(), &format!("127.0.0.1:{port}"));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let kill_switch = async || {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            return None;
+        }
+        Some(post(addr, &flag("kill-switch"), &json!({})).await.json())
+    };
+    eventually("OFREP answers", async || kill_switch().await.is_some()).await;
+    assert_eq!(kill_switch().await.unwrap()["value"], true);
+
+    // Rewrite the file: the reload is served over OFREP.
+    let stopped = flagd_common::CONFIG.replace(
+        "  - key: kill-switch\n    status: running",
+        "  - key: kill-switch\n    status: stopped",
+    );
+    std::fs::write(&file, stopped).unwrap();
+    eventually("the stopped kill switch is served", async || {
+        kill_switch()
+            .await
+            .is_some_and(|b| b["value"] == false && b["reason"] == "DISABLED")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cohortd_serve_ofrep_listen_off_opens_no_port() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("flags.yaml"), flagd_common::CONFIG).unwrap();
+    // Hold flagd's OFREP port (if something else holds it, so much the better).
+    let _held = std::net::TcpListener::bind("127.0.0.1:8016");
+    // Asked to listen there, serve refuses to start and says why...
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cohortd"))
+        .args(["serve", "--config-dir"])
+        .arg(dir.path())
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--admin-listen", "off", "--ofrep-listen", "127.0.0.1:8016"])
+        .env("COHORTD_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("127.0.0.1:8016 (OFREP)"), "{err}");
+    // ...and with `off` it binds nothing there and serves.
+    let (mut bin, grpc) = spawn_binary(dir.path(), "off");
+    let grpc: SocketAddr = ([127, 0, 0, 1], grpc).into();
+    eventually("gRPC answers", async || {
+        tokio::net::TcpStream::connect(grpc).await.is_ok()
+    })
+    .await;
+    assert!(bin.0.try_wait().unwrap().is_none(), "serve exited");
+    // A bad value is refused with a clear message.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cohortd"))
+        .args(["serve", "--config-dir"])
+        .arg(dir.path())
+        .args(["--ofrep-listen", "localhost"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`localhost` is not IP:PORT or `off`"), "{err}");
+}
