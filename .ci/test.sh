@@ -14,6 +14,8 @@ bash .ci/setup-node.sh
 echo "== deploy/ validation (yamllint, kustomize, kubernetes-validate, Dockerfile)"
 bash .ci/validate-deploy.sh
 
+echo "== import cycles (src/)"
+python3 .ci/check-cycles.py
 echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -2,8 +2,8 @@
 # Assign p99 through gRPC: steady state versus a reload storm.
 #
 # Starts `cohortd serve` (release) on a kubelet-style config volume of N generated
-# experiments, runs examples/loadgen for SECS seconds (steady), then again while
-# examples/configmap_writer rewrites the volume every EVERY_MS ms (every 5th
+# experiments, runs benches/tools/loadgen for SECS seconds (steady), then again while
+# benches/tools/configmap_writer rewrites the volume every EVERY_MS ms (every 5th
 # rewrite invalid), then steady once more. Prints loadgen's lines and the reload
 # counters from /metrics.
 #

@@ -24,6 +24,7 @@ pub mod safety;
 pub mod server;
 pub mod shutdown;
 pub mod snapshot;
+pub mod state;
 pub mod transport;
 
 pub use engine::{Assignment, Context, EvalError, EvalOptions, Reason};

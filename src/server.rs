@@ -26,28 +26,13 @@ use crate::exposure::ExposureSink;
 use crate::metrics::Metrics;
 use crate::reload::Store;
 use crate::shutdown::{self, Shutdown, Trigger};
+use crate::transport::cohortd_v1::AssignmentService;
 use crate::transport::delay::DelayLayer;
-use crate::transport::grpc::AssignmentService;
 use crate::transport::limits::Limits;
 use crate::transport::observe::ObserveLayer;
 use crate::transport::{admin, flagd, ofrep, FILE_DESCRIPTOR_SET};
 
-/// Everything a request handler may need, shared by every service. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// The serving snapshot (lock-free reads).
-    pub store: Arc<Store>,
-    /// Where exposures go; must not block.
-    pub sink: Arc<dyn ExposureSink>,
-    /// The process's metrics registry.
-    pub metrics: Arc<Metrics>,
-    /// Request limits.
-    pub limits: Limits,
-    /// gRPC health statuses.
-    pub health: HealthReporter,
-    /// Fires when the server is shutting down; long-lived streams end on it.
-    pub shutdown: Shutdown,
-}
+use crate::state::AppState;
 
 /// Where the gRPC server listens.
 #[derive(Debug, Clone, PartialEq, Eq)]

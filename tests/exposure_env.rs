@@ -53,7 +53,7 @@ async fn otel_env_vars_configure_endpoint_resource_and_sampler() {
         assignment: a,
         unit: "u1",
         config_version: snap.version(),
-        source: "assign",
+        source: cohortd::exposure::Source::Assign,
     });
     assert!(pipeline.shutdown(Duration::from_secs(10)).await.completed);
 

@@ -54,7 +54,7 @@ fn expose(sink: &dyn ExposureSink, snap: &Snapshot, user: &str) -> String {
             assignment: a,
             unit: user,
             config_version: snap.version(),
-            source: "assign",
+            source: cohortd::exposure::Source::Assign,
         },
         &ctx,
     );
@@ -297,7 +297,7 @@ impl tonic::codegen::Service<tonic::codegen::http::Request<()>> for Handler {
                 assignment: a,
                 unit: "user-9",
                 config_version: snap.version(),
-                source: "assign",
+                source: cohortd::exposure::Source::Assign,
             });
             Ok(tonic::codegen::http::Response::new(()))
         })

@@ -55,7 +55,7 @@ fn stream(
                     assignment: a,
                     unit: &unit,
                     config_version: snap.version(),
-                    source: "assign",
+                    source: cohortd::exposure::Source::Assign,
                 },
                 &ctx,
             );
@@ -205,7 +205,7 @@ async fn only_running_split_exposures_are_tested_and_small_samples_wait() {
             assignment: a,
             unit: &unit,
             config_version: snap.version(),
-            source: "assign",
+            source: cohortd::exposure::Source::Assign,
         });
     }
     assert!(p.counts().get("even", "treatment") >= 1000);
@@ -225,7 +225,9 @@ async fn metrics_families_render() {
     stream(&*sink, &snap, "regional", 1, |_, _, _| true);
     p.srm().evaluate();
     let mut registry = prometheus_client::registry::Registry::default();
-    p.register(&mut registry);
+    registry.register_collector(Box::new(cohortd::exposure::metrics::ExposureMetrics::of(
+        &p,
+    )));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
     let control = p.counts().get("regional", "control");

@@ -7,6 +7,7 @@ generated is committed, and the stubs always match the proto next to them.
 
     pip install grpcio grpcio-tools protobuf
     python examples/python/cohortd_client.py --user u-7 region=US accountType=free
+    python examples/python/cohortd_client.py watch [--count N]
 
 Flags: --addr (default $COHORTD_ADDR or 127.0.0.1:8013; `unix:/path` for a Unix
 domain socket), --experiment (default exp-checkout-flow-v3), --user (the unit id,
@@ -22,6 +23,12 @@ integration test tests/examples_python.rs) can read them:
     assign_all experiment=... variant=... enrolled=... reason=...   (one per experiment)
     explain experiment=... variant=... steps=N
     explain_step kind=... passed=... description=...                 (one per step)
+
+`watch` follows the Watch stream instead (Ctrl-C stops it; --count N stops after
+N events), one line per event:
+
+    watch config_version=... initial=true
+    watch config_version=... added=a,b changed=c removed=
 """
 
 from __future__ import annotations
@@ -93,7 +100,41 @@ def value_str(value) -> str:
     return json.dumps(json_format.MessageToDict(value), separators=(",", ":"))
 
 
+def watch(argv: list[str]) -> int:
+    """`watch`: prints every event of cohortd.v1.Assignment/Watch as it arrives
+    (flushed at once, so a pipe or a test sees each reload when it happens)."""
+    ap = argparse.ArgumentParser(prog="cohortd_client.py watch", description="Follow config reloads (Watch).")
+    ap.add_argument("--addr", default=os.environ.get("COHORTD_ADDR", "127.0.0.1:8013"))
+    ap.add_argument("--proto-root", type=Path, default=REPO / "proto")
+    ap.add_argument("--count", type=int, default=0, help="stop after N events (default: follow until Ctrl-C)")
+    args = ap.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="cohortd-stubs-") as tmp:
+        pb2, pb2_grpc = generate_stubs(args.proto_root, Path(tmp))
+        with grpc.insecure_channel(args.addr, options=channel_options(args.addr)) as channel:
+            stub = pb2_grpc.AssignmentStub(channel)
+            seen = 0
+            try:
+                for ev in stub.Watch(pb2.WatchRequest()):
+                    if ev.initial:
+                        print(f"watch config_version={ev.config_version} initial=true", flush=True)
+                    else:
+                        print(
+                            f"watch config_version={ev.config_version} added={','.join(ev.added)} "
+                            f"changed={','.join(ev.changed)} removed={','.join(ev.removed)}",
+                            flush=True,
+                        )
+                    seen += 1
+                    if args.count and seen >= args.count:
+                        break
+            except KeyboardInterrupt:
+                pass
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["watch"]:
+        return watch(sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--addr", default=os.environ.get("COHORTD_ADDR", "127.0.0.1:8013"))
     ap.add_argument("--experiment", default="exp-checkout-flow-v3")

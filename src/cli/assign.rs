@@ -114,7 +114,11 @@ pub fn run(args: &Args) -> i32 {
             return 1;
         }
     }
-    let now = match args.at.as_deref().map(crate::safety::schedule::parse_time) {
+    let now = match args
+        .at
+        .as_deref()
+        .map(crate::snapshot::schedule::parse_time)
+    {
         None => None,
         Some(Ok(t)) => Some(t),
         Some(Err(e)) => {

@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::safety::diff::{diff, ExperimentDiff, SnapshotDiff};
 use crate::safety::guard::{judge, Judgement, Verdict};
-use crate::safety::schedule::{format_time, parse_time, unix_now};
 use crate::safety::simulate::{estimate, Estimate, Proportion};
+use crate::snapshot::schedule::{format_time, parse_time, unix_now};
 use crate::Snapshot;
 
 /// Exit status when the change would be refused by the cohort guard.

@@ -2,9 +2,9 @@
 
 pub mod assign;
 pub mod diff;
-pub mod exposure;
 pub mod schema;
 pub mod serve;
+pub mod serve_exposure;
 pub mod validate;
 
 use std::path::PathBuf;

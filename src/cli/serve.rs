@@ -82,7 +82,7 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_exposure_records)]
     max_exposure_records: usize,
     #[command(flatten)]
-    exposure: super::exposure::ExposureArgs,
+    exposure: super::serve_exposure::ExposureArgs,
     /// Quiet time after the last change in the config directory before reloading,
     /// in milliseconds: one ConfigMap update or editor save is several filesystem
     /// events, and this turns them into one reload.
@@ -277,7 +277,9 @@ async fn serve(args: &Args) -> i32 {
     };
     let mut exposures = ExposurePipeline::start(args.exposure.config(), otel);
     exposures.follow_reloads(&store);
-    metrics.register_collector(exposures.collector());
+    metrics.register_collector(Box::new(crate::exposure::metrics::ExposureMetrics::of(
+        &exposures,
+    )));
     tracing::info!(
         export = exposures.exporting(),
         unit_id = args.exposure.exposure_unit_id.as_str(),

@@ -46,7 +46,7 @@ pub fn run(args: &Args) -> i32 {
 
 /// One line per ramp schedule: every step, and which one is in force now.
 fn print_ramps(s: &Snapshot) {
-    use crate::safety::schedule::{format_time, unix_now};
+    use crate::snapshot::schedule::{format_time, unix_now};
     let now = unix_now();
     for e in s.experiments().iter().filter(|e| !e.schedule.is_empty()) {
         let mut steps = vec![format!(

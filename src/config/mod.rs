@@ -6,6 +6,7 @@
 pub mod error;
 pub mod load;
 pub mod model;
+pub mod schema;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load_path, parse_file, parse_sources, read_sources, RawFile, SourceFile};

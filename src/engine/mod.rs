@@ -6,6 +6,7 @@
 
 pub mod bucket;
 pub mod context;
+pub mod resolve;
 
 use crate::config::Status;
 use crate::snapshot::{Experiment, SlotRange, Snapshot, Variant};

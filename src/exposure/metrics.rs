@@ -25,7 +25,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 
-use super::pipeline::Shared;
+use super::pipeline::{ExposurePipeline, Shared};
 
 /// A prometheus-client collector over the pipeline's counters and SRM results.
 #[derive(Debug)]
@@ -34,8 +34,11 @@ pub struct ExposureMetrics {
 }
 
 impl ExposureMetrics {
-    pub(crate) fn new(shared: Arc<Shared>) -> ExposureMetrics {
-        ExposureMetrics { shared }
+    /// The exposure metric families of `pipeline`, for `Metrics::register_collector`.
+    pub fn of(pipeline: &ExposurePipeline) -> ExposureMetrics {
+        ExposureMetrics {
+            shared: pipeline.shared(),
+        }
     }
 }
 

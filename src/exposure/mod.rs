@@ -9,6 +9,7 @@
 //! server span continuing the caller's W3C trace context from
 //! [`trace_context`], so exposures join the caller's trace.
 
+use crate::engine::context::UnitBuf;
 use crate::engine::{Assignment, Context};
 
 pub mod counts;
@@ -30,8 +31,69 @@ pub struct Exposure<'a> {
     pub unit: &'a str,
     /// The config version that produced the assignment.
     pub config_version: &'a str,
-    /// Which transport reported it: `assign`, `assign_all`, `log_exposures`, `flagd`.
-    pub source: &'static str,
+    /// Which transport reported it.
+    pub source: Source,
+}
+
+/// Which call reported an exposure (the `cohortd.source` attribute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// `cohortd.v1.Assignment/Assign` with `exposure: true`.
+    Assign,
+    /// `cohortd.v1.Assignment/AssignAll` with `exposure: true`.
+    AssignAll,
+    /// `cohortd.v1.Assignment/LogExposures`.
+    LogExposures,
+    /// A flagd evaluation (v1 or v2 `Resolve*`).
+    Flagd,
+    /// An OFREP single-flag evaluation.
+    Ofrep,
+}
+
+impl Source {
+    /// The attribute value: `assign`, `assign_all`, `log_exposures`, `flagd`, `ofrep`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Assign => "assign",
+            Source::AssignAll => "assign_all",
+            Source::LogExposures => "log_exposures",
+            Source::Flagd => "flagd",
+            Source::Ofrep => "ofrep",
+        }
+    }
+}
+
+/// The one way a transport reports an exposure: builds it from the assignment,
+/// reading the unit id from `ctx` with the same rules as hashing, and hands it to
+/// `sink` with its context. Not enrolled, or no usable unit: nothing is recorded.
+pub fn expose(
+    sink: &dyn ExposureSink,
+    assignment: &Assignment<'_>,
+    ctx: &dyn Context,
+    config_version: &str,
+    source: Source,
+) {
+    if !assignment.enrolled {
+        return;
+    }
+    let mut buf = UnitBuf::default();
+    let seen = ctx.get(&assignment.experiment.hash_key);
+    // Enrolled implies a usable unit; its bytes came from a string or a number.
+    let Some(unit) = buf
+        .unit_bytes(seen)
+        .and_then(|b| std::str::from_utf8(b).ok())
+    else {
+        return;
+    };
+    sink.record_in(
+        &Exposure {
+            assignment: *assignment,
+            unit,
+            config_version,
+            source,
+        },
+        ctx,
+    );
 }
 
 /// Receives exposures. Implementations must not block or fail the caller.

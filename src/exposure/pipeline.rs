@@ -234,7 +234,7 @@ impl Shared {
             window,
             status: exp.status.as_str(),
             epoch: exp.epoch,
-            source: e.source,
+            source: e.source.as_str(),
             time,
             parent,
         };
@@ -387,17 +387,9 @@ impl ExposurePipeline {
         &self.shared.srm
     }
 
-    /// The exposure metric families as a collector (see [`super::metrics`]),
-    /// for `Metrics::register_collector`.
-    pub fn collector(&self) -> Box<dyn prometheus_client::collector::Collector> {
-        Box::new(super::metrics::ExposureMetrics::new(self.shared.clone()))
-    }
-
-    /// Registers the exposure metric families (see [`super::metrics`]).
-    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
-        registry.register_collector(Box::new(super::metrics::ExposureMetrics::new(
-            self.shared.clone(),
-        )));
+    /// The state the metric collector reads ([`super::metrics::ExposureMetrics::of`]).
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
     }
 
     /// Follows config reloads so the SRM check forgets experiments that stopped

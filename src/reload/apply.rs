@@ -31,7 +31,7 @@ pub fn reload_now(dir: &Path, store: &Store) -> ReloadOutcome {
         Ok(snap) => {
             // The cohort guard: refuse reshuffles of running experiments.
             if let Some(served) = store.load() {
-                let now = crate::safety::schedule::unix_now();
+                let now = crate::snapshot::schedule::unix_now();
                 if let Err(refused) = crate::safety::guard::check_reload(&served, &snap, now) {
                     store.reject_guard(&refused);
                     return ReloadOutcome::Rejected(refused);

@@ -611,7 +611,7 @@ fn causes(os: &Snapshot, o: &Experiment, ns: &Snapshot, n: &Experiment, at: i64)
     }
     if o.config.traffic_schedule != n.config.traffic_schedule {
         c.push(Cause::ScheduleChanged {
-            lowers_from: first_lower(o, n, at).map(crate::safety::schedule::format_time),
+            lowers_from: first_lower(o, n, at).map(crate::snapshot::schedule::format_time),
         });
     }
     if targeting_signature(os, o) != targeting_signature(ns, n) {

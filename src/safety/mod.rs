@@ -4,13 +4,12 @@
 //! * [`exact`]: the formulas behind those fractions;
 //! * [`simulate`]: the same fractions estimated on a synthetic population;
 //! * [`guard`]: the policy that refuses reshuffles of running experiments, used by
-//!   `cohortd diff` and by every reload;
-//! * [`schedule`]: ramp schedules evaluated against the clock;
-//! * [`schema`]: the JSON Schema of the config format.
+//!   `cohortd diff` and by every reload.
+//!
+//! Ramp schedules (evaluated on the request path) live in
+//! [`crate::snapshot::schedule`]; the JSON Schema in [`crate::config::schema`].
 
 pub mod diff;
 pub mod exact;
 pub mod guard;
-pub mod schedule;
-pub mod schema;
 pub mod simulate;

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The management routes over `state`.
 pub fn router(state: AppState) -> Router {

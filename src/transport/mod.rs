@@ -3,10 +3,10 @@
 
 pub mod admin;
 pub mod bad_request;
+pub mod cohortd_v1;
 pub mod convert;
 pub mod delay;
 pub mod flagd;
-pub mod grpc;
 pub mod limits;
 pub mod observe;
 pub mod ofrep;

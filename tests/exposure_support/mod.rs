@@ -60,7 +60,9 @@ pub async fn serve(yaml: &str, endpoint: Option<&str>, cfg: PipelineConfig) -> S
     let mut pipeline = ExposurePipeline::start(cfg, otel);
     pipeline.follow_reloads(&store);
     let metrics = Metrics::new();
-    metrics.register_collector(pipeline.collector());
+    metrics.register_collector(Box::new(cohortd::exposure::metrics::ExposureMetrics::of(
+        &pipeline,
+    )));
     let opts = ServeOptions {
         listen: Listen::Tcp("127.0.0.1:0".parse().unwrap()),
         admin_listen: None,

@@ -93,7 +93,7 @@ impl ExposureSink for RecordingSink {
             experiment: e.assignment.experiment.key.to_string(),
             variant: e.assignment.variant.key.to_string(),
             unit: e.unit.to_string(),
-            source: e.source,
+            source: e.source.as_str(),
         });
     }
 }

@@ -99,7 +99,7 @@ fn schema_prints_the_generated_schema() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        cohortd::safety::schema::schema_text()
+        cohortd::config::schema::schema_text()
     );
 }
 

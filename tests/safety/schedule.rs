@@ -5,7 +5,7 @@ use cohortd::config::{parse_sources, RawFile};
 use cohortd::engine::bucket;
 use cohortd::safety::diff::{diff, Cause};
 use cohortd::safety::guard::{judge, Verdict};
-use cohortd::safety::schedule::parse_time;
+use cohortd::snapshot::schedule::parse_time;
 use cohortd::{EvalOptions, Snapshot};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use cohortd::safety::schema::schema_text;
+use cohortd::config::schema::schema_text;
 
 const COMMITTED: &str = "deploy/schema/cohortd-config.schema.json";
 
@@ -25,7 +25,7 @@ fn committed_schema_is_the_generated_one() {
 
 #[test]
 fn schema_describes_the_config_types() {
-    let s = cohortd::safety::schema::schema();
+    let s = cohortd::config::schema::schema();
     let exp = &s["$defs"]["ExperimentConfig"];
     assert_eq!(exp["additionalProperties"], false);
     for field in [

@@ -73,7 +73,7 @@ impl ExposureSink for RecordingSink {
             e.assignment.experiment.key.to_string(),
             e.assignment.variant.key.to_string(),
             e.unit.to_owned(),
-            e.source,
+            e.source.as_str(),
             e.config_version.to_owned(),
         ));
     }

@@ -2,15 +2,8 @@
 //!
 //! A flag key is an experiment key; the assigned variant's key is the flagd
 //! `variant` and its value the flagd `value`, type-checked against the Resolve
-//! method called. Reasons follow the OpenFeature vocabulary:
-//!
-//! | cohortd outcome                                   | flagd reason |
-//! |---------------------------------------------------|--------------|
-//! | enrolled by hash (or sticky)                      | `SPLIT`      |
-//! | one live variant for everyone (a plain flag)      | `STATIC`     |
-//! | completed/stopped/paused with a winner            | `STATIC`     |
-//! | stopped/paused/completed, no winner: the default  | `DISABLED`   |
-//! | outside (targeting, holdout, layer, traffic)      | `DEFAULT`    |
+//! method called. Reasons follow the OpenFeature vocabulary, mapped once for
+//! every transport in [`crate::engine::resolve`].
 //!
 //! Errors travel as gRPC status codes, which is how flagd conveys them and how
 //! every flagd provider maps them: `NOT_FOUND` (FLAG_NOT_FOUND), `INVALID_ARGUMENT`
@@ -25,12 +18,12 @@ use prost_types::value::Kind;
 use prost_types::{Struct, Value};
 use tonic::{Code, Status};
 
-use crate::config::Status as ExpStatus;
-use crate::engine::context::UnitBuf;
-use crate::engine::{Assignment, Context, EvalError, EvalOptions, Reason};
-use crate::exposure::{Exposure, ExposureSink};
+use crate::engine::resolve::{
+    resolve, resolve_flag, Flag, FlagError, Meta, Resolution as ResolutionOf, Served,
+};
+use crate::engine::{EvalError, EvalOptions};
+use crate::exposure::{expose, ExposureSink, Source};
 use crate::reload::Store;
-use crate::snapshot::{Experiment, Variant};
 use crate::transport::convert::json_object_to_struct;
 use crate::transport::limits::{LimitError, Limits};
 use crate::Snapshot;
@@ -175,12 +168,6 @@ pub struct Resolver {
     limits: Limits,
 }
 
-/// What the flagd layer serves for one assignment, before type conversion.
-struct Outcome<'s> {
-    variant: &'s Variant,
-    reason: &'static str,
-}
-
 impl Resolver {
     /// A resolver over `store`, handing enrolled evaluations to `sink` and
     /// refusing requests over `limits` (the same limits as `cohortd.v1`).
@@ -210,27 +197,26 @@ impl Resolver {
         self.limits.check_key("flag key", flag)?;
         self.limits.check_context(ctx)?;
         let snap = self.store.load().ok_or(ResolveError::NotReady)?;
-        let a = match snap.assign(flag, ctx, EvalOptions::default()) {
-            Ok(a) => a,
+        let r = match resolve(&snap, flag, ctx, EvalOptions::default()) {
+            Ok(r) => r,
             Err(EvalError::NotFound(k)) => return Err(ResolveError::NotFound(k)),
             Err(EvalError::Draft(k)) => return Err(ResolveError::Draft(k)),
         };
-        let out = outcome(&a)?;
-        let value =
-            convert(&out.variant.value, want).ok_or_else(|| ResolveError::TypeMismatch {
-                flag: flag.to_owned(),
-                variant: out.variant.key.to_string(),
-                wanted: want.as_str(),
-                found: json_type(&out.variant.value),
-            })?;
-        if a.enrolled {
-            self.expose(&snap, &a, ctx, "flagd");
+        let (value, variant) = served(&r)?;
+        let value = convert(value, want).ok_or_else(|| ResolveError::TypeMismatch {
+            flag: flag.to_owned(),
+            variant: variant.to_owned(),
+            wanted: want.as_str(),
+            found: json_type(value),
+        })?;
+        if let Some(a) = r.exposure() {
+            expose(&*self.sink, a, ctx, snap.version(), Source::Flagd);
         }
         Ok(Resolution {
-            variant: out.variant.key.to_string(),
+            variant: variant.to_owned(),
             value,
-            reason: out.reason,
-            metadata: metadata(&snap, &a),
+            reason: r.reason.as_str(),
+            metadata: metadata(&snap, &r),
         })
     }
 
@@ -248,9 +234,11 @@ impl Resolver {
         let snap = self.store.load().ok_or(ResolveError::NotReady)?;
         let mut flags = Vec::new();
         for e in snap.served() {
-            let a = e.evaluate(ctx, EvalOptions::default(), &mut ());
-            let Ok(out) = outcome(&a) else { continue };
-            let value = match &out.variant.value {
+            let r = resolve_flag(Flag::Experiment(e), ctx, EvalOptions::default());
+            let Ok((value, variant)) = served(&r) else {
+                continue;
+            };
+            let value = match value {
                 serde_json::Value::Bool(b) => FlagValue::Bool(*b),
                 serde_json::Value::String(s) => FlagValue::String(s.clone()),
                 serde_json::Value::Number(n) => match n.as_f64() {
@@ -263,10 +251,10 @@ impl Resolver {
             flags.push((
                 e.key.to_string(),
                 AnyResolution {
-                    variant: out.variant.key.to_string(),
+                    variant: variant.to_owned(),
                     value,
-                    reason: out.reason,
-                    metadata: metadata(&snap, &a),
+                    reason: r.reason.as_str(),
+                    metadata: metadata(&snap, &r),
                 },
             ));
         }
@@ -283,21 +271,21 @@ impl Resolver {
         &self,
         flag: &str,
         ctx: &Struct,
-        source: &'static str,
+        source: Source,
     ) -> Result<ValueResolution, ResolveError> {
         self.limits.check_key("flag key", flag)?;
         self.limits.check_context(ctx)?;
         let snap = self.store.load().ok_or(ResolveError::NotReady)?;
-        let a = match snap.assign(flag, ctx, EvalOptions::default()) {
-            Ok(a) => a,
+        let r = match resolve(&snap, flag, ctx, EvalOptions::default()) {
+            Ok(r) => r,
             Err(EvalError::NotFound(k)) => return Err(ResolveError::NotFound(k)),
             Err(EvalError::Draft(k)) => return Err(ResolveError::Draft(k)),
         };
-        let out = outcome(&a)?;
-        if a.enrolled {
-            self.expose(&snap, &a, ctx, source);
+        let out = value_resolution(&snap, &r)?;
+        if let Some(a) = r.exposure() {
+            expose(&*self.sink, a, ctx, snap.version(), source);
         }
-        Ok(value_resolution(&snap, &a, &out))
+        Ok(out)
     }
 
     /// Every served flag for `ctx`, each resolved (value in its own JSON type) or
@@ -313,9 +301,8 @@ impl Resolver {
         let flags = snap
             .served()
             .map(|e| {
-                let a = e.evaluate(ctx, EvalOptions::default(), &mut ());
-                let r = outcome(&a).map(|out| value_resolution(&snap, &a, &out));
-                (e.key.to_string(), r)
+                let r = resolve_flag(Flag::Experiment(e), ctx, EvalOptions::default());
+                (e.key.to_string(), value_resolution(&snap, &r))
             })
             .collect();
         let mut set = Struct::default();
@@ -323,38 +310,6 @@ impl Resolver {
             .insert("configVersion".into(), string(snap.version()));
         Ok((flags, set))
     }
-
-    fn expose(&self, snap: &Snapshot, a: &Assignment<'_>, ctx: &Struct, source: &'static str) {
-        let mut buf = UnitBuf::default();
-        let Some(bytes) = buf.unit_bytes(ctx.get(&a.experiment.hash_key)) else {
-            return;
-        };
-        let Ok(unit) = std::str::from_utf8(bytes) else {
-            return;
-        };
-        self.sink.record_in(
-            &Exposure {
-                assignment: *a,
-                unit,
-                config_version: snap.version(),
-                source,
-            },
-            ctx,
-        );
-    }
-}
-
-/// One flag in a `ResolveAll` answer (numbers are floats there, as in flagd).
-#[derive(Debug, Clone, PartialEq)]
-pub struct AnyResolution {
-    /// The variant key.
-    pub variant: String,
-    /// The value: bool, string, float or object.
-    pub value: FlagValue,
-    /// The flagd reason.
-    pub reason: &'static str,
-    /// Flag metadata.
-    pub metadata: Struct,
 }
 
 /// A resolution whose value keeps its configured JSON type (see
@@ -371,61 +326,46 @@ pub struct ValueResolution {
     pub metadata: Struct,
 }
 
-fn value_resolution(snap: &Snapshot, a: &Assignment<'_>, out: &Outcome<'_>) -> ValueResolution {
-    ValueResolution {
-        variant: out.variant.key.to_string(),
-        value: out.variant.value.clone(),
-        reason: out.reason,
-        metadata: metadata(snap, a),
-    }
+fn value_resolution(
+    snap: &Snapshot,
+    r: &ResolutionOf<'_>,
+) -> Result<ValueResolution, ResolveError> {
+    let (value, variant) = served(r)?;
+    Ok(ValueResolution {
+        variant: variant.to_owned(),
+        value: value.clone(),
+        reason: r.reason.as_str(),
+        metadata: metadata(snap, r),
+    })
 }
 
-/// Maps an engine assignment onto what flagd serves.
-fn outcome<'s>(a: &Assignment<'s>) -> Result<Outcome<'s>, ResolveError> {
-    let e = a.experiment;
-    let (variant, reason) = match a.reason {
-        Reason::Split | Reason::Sticky => match single_live_variant(e) {
-            Some(v) => (v, reason::STATIC),
-            None => (a.variant, reason::SPLIT),
-        },
-        Reason::MissingUnit => match single_live_variant(e) {
-            Some(v) => (v, reason::STATIC),
-            None => {
-                return Err(ResolveError::TargetingKeyMissing {
-                    flag: e.key.to_string(),
-                    attribute: e.hash_key.to_string(),
-                })
-            }
-        },
-        Reason::Winner => (a.variant, reason::STATIC),
-        Reason::Disabled => (a.variant, reason::DISABLED),
-        Reason::TargetingMiss | Reason::Holdout | Reason::NotInLayer | Reason::NotInTraffic => {
-            (a.variant, reason::DEFAULT)
+/// One flag in a `ResolveAll` answer (numbers are floats there, as in flagd).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnyResolution {
+    /// The variant key.
+    pub variant: String,
+    /// The value: bool, string, float or object.
+    pub value: FlagValue,
+    /// The flagd reason.
+    pub reason: &'static str,
+    /// Flag metadata.
+    pub metadata: Struct,
+}
+
+/// The value and variant of a resolution, or the flagd error for it.
+fn served<'s>(r: &ResolutionOf<'s>) -> Result<(&'s serde_json::Value, &'s str), ResolveError> {
+    match (r.value, r.variant, r.error) {
+        (_, _, Some(FlagError::TargetingKeyMissing { attribute })) => {
+            Err(ResolveError::TargetingKeyMissing {
+                flag: r.flag.key().to_owned(),
+                attribute: attribute.to_owned(),
+            })
         }
-    };
-    Ok(Outcome { variant, reason })
-}
-
-/// The variant every unit gets when the experiment cannot tell units apart: it is
-/// running with full traffic and no ramp schedule, no targeting, layer or holdout,
-/// and exactly one variant with a positive weight. That is a plain flag (a kill
-/// switch), which flagd users evaluate without a targeting key. (A schedule rules
-/// it out because providers cache STATIC values until a config change, and a
-/// ramp changes the answer without one.)
-fn single_live_variant(e: &Experiment) -> Option<&Variant> {
-    if e.status != ExpStatus::Running
-        || !e.schedule.is_empty()
-        || e.traffic < crate::engine::bucket::threshold(1.0)
-        || e.layer.is_some()
-        || e.holdout.is_some()
-        || !e.targeting.conds.is_empty()
-    {
-        return None;
-    }
-    let mut live = e.variants.iter().filter(|v| v.weight > 0.0);
-    match (live.next(), live.next()) {
-        (Some(v), None) => Some(v),
-        _ => None,
+        (Served::Value(v), Some(variant), None) => Ok((v, variant)),
+        // The caller's default (no format serves one yet; flagd-format flags
+        // will when disabled or without a default variant) has no value to put
+        // in a response: how flagd reports it is for the flagd format to decide.
+        _ => Err(ResolveError::NotFound(r.flag.key().to_owned())),
     }
 }
 
@@ -467,27 +407,19 @@ fn string(s: &str) -> Value {
     }
 }
 
-/// Flag metadata: what analysis needs to group by cohort and detect drift.
-fn metadata(snap: &Snapshot, a: &Assignment<'_>) -> Struct {
-    let e = a.experiment;
+/// Flag metadata: the config version and what the resolution reports.
+fn metadata(snap: &Snapshot, r: &ResolutionOf<'_>) -> Struct {
     let mut m = Struct::default();
     let f = &mut m.fields;
     f.insert("configVersion".into(), string(snap.version()));
-    f.insert("experimentStatus".into(), string(e.status.as_str()));
-    f.insert(
-        "epoch".into(),
-        Value {
-            kind: Some(Kind::NumberValue(f64::from(e.epoch))),
-        },
-    );
-    f.insert("saltFingerprint".into(), string(&e.salt_fingerprint));
-    f.insert(
-        "enrolled".into(),
-        Value {
-            kind: Some(Kind::BoolValue(a.enrolled)),
-        },
-    );
-    f.insert("cohortdReason".into(), string(a.reason.as_str()));
+    for (k, v) in r.metadata() {
+        let kind = match v {
+            Meta::Str(s) => Kind::StringValue(s.to_owned()),
+            Meta::Number(n) => Kind::NumberValue(n),
+            Meta::Bool(b) => Kind::BoolValue(b),
+        };
+        f.insert(k.into(), Value { kind: Some(kind) });
+    }
     m
 }
 

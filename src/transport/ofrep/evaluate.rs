@@ -11,10 +11,11 @@ use std::sync::Arc;
 
 use prost_types::Struct;
 
+use crate::exposure::Source;
 use crate::transport::flagd::resolve::{ResolveError, Resolver, ValueResolution};
 
 /// The exposure source of OFREP single-flag evaluations.
-pub const SOURCE: &str = "ofrep";
+pub const SOURCE: Source = Source::Ofrep;
 
 /// Evaluates flags for the OFREP handlers.
 #[derive(Debug, Clone)]

@@ -9,9 +9,9 @@
 //!
 //! Run: `cargo run --release --example reload_storm -- --experiments 1000 --seconds 5`
 
-#[path = "../benches/support/gen.rs"]
+#[path = "../support/gen.rs"]
 mod gen;
-#[path = "../tests/support/kubelet.rs"]
+#[path = "../../tests/support/kubelet.rs"]
 mod kubelet;
 
 use std::sync::atomic::{AtomicBool, Ordering};

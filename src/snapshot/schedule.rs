@@ -10,7 +10,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::RampStep;
 use crate::engine::bucket;
-use crate::snapshot::Experiment;
 
 /// One compiled ramp step: from `at` (Unix seconds) on, enrol slots below `threshold`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +17,7 @@ pub struct RampPoint {
     /// First Unix second at which the step is in force (times with a fraction of
     /// a second round up to the next whole second).
     pub at: i64,
-    /// Enrolment threshold in slots, like [`Experiment::traffic`].
+    /// Enrolment threshold in slots, like [`crate::snapshot::Experiment::traffic`].
     pub threshold: u64,
 }
 
@@ -118,40 +117,6 @@ pub fn unix_now() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs() as i64,
         Err(e) => -(e.duration().as_secs() as i64) - 1,
-    }
-}
-
-impl Experiment {
-    /// The enrolment threshold in force at `now_unix_secs` (the clock when `None`).
-    /// Without a schedule this is [`Experiment::traffic`] and reads no clock.
-    #[inline]
-    pub fn traffic_at(&self, now_unix_secs: Option<i64>) -> u64 {
-        if self.schedule.is_empty() {
-            return self.traffic;
-        }
-        threshold_at(
-            self.traffic,
-            &self.schedule,
-            now_unix_secs.unwrap_or_else(unix_now),
-        )
-    }
-
-    /// The traffic allocation in force at `now` as written in the config (for
-    /// reports; evaluation uses the exact slot threshold).
-    pub fn traffic_allocation_at(&self, now: i64) -> f64 {
-        match self.schedule.partition_point(|p| p.at <= now) {
-            0 => self.config.traffic_allocation.unwrap_or(1.0),
-            n => self
-                .config
-                .traffic_schedule
-                .get(n - 1)
-                .map_or(1.0, |s| s.traffic_allocation),
-        }
-    }
-
-    /// The time of the next schedule step after `now`, if any (for reports).
-    pub fn next_step_after(&self, now: i64) -> Option<RampPoint> {
-        self.schedule.iter().copied().find(|p| p.at > now)
     }
 }
 

@@ -98,7 +98,7 @@ enum Rpc {
     Assign,
     /// `AssignAll` of every served experiment.
     AssignAll,
-    /// The empty service (examples/empty_server.rs).
+    /// The empty service (benches/tools/empty_server.rs).
     Empty,
 }
 

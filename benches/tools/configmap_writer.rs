@@ -12,9 +12,9 @@
 //! cargo run --release --example configmap_writer -- --dir /tmp/c --experiments 1000 --every-ms 250 --seconds 12
 //! ```
 
-#[path = "../benches/support/gen.rs"]
+#[path = "../support/gen.rs"]
 mod gen;
-#[path = "../tests/support/kubelet.rs"]
+#[path = "../../tests/support/kubelet.rs"]
 mod kubelet;
 
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 # The server benchmark, in one session on one machine: Assign and AssignAll
 # throughput and latency against the empty tonic service (the floor gRPC costs
 # here), and the RSS of `cohortd serve` with 1,000 generated experiments.
-#   bash examples/bench_server.sh [SECONDS]
+#   bash benches/bench_server.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"

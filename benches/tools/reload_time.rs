@@ -11,7 +11,7 @@
 //!
 //! Run: `cargo run --release --example reload_time -- --experiments 10000 --rounds 10`
 
-#[path = "../benches/support/gen.rs"]
+#[path = "../support/gen.rs"]
 mod gen;
 
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use cohortd::reload::Store;
 use cohortd::safety::guard::check_reload;
-use cohortd::safety::schedule::unix_now;
+use cohortd::snapshot::schedule::unix_now;
 use cohortd::Snapshot;
 
 /// CPU time this thread has run, from the kernel's scheduler statistics.

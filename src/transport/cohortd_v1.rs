@@ -15,11 +15,12 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::engine::context::UnitBuf;
+use crate::engine::resolve::resolve;
 use crate::engine::{Assignment, EvalError, EvalOptions, Reason, Step, Sticky, Trace};
-use crate::exposure::Exposure;
+use crate::exposure::{expose, Source};
 use crate::reload::ReloadEvent;
-use crate::server::AppState;
 use crate::snapshot::Experiment;
+use crate::state::AppState;
 use crate::transport::convert::{attr_to_proto, json_to_proto};
 use crate::transport::pb;
 use crate::Snapshot;
@@ -71,29 +72,6 @@ impl AssignmentService {
         }
         Ok(())
     }
-
-    fn expose(&self, a: &Assignment<'_>, ctx: &Struct, version: &str, source: &'static str) {
-        if !a.enrolled {
-            return;
-        }
-        let mut buf = UnitBuf::default();
-        let seen = crate::Context::get(ctx, &a.experiment.hash_key);
-        // Enrolled implies a usable unit; the bytes came from a str or a number.
-        if let Some(unit) = buf
-            .unit_bytes(seen)
-            .and_then(|b| std::str::from_utf8(b).ok())
-        {
-            self.state.sink.record_in(
-                &Exposure {
-                    assignment: *a,
-                    unit,
-                    config_version: version,
-                    source,
-                },
-                ctx,
-            );
-        }
-    }
 }
 
 /// The serving snapshot, or UNAVAILABLE with the reason nothing is loaded.
@@ -107,6 +85,13 @@ pub fn snapshot_or_unavailable(state: &AppState) -> Result<Arc<Snapshot>, Status
             .unwrap_or_default();
         Status::unavailable(format!("no config loaded yet{why}"))
     })
+}
+
+/// A flag of another format asked for over cohortd.v1, which serves experiments.
+fn not_an_experiment(key: &str) -> Status {
+    Status::failed_precondition(format!(
+        "`{key}` is not a cohortd experiment; evaluate it over flagd or OFREP"
+    ))
 }
 
 /// Maps an engine lookup error to its gRPC status.
@@ -177,9 +162,12 @@ impl pb::assignment_server::Assignment for AssignmentService {
             sticky: sticky_for(&r.sticky, &r.experiment),
             ..EvalOptions::default()
         };
-        let a = snap.assign(&r.experiment, ctx, opts).map_err(eval_status)?;
-        if r.exposure {
-            self.expose(&a, ctx, snap.version(), "assign");
+        let res = resolve(&snap, &r.experiment, ctx, opts).map_err(eval_status)?;
+        let Some(a) = res.assignment else {
+            return Err(not_an_experiment(&r.experiment));
+        };
+        if let Some(a) = res.exposure().filter(|_| r.exposure) {
+            expose(&*self.state.sink, a, ctx, snap.version(), Source::Assign);
         }
         Ok(Response::new(assign_response(&a, snap.version())))
     }
@@ -207,7 +195,7 @@ impl pb::assignment_server::Assignment for AssignmentService {
             };
             let a = e.evaluate(ctx, opts, &mut ());
             if r.exposure {
-                self.expose(&a, ctx, version, "assign_all");
+                expose(&*self.state.sink, &a, ctx, version, Source::AssignAll);
             }
             out.push(assign_response(&a, version));
         };
@@ -286,7 +274,13 @@ impl pb::assignment_server::Assignment for AssignmentService {
         for (e, ctx, rec) in checked {
             let a = e.evaluate(ctx, EvalOptions::default(), &mut ());
             if a.enrolled && *a.variant.key == *rec.variant {
-                self.expose(&a, ctx, snap.version(), "log_exposures");
+                expose(
+                    &*self.state.sink,
+                    &a,
+                    ctx,
+                    snap.version(),
+                    Source::LogExposures,
+                );
                 accepted += 1;
             } else {
                 tracing::debug!(

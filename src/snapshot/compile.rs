@@ -1,0 +1,555 @@
+//! Compiling config documents into a [`Snapshot`]: validation with every error
+//! reported (file, experiment, field), defaults, hash seeds, targeting, layers and
+//! the content-derived version. Over 500 lines because it is one pass over one
+//! format's rules; a second format compiles in a file of its own beside it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use crate::config::{
+    ConfigDocument, ConfigError, ConfigErrors, ExperimentConfig, HoldoutConfig, LayerConfig,
+    SourceFile, Status, Targeting,
+};
+use crate::engine::bucket::{self, purpose, DrawKey};
+
+use super::schedule;
+use super::targeting::CompiledTargeting;
+use super::{Experiment, SlotRange, Snapshot, Variant, DEFAULT_HASH_KEY};
+
+impl Snapshot {
+    /// Reads, parses and compiles every config file under `path` (directory or file).
+    ///
+    /// Every problem is reported, not only the first: when some files do not parse,
+    /// the others are still compiled and their problems follow the parse errors
+    /// (so `cohortd validate` lists everything to fix in one run).
+    pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
+        let raw = crate::config::read_sources(path)?;
+        let mut errors = Vec::new();
+        let mut parsed = Vec::with_capacity(raw.len());
+        for f in &raw {
+            match crate::config::parse_file(&f.path, &f.bytes) {
+                Ok(doc) => parsed.push(SourceFile {
+                    path: f.path.clone(),
+                    doc,
+                }),
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        match Snapshot::compile(&parsed) {
+            Ok(snap) if errors.is_empty() => Ok(snap),
+            Ok(_) => Err(ConfigErrors(errors)),
+            Err(mut more) => {
+                errors.append(&mut more.0);
+                Err(ConfigErrors(errors))
+            }
+        }
+    }
+
+    /// Compiles parsed files into a snapshot, reporting every problem found.
+    pub fn compile(files: &[SourceFile]) -> Result<Snapshot, ConfigErrors> {
+        Compiler::default().run(files)
+    }
+}
+
+fn hex64(bytes: &[u8]) -> String {
+    format!("{:016x}", seahash::hash(bytes))
+}
+
+#[derive(Default)]
+struct Compiler {
+    errors: Vec<ConfigError>,
+}
+
+struct Owned<'a> {
+    file: &'a Path,
+    cfg: &'a ExperimentConfig,
+}
+
+impl Compiler {
+    fn err(&mut self, file: &Path, exp: &str, field: impl Into<String>, msg: impl Into<String>) {
+        self.errors.push(ConfigError::field(file, exp, field, msg));
+    }
+
+    fn run(mut self, files: &[SourceFile]) -> Result<Snapshot, ConfigErrors> {
+        // Gather shared declarations and check their uniqueness.
+        let mut segments: BTreeMap<String, Targeting> = BTreeMap::new();
+        let mut layers: BTreeMap<String, (&Path, &LayerConfig)> = BTreeMap::new();
+        let mut holdouts: BTreeMap<String, (&Path, &HoldoutConfig)> = BTreeMap::new();
+        let mut owners: BTreeMap<&str, Owned<'_>> = BTreeMap::new();
+        for f in files {
+            for (name, seg) in &f.doc.segments {
+                if segments.insert(name.clone(), seg.clone()).is_some() {
+                    self.errors.push(doc_error(
+                        &f.path,
+                        format!("segments.{name}"),
+                        "segment declared twice in the config directory",
+                    ));
+                }
+            }
+            for (i, l) in f.doc.layers.iter().enumerate() {
+                if l.key.is_empty() {
+                    self.errors.push(doc_error(
+                        &f.path,
+                        format!("layers[{i}].key"),
+                        "must not be empty",
+                    ));
+                } else if layers.insert(l.key.clone(), (&f.path, l)).is_some() {
+                    self.errors.push(doc_error(
+                        &f.path,
+                        format!("layers[{i}]"),
+                        format!("layer `{}` declared twice", l.key),
+                    ));
+                }
+            }
+            for (i, h) in f.doc.holdouts.iter().enumerate() {
+                if !(0.0..=1.0).contains(&h.fraction) {
+                    self.errors.push(doc_error(
+                        &f.path,
+                        format!("holdouts[{i}].fraction"),
+                        format!("must be in [0, 1], got {}", h.fraction),
+                    ));
+                }
+                if h.key.is_empty() {
+                    self.errors.push(doc_error(
+                        &f.path,
+                        format!("holdouts[{i}].key"),
+                        "must not be empty",
+                    ));
+                } else if holdouts.insert(h.key.clone(), (&f.path, h)).is_some() {
+                    self.errors.push(doc_error(
+                        &f.path,
+                        format!("holdouts[{i}]"),
+                        format!("holdout `{}` declared twice", h.key),
+                    ));
+                }
+            }
+            for e in &f.doc.experiments {
+                if let Some(prev) = owners.get(e.experiment_id.as_str()) {
+                    let prev = prev.file.display().to_string();
+                    self.err(
+                        &f.path,
+                        &e.experiment_id,
+                        "experimentId",
+                        format!("duplicate experiment key: also defined in {prev}"),
+                    );
+                } else {
+                    owners.insert(
+                        &e.experiment_id,
+                        Owned {
+                            file: &f.path,
+                            cfg: e,
+                        },
+                    );
+                }
+            }
+        }
+
+        let mut experiments = Vec::with_capacity(owners.len());
+        for o in owners.values() {
+            if let Some(e) = self.experiment(o.file, o.cfg, &segments, &layers, &holdouts) {
+                experiments.push(e);
+            }
+        }
+        self.check_layer_overlaps(&experiments);
+        if !self.errors.is_empty() {
+            return Err(ConfigErrors(self.errors));
+        }
+
+        let document = ConfigDocument {
+            experiments: owners.values().map(|o| o.cfg.clone()).collect(),
+            segments,
+            layers: layers.values().map(|(_, l)| (*l).clone()).collect(),
+            holdouts: holdouts.values().map(|(_, h)| (*h).clone()).collect(),
+        };
+        let version = hex64(&serde_json::to_vec(&document).unwrap_or_default());
+        let mut index = HashMap::with_capacity_and_hasher(
+            experiments.len(),
+            foldhash::fast::FixedState::default(),
+        );
+        for (i, e) in experiments.iter().enumerate() {
+            index.insert(e.key.clone(), i);
+        }
+        let unit_keys = index_unit_keys(&mut experiments);
+        Ok(Snapshot {
+            version: version.into(),
+            experiments,
+            index,
+            document,
+            unit_keys,
+        })
+    }
+
+    fn experiment(
+        &mut self,
+        file: &Path,
+        c: &ExperimentConfig,
+        segments: &BTreeMap<String, Targeting>,
+        layers: &BTreeMap<String, (&Path, &LayerConfig)>,
+        holdouts: &BTreeMap<String, (&Path, &HoldoutConfig)>,
+    ) -> Option<Experiment> {
+        let key = c.experiment_id.as_str();
+        let before = self.errors.len();
+        if key.is_empty() || key.len() > 256 || key.chars().any(char::is_control) {
+            self.err(
+                file,
+                key,
+                "experimentId",
+                "must be 1 to 256 characters with no control characters",
+            );
+        }
+        let traffic = c.traffic_allocation.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&traffic) {
+            self.err(
+                file,
+                key,
+                "trafficAllocation",
+                format!("must be in [0, 1], got {traffic}"),
+            );
+        }
+        let schedule = schedule::compile(&c.traffic_schedule, traffic).unwrap_or_else(|errs| {
+            for (field, msg) in errs {
+                self.err(file, key, field, msg);
+            }
+            Box::default()
+        });
+        let salt = c.assignment.salt.clone().unwrap_or_else(|| key.to_owned());
+        if salt.is_empty() {
+            self.err(
+                file,
+                key,
+                "assignment.salt",
+                "must not be empty (omit it to use the experiment key)",
+            );
+        }
+        let hash_key = c
+            .assignment
+            .hash_key
+            .clone()
+            .unwrap_or_else(|| DEFAULT_HASH_KEY.to_owned());
+        if hash_key.is_empty() {
+            self.err(
+                file,
+                key,
+                "assignment.hashKey",
+                "must not be empty (omit it to use targetingKey)",
+            );
+        }
+
+        // Variants.
+        let mut variants = Vec::with_capacity(c.variants.len());
+        if c.variants.is_empty() {
+            self.err(file, key, "variants", "needs at least one variant");
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut total = 0.0;
+        for (i, v) in c.variants.iter().enumerate() {
+            if v.key.is_empty() {
+                self.err(file, key, format!("variants[{i}].key"), "must not be empty");
+            } else if !seen.insert(v.key.as_str()) {
+                self.err(
+                    file,
+                    key,
+                    format!("variants[{i}].key"),
+                    format!("duplicate variant key `{}`", v.key),
+                );
+            }
+            let w = v.weight.unwrap_or(1.0);
+            if !w.is_finite() || w < 0.0 {
+                self.err(
+                    file,
+                    key,
+                    format!("variants[{i}].weight"),
+                    format!("must be a finite number >= 0, got {w}"),
+                );
+            } else {
+                total += w;
+            }
+            variants.push(Variant {
+                key: v.key.as_str().into(),
+                value: v
+                    .value
+                    .clone()
+                    .unwrap_or_else(|| serde_json::Value::String(v.key.clone())),
+                weight: w,
+                inv_weight: 1.0 / w,
+                draw: DrawKey::derive(purpose::VARIANT, &salt, &v.key),
+            });
+        }
+        if !c.variants.is_empty() && total <= 0.0 && c.status == Status::Running {
+            self.err(
+                file,
+                key,
+                "variants",
+                "weights sum to 0: a running experiment needs a variant with weight > 0",
+            );
+        }
+        let find = |name: &str| c.variants.iter().position(|v| v.key == name);
+        let default_variant = match &c.default_variant {
+            None => 0,
+            Some(d) => find(d).unwrap_or_else(|| {
+                self.err(
+                    file,
+                    key,
+                    "defaultVariant",
+                    format!("`{d}` is not one of the variants"),
+                );
+                0
+            }),
+        };
+        let winner = match &c.winner {
+            None => None,
+            Some(w) => {
+                let i = find(w);
+                if i.is_none() {
+                    self.err(
+                        file,
+                        key,
+                        "winner",
+                        format!("`{w}` is not one of the variants"),
+                    );
+                }
+                i
+            }
+        };
+
+        let targeting = match &c.targeting {
+            None => CompiledTargeting::default(),
+            Some(t) => {
+                CompiledTargeting::compile(t, segments, "targeting").unwrap_or_else(|errs| {
+                    for (field, msg) in errs {
+                        self.err(file, key, field, msg);
+                    }
+                    CompiledTargeting::default()
+                })
+            }
+        };
+
+        let layer = c.layer.as_ref().map(|m| {
+            let [start, end] = m.range;
+            if !(0.0 <= start && start < end && end <= 1.0) {
+                self.err(
+                    file,
+                    key,
+                    "layer.range",
+                    format!("must satisfy 0 <= start < end <= 1, got [{start}, {end}]"),
+                );
+            }
+            let (lsalt, lhash) = match layers.get(&m.key) {
+                Some((_, l)) => (
+                    l.salt.clone().unwrap_or_else(|| l.key.clone()),
+                    l.hash_key.clone(),
+                ),
+                None => (m.key.clone(), None),
+            };
+            SlotRange {
+                key: m.key.as_str().into(),
+                hash_key: lhash.unwrap_or_else(|| hash_key.clone()).into(),
+                start: bucket::threshold(start),
+                end: bucket::threshold(end),
+                draw: DrawKey::derive(purpose::LAYER, &lsalt, ""),
+            }
+        });
+        let holdout = c.holdout.as_ref().and_then(|h| match holdouts.get(h) {
+            None => {
+                self.err(
+                    file,
+                    key,
+                    "holdout",
+                    format!("unknown holdout `{h}`: declare it in a document's `holdouts`"),
+                );
+                None
+            }
+            Some((_, d)) => Some(SlotRange {
+                key: d.key.as_str().into(),
+                hash_key: d
+                    .hash_key
+                    .clone()
+                    .unwrap_or_else(|| hash_key.clone())
+                    .into(),
+                start: 0,
+                end: bucket::threshold(d.fraction),
+                draw: DrawKey::derive(purpose::HOLDOUT, d.salt.as_deref().unwrap_or(&d.key), ""),
+            }),
+        });
+        self.metadata(file, c);
+
+        if self.errors.len() > before {
+            return None;
+        }
+        // Fingerprint: the experiment plus every shared declaration it depends on.
+        let mut fp = serde_json::to_vec(c).unwrap_or_default();
+        if let Some(t) = &c.targeting {
+            for s in &t.segments {
+                fp.extend(serde_json::to_vec(&segments.get(s)).unwrap_or_default());
+            }
+        }
+        if let Some(m) = &c.layer {
+            fp.extend(serde_json::to_vec(&layers.get(&m.key).map(|(_, l)| l)).unwrap_or_default());
+        }
+        if let Some(h) = &c.holdout {
+            fp.extend(serde_json::to_vec(&holdouts.get(h).map(|(_, h)| h)).unwrap_or_default());
+        }
+        Some(Experiment {
+            key: key.into(),
+            status: c.status,
+            variants,
+            default_variant,
+            winner,
+            traffic: bucket::threshold(traffic),
+            schedule,
+            hash_key: hash_key.into(),
+            salt_fingerprint: bucket::salt_fingerprint(&salt).into(),
+            epoch: c.assignment.epoch,
+            layer,
+            holdout,
+            fingerprint: hex64(&fp).into(),
+            source: file.to_owned(),
+            config: c.clone(),
+            traffic_draw: DrawKey::derive(purpose::TRAFFIC, &salt, ""),
+            unit_key: usize::MAX,
+            targeting,
+            salt: salt.into(),
+        })
+    }
+
+    fn metadata(&mut self, file: &Path, c: &ExperimentConfig) {
+        let key = c.experiment_id.as_str();
+        if let Some(m) = &c.metrics {
+            for (field, metric) in m
+                .primary
+                .iter()
+                .map(|p| ("metrics.primary".to_string(), p))
+                .chain(
+                    m.secondary
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| (format!("metrics.secondary[{i}]"), s)),
+                )
+            {
+                if metric.name.trim().is_empty() {
+                    self.err(file, key, format!("{field}.name"), "must not be empty");
+                }
+            }
+            for (i, g) in m.guardrails.iter().enumerate() {
+                if g.name.trim().is_empty() {
+                    self.err(
+                        file,
+                        key,
+                        format!("metrics.guardrails[{i}].name"),
+                        "must not be empty",
+                    );
+                }
+                if !g.threshold.is_finite() {
+                    self.err(
+                        file,
+                        key,
+                        format!("metrics.guardrails[{i}].threshold"),
+                        "must be a finite number",
+                    );
+                }
+            }
+        }
+        if let Some(srm) = &c.srm {
+            if let Some(attr) = &srm.strata {
+                if attr.is_empty() || attr.len() > 256 || attr.chars().any(char::is_control) {
+                    self.err(
+                        file,
+                        key,
+                        "srm.strata",
+                        "must be an attribute name of 1 to 256 characters with no control characters",
+                    );
+                }
+            }
+        }
+        if let Some(e) = &c.evaluation {
+            if let Some(a) = e.alpha {
+                if !(a > 0.0 && a < 1.0) {
+                    self.err(
+                        file,
+                        key,
+                        "evaluation.alpha",
+                        format!("must satisfy 0 < alpha < 1, got {a}"),
+                    );
+                }
+            }
+            if e.max_peeks == Some(0) {
+                self.err(file, key, "evaluation.maxPeeks", "must be at least 1");
+            }
+        }
+    }
+
+    /// Experiments that share a layer must draw the same slot for a unit (one
+    /// attribute, one salt) and must not share slots. Each member is checked
+    /// against the furthest-reaching earlier member, so every overlap is reported.
+    fn check_layer_overlaps(&mut self, exps: &[Experiment]) {
+        let mut by_layer: BTreeMap<&str, Vec<(&Experiment, &SlotRange)>> = BTreeMap::new();
+        for e in exps
+            .iter()
+            .filter(|e| matches!(e.status, Status::Running | Status::Paused))
+        {
+            if let Some(l) = &e.layer {
+                by_layer.entry(&l.key).or_default().push((e, l));
+            }
+        }
+        for (layer, mut members) in by_layer {
+            members.sort_by_key(|(e, l)| (l.start, e.key.clone()));
+            let mut reach: Option<(&Experiment, &SlotRange)> = None;
+            for &(e, l) in &members {
+                if let Some((first, fl)) = members.first() {
+                    if fl.hash_key != l.hash_key {
+                        self.err(
+                            &e.source,
+                            &e.key,
+                            "layer.key",
+                            format!(
+                                "layer `{layer}` draws on `{}` for experiment `{}` but on `{}` here; declare the layer with a `hashKey` or use the same `assignment.hashKey`",
+                                fl.hash_key, first.key, l.hash_key
+                            ),
+                        );
+                    }
+                }
+                if let Some((prev, pl)) = reach {
+                    if l.start < pl.end {
+                        self.err(
+                            &e.source,
+                            &e.key,
+                            "layer.range",
+                            format!("overlaps experiment `{}` in layer `{layer}`; experiments in one layer must not share slots", prev.key),
+                        );
+                    }
+                }
+                if reach.is_none_or(|(_, pl)| l.end > pl.end) {
+                    reach = Some((e, l));
+                }
+            }
+        }
+    }
+}
+
+/// Lists the distinct unit attributes of running experiments, most used first
+/// (ties by name), and records each experiment's position in that list.
+fn index_unit_keys(experiments: &mut [Experiment]) -> Box<[Box<str>]> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in experiments.iter().filter(|e| e.status == Status::Running) {
+        *counts.entry(&e.hash_key).or_default() += 1;
+    }
+    let mut keys: Vec<(&str, usize)> = counts.into_iter().collect();
+    keys.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let keys: Box<[Box<str>]> = keys.into_iter().map(|(k, _)| k.into()).collect();
+    for e in experiments.iter_mut() {
+        e.unit_key = keys
+            .iter()
+            .position(|k| *k == e.hash_key)
+            .unwrap_or(usize::MAX);
+    }
+    keys
+}
+
+fn doc_error(file: &Path, field: String, msg: impl Into<String>) -> ConfigError {
+    ConfigError {
+        file: file.to_owned(),
+        experiment: None,
+        field: Some(field),
+        message: msg.into(),
+    }
+}
