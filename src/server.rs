@@ -33,7 +33,7 @@ use crate::transport::cohortd_v1::AssignmentService;
 use crate::transport::delay::DelayLayer;
 use crate::transport::limits::Limits;
 use crate::transport::observe::ObserveLayer;
-use crate::transport::{admin, flagd, FILE_DESCRIPTOR_SET};
+use crate::transport::{admin, flagd, ofrep, FILE_DESCRIPTOR_SET};
 
 use crate::state::AppState;
 
@@ -83,6 +83,9 @@ pub struct ServeOptions {
     pub listen: Listen,
     /// Management HTTP address; `None` disables it.
     pub admin_listen: Option<SocketAddr>,
+    /// OFREP HTTP address; `None` (the library default, so embedders and tests
+    /// opt in) disables it. `cohortd serve` defaults to 127.0.0.1:8016.
+    pub ofrep_listen: Option<SocketAddr>,
     /// How long in-flight calls may take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
     /// Request limits.
@@ -106,6 +109,7 @@ impl Default for ServeOptions {
         ServeOptions {
             listen: Listen::Tcp(SocketAddr::from(([127, 0, 0, 1], 8013))),
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8014))),
+            ofrep_listen: None,
             shutdown_grace: Duration::from_secs(10),
             limits: Limits::default(),
             debug_delay: None,
@@ -282,8 +286,11 @@ pub struct Running {
     pub admin_addr: Option<SocketAddr>,
     /// The probe listener, if enabled.
     pub probe_addr: Option<SocketAddr>,
+    /// The OFREP HTTP listener, if enabled.
+    pub ofrep_addr: Option<SocketAddr>,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     admin: Option<JoinHandle<std::io::Result<()>>>,
+    ofrep: Option<JoinHandle<std::io::Result<()>>>,
     probe: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     grace: Duration,
 }
@@ -383,7 +390,8 @@ pub async fn start(
                 addr: addr.to_string(),
                 source,
             })?;
-            let incoming = conn_limit("grpc", c.max_connections).incoming(grpc_security.incoming(l));
+            let incoming =
+                conn_limit("grpc", c.max_connections).incoming(grpc_security.incoming(l));
             let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
             (Bound::Tcp(bound), task)
         }
@@ -399,34 +407,22 @@ pub async fn start(
     let (admin_addr, admin) = match opts.admin_listen {
         None => (None, None),
         Some(addr) => {
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServeError::Bind {
-                    addr: format!("{addr} (admin)"),
-                    source,
-                })?;
-            let bound = l.local_addr().ok();
-            let mut stop = state.shutdown.clone();
-            let sec = state
-                .security
-                .for_tcp(&addr, Alpn::Http1, "admin (--admin-listen)")?;
-            let mut app = admin::router(state.clone());
-            if let Some(auth) = sec.http_auth_layer() {
-                app = app.layer(auth);
-            }
-            let l = LimitedListener {
-                inner: sec.http_listener(l).map_err(|source| ServeError::Bind {
-                    addr: format!("{addr} (admin)"),
-                    source,
-                })?,
-                limit: conn_limit("admin", c.admin_max_connections),
-            };
-            let task = tokio::spawn(async move {
-                axum::serve(l, app)
-                    .with_graceful_shutdown(async move { stop.wait().await })
-                    .await
-            });
-            (bound, Some(task))
+            let limit = conn_limit("admin", c.admin_max_connections);
+            let app = admin::router(state.clone());
+            serve_http(addr, "admin", "--admin-listen", app, limit, &state).await?
+        }
+    };
+    let (ofrep_addr, ofrep_task) = match opts.ofrep_listen {
+        None => (None, None),
+        Some(addr) => {
+            let app = ofrep::router(
+                state.store.clone(),
+                state.sink.clone(),
+                state.limits,
+                &state.metrics,
+            );
+            let limit = conn_limit("ofrep", c.admin_max_connections);
+            serve_http(addr, "OFREP", "--ofrep-listen", app, limit, &state).await?
         }
     };
 
@@ -458,11 +454,51 @@ pub async fn start(
         grpc_addr,
         admin_addr,
         probe_addr,
+        ofrep_addr,
         grpc,
         admin,
+        ofrep: ofrep_task,
         probe,
         grace: opts.shutdown_grace,
     })
+}
+
+/// An HTTP task and the address it bound.
+type HttpTask = (Option<SocketAddr>, Option<JoinHandle<std::io::Result<()>>>);
+
+/// Binds `addr` (before spawning, so a taken port is reported at once) and
+/// serves `app` on it until shutdown.
+async fn serve_http(
+    addr: SocketAddr,
+    what: &'static str,
+    flag: &'static str,
+    mut app: axum::Router,
+    limit: ConnLimit,
+    state: &AppState,
+) -> Result<HttpTask, ServeError> {
+    let bind_err = |source| ServeError::Bind {
+        addr: format!("{addr} ({what})"),
+        source,
+    };
+    let l = TcpListener::bind(addr).await.map_err(bind_err)?;
+    let bound = l.local_addr().ok();
+    let mut stop = state.shutdown.clone();
+    let sec = state
+        .security
+        .for_tcp(&addr, Alpn::Http1, &format!("{what} ({flag})"))?;
+    if let Some(auth) = sec.http_auth_layer() {
+        app = app.layer(auth);
+    }
+    let l = LimitedListener {
+        inner: sec.http_listener(l).map_err(bind_err)?,
+        limit,
+    };
+    let task = tokio::spawn(async move {
+        axum::serve(l, app)
+            .with_graceful_shutdown(async move { stop.wait().await })
+            .await
+    });
+    Ok((bound, Some(task)))
 }
 
 /// Binds a Unix socket, removing a stale socket file left by a dead server. A
@@ -562,9 +598,9 @@ impl Running {
                 probe.abort();
             }
         }
-        if let Some(mut admin) = self.admin {
-            if tokio::time::timeout_at(deadline, &mut admin).await.is_err() {
-                admin.abort();
+        for mut http in [self.admin, self.ofrep].into_iter().flatten() {
+            if tokio::time::timeout_at(deadline, &mut http).await.is_err() {
+                http.abort();
             }
         }
         if let Bound::Unix(path) = &self.grpc_addr {

@@ -49,6 +49,16 @@ pub struct Args {
         value_parser = parse_admin
     )]
     admin_listen: AdminListen,
+    /// OFREP (OpenFeature Remote Evaluation Protocol) HTTP address, flagd's OFREP
+    /// port by default; `off` disables it.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8016",
+        env = "COHORTD_OFREP_LISTEN",
+        value_parser = parse_admin
+    )]
+    ofrep_listen: AdminListen,
     /// How long in-flight calls may take to finish after SIGTERM/SIGINT.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub(crate) shutdown_grace: Duration,
@@ -150,7 +160,7 @@ pub struct Args {
     debug_delay: Option<Duration>,
 }
 
-/// `--admin-listen`: an address or `off`.
+/// `--admin-listen`, `--ofrep-listen`: an address or `off`.
 #[derive(Debug, Clone, Copy)]
 pub struct AdminListen(Option<SocketAddr>);
 
@@ -176,6 +186,7 @@ impl Args {
         ServeOptions {
             listen: self.listen.clone(),
             admin_listen: self.admin_listen.0,
+            ofrep_listen: self.ofrep_listen.0,
             shutdown_grace: self.shutdown_grace,
             limits: Limits {
                 max_message_bytes: self.max_message_bytes,
@@ -356,10 +367,10 @@ async fn serve(args: &Args) -> i32 {
     };
     match &running.grpc_addr {
         Bound::Tcp(a) => {
-            tracing::info!(grpc = %a, admin = ?running.admin_addr, probe = ?running.probe_addr, "serving")
+            tracing::info!(grpc = %a, admin = ?running.admin_addr, ofrep = ?running.ofrep_addr, probe = ?running.probe_addr, "serving")
         }
         Bound::Unix(p) => {
-            tracing::info!(grpc = %format!("unix:{}", p.display()), admin = ?running.admin_addr, probe = ?running.probe_addr, "serving")
+            tracing::info!(grpc = %format!("unix:{}", p.display()), admin = ?running.admin_addr, ofrep = ?running.ofrep_addr, probe = ?running.probe_addr, "serving")
         }
     }
 

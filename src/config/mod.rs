@@ -7,9 +7,9 @@ pub mod error;
 pub mod flagd;
 pub mod load;
 pub mod model;
-pub mod schema;
 pub mod read_limits;
 pub mod redact;
+pub mod schema;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{

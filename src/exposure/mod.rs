@@ -46,16 +46,19 @@ pub enum Source {
     LogExposures,
     /// A flagd evaluation (v1 or v2 `Resolve*`).
     Flagd,
+    /// An OFREP single-flag evaluation.
+    Ofrep,
 }
 
 impl Source {
-    /// The attribute value: `assign`, `assign_all`, `log_exposures`, `flagd`.
+    /// The attribute value: `assign`, `assign_all`, `log_exposures`, `flagd`, `ofrep`.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Assign => "assign",
             Source::AssignAll => "assign_all",
             Source::LogExposures => "log_exposures",
             Source::Flagd => "flagd",
+            Source::Ofrep => "ofrep",
         }
     }
 }

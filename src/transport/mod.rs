@@ -10,6 +10,7 @@ pub mod delay;
 pub mod flagd;
 pub mod limits;
 pub mod observe;
+pub mod ofrep;
 pub mod probe;
 pub mod stream_limit;
 

@@ -263,6 +263,80 @@ impl Resolver {
             .insert("configVersion".into(), string(snap.version()));
         Ok((flags, set))
     }
+
+    /// Resolves `flag` for `ctx` with the variant's value as configured (its own
+    /// JSON type), for protocols that ask for no type (OFREP). Exposures as in
+    /// [`Resolver::resolve`], recorded with `source`.
+    pub fn resolve_value(
+        &self,
+        flag: &str,
+        ctx: &Struct,
+        source: Source,
+    ) -> Result<ValueResolution, ResolveError> {
+        self.limits.check_key("flag key", flag)?;
+        self.limits.check_context(ctx)?;
+        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
+        let r = match resolve(&snap, flag, ctx, EvalOptions::default()) {
+            Ok(r) => r,
+            Err(EvalError::NotFound(k)) => return Err(ResolveError::NotFound(k)),
+            Err(EvalError::Draft(k)) => return Err(ResolveError::Draft(k)),
+        };
+        let out = value_resolution(&snap, &r)?;
+        if let Some(a) = r.exposure() {
+            expose(&*self.sink, a, ctx, snap.version(), source);
+        }
+        Ok(out)
+    }
+
+    /// Every served flag for `ctx`, each resolved (value in its own JSON type) or
+    /// with the reason it cannot be for this context, plus flag-set metadata. Bulk
+    /// evaluation is prefetching, not exposure: nothing is recorded.
+    #[allow(clippy::type_complexity)]
+    pub fn resolve_all_values(
+        &self,
+        ctx: &Struct,
+    ) -> Result<(Vec<(String, Result<ValueResolution, ResolveError>)>, Struct), ResolveError> {
+        self.limits.check_context(ctx)?;
+        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
+        let flags = snap
+            .served()
+            .map(|e| {
+                let r = resolve_flag(Flag::Experiment(e), ctx, EvalOptions::default());
+                (e.key.to_string(), value_resolution(&snap, &r))
+            })
+            .collect();
+        let mut set = Struct::default();
+        set.fields
+            .insert("configVersion".into(), string(snap.version()));
+        Ok((flags, set))
+    }
+}
+
+/// A resolution whose value keeps its configured JSON type (see
+/// [`Resolver::resolve_value`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueResolution {
+    /// The variant key.
+    pub variant: String,
+    /// The variant's value, as configured.
+    pub value: serde_json::Value,
+    /// The flagd reason.
+    pub reason: &'static str,
+    /// Flag metadata.
+    pub metadata: Struct,
+}
+
+fn value_resolution(
+    snap: &Snapshot,
+    r: &ResolutionOf<'_>,
+) -> Result<ValueResolution, ResolveError> {
+    let (value, variant) = served(r)?;
+    Ok(ValueResolution {
+        variant: variant.to_owned(),
+        value: value.clone(),
+        reason: r.reason.as_str(),
+        metadata: metadata(snap, r),
+    })
 }
 
 /// One flag in a `ResolveAll` answer (numbers are floats there, as in flagd).
