@@ -3,7 +3,9 @@
 # Go module proxy, all inside the clone:
 #   .tools/bin/   protoc-gen-go, protoc-gen-go-grpc, grpcurl, ghz,
 #                 cohortd-go-client, flagd-ref, flagdiff (built from tests/go)
-#   .cache/go/    GOPATH, GOMODCACHE and GOCACHE (ignored by git)
+#   GOPATH, GOMODCACHE and GOCACHE under $COHORTD_CACHE (default: the user's
+#   cache, ~/.cache/cohortd, so fresh clones on one machine share downloads and
+#   build results; a fresh machine fills it)
 #   tests/go/gen/ Go code generated from proto/ (never committed)
 # Idempotent: a second run with nothing changed takes about a second.
 set -euo pipefail
@@ -20,7 +22,8 @@ if ! command -v go >/dev/null; then
   echo "setup-go: go not found; install Go 1.26+ to run the Go interop tests" >&2
   exit 1
 fi
-export GOPATH="$root/.cache/go" GOMODCACHE="$root/.cache/go/mod" GOCACHE="$root/.cache/go/build"
+cache="${COHORTD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cohortd}"
+export GOPATH="$cache/go" GOMODCACHE="$cache/go/mod" GOCACHE="$cache/go/build"
 export GOBIN="$root/.tools/bin" GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 export PATH="$GOBIN:$PATH"
 mkdir -p "$GOBIN"

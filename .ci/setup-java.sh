@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Java interop client (tests/java, versions pinned in its pom.xml) with
-# Maven Central as the only source and the clone's .cache/m2 as local repository:
+# Maven Central as the only source and $COHORTD_CACHE/m2 (default ~/.cache/cohortd/m2,
+# shared by fresh clones on one machine) as local repository:
 # grpc-java code generated from proto/cohortd/v1 (never committed), the OpenFeature
 # Java SDK and the flagd provider. Writes tests/java/target/classes and
 # target/classpath.txt, which tests/clients_java.rs runs with `java -cp`.
@@ -22,10 +23,11 @@ if [ -f tests/java/target/classpath.txt ] && [ "$(cat "$stamp" 2>/dev/null)" = "
   exit 0
 fi
 goals=(package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt)
-mvn_() { mvn -q -B -f tests/java/pom.xml -Dmaven.repo.local="$root/.cache/m2" "$@"; }
+m2="${COHORTD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cohortd}/m2"
+mvn_() { mvn -q -B -f tests/java/pom.xml -Dmaven.repo.local="$m2" "$@"; }
 # Offline first (fast, no network when the repository is warm); online to fill it.
 if ! mvn_ -o "${goals[@]}" >/dev/null 2>&1; then
-  echo "setup-java: resolving from Maven Central into .cache/m2"
+  echo "setup-java: resolving from Maven Central into $m2"
   mvn_ "${goals[@]}"
 fi
 echo "$want" > "$stamp"
