@@ -7,6 +7,7 @@ pub mod error;
 pub mod load;
 pub mod model;
 pub mod schema;
+pub mod suggest;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load_path, parse_file, parse_sources, read_sources, RawFile, SourceFile};
