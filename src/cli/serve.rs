@@ -321,9 +321,9 @@ async fn serve(args: &Args) -> i32 {
         None => "off".to_owned(),
     };
     match &running.grpc_addr {
-        Bound::Tcp(a) => tracing::info!(grpc = %a, admin, "serving"),
+        Bound::Tcp(a) => tracing::info!(grpc = %a, admin = %admin, "serving"),
         Bound::Unix(p) => {
-            tracing::info!(grpc = %format!("unix:{}", p.display()), admin, "serving")
+            tracing::info!(grpc = %format!("unix:{}", p.display()), admin = %admin, "serving")
         }
     }
 

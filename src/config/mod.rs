@@ -4,6 +4,7 @@
 //! transports`: nothing here is on the request path.
 
 pub mod error;
+pub mod lenient;
 pub mod load;
 pub mod model;
 pub mod schema;

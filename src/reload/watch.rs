@@ -270,7 +270,9 @@ async fn reload(
         let previous = s.load();
         let was_failing = s.status().last_error.is_some();
         let outcome = reload_now(&d, &s);
-        let serving = s.load().map(|snap| snap.version().to_owned());
+        let serving = s
+            .load()
+            .map(|snap| (snap.version().to_owned(), snap.experiments().len()));
         if let (ReloadOutcome::Applied(_), Some(previous)) = (&outcome, previous) {
             release(previous);
         }
@@ -280,7 +282,7 @@ async fn reload(
     counters.reloads.fetch_add(1, Ordering::Relaxed);
     match result {
         Ok((hash, outcome, was_failing, serving)) => {
-            log_outcome(dir, trigger, &outcome, was_failing, serving.as_deref());
+            log_outcome(dir, trigger, &outcome, was_failing, serving);
             Some(hash)
         }
         Err(e) => {
@@ -307,14 +309,21 @@ fn release(previous: Arc<crate::Snapshot>) {
 /// Logs one reload: a line per problem, then one line saying what is served
 /// now. `was_failing` is whether the previous attempt was rejected (an applied
 /// reload after one says the config recovered); `serving` is the version in
-/// force after this attempt, if any config ever loaded.
+/// force after this attempt and its experiment count, if any config ever loaded.
 fn log_outcome(
     dir: &Path,
     trigger: &str,
     outcome: &ReloadOutcome,
     was_failing: bool,
-    serving: Option<&str>,
+    serving: Option<(String, usize)>,
 ) {
+    if let (ReloadOutcome::Applied(_), Some((_, 0))) = (outcome, &serving) {
+        // Valid but empty: usually a volume mounted at the wrong path.
+        tracing::warn!(
+            dir = %dir.display(),
+            "the config directory holds no experiments: nothing is served (is the volume mounted at --config-dir?)"
+        );
+    }
     match outcome {
         ReloadOutcome::Applied(ev) if was_failing => tracing::info!(
             dir = %dir.display(),
@@ -354,7 +363,7 @@ fn log_outcome(
             }
             let problems = errors.0.len();
             match serving {
-                Some(version) => tracing::warn!(
+                Some((version, _)) => tracing::warn!(
                     dir = %dir.display(),
                     trigger,
                     problems,

@@ -47,6 +47,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
             "rejected": status.rejected,
         },
         "last_reload_error": status.last_error,
+        "warning": snap
+            .as_ref()
+            .filter(|s| s.experiments().is_empty())
+            .map(|_| "the config holds no experiments: nothing is served (is the volume mounted at --config-dir?)"),
     });
     let code = if ready {
         StatusCode::OK
