@@ -444,9 +444,15 @@ impl Trace for ExplainSteps {
                 matched,
             } => pb::ExplainStep {
                 kind: "rule".into(),
+                // "passed"/"failed" rather than "matched": an exclude that
+                // passes is one whose excluded value did not match.
                 description: format!(
-                    "{origin}: {text} ({})",
-                    if matched { "matched" } else { "did not match" }
+                    "{origin}: {text}: {}",
+                    if matched {
+                        "passed"
+                    } else {
+                        "failed, so the unit is outside the targeting"
+                    }
                 ),
                 passed: matched,
                 attribute: attribute.into(),
