@@ -157,6 +157,28 @@ async fn assign_errors_are_precise() {
 
     let e = c
         .assign(pb::AssignRequest {
+            experiment: "hafl".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert!(e.message().contains("did you mean `half`?"), "{e:?}");
+
+    // A plain flag does not bucket, so it needs no unit attribute.
+    let a = c
+        .assign(pb::AssignRequest {
+            experiment: "flag".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a.variant, "on");
+    assert!(!a.enrolled);
+
+    let e = c
+        .assign(pb::AssignRequest {
             experiment: "wip".into(),
             ..Default::default()
         })
