@@ -167,7 +167,10 @@ fn diff_of_a_salt_change_is_readable() {
 fn help_lists_unit_id_modes_and_every_serve_env_var() {
     let out = cohortd(&["serve", "--help"], "");
     let help = text(&out.stdout);
-    assert!(help.contains("[possible values: raw, hash, omit]"), "{help}");
+    assert!(
+        help.contains("[possible values: raw, hash, omit]"),
+        "{help}"
+    );
     assert!(help.contains("COHORTD_SHUTDOWN_GRACE"), "{help}");
     let bare = text(&cohortd(&[], "").stderr);
     let long = text(&cohortd(&["--help"], "").stdout);

@@ -35,7 +35,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let status = state.store.status();
     let shutting_down = state.shutdown.is_fired();
     let ready = snap.is_some() && !shutting_down;
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "ready": ready,
         "shutting_down": shutting_down,
         "version": snap.as_ref().map(|s| s.version()),
@@ -47,11 +47,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
             "rejected": status.rejected,
         },
         "last_reload_error": status.last_error,
-        "warning": snap
-            .as_ref()
-            .filter(|s| s.experiments().is_empty())
-            .map(|_| "the config holds no experiments: nothing is served (is the volume mounted at --config-dir?)"),
     });
+    if snap.as_ref().is_some_and(|s| s.experiments().is_empty()) {
+        // A valid but empty config is usually a volume mounted at the wrong path.
+        body["warning"] = "the config holds no experiments: nothing is served (is the volume mounted at --config-dir?)".into();
+    }
     let code = if ready {
         StatusCode::OK
     } else {
