@@ -348,6 +348,17 @@ async fn serve(args: &Args) -> i32 {
     0
 }
 
+/// A duration for a log line: `10s`, `1.5s`, `250ms` (not Rust's `Duration` debug form).
+fn humantime_secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{}s", d.as_secs())
+    } else if d.as_secs() == 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,16 +372,5 @@ mod tests {
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("1h").is_err());
         assert!(parse_duration("-1s").is_err());
-    }
-}
-
-/// A duration for a log line: `10s`, `1.5s`, `250ms` (not Rust's `Duration` debug form).
-fn humantime_secs(d: Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_secs() > 0 {
-        format!("{}s", d.as_secs())
-    } else if d.as_secs() == 0 {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}s", d.as_secs_f64())
     }
 }
