@@ -169,19 +169,21 @@ mod tests {
         )
         .unwrap();
         let (typed, problems) = deserialize::<ExperimentConfig>(&v);
-        let paths: Vec<_> = problems.iter().map(|p| p.path.as_str()).collect();
+        let mut paths: Vec<_> = problems.iter().map(|p| p.path.as_str()).collect();
+        paths.sort_unstable();
         assert_eq!(
             paths,
             [
+                "assignment.strategy",
                 "status",
                 "trafficAlocation",
-                "winer",
                 "variants[1].wieght",
-                "assignment.strategy"
+                "winer"
             ]
         );
+        let status = problems.iter().find(|p| p.path == "status").unwrap();
         assert_eq!(
-            problems[0].message,
+            status.message,
             "unknown status `runing`; did you mean `running`? (valid: draft, running, paused, stopped, completed)"
         );
         assert!(problems[1]
