@@ -97,7 +97,13 @@ fn wrong_type_is_named() {
         "invalid type",
     );
     let e = only_error("t.json", r#"{"key":"f","status":"live","variants":["a"]}"#);
-    assert_located(&e, "t.json", Some("f"), Some("status"), "unknown status `live`");
+    assert_located(
+        &e,
+        "t.json",
+        Some("f"),
+        Some("status"),
+        "unknown status `live`",
+    );
 }
 
 #[test]
