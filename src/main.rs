@@ -10,6 +10,7 @@ fn main() {
         Command::Validate(a) => cohortd::cli::validate::run(a),
         Command::Assign(a) => cohortd::cli::assign::run(a),
         Command::Diff(a) => cohortd::cli::diff::run(a),
+        Command::List(a) => cohortd::cli::list::run(a),
         Command::Schema(a) => cohortd::cli::schema::run(a),
         Command::Analyze(a) => cohortd::cli::analyze::run(a),
     };

@@ -97,7 +97,13 @@ fn wrong_type_is_named() {
         "invalid type",
     );
     let e = only_error("t.json", r#"{"key":"f","status":"live","variants":["a"]}"#);
-    assert_located(&e, "t.json", Some("f"), Some("status"), "unknown variant");
+    assert_located(
+        &e,
+        "t.json",
+        Some("f"),
+        Some("status"),
+        "unknown status `live`",
+    );
 }
 
 #[test]
@@ -273,7 +279,7 @@ fn ranges_and_references_are_checked() {
         (
             r#""assignment":{"strategy":"random"}"#,
             "assignment.strategy",
-            "unknown variant",
+            "unknown strategy `random`",
         ),
     ];
     for (extra, field, words) in cases {

@@ -287,6 +287,18 @@ async fn type_mismatch_is_invalid_argument_and_unknown_flags_not_found() {
             e.message()
         );
     }
+    let e = c
+        .resolve_string(v2::ResolveStringRequest {
+            flag_key: "kill-swich".into(),
+            context: user("u1"),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        e.message().contains("did you mean `kill-switch`?"),
+        "{}",
+        e.message()
+    );
     assert!(srv.sink.take().is_empty(), "errors record no exposure");
     // Integers are floats too.
     let r = c

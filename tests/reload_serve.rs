@@ -92,6 +92,8 @@ fn logged(logs: &Mutex<Vec<serde_json::Value>>, message: &str) -> Vec<serde_json
 }
 
 const REJECTED: &str = "config reload rejected; the last good config keeps serving";
+/// One line per problem, before the one `REJECTED` line.
+const PROBLEM: &str = "config problem";
 
 async fn served_version(c: &mut AssignmentClient<Channel>) -> String {
     c.assign(pb::AssignRequest {
@@ -173,7 +175,10 @@ async fn cohortd_serve_follows_a_configmap_volume() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let rejected = logged(&logs, REJECTED).remove(0);
+    let summary = logged(&logs, REJECTED).remove(0);
+    assert_eq!(summary["problems"], 1, "{summary}");
+    assert_eq!(summary["version"], v2.as_str(), "{summary}");
+    let rejected = logged(&logs, PROBLEM).remove(0);
     assert!(
         rejected["file"].as_str().unwrap().ends_with("b.json"),
         "{rejected}"

@@ -46,7 +46,8 @@ async fn assign_returns_the_engine_assignment_and_version() {
     assert_eq!(r.value.unwrap().kind, Some(Kind::BoolValue(true)));
     assert!(!r.salt_fingerprint.is_empty());
 
-    // No unit: the default variant, never hashed.
+    // No unit: never hashed; a plain flag still serves its one value, an
+    // experiment that splits serves its default.
     let r = c
         .assign(pb::AssignRequest {
             experiment: "flag".into(),
@@ -55,7 +56,17 @@ async fn assign_returns_the_engine_assignment_and_version() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((r.variant.as_str(), r.enrolled), ("off", false));
+    assert_eq!((r.variant.as_str(), r.enrolled), ("on", false));
+    assert_eq!(r.reason(), pb::Reason::MissingUnit);
+    let r = c
+        .assign(pb::AssignRequest {
+            experiment: "half".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!r.enrolled);
     assert_eq!(r.reason(), pb::Reason::MissingUnit);
 
     // A completed experiment serves its winner; layers are reported.
@@ -154,6 +165,28 @@ async fn assign_errors_are_precise() {
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
     assert!(e.message().contains("unknown experiment `nope`"), "{e:?}");
+
+    let e = c
+        .assign(pb::AssignRequest {
+            experiment: "hafl".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert!(e.message().contains("did you mean `half`?"), "{e:?}");
+
+    // A plain flag does not bucket, so it needs no unit attribute.
+    let a = c
+        .assign(pb::AssignRequest {
+            experiment: "flag".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a.variant, "on");
+    assert!(!a.enrolled);
 
     let e = c
         .assign(pb::AssignRequest {

@@ -78,7 +78,7 @@ pub fn run(args: &Args) -> i32 {
         None => Source::Events(args.inputs.clone()),
     };
     let opts = Options {
-        config: args.config.config_dir.clone(),
+        config: args.config.path().to_owned(),
         source,
         experiments: args.experiments.clone(),
         ledger: args.ledger.clone(),

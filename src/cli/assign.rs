@@ -13,14 +13,8 @@ use crate::Snapshot;
 pub struct Args {
     #[command(flatten)]
     config: super::ConfigArg,
-    /// The experiment to assign.
-    #[arg(
-        long,
-        short = 'e',
-        value_name = "KEY",
-        required_unless_present = "all",
-        conflicts_with = "all"
-    )]
+    /// The experiment to assign (or --all for every served experiment).
+    #[arg(long, short = 'e', value_name = "KEY", conflicts_with = "all")]
     experiment: Option<String>,
     /// Assign every served experiment; each output line holds all of them.
     #[arg(long)]
@@ -99,7 +93,13 @@ impl Serialize for AllAssignments<'_> {
 
 /// Runs the command; returns the process exit code.
 pub fn run(args: &Args) -> i32 {
-    let snap = match Snapshot::load(&args.config.config_dir) {
+    if args.experiment.is_none() && !args.all {
+        eprintln!(
+            "error: say which experiment to assign: -e KEY for one, or --all for every served experiment (`cohortd list` shows the keys)"
+        );
+        return 2;
+    }
+    let snap = match Snapshot::load(args.config.path()) {
         Ok(s) => s,
         Err(errors) => {
             for e in &errors.0 {
@@ -110,7 +110,7 @@ pub fn run(args: &Args) -> i32 {
     };
     if let Some(key) = &args.experiment {
         if let Err(e) = snap.assign(key, &crate::engine::context::Empty, EvalOptions::default()) {
-            eprintln!("error: {e}");
+            eprintln!("error: {e}{}", snap.did_you_mean(key));
             return 1;
         }
     }
@@ -131,7 +131,7 @@ pub fn run(args: &Args) -> i32 {
     match assign_stream_at(&snap, args.experiment.as_deref(), now, stdin, stdout) {
         Ok(0) => 0,
         Ok(bad) => {
-            eprintln!("error: {bad} input line(s) were not JSON objects; see the \"error\" lines in the output");
+            eprintln!("error: {bad} input line(s) were blank or not JSON objects; see the \"error\" lines in the output");
             1
         }
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
@@ -179,10 +179,14 @@ pub fn assign_stream_at(
             break;
         }
         n += 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let ctx: Map<String, Value> = match serde_json::from_str(&line) {
+        // A blank line gets an error line too: output line N always answers input
+        // line N, so the two files can be pasted side by side.
+        let parsed = if line.trim().is_empty() {
+            Err("the line is blank".to_owned())
+        } else {
+            serde_json::from_str::<Map<String, Value>>(&line).map_err(|e| e.to_string())
+        };
+        let ctx = match parsed {
             Ok(c) => c,
             Err(e) => {
                 bad += 1;

@@ -208,14 +208,25 @@ fn write_table(
         for c in &e.causes {
             writeln!(out, "    cause: {c}")?;
         }
-        if e.impact.moved > 0.0 {
-            writeln!(
-                out,
-                "    {} of enrolled units change variant; the variant change alone requires {}, any algorithm at least {}",
-                pct(e.moved_of_enrolled()),
-                pct(e.of_enrolled(e.impact.required_moved)),
-                pct(e.of_enrolled(e.impact.min_moved))
-            )?;
+        // A redraw's consequence is in the guard's reasons below; say it once.
+        if e.impact.moved > 0.0 && !e.causes.iter().any(|c| c.redraws()) {
+            let required = e.of_enrolled(e.impact.required_moved);
+            let least = e.of_enrolled(e.impact.min_moved);
+            if required < 5e-5 {
+                writeln!(
+                    out,
+                    "    {} of enrolled units change variant (the variant weights did not change, so none had to)",
+                    pct(e.moved_of_enrolled()),
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "    {} of enrolled units change variant: the new variant weights move {} (no assignment method could move fewer than {})",
+                    pct(e.moved_of_enrolled()),
+                    pct(required),
+                    pct(least)
+                )?;
+            }
         }
         for reason in &r.judgement.reasons {
             writeln!(out, "    {reason}")?;

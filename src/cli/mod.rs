@@ -4,23 +4,25 @@ pub mod analyze;
 pub mod assign;
 pub mod diff;
 pub mod duration;
+pub mod list;
 pub mod schema;
 pub mod security;
 pub mod serve;
 pub mod serve_exposure;
 pub mod validate;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
-/// cohortd assigns experiment variants deterministically.
+/// A gRPC sidecar that assigns experiment variants deterministically, hot-reloads
+/// configs from a ConfigMap volume and exports exposures through OpenTelemetry.
 ///
 /// Assignment is a pure function of the config and the unit id: the same config
 /// gives the same variant on every pod, forever. Run `cohortd serve` as a sidecar,
 /// or use `validate` and `assign` offline.
 #[derive(Debug, Parser)]
-#[command(name = "cohortd", version, about, long_about, max_term_width = 100)]
+#[command(name = "cohortd", version, max_term_width = 100)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -53,19 +55,41 @@ pub enum Command {
     Diff(diff::Args),
     /// Analyse exposures and outcomes: integrity, SRM, effects, peeking, guardrails (docs/analysis.md).
     Analyze(Box<analyze::Args>),
+    /// List the experiments of a config: key, status, traffic, variants, version.
+    ///
+    /// Reads a config directory (or file) like `validate`; a running sidecar lists
+    /// what it serves at http://127.0.0.1:8014/experiments.
+    List(list::Args),
     /// Print the JSON Schema of the config format.
     Schema(schema::Args),
 }
 
-/// The config location shared by every subcommand.
+/// The config location shared by `serve`, `validate`, `assign` and `list`: a
+/// positional path or `--config-dir` (or `COHORTD_CONFIG_DIR`), whichever the
+/// reader finds natural.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConfigArg {
+    /// Directory of *.json / *.yaml / *.yml config files, or a single file (the
+    /// same as --config-dir).
+    #[arg(value_name = "PATH", conflicts_with = "config_dir")]
+    pub path: Option<PathBuf>,
     /// Directory of *.json / *.yaml / *.yml config files, or a single file.
     #[arg(
         long = "config-dir",
         short = 'c',
         value_name = "PATH",
-        env = "COHORTD_CONFIG_DIR"
+        env = "COHORTD_CONFIG_DIR",
+        required_unless_present = "path"
     )]
-    pub config_dir: PathBuf,
+    pub config_dir: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// The path given, positional or `--config-dir` (clap requires one).
+    pub fn path(&self) -> &Path {
+        self.path
+            .as_deref()
+            .or(self.config_dir.as_deref())
+            .unwrap_or(Path::new("."))
+    }
 }

@@ -60,7 +60,13 @@ pub struct Args {
     )]
     ofrep_listen: AdminListen,
     /// How long in-flight calls may take to finish after SIGTERM/SIGINT.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        env = "COHORTD_SHUTDOWN_GRACE",
+        value_parser = parse_duration
+    )]
     pub(crate) shutdown_grace: Duration,
     /// Log format (level from the COHORTD_LOG env var, e.g. `info`, `cohortd=debug`).
     #[arg(long, value_enum, default_value = "human", env = "COHORTD_LOG_FORMAT")]
@@ -238,7 +244,7 @@ pub fn init_logging(format: LogFormat) {
 /// Starts following the config directory. If the OS refuses an event watch (e.g.
 /// the inotify watch limit), the content-hash poll alone still picks up changes.
 fn start_watcher(args: &Args, store: &Arc<Store>) -> Option<WatchHandle> {
-    let dir = args.config.config_dir.clone();
+    let dir = args.config.path().to_path_buf();
     let opts = WatchOptions {
         debounce: Duration::from_millis(args.debounce_ms),
         poll_interval: args.poll_interval,
@@ -249,10 +255,34 @@ fn start_watcher(args: &Args, store: &Arc<Store>) -> Option<WatchHandle> {
         },
         limits: args.read_limits(),
     };
+    if !dir.exists() {
+        // One clear line; the first reload then reports the path as unreadable.
+        tracing::warn!(
+            dir = %dir.display(),
+            poll = %humantime_secs(opts.poll_interval),
+            "the config directory does not exist; checking for it at each poll"
+        );
+        return match watch::spawn(
+            dir,
+            store.clone(),
+            WatchOptions {
+                events: false,
+                ..opts
+            },
+        ) {
+            Ok(w) if !args.poll_interval.is_zero() => Some(w),
+            Ok(_) | Err(_) => {
+                tracing::error!(
+                    "config reload is off: the directory is missing and --poll-interval is 0"
+                );
+                None
+            }
+        };
+    }
     match watch::spawn(dir.clone(), store.clone(), opts.clone()) {
         Ok(w) => Some(w),
         Err(e) => {
-            tracing::warn!(error = %e, poll = ?opts.poll_interval, "no filesystem events; polling the config directory only");
+            tracing::warn!(error = %e, poll = %humantime_secs(opts.poll_interval), "no filesystem events; polling the config directory only");
             let poll_only = WatchOptions {
                 events: false,
                 ..opts
@@ -293,7 +323,7 @@ async fn first_reload(w: &WatchHandle) {
 }
 
 async fn serve(args: &Args) -> i32 {
-    let dir = &args.config.config_dir;
+    let dir = args.config.path();
     let mut signals = match crate::signals::Signals::install() {
         Ok(s) => s,
         Err(e) => {
@@ -328,9 +358,10 @@ async fn serve(args: &Args) -> i32 {
             dir = %dir.display(),
             "config loaded"
         ),
+        // The watcher's first reload logged the problems and what is served.
+        None if watcher.is_some() => {}
         None => tracing::error!(
             dir = %dir.display(),
-            error = store.status().last_error.as_deref(),
             "no valid config; serving NOT_SERVING until one arrives"
         ),
     }
@@ -365,12 +396,19 @@ async fn serve(args: &Args) -> i32 {
             return 1;
         }
     };
+    let or_off =
+        |a: Option<std::net::SocketAddr>| a.map_or_else(|| "off".to_owned(), |a| a.to_string());
+    let (admin, ofrep, probe) = (
+        or_off(running.admin_addr),
+        or_off(running.ofrep_addr),
+        or_off(running.probe_addr),
+    );
     match &running.grpc_addr {
         Bound::Tcp(a) => {
-            tracing::info!(grpc = %a, admin = ?running.admin_addr, ofrep = ?running.ofrep_addr, probe = ?running.probe_addr, "serving")
+            tracing::info!(grpc = %a, admin = %admin, ofrep = %ofrep, probe = %probe, "serving")
         }
         Bound::Unix(p) => {
-            tracing::info!(grpc = %format!("unix:{}", p.display()), admin = ?running.admin_addr, ofrep = ?running.ofrep_addr, probe = ?running.probe_addr, "serving")
+            tracing::info!(grpc = %format!("unix:{}", p.display()), admin = %admin, ofrep = %ofrep, probe = %probe, "serving")
         }
     }
 
@@ -382,7 +420,7 @@ async fn serve(args: &Args) -> i32 {
                 match &watcher {
                     Some(w) => w.reload(),
                     None => {
-                        let (d, s) = (dir.clone(), store.clone());
+                        let (d, s) = (dir.to_owned(), store.clone());
                         let outcome = tokio::task::spawn_blocking(move || reload_now(&d, &s)).await;
                         tracing::info!(outcome = ?outcome.map(|o| matches!(o, ReloadOutcome::Applied(_))), "SIGHUP reload done");
                     }
@@ -390,7 +428,7 @@ async fn serve(args: &Args) -> i32 {
             }
         }
     };
-    tracing::info!(signal, grace = ?args.shutdown_grace, "shutting down");
+    tracing::info!(signal, grace = %humantime_secs(args.shutdown_grace), "shutting down");
     if let Some(w) = watcher {
         w.stop().await;
     }
@@ -408,4 +446,15 @@ async fn serve(args: &Args) -> i32 {
         "stopped"
     );
     0
+}
+
+/// A duration for a log line: `10s`, `1.5s`, `250ms` (not Rust's `Duration` debug form).
+fn humantime_secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{}s", d.as_secs())
+    } else if d.as_secs() == 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
 }

@@ -2,6 +2,7 @@
 //! `COHORTD_*` environment fallback). OTLP export itself is configured by the
 //! standard `OTEL_*` variables, not by flags: see [`crate::exposure::otel`].
 
+use clap::builder::TypedValueParser as _;
 use std::time::Duration;
 
 use crate::exposure::pipeline::PipelineConfig;
@@ -43,7 +44,9 @@ pub struct ExposureArgs {
         long,
         value_name = "MODE",
         default_value = "raw",
-        env = "COHORTD_EXPOSURE_UNIT_ID"
+        env = "COHORTD_EXPOSURE_UNIT_ID",
+        value_parser = clap::builder::PossibleValuesParser::new(["raw", "hash", "omit"])
+            .try_map(|s| s.parse::<UnitIdMode>())
     )]
     pub exposure_unit_id: UnitIdMode,
     /// Minimum expected exposures per variant before the sample-ratio-mismatch

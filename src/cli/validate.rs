@@ -1,21 +1,32 @@
 //! `cohortd validate`: report every config problem, or summarise a valid config.
 
-use std::path::PathBuf;
-
 use crate::config::Status;
 use crate::Snapshot;
 
 /// Arguments of `cohortd validate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Directory of config files, or a single file.
-    #[arg(value_name = "PATH")]
-    pub path: PathBuf,
+    /// Where the config is.
+    #[command(flatten)]
+    pub config: super::ConfigArg,
+    /// Accept a config with no experiments (otherwise an error: an empty
+    /// directory is usually a volume mounted at the wrong path).
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// Runs the command; returns the process exit code.
 pub fn run(args: &Args) -> i32 {
-    match Snapshot::load(&args.path) {
+    let path = args.config.path();
+    match Snapshot::load(path) {
+        Ok(s) if s.experiments().is_empty() && !args.allow_empty => {
+            eprintln!(
+                "error: {}: no experiments found (cohortd reads *.json, *.yaml and *.yml files); a sidecar would serve nothing",
+                path.display()
+            );
+            eprintln!("pass --allow-empty if an empty config is intended");
+            1
+        }
         Ok(s) => {
             let count = |st: Status| s.experiments().iter().filter(|e| e.status == st).count();
             println!(
@@ -24,7 +35,7 @@ pub fn run(args: &Args) -> i32 {
                 count(Status::Running),
                 count(Status::Draft),
                 s.experiments().len() - count(Status::Running) - count(Status::Draft),
-                args.path.display(),
+                path.display(),
                 s.version()
             );
             print_ramps(&s);

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::{ConfigError, ConfigErrors};
+use super::lenient;
 use super::model::{ConfigDocument, ExperimentConfig};
 use super::read_limits::ReadLimits;
 
@@ -85,6 +86,12 @@ fn read_sources_once(path: &Path, limits: &ReadLimits) -> Result<Vec<RawFile>, C
     let meta = std::fs::metadata(path)
         .map_err(|e| ConfigErrors(vec![ConfigError::file(path, format!("cannot read: {e}"))]))?;
     if meta.is_file() {
+        if format_of(path).is_none() {
+            return Err(ConfigErrors(vec![ConfigError::file(
+                path,
+                "not a config file: cohortd reads *.json, *.yaml and *.yml files",
+            )]));
+        }
         let bytes = limits
             .read(path, meta.len(), 0)
             .map_err(|e| ConfigErrors(vec![e]))?;
@@ -190,11 +197,33 @@ pub fn parse_sources(files: &[RawFile]) -> Result<Vec<SourceFile>, ConfigErrors>
 /// A leading UTF-8 byte order mark is skipped; errors quote file values only in
 /// part (see [`super::redact`]).
 pub fn parse_file(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Vec<ConfigError>> {
-    parse_file_unredacted(path, bytes)
-        .map_err(|errors| errors.into_iter().map(super::redact::redact).collect())
+    match parse_file_partial(path, bytes) {
+        (Some(doc), errors) if errors.is_empty() => Ok(doc),
+        (_, errors) => Err(errors),
+    }
 }
 
-fn parse_file_unredacted(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Vec<ConfigError>> {
+/// [`parse_file`] that goes on after a problem: every problem found, and the
+/// document as far as it could be read (bad fields repaired, see
+/// [`super::lenient`]) so later checks can find that file's other problems.
+/// The document is `None` when the file could not be read as a whole.
+pub fn parse_file_partial(path: &Path, bytes: &[u8]) -> (Option<ConfigDocument>, Vec<ConfigError>) {
+    match parse_file_inner(path, bytes) {
+        Ok(doc) => (Some(doc), Vec::new()),
+        Err(Partial(doc, errors)) => (doc, errors.into_iter().map(super::redact::redact).collect()),
+    }
+}
+
+/// Problems, with the document as far as it could be read.
+struct Partial(Option<ConfigDocument>, Vec<ConfigError>);
+
+impl From<Vec<ConfigError>> for Partial {
+    fn from(errors: Vec<ConfigError>) -> Self {
+        Partial(None, errors)
+    }
+}
+
+fn parse_file_inner(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Partial> {
     let fmt = format_of(path).unwrap_or(Format::Json);
     let text = std::str::from_utf8(bytes)
         .map_err(|e| vec![ConfigError::file(path, format!("not valid UTF-8: {e}"))])?;
@@ -224,52 +253,63 @@ fn parse_file_unredacted(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Ve
     match &value {
         Value::Null => Ok(ConfigDocument::default()),
         Value::Array(items) => {
-            let experiments = parse_experiments(path, items, "")?;
+            let (experiments, errors) = parse_experiments(path, items, "");
+            let doc = ConfigDocument { experiments, ..Default::default() };
+            if !errors.is_empty() {
+                return Err(Partial(Some(doc), errors));
+            }
             typed_recheck::<Vec<ExperimentConfig>>(path, fmt, text, |p| locate_list(items, p))?;
-            Ok(ConfigDocument { experiments, ..Default::default() })
+            Ok(doc)
         }
         Value::Object(map) if is_document(map) => {
             // Report each experiment's errors separately, then the rest of the document.
             let mut errors = Vec::new();
             let mut experiments = Vec::new();
             if let Some(Value::Array(items)) = map.get("experiments") {
-                match parse_experiments(path, items, "experiments") {
-                    Ok(e) => experiments = e,
-                    Err(mut e) => errors.append(&mut e),
-                }
+                let (e, mut errs) = parse_experiments(path, items, "experiments");
+                experiments = e;
+                errors.append(&mut errs);
             }
             let rest: serde_json::Map<String, Value> =
                 map.iter().filter(|(k, _)| k.as_str() != "experiments").map(|(k, v)| (k.clone(), v.clone())).collect();
-            let mut doc = match serde_path_to_error::deserialize::<_, ConfigDocument>(Value::Object(rest)) {
-                Ok(d) => d,
-                Err(e) => {
-                    errors.push(ConfigError { file: path.to_owned(), experiment: None, field: Some(e.path().to_string()), message: e.inner().to_string() });
-                    ConfigDocument::default()
-                }
-            };
+            let (doc, problems) = lenient::deserialize::<ConfigDocument>(&Value::Object(rest));
+            errors.extend(problems.into_iter().map(|p| field_error(path, None, p.path, p.message)));
             if let Some(v) = map.get("experiments") {
                 if !v.is_array() {
                     errors.push(ConfigError { file: path.to_owned(), experiment: None, field: Some("experiments".into()), message: "must be a list of experiments".into() });
                 }
             }
+            // Without the shared part (segments, layers), checking the
+            // experiments would report references to it as missing.
+            let doc = doc.map(|mut d| {
+                d.experiments = experiments;
+                d
+            });
             if !errors.is_empty() {
-                return Err(errors);
+                return Err(Partial(doc, errors));
             }
             typed_recheck::<ConfigDocument>(path, fmt, text, |p| locate_doc(map, p))?;
-            doc.experiments = experiments;
-            Ok(doc)
+            Ok(doc.unwrap_or_default())
         }
         Value::Object(_) => {
             let key = experiment_key(&value);
-            let e = serde_path_to_error::deserialize::<_, ExperimentConfig>(value.clone())
-                .map_err(|e| vec![field_error(path, key.as_deref(), e.path().to_string(), e.inner().to_string())])?;
+            let (e, problems) = lenient::deserialize::<ExperimentConfig>(&value);
+            let doc = e.map(|e| ConfigDocument { experiments: vec![e], ..Default::default() });
+            if !problems.is_empty() {
+                let errors = problems
+                    .into_iter()
+                    .map(|p| field_error(path, key.as_deref(), p.path, p.message))
+                    .collect();
+                return Err(Partial(doc, errors));
+            }
             typed_recheck::<ExperimentConfig>(path, fmt, text, |p| (key.clone(), p.to_string()))?;
-            Ok(ConfigDocument { experiments: vec![e], ..Default::default() })
+            Ok(doc.unwrap_or_default())
         }
         _ => Err(vec![ConfigError::file(
             path,
             "expected an experiment object, a list of experiments, or an object {\"experiments\": [...]}",
-        )]),
+        )]
+        .into()),
     }
 }
 
@@ -394,40 +434,30 @@ fn parse_experiments(
     path: &Path,
     items: &[Value],
     prefix: &str,
-) -> Result<Vec<ExperimentConfig>, Vec<ConfigError>> {
+) -> (Vec<ExperimentConfig>, Vec<ConfigError>) {
     let mut out = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let key = experiment_key(item);
-        match serde_path_to_error::deserialize::<_, ExperimentConfig>(item.clone()) {
-            Ok(e) => out.push(e),
-            Err(e) => {
-                let mut err = field_error(
-                    path,
-                    key.as_deref(),
-                    e.path().to_string(),
-                    e.inner().to_string(),
-                );
-                if key.is_none() {
-                    let at = if prefix.is_empty() {
-                        format!("[{i}]")
-                    } else {
-                        format!("{prefix}[{i}]")
-                    };
-                    err.field = Some(match err.field {
-                        Some(f) => format!("{at}.{f}"),
-                        None => at,
-                    });
-                }
-                errors.push(err)
+        let (e, problems) = lenient::deserialize::<ExperimentConfig>(item);
+        out.extend(e);
+        for p in problems {
+            let mut err = field_error(path, key.as_deref(), p.path, p.message);
+            if key.is_none() {
+                let at = if prefix.is_empty() {
+                    format!("[{i}]")
+                } else {
+                    format!("{prefix}[{i}]")
+                };
+                err.field = Some(match err.field {
+                    Some(f) => format!("{at}.{f}"),
+                    None => at,
+                });
             }
+            errors.push(err)
         }
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    (out, errors)
 }
 
 /// Deserializes the typed form straight from the text, which catches what a

@@ -5,11 +5,13 @@
 
 pub mod error;
 pub mod flagd;
+pub mod lenient;
 pub mod load;
 pub mod model;
 pub mod read_limits;
 pub mod redact;
 pub mod schema;
+pub mod suggest;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{

@@ -33,7 +33,9 @@ pub enum Reason {
     Disabled,
     /// The experiment is paused, stopped or completed and declares a winner.
     Winner,
-    /// The context lacks a usable unit attribute; default variant, never hashed.
+    /// The context lacks a usable unit attribute: never hashed, not enrolled; the
+    /// default variant, or a plain flag's one value (see
+    /// [`Experiment::plain_flag_variant`]).
     MissingUnit,
 }
 
@@ -276,6 +278,30 @@ impl Snapshot {
 }
 
 impl Experiment {
+    /// The variant every unit gets when the experiment cannot tell units apart: it is
+    /// running with full traffic and no ramp schedule, no targeting, layer or holdout,
+    /// and exactly one variant with a positive weight. That is a plain flag (a kill
+    /// switch), which flagd users evaluate without a targeting key. (A schedule rules
+    /// it out because providers cache STATIC values until a config change, and a
+    /// ramp changes the answer without one.)
+    pub fn plain_flag_variant(&self) -> Option<&Variant> {
+        let e = self;
+        if e.status != Status::Running
+            || !e.schedule.is_empty()
+            || e.traffic < bucket::threshold(1.0)
+            || e.layer.is_some()
+            || e.holdout.is_some()
+            || !e.targeting.conds.is_empty()
+        {
+            return None;
+        }
+        let mut live = e.variants.iter().filter(|v| v.weight > 0.0);
+        match (live.next(), live.next()) {
+            (Some(v), None) => Some(v),
+            _ => None,
+        }
+    }
+
     fn outside(&self, reason: Reason) -> Assignment<'_> {
         Assignment {
             experiment: self,
@@ -339,7 +365,17 @@ impl Experiment {
             usable: unit.is_some(),
         });
         let Some(unit) = unit else {
-            return self.outside(Reason::MissingUnit);
+            // A plain flag does not bucket, so it needs no unit: everyone gets its
+            // one value, in every API (flagd reports it STATIC).
+            return match self.plain_flag_variant() {
+                Some(v) => Assignment {
+                    experiment: self,
+                    variant: v,
+                    enrolled: false,
+                    reason: Reason::MissingUnit,
+                },
+                None => self.outside(Reason::MissingUnit),
+            };
         };
         for c in &self.targeting.conds {
             let (matched, seen) = c.eval(ctx);

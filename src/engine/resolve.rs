@@ -11,10 +11,8 @@
 //! Resolving an experiment allocates nothing: the value and variant borrow the
 //! snapshot, metadata is read on demand.
 
-use crate::config::Status;
-use crate::engine::bucket;
 use crate::engine::{Assignment, Context, EvalError, EvalOptions, Reason as Detail};
-use crate::snapshot::{Experiment, Snapshot, Variant};
+use crate::snapshot::{Experiment, Snapshot};
 
 /// A flag of any format in a snapshot.
 #[derive(Debug, Clone, Copy)]
@@ -190,11 +188,11 @@ pub fn resolve_flag<'s, C: Context + ?Sized>(
 /// | no usable unit attribute (and not a plain flag)   | `ERROR`    |
 pub fn experiment<'s>(e: &'s Experiment, a: Assignment<'s>) -> Resolution<'s> {
     let (variant, reason) = match a.reason {
-        Detail::Split | Detail::Sticky => match single_live_variant(e) {
+        Detail::Split | Detail::Sticky => match e.plain_flag_variant() {
             Some(v) => (v, Reason::Static),
             None => (a.variant, Reason::Split),
         },
-        Detail::MissingUnit => match single_live_variant(e) {
+        Detail::MissingUnit => match e.plain_flag_variant() {
             Some(v) => (v, Reason::Static),
             None => {
                 return Resolution {
@@ -222,28 +220,5 @@ pub fn experiment<'s>(e: &'s Experiment, a: Assignment<'s>) -> Resolution<'s> {
         reason,
         error: None,
         assignment: Some(a),
-    }
-}
-
-/// The variant every unit gets when the experiment cannot tell units apart: it is
-/// running with full traffic and no ramp schedule, no targeting, layer or holdout,
-/// and exactly one variant with a positive weight. That is a plain flag (a kill
-/// switch), which flagd users evaluate without a targeting key. (A schedule rules
-/// it out because providers cache STATIC values until a config change, and a
-/// ramp changes the answer without one.)
-fn single_live_variant(e: &Experiment) -> Option<&Variant> {
-    if e.status != Status::Running
-        || !e.schedule.is_empty()
-        || e.traffic < bucket::threshold(1.0)
-        || e.layer.is_some()
-        || e.holdout.is_some()
-        || !e.targeting.conds.is_empty()
-    {
-        return None;
-    }
-    let mut live = e.variants.iter().filter(|v| v.weight > 0.0);
-    match (live.next(), live.next()) {
-        (Some(v), None) => Some(v),
-        _ => None,
     }
 }

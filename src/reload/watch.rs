@@ -70,13 +70,29 @@ pub enum WatchError {
     #[error("the config watcher must be started inside a tokio runtime")]
     NoRuntime,
     /// The operating system refused the watch (missing directory, inotify limits).
-    #[error("cannot watch {}: {source}", path.display())]
+    #[error("cannot watch {}: {}", path.display(), why(source))]
     Notify {
         /// The directory we tried to watch.
         path: PathBuf,
         /// What the OS said.
         source: notify::Error,
     },
+}
+
+/// notify's own wording (`No path was found. about [...]`) is written for its
+/// developers; say what happened.
+fn why(e: &notify::Error) -> String {
+    use notify::ErrorKind as K;
+    match &e.kind {
+        K::PathNotFound => "it does not exist".into(),
+        K::Io(io) => io.to_string(),
+        K::MaxFilesWatch => {
+            "the inotify watch limit is reached (raise fs.inotify.max_user_watches)".into()
+        }
+        K::Generic(s) => s.clone(),
+        K::WatchNotFound => "the watch was removed".into(),
+        K::InvalidConfig(c) => format!("invalid watcher settings {c:?}"),
+    }
 }
 
 /// Counters of what the watcher has done, for tests and metrics: they show that
@@ -325,10 +341,15 @@ impl Reloader<'_> {
         .await;
         let ready = ready?;
         let stamp = ready.stamp;
+        let was_failing = self.store.status().last_error.is_some();
         let outcome = settle::apply(ready, self.store).await;
         self.counters.reloads.fetch_add(1, Ordering::Relaxed);
+        let serving = self
+            .store
+            .load()
+            .map(|snap| (snap.version().to_owned(), snap.experiments().len()));
         match outcome {
-            Some(outcome) => log_outcome(self.dir, trigger, &outcome),
+            Some(outcome) => log_outcome(self.dir, trigger, &outcome, was_failing, serving),
             None => tracing::error!(dir = %self.dir.display(), "config reload task failed"),
         }
         Some(stamp)
@@ -338,8 +359,34 @@ impl Reloader<'_> {
 /// Rejection errors logged per reload.
 const LOGGED_ERRORS: usize = 5;
 
-fn log_outcome(dir: &Path, trigger: &str, outcome: &ReloadOutcome) {
+/// Logs one reload: a line per problem, then one line saying what is served
+/// now. `was_failing` is whether the previous attempt was rejected (an applied
+/// reload after one says the config recovered); `serving` is the version in
+/// force after this attempt and its experiment count, if any config ever loaded.
+fn log_outcome(
+    dir: &Path,
+    trigger: &str,
+    outcome: &ReloadOutcome,
+    was_failing: bool,
+    serving: Option<(String, usize)>,
+) {
+    if let (ReloadOutcome::Applied(_), Some((_, 0))) = (outcome, &serving) {
+        // Valid but empty: usually a volume mounted at the wrong path.
+        tracing::warn!(
+            dir = %dir.display(),
+            "the config directory holds no experiments: nothing is served (is the volume mounted at --config-dir?)"
+        );
+    }
     match outcome {
+        ReloadOutcome::Applied(ev) if was_failing => tracing::info!(
+            dir = %dir.display(),
+            trigger,
+            version = %ev.version,
+            added = ev.added.len(),
+            changed = ev.changed.len(),
+            removed = ev.removed.len(),
+            "config recovered: the new config is valid and now serves"
+        ),
         ReloadOutcome::Applied(ev) => tracing::info!(
             dir = %dir.display(),
             trigger,
@@ -348,6 +395,11 @@ fn log_outcome(dir: &Path, trigger: &str, outcome: &ReloadOutcome) {
             changed = ev.changed.len(),
             removed = ev.removed.len(),
             "config reload applied"
+        ),
+        ReloadOutcome::Unchanged if was_failing => tracing::info!(
+            dir = %dir.display(),
+            trigger,
+            "config recovered: the files match the config in force again"
         ),
         ReloadOutcome::Unchanged => {
             tracing::debug!(dir = %dir.display(), trigger, "config reload: content unchanged")
@@ -365,14 +417,28 @@ fn log_outcome(dir: &Path, trigger: &str, outcome: &ReloadOutcome) {
             }
             for e in errors.0.iter().take(LOGGED_ERRORS) {
                 tracing::warn!(
-                    dir = %dir.display(),
-                    trigger,
                     file = %e.file.display(),
                     experiment = e.experiment.as_deref(),
                     field = e.field.as_deref(),
                     error = %e.message,
-                    "config reload rejected; the last good config keeps serving"
+                    "config problem"
                 );
+            }
+            let problems = errors.0.len();
+            match serving {
+                Some((version, _)) => tracing::warn!(
+                    dir = %dir.display(),
+                    trigger,
+                    problems,
+                    version,
+                    "config reload rejected; the last good config keeps serving"
+                ),
+                None => tracing::error!(
+                    dir = %dir.display(),
+                    trigger,
+                    problems,
+                    "config rejected and no config has loaded yet; serving NOT_SERVING until a valid one arrives"
+                ),
             }
         }
     }

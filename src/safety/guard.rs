@@ -62,16 +62,18 @@ pub fn judge(d: &ExperimentDiff) -> Judgement {
     let enrolled = d.before.as_ref().map_or(0.0, |s| s.enrolled);
     // Nobody enrolled (e.g. a ramp that has not started) means nobody to reassign.
     if d.was_running() && d.is_running() && enrolled > EPS {
-        for c in d.causes.iter().filter(|c| c.redraws()) {
+        // The causes are listed once, beside the reasons (diff's `cause:`
+        // lines, the refusal's first clause): the reasons give the consequence.
+        if d.causes.iter().any(|c| c.redraws()) {
             reshuffle.push(format!(
-                "{c} on a running experiment reassigns enrolled units ({} change variant, {} leave)",
+                "this redraws every unit: of the units enrolled now, {} would change variant and {} would leave",
                 pct(d.moved_of_enrolled()),
                 pct(d.left_of_enrolled())
             ));
         }
         if reshuffle.is_empty() && im.moved > im.required_moved + EPS {
             reshuffle.push(format!(
-                "{} of enrolled units would change variant, where the variant change alone requires {}",
+                "{} of enrolled units would change variant, more than the {} the new variant weights alone require",
                 pct(d.moved_of_enrolled()),
                 pct(d.of_enrolled(im.required_moved))
             ));
@@ -172,7 +174,7 @@ fn refusal(d: &ExperimentDiff, j: &Judgement) -> ConfigError {
         &d.key,
         field,
         format!(
-            "cohort guard: refused change to running experiment ({}): {}; moved {}, left {}, joined {} of eligible units",
+            "cohort guard refused a change to this running experiment: {}; {}. (Of all eligible units: {} change variant, {} leave, {} join.)",
             causes.join(", "),
             j.reasons.join("; "),
             pct(d.impact.moved),

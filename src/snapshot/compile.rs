@@ -31,19 +31,26 @@ impl Snapshot {
         let mut errors = Vec::new();
         let mut parsed = Vec::with_capacity(raw.len());
         for f in raw {
-            match crate::config::parse_file(&f.path, &f.bytes) {
-                Ok(doc) => parsed.push(SourceFile {
+            // A file with problems is still checked as far as it could be read,
+            // so one run lists everything to fix.
+            let (doc, mut problems) = crate::config::load::parse_file_partial(&f.path, &f.bytes);
+            errors.append(&mut problems);
+            if let Some(doc) = doc {
+                parsed.push(SourceFile {
                     path: f.path.clone(),
                     doc,
-                }),
-                Err(mut e) => errors.append(&mut e),
+                });
             }
         }
         match Snapshot::compile(&parsed) {
             Ok(snap) if errors.is_empty() => Ok(snap),
             Ok(_) => Err(ConfigErrors(errors)),
-            Err(mut more) => {
-                errors.append(&mut more.0);
+            Err(more) => {
+                errors.extend(more.0);
+                // File by file, each file's own problems (in the order found)
+                // before the cross-file ones (duplicate keys, layer overlaps).
+                errors
+                    .sort_by(|a, b| (&a.file, is_cross_file(a)).cmp(&(&b.file, is_cross_file(b))));
                 Err(ConfigErrors(errors))
             }
         }
@@ -53,6 +60,13 @@ impl Snapshot {
     pub fn compile(files: &[SourceFile]) -> Result<Snapshot, ConfigErrors> {
         Compiler::default().run(files)
     }
+}
+
+/// A problem that involves another file as well.
+fn is_cross_file(e: &ConfigError) -> bool {
+    ["also defined in", "declared twice", "overlaps experiment"]
+        .iter()
+        .any(|m| e.message.contains(m))
 }
 
 fn hex64(bytes: &[u8]) -> String {

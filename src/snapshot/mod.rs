@@ -13,6 +13,7 @@
 pub mod compile;
 pub mod experiment;
 pub mod flagd;
+pub mod listing;
 pub mod schedule;
 pub mod targeting;
 
@@ -50,6 +51,13 @@ impl Snapshot {
     /// Served experiments (not drafts), sorted by key.
     pub fn served(&self) -> impl Iterator<Item = &Experiment> {
         self.experiments.iter().filter(|e| e.is_served())
+    }
+
+    /// `"; did you mean `k`?"` naming the served keys closest to an unknown `key`,
+    /// or an empty string: for the not-found errors of every API. Runs only on a
+    /// miss, over keys whose length the transports already bound.
+    pub fn did_you_mean(&self, key: &str) -> String {
+        crate::config::suggest::did_you_mean(key, self.served().map(|e| &*e.key))
     }
 
     /// Looks up an experiment by key, drafts included.

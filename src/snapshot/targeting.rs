@@ -210,7 +210,7 @@ fn compile_into(
         match split_attr_value(s) {
             Some((a, v)) => conds.push(Cond {
                 origin: format!("{origin_prefix}exclude[{i}]").into(),
-                text: format!("not {a} == {v}").into(),
+                text: format!("{a} != {v}").into(),
                 attribute: a.into(),
                 test: Test::Eq(Scalar::new(v)),
                 negate: true,

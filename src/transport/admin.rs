@@ -1,6 +1,7 @@
 //! The management HTTP port: `/healthz` (the process is alive), `/readyz` (a
 //! config is served; the body says which, and the last reload error), and
-//! `/metrics` (Prometheus text).
+//! `/metrics` (Prometheus text), and `/experiments` (what is served: key,
+//! status, traffic and variants of each experiment, as `cohortd list --json`).
 //!
 //! It listens on loopback by default, apart from the gRPC port, so probes and
 //! scrapes never queue behind application traffic.
@@ -17,6 +18,7 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
+        .route("/experiments", get(experiments))
         .with_state(state.clone())
         .merge(health_router(state))
 }
@@ -63,6 +65,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
     {
         b.extend(sec);
     }
+    if snap.as_ref().is_some_and(|s| s.experiments().is_empty()) {
+        // A valid but empty config is usually a volume mounted at the wrong path.
+        body["warning"] = "the config holds no experiments: nothing is served (is the volume mounted at --config-dir?)".into();
+    }
     let code = if ready {
         StatusCode::OK
     } else {
@@ -82,4 +88,24 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.encode(),
     )
         .into_response()
+}
+
+/// The experiments served, as `cohortd list --json` prints them; 503 with a
+/// JSON error before a config has loaded.
+async fn experiments(State(state): State<AppState>) -> Response {
+    let (code, text) = match state.store.load() {
+        Some(snap) => {
+            let listing = snap.listing(crate::snapshot::schedule::unix_now());
+            (StatusCode::OK, serde_json::to_string(&listing))
+        }
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::to_string(&serde_json::json!({
+                "error": "no config loaded yet; see /readyz",
+            })),
+        ),
+    };
+    let mut text = text.unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    text.push('\n');
+    (code, [(header::CONTENT_TYPE, "application/json")], text).into_response()
 }

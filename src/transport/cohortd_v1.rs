@@ -94,9 +94,14 @@ fn not_an_experiment(key: &str) -> Status {
     ))
 }
 
-/// Maps an engine lookup error to its gRPC status.
-pub fn eval_status(e: EvalError) -> Status {
-    Status::not_found(e.to_string())
+/// Maps an engine lookup error to its gRPC status; an unknown key names the
+/// closest served keys.
+pub fn eval_status(snap: &Snapshot, e: EvalError) -> Status {
+    let hint = match &e {
+        EvalError::NotFound(k) => snap.did_you_mean(k),
+        EvalError::Draft(_) => String::new(),
+    };
+    Status::not_found(format!("{e}{hint}"))
 }
 
 fn sticky_for<'a>(
@@ -162,7 +167,7 @@ impl pb::assignment_server::Assignment for AssignmentService {
             sticky: sticky_for(&r.sticky, &r.experiment),
             ..EvalOptions::default()
         };
-        let res = resolve(&snap, &r.experiment, ctx, opts).map_err(eval_status)?;
+        let res = resolve(&snap, &r.experiment, ctx, opts).map_err(|e| eval_status(&snap, e))?;
         let Some(a) = res.assignment else {
             return Err(not_an_experiment(&r.experiment));
         };
@@ -208,8 +213,10 @@ impl pb::assignment_server::Assignment for AssignmentService {
                 .experiments
                 .iter()
                 .map(|k| match snap.experiment(k) {
-                    None => Err(eval_status(EvalError::NotFound(k.clone()))),
-                    Some(e) if !e.is_served() => Err(eval_status(EvalError::Draft(k.clone()))),
+                    None => Err(eval_status(&snap, EvalError::NotFound(k.clone()))),
+                    Some(e) if !e.is_served() => {
+                        Err(eval_status(&snap, EvalError::Draft(k.clone())))
+                    }
                     Some(e) => Ok(e),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -245,9 +252,17 @@ impl pb::assignment_server::Assignment for AssignmentService {
                 .map_err(|e| at(e.into()))?;
             let ctx = self.context(&rec.context, &empty).map_err(at)?;
             let e = match snap.experiment(&rec.experiment) {
-                None => return Err(at(eval_status(EvalError::NotFound(rec.experiment.clone())))),
+                None => {
+                    return Err(at(eval_status(
+                        &snap,
+                        EvalError::NotFound(rec.experiment.clone()),
+                    )))
+                }
                 Some(e) if !e.is_served() => {
-                    return Err(at(eval_status(EvalError::Draft(rec.experiment.clone()))))
+                    return Err(at(eval_status(
+                        &snap,
+                        EvalError::Draft(rec.experiment.clone()),
+                    )))
                 }
                 Some(e) => e,
             };
@@ -316,7 +331,7 @@ impl pb::assignment_server::Assignment for AssignmentService {
         let mut steps = ExplainSteps::default();
         let a = snap
             .assign_traced(&r.experiment, ctx, opts, &mut steps)
-            .map_err(eval_status)?;
+            .map_err(|e| eval_status(&snap, e))?;
         let mut steps = steps.0;
         if a.reason == Reason::Split {
             for s in steps.iter_mut().filter(|s| s.kind == "score") {
@@ -431,9 +446,15 @@ impl Trace for ExplainSteps {
                 matched,
             } => pb::ExplainStep {
                 kind: "rule".into(),
+                // "passed"/"failed" rather than "matched": an exclude that
+                // passes is one whose excluded value did not match.
                 description: format!(
-                    "{origin}: {text} ({})",
-                    if matched { "matched" } else { "did not match" }
+                    "{origin}: {text}: {}",
+                    if matched {
+                        "passed"
+                    } else {
+                        "failed, so the unit is outside the targeting"
+                    }
                 ),
                 passed: matched,
                 attribute: attribute.into(),

@@ -103,8 +103,8 @@ pub enum ResolveError {
     #[error("PROVIDER_NOT_READY: cohortd has not loaded a configuration yet")]
     NotReady,
     /// No experiment or flag has this key.
-    #[error("FLAG_NOT_FOUND: flag `{0}` is not in the configuration")]
-    NotFound(String),
+    #[error("FLAG_NOT_FOUND: flag `{0}` is not in the configuration{1}")]
+    NotFound(String, String),
     /// The experiment is a draft, which is never served.
     #[error("FLAG_NOT_FOUND: flag `{0}` is a draft and is not served")]
     Draft(String),
@@ -144,7 +144,7 @@ impl ResolveError {
     pub fn code(&self) -> Code {
         match self {
             ResolveError::NotReady => Code::Unavailable,
-            ResolveError::NotFound(_) | ResolveError::Draft(_) => Code::NotFound,
+            ResolveError::NotFound(..) | ResolveError::Draft(_) => Code::NotFound,
             ResolveError::TypeMismatch { .. } => Code::InvalidArgument,
             // Not INVALID_ARGUMENT: providers would report that as TYPE_MISMATCH.
             ResolveError::TargetingKeyMissing { .. } | ResolveError::Rejected(_) => {
@@ -199,7 +199,10 @@ impl Resolver {
         let snap = self.store.load().ok_or(ResolveError::NotReady)?;
         let r = match resolve(&snap, flag, ctx, EvalOptions::default()) {
             Ok(r) => r,
-            Err(EvalError::NotFound(k)) => return Err(ResolveError::NotFound(k)),
+            Err(EvalError::NotFound(k)) => {
+                let hint = snap.did_you_mean(&k);
+                return Err(ResolveError::NotFound(k, hint));
+            }
             Err(EvalError::Draft(k)) => return Err(ResolveError::Draft(k)),
         };
         let (value, variant) = served(&r)?;
@@ -278,7 +281,10 @@ impl Resolver {
         let snap = self.store.load().ok_or(ResolveError::NotReady)?;
         let r = match resolve(&snap, flag, ctx, EvalOptions::default()) {
             Ok(r) => r,
-            Err(EvalError::NotFound(k)) => return Err(ResolveError::NotFound(k)),
+            Err(EvalError::NotFound(k)) => {
+                let hint = snap.did_you_mean(&k);
+                return Err(ResolveError::NotFound(k, hint));
+            }
             Err(EvalError::Draft(k)) => return Err(ResolveError::Draft(k)),
         };
         let out = value_resolution(&snap, &r)?;
@@ -365,7 +371,10 @@ fn served<'s>(r: &ResolutionOf<'s>) -> Result<(&'s serde_json::Value, &'s str), 
         // The caller's default (no format serves one yet; flagd-format flags
         // will when disabled or without a default variant) has no value to put
         // in a response: how flagd reports it is for the flagd format to decide.
-        _ => Err(ResolveError::NotFound(r.flag.key().to_owned())),
+        _ => Err(ResolveError::NotFound(
+            r.flag.key().to_owned(),
+            String::new(),
+        )),
     }
 }
 
@@ -461,7 +470,10 @@ mod tests {
 
     #[test]
     fn errors_map_to_flagd_status_codes() {
-        assert_eq!(ResolveError::NotFound("x".into()).code(), Code::NotFound);
+        assert_eq!(
+            ResolveError::NotFound("x".into(), String::new()).code(),
+            Code::NotFound
+        );
         assert_eq!(ResolveError::Draft("x".into()).code(), Code::NotFound);
         let tm = ResolveError::TypeMismatch {
             flag: "f".into(),

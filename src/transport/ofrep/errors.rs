@@ -87,7 +87,7 @@ impl OfrepError {
 /// Maps a resolver error onto OFREP (also used for per-flag errors in bulk).
 pub fn resolve_code(e: &ResolveError) -> (StatusCode, Option<&'static str>) {
     match e {
-        ResolveError::NotFound(_) | ResolveError::Draft(_) => {
+        ResolveError::NotFound(..) | ResolveError::Draft(_) => {
             (StatusCode::NOT_FOUND, Some("FLAG_NOT_FOUND"))
         }
         ResolveError::TargetingKeyMissing { .. } => {
