@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn details_drop_the_code_prefix() {
-        let e = OfrepError::Resolve(ResolveError::NotFound("x".into()));
+        let e = OfrepError::Resolve(ResolveError::NotFound("x".into(), String::new()));
         assert_eq!(e.code(), (StatusCode::NOT_FOUND, Some("FLAG_NOT_FOUND")));
         assert_eq!(e.details(), "flag `x` is not in the configuration");
         let e = OfrepError::Resolve(ResolveError::Rejected(LimitError::ContextAttributes {
