@@ -71,6 +71,9 @@ pub struct Args {
     /// Most records in one LogExposures call.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_exposure_records)]
     max_exposure_records: usize,
+    /// Most outcome events in one Track call.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_track_events)]
+    max_track_events: usize,
     #[command(flatten)]
     exposure: super::serve_exposure::ExposureArgs,
     #[command(flatten)]
@@ -139,6 +142,7 @@ impl Args {
                 max_string_value_bytes: self.max_string_value_bytes,
                 max_assign_all_experiments: self.max_assign_all_experiments,
                 max_exposure_records: self.max_exposure_records,
+                max_track_events: self.max_track_events,
             },
             debug_delay: self.debug_delay,
             trace: Default::default(),

@@ -26,6 +26,8 @@ pub struct Limits {
     pub max_assign_all_experiments: usize,
     /// Most records in one `LogExposures` (`--max-exposure-records`).
     pub max_exposure_records: usize,
+    /// Most events in one `Track` (`--max-track-events`).
+    pub max_track_events: usize,
 }
 
 impl Default for Limits {
@@ -38,6 +40,7 @@ impl Default for Limits {
             max_string_value_bytes: 4096,
             max_assign_all_experiments: 1024,
             max_exposure_records: 1000,
+            max_track_events: 1000,
         }
     }
 }
@@ -103,6 +106,14 @@ pub enum LimitError {
         "{got} exposure records; the limit is {limit} per LogExposures (--max-exposure-records)"
     )]
     ExposureRecords {
+        /// Sent.
+        got: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Too many events in `Track`.
+    #[error("{got} outcome events; the limit is {limit} per Track (--max-track-events)")]
+    TrackEvents {
         /// Sent.
         got: usize,
         /// The limit.
@@ -181,6 +192,19 @@ impl Limits {
             return Err(LimitError::ExposureRecords {
                 got: n,
                 limit: self.max_exposure_records,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Limits {
+    /// Checks the event count of a `Track`.
+    pub fn check_track_events(&self, n: usize) -> Result<(), LimitError> {
+        if n > self.max_track_events {
+            return Err(LimitError::TrackEvents {
+                got: n,
+                limit: self.max_track_events,
             });
         }
         Ok(())
@@ -340,6 +364,13 @@ mod tests {
         assert!(l.check_assign_all(&["abcd".into()]).is_err());
         assert!(l.check_exposure_records(2).is_ok());
         assert!(l.check_exposure_records(3).is_err());
+        let l = Limits {
+            max_track_events: 2,
+            ..l
+        };
+        assert!(l.check_track_events(2).is_ok());
+        let e = l.check_track_events(3).unwrap_err();
+        assert!(e.to_string().contains("--max-track-events"), "{e}");
         let st: tonic::Status = l.check_key("variant", "abcd").unwrap_err().into();
         assert_eq!(st.code(), tonic::Code::InvalidArgument);
         assert!(st.message().contains("--max-key-bytes"));

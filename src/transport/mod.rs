@@ -10,6 +10,7 @@ pub mod flagd;
 pub mod limits;
 pub mod observe;
 pub mod probe;
+pub mod track;
 
 /// Generated code for `proto/cohortd/v1`.
 #[allow(missing_docs, clippy::all)]
