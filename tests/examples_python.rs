@@ -321,3 +321,58 @@ fn openfeature_example_resolves_through_the_flagd_protocol() {
     assert_eq!(missing["value"], "true");
     assert_eq!(missing["error"], "FLAG_NOT_FOUND");
 }
+
+#[test]
+fn track_example_attributes_the_outcome_and_records_a_retry_once() {
+    let port = free_port();
+    let server = Server::start(&format!("127.0.0.1:{port}"));
+    let user = "u-7";
+    let out = run_python(
+        "track.py",
+        &[
+            format!("--addr=127.0.0.1:{port}"),
+            format!("--user={user}"),
+            "--event-id=py-event-1".into(),
+            "region=US".into(),
+            "accountType=free".into(),
+        ],
+    );
+    // The experiments listing the metric, with the variant the offline engine
+    // gives the unit where it is enrolled.
+    let ctx = json!({"userId": user, "targetingKey": user, "region": "US", "accountType": "free"});
+    let want = offline(&["--experiment", EXPERIMENT], &ctx);
+    assert_eq!(want["enrolled"], json!(true), "{user} is an enrolled unit");
+    let expected = format!("{EXPERIMENT}:{}", want["variant"].as_str().unwrap());
+    let track = lines(&out, "track");
+    assert_eq!(track.len(), 1, "one track line expected");
+    assert_eq!(track[0]["event_id"], "py-event-1");
+    assert_eq!(track[0]["duplicate"], "false");
+    assert_eq!(track[0]["assignments"], expected);
+    let retry = lines(&out, "track_retry");
+    assert_eq!(retry[0]["duplicate"], "true", "a retry is recorded once");
+    assert_eq!(
+        lines(&out, "track_invalid")[0]["status"],
+        "INVALID_ARGUMENT"
+    );
+    // Export is off, so the counters show what was recorded.
+    let metrics = http_body(server.admin_port, "/metrics");
+    assert!(metrics.contains("cohortd_outcomes_total 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("cohortd_outcomes_deduped_total 1\n"),
+        "{metrics}"
+    );
+}
+
+/// The body of GET `path` on the admin port.
+fn http_body(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the admin port");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    buf
+}

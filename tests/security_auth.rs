@@ -1,7 +1,7 @@
 //! Shared-secret auth (`--auth-token-file`) and the ingest switch and budget,
 //! against an in-process server: calls without or with a wrong token get
 //! UNAUTHENTICATED / 401, health never needs one, a rotated token file is
-//! followed; `--ingest off` refuses LogExposures with PERMISSION_DENIED and the
+//! followed; `--ingest off` refuses LogExposures and Track with PERMISSION_DENIED and the
 //! per-connection budget answers RESOURCE_EXHAUSTED beyond it.
 
 mod security_support;
@@ -203,6 +203,15 @@ async fn ingest_off_refuses_log_exposures_but_serves_the_rest() {
     let e = c.log_exposures(records(1)).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     assert!(e.message().contains("--ingest off"));
+    let e = c
+        .track(cohortd::transport::pb::TrackRequest { events: vec![] })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Code::PermissionDenied,
+        "Track is ingest too: {e:?}"
+    );
     c.assign(assign()).await.expect("assign still served");
 }
 
@@ -227,6 +236,13 @@ async fn each_connection_has_its_own_ingest_budget() {
     let e = c.log_exposures(records(4)).await.unwrap_err();
     assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
     assert!(e.message().contains("records/s"), "{}", e.message());
+    // Track events draw on the same budget.
+    let events = vec![cohortd::transport::pb::OutcomeEvent::default(); 5];
+    let e = c
+        .track(cohortd::transport::pb::TrackRequest { events })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
     // A second connection starts with a full bucket.
     let mut other = srv.client().await;
     let fresh = other.log_exposures(records(4)).await;

@@ -98,6 +98,9 @@ pub struct Args {
     /// Most bytes in one evaluation context (names, strings, 8 per number), nested values included.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_context_bytes, env = "COHORTD_MAX_CONTEXT_BYTES")]
     max_context_bytes: usize,
+    /// Most outcome events in one Track call.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_track_events, env = "COHORTD_MAX_TRACK_EVENTS")]
+    max_track_events: usize,
     #[command(flatten)]
     exposure: super::serve_exposure::ExposureArgs,
     #[command(flatten)]
@@ -204,6 +207,7 @@ impl Args {
                 max_exposure_records: self.max_exposure_records,
                 max_context_nodes: self.max_context_nodes,
                 max_context_bytes: self.max_context_bytes,
+                max_track_events: self.max_track_events,
             },
             debug_delay: self.debug_delay,
             trace: Default::default(),

@@ -59,6 +59,17 @@ pub fn key(unit: &str, experiment: &str, variant: &str, config_version: &str) ->
     h.finish()
 }
 
+/// The dedup key of an outcome event: a 64-bit hash of the caller's event id,
+/// in a domain of its own (outcomes have their own [`Dedup`] set, so they never
+/// evict exposure keys).
+pub fn outcome_key(event_id: &str) -> u64 {
+    let mut h = seahash::SeaHasher::new();
+    h.write(b"cohortd.outcome");
+    h.write_u64(event_id.len() as u64);
+    h.write(event_id.as_bytes());
+    h.finish()
+}
+
 /// What [`Dedup::check`] decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

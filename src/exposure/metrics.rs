@@ -10,8 +10,14 @@
 //! * `exposures_emitted_total`: exposures handed to the OpenTelemetry SDK;
 //! * `otlp_exported_total{signal}` / `otlp_export_failed_total{signal}`: spans
 //!   and log records the collector accepted / the exporter failed to deliver.
-//!   Every exposure is one log record, so `exposures_emitted_total` minus both
-//!   `{signal="logs"}` counters is what the SDK's own queue dropped or still holds;
+//!   Every exposure and outcome is one log record, so `exposures_emitted_total`
+//!   plus `outcomes_emitted_total` minus both `{signal="logs"}` counters is what the SDK's own queue dropped or still holds;
+//! * `outcomes_total`: outcome events (`Track`) recorded (after dedup);
+//!   `outcomes_deduped_total`: retries of an event id within the window;
+//!   `outcomes_unattributed_total`: events of units enrolled in no experiment
+//!   that lists the metric (not exported); `outcomes_dropped_total` and
+//!   `outcomes_emitted_total`: outcome log records dropped at the queue / handed
+//!   to the SDK;
 //! * `srm_p_value{experiment[, stratum_attribute, stratum]}`: the latest SRM
 //!   p-value (absent until every variant expects enough exposures);
 //! * `srm_mismatch{...}`: 1 while that p-value is below the alarm threshold.
@@ -83,7 +89,39 @@ impl Collector for ExposureMetrics {
             "Exposures not exported because the export queue was full or closed.",
             s.stats.dropped.load(Ordering::Relaxed),
         )?;
+        let st = &s.stats;
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        counter(
+            &mut enc,
+            "cohortd_outcomes",
+            "Outcome events (Track) recorded, after dedup by event id.",
+            load(&st.outcomes_received).saturating_sub(load(&st.outcomes_deduped)),
+        )?;
+        counter(
+            &mut enc,
+            "cohortd_outcomes_deduped",
+            "Outcome events skipped as retries of an event id recorded within the dedup window.",
+            load(&st.outcomes_deduped),
+        )?;
+        counter(
+            &mut enc,
+            "cohortd_outcomes_unattributed",
+            "Outcome events of units enrolled in no experiment that lists the metric (not exported).",
+            load(&st.outcomes_unattributed),
+        )?;
+        counter(
+            &mut enc,
+            "cohortd_outcomes_dropped",
+            "Outcome log records not exported because the export queue was full or closed.",
+            load(&st.outcomes_dropped),
+        )?;
         if let Some(f) = &s.failures {
+            counter(
+                &mut enc,
+                "cohortd_outcomes_emitted",
+                "Outcome log records handed to the OpenTelemetry SDK.",
+                load(&st.outcomes_emitted),
+            )?;
             counter(
                 &mut enc,
                 "cohortd_exposures_emitted",

@@ -7,7 +7,8 @@
 //! then a bounded queue to a background task that exports through [`otel`]
 //! (OTLP/gRPC spans and log records with a deterministic [`id`]). Requests get a
 //! server span continuing the caller's W3C trace context from
-//! [`trace_context`], so exposures join the caller's trace.
+//! [`trace_context`], so exposures join the caller's trace. Outcome events
+//! ([`outcome`], from `Track`) share the sink, queue and exporter.
 
 use crate::engine::context::UnitBuf;
 use crate::engine::{Assignment, Context};
@@ -17,6 +18,7 @@ pub mod dedup;
 pub mod id;
 pub mod metrics;
 pub mod otel;
+pub mod outcome;
 pub mod pipeline;
 pub mod privacy;
 pub mod srm;
@@ -107,6 +109,13 @@ pub trait ExposureSink: Send + Sync + std::fmt::Debug {
     fn record_in(&self, exposure: &Exposure<'_>, ctx: &dyn Context) {
         let _ = ctx;
         self.record(exposure);
+    }
+
+    /// Records one outcome event, deduped by its event id. Sinks that keep no
+    /// dedup state (export off in tests) record every call.
+    fn record_outcome(&self, outcome: &outcome::Outcome<'_>) -> outcome::OutcomeVerdict {
+        let _ = outcome;
+        outcome::OutcomeVerdict::Recorded
     }
 }
 

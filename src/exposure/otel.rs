@@ -280,6 +280,23 @@ impl OtelExport {
         self.logger.emit(rec);
     }
 
+    /// Hands one outcome to the SDK as a log record (event name
+    /// `cohortd.outcome`), in the request's trace when there was one. Never
+    /// waits on the network.
+    pub fn emit_outcome(&self, r: super::outcome::OutcomeRecord) {
+        let mut rec = self.logger.create_log_record();
+        rec.set_event_name(super::outcome::OUTCOME_EVENT);
+        rec.set_timestamp(r.time);
+        rec.set_observed_timestamp(SystemTime::now());
+        rec.set_severity_number(Severity::Info);
+        rec.set_severity_text("INFO");
+        rec.add_attributes(r.attributes);
+        if let Some(sc) = r.parent.filter(SpanContext::is_valid) {
+            rec.set_trace_context(sc.trace_id(), sc.span_id(), Some(sc.trace_flags()));
+        }
+        self.logger.emit(rec);
+    }
+
     /// Flushes and shuts both pipelines down, each bounded by `timeout`.
     /// Blocking: call it from a blocking thread.
     pub fn shutdown_blocking(&self, timeout: Duration) {

@@ -10,6 +10,12 @@
 //! changes assignment latency or errors; it only fills queues, which drop.
 //! With export off (no OTLP endpoint) there is no queue and no task; dedup,
 //! counts and the SRM check still run, since they serve `/metrics`.
+//! Outcome events (`Track`) take the same path with their own dedup set and
+//! counters, and become log records only (see [`super::outcome`]).
+//!
+//! Over 500 lines: the sink, the queue item and the export task are one
+//! mechanism; splitting them would spread its invariants (every queued item is
+//! emitted or counted as dropped) over several files.
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +30,7 @@ use tokio::time::Instant;
 use super::dedup::{self, Dedup, Verdict};
 use super::id::{window_index, ExposureId, IdFields};
 use super::otel::{shared, ExportFailures, ExposureEvent, OtelExport};
+use super::outcome::{self, Outcome, OutcomeVerdict, PendingOutcome};
 use super::privacy::UnitIdMode;
 use super::srm::{strata_attribute, Srm, SrmSettings};
 use super::{counts::Counts, Exposure, ExposureSink};
@@ -74,6 +81,18 @@ pub struct Stats {
     pub dropped: AtomicU64,
     /// Exposures handed to the OpenTelemetry SDK.
     pub emitted: AtomicU64,
+    /// Outcome events received (validated, attributed to an experiment).
+    pub outcomes_received: AtomicU64,
+    /// Outcome events of units enrolled in no matching experiment (not exported).
+    pub outcomes_unattributed: AtomicU64,
+    /// Outcome events skipped as retries of an event id seen in the window.
+    pub outcomes_deduped: AtomicU64,
+    /// Outcome records queued for export.
+    pub outcomes_queued: AtomicU64,
+    /// Outcome records dropped (queue full or closed, or the grace ran out).
+    pub outcomes_dropped: AtomicU64,
+    /// Outcome records handed to the OpenTelemetry SDK.
+    pub outcomes_emitted: AtomicU64,
 }
 
 /// A copy of [`Stats`] at one instant.
@@ -89,6 +108,18 @@ pub struct StatsSnapshot {
     pub dropped: u64,
     /// See [`Stats::emitted`].
     pub emitted: u64,
+    /// See [`Stats::outcomes_received`].
+    pub outcomes_received: u64,
+    /// See [`Stats::outcomes_unattributed`].
+    pub outcomes_unattributed: u64,
+    /// See [`Stats::outcomes_deduped`].
+    pub outcomes_deduped: u64,
+    /// See [`Stats::outcomes_queued`].
+    pub outcomes_queued: u64,
+    /// See [`Stats::outcomes_dropped`].
+    pub outcomes_dropped: u64,
+    /// See [`Stats::outcomes_emitted`].
+    pub outcomes_emitted: u64,
     /// Spans the exporter failed to deliver.
     pub failed_spans: u64,
     /// Log records the exporter failed to deliver.
@@ -144,16 +175,23 @@ impl Pending {
     }
 }
 
+/// What the export queue carries.
+enum Item {
+    Exposure(Pending),
+    Outcome(PendingOutcome),
+}
+
 /// State shared by the sink and the pipeline handle.
 pub(crate) struct Shared {
     cfg: PipelineConfig,
     window_secs: u64,
     dedup: Option<Dedup>,
+    outcome_dedup: Option<Dedup>,
     pub(crate) counts: Counts,
     pub(crate) srm: Srm,
     pub(crate) stats: Stats,
     pub(crate) failures: Option<Arc<ExportFailures>>,
-    tx: Option<mpsc::Sender<Pending>>,
+    tx: Option<mpsc::Sender<Item>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -178,6 +216,12 @@ impl Shared {
             queued: s.queued.load(Ordering::Relaxed),
             dropped: s.dropped.load(Ordering::Relaxed),
             emitted: s.emitted.load(Ordering::Relaxed),
+            outcomes_received: s.outcomes_received.load(Ordering::Relaxed),
+            outcomes_unattributed: s.outcomes_unattributed.load(Ordering::Relaxed),
+            outcomes_deduped: s.outcomes_deduped.load(Ordering::Relaxed),
+            outcomes_queued: s.outcomes_queued.load(Ordering::Relaxed),
+            outcomes_dropped: s.outcomes_dropped.load(Ordering::Relaxed),
+            outcomes_emitted: s.outcomes_emitted.load(Ordering::Relaxed),
             failed_spans: load(f, |f| &f.spans),
             failed_logs: load(f, |f| &f.logs),
             exported_spans: load(f, |f| &f.spans_ok),
@@ -211,11 +255,7 @@ impl Shared {
             self.srm.observe(exp, &a.variant.key, stratum.as_deref());
         }
         let Some(tx) = &self.tx else { return };
-        let parent = opentelemetry::Context::map_current(|cx| {
-            let span = cx.span();
-            let sc = span.span_context();
-            sc.is_valid().then(|| sc.clone())
-        });
+        let parent = current_span();
         let layer = exp.layer.as_ref().map(|l| &*l.key);
         let (text, ends) = Pending::pack([
             &exp.key,
@@ -238,11 +278,52 @@ impl Shared {
             time,
             parent,
         };
-        match tx.try_send(pending) {
+        match tx.try_send(Item::Exposure(pending)) {
             Ok(()) => self.stats.queued.fetch_add(1, Ordering::Relaxed),
             Err(_) => self.stats.dropped.fetch_add(1, Ordering::Relaxed),
         };
     }
+
+    fn record_outcome(&self, o: &Outcome<'_>) -> OutcomeVerdict {
+        if o.parts.is_empty() {
+            self.stats
+                .outcomes_unattributed
+                .fetch_add(1, Ordering::Relaxed);
+            return OutcomeVerdict::Unattributed;
+        }
+        self.stats.outcomes_received.fetch_add(1, Ordering::Relaxed);
+        if let Some(d) = &self.outcome_dedup {
+            let secs = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let window = window_index(secs, self.window_secs);
+            if d.check(dedup::outcome_key(o.event_id), window) == Verdict::Duplicate {
+                self.stats.outcomes_deduped.fetch_add(1, Ordering::Relaxed);
+                return OutcomeVerdict::Duplicate;
+            }
+        }
+        let Some(tx) = &self.tx else {
+            return OutcomeVerdict::Recorded;
+        };
+        let parent = current_span();
+        for part in o.parts {
+            let item = Item::Outcome(PendingOutcome::of(o, part, parent.clone()));
+            match tx.try_send(item) {
+                Ok(()) => self.stats.outcomes_queued.fetch_add(1, Ordering::Relaxed),
+                Err(_) => self.stats.outcomes_dropped.fetch_add(1, Ordering::Relaxed),
+            };
+        }
+        OutcomeVerdict::Recorded
+    }
+}
+
+/// The span of the request being served, if it is valid (export parents on it).
+fn current_span() -> Option<SpanContext> {
+    opentelemetry::Context::map_current(|cx| {
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid().then(|| sc.clone())
+    })
 }
 
 /// The string form of a strata attribute value (scalars only).
@@ -275,6 +356,9 @@ impl ExposureSink for Recorder {
     }
     fn record_in(&self, exposure: &Exposure<'_>, ctx: &dyn Context) {
         self.0.record_with(exposure, Some(ctx));
+    }
+    fn record_outcome(&self, outcome: &Outcome<'_>) -> OutcomeVerdict {
+        self.0.record_outcome(outcome)
     }
 }
 
@@ -317,6 +401,7 @@ impl ExposurePipeline {
         };
         let shared = Arc::new(Shared {
             dedup: (window_secs > 0).then(|| Dedup::new(cfg.dedup_capacity)),
+            outcome_dedup: (window_secs > 0).then(|| Dedup::new(cfg.dedup_capacity)),
             window_secs,
             counts: Counts::default(),
             srm: Srm::new(cfg.srm),
@@ -431,6 +516,7 @@ impl ExposurePipeline {
         }
         let stats = self.shared.snapshot();
         completed &= stats.queued == stats.emitted;
+        completed &= stats.outcomes_queued == stats.outcomes_emitted;
         ShutdownReport { stats, completed }
     }
 }
@@ -443,14 +529,32 @@ impl Drop for ExposurePipeline {
     }
 }
 
-/// The export task: queued exposures become spans and log records.
+/// Hands one queued item to the SDK and counts it.
+fn emit(otel: &OtelExport, shared: &Shared, item: Item) {
+    let mode = shared.cfg.unit_id;
+    match item {
+        Item::Exposure(p) => {
+            otel.emit(event(&p, mode));
+            shared.stats.emitted.fetch_add(1, Ordering::Relaxed);
+        }
+        Item::Outcome(p) => {
+            otel.emit_outcome(outcome::record(p, mode));
+            shared
+                .stats
+                .outcomes_emitted
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The export task: queued exposures become spans and log records, queued
+/// outcomes log records.
 async fn run_export(
-    mut rx: mpsc::Receiver<Pending>,
+    mut rx: mpsc::Receiver<Item>,
     otel: Arc<OtelExport>,
     shared: Arc<Shared>,
     mut stop: oneshot::Receiver<Instant>,
 ) {
-    let mode = shared.cfg.unit_id;
     let mut buf = Vec::with_capacity(256);
     let deadline = loop {
         tokio::select! {
@@ -460,22 +564,24 @@ async fn run_export(
                 if n == 0 {
                     break None;
                 }
-                for p in buf.drain(..) {
-                    otel.emit(event(&p, mode));
-                    shared.stats.emitted.fetch_add(1, Ordering::Relaxed);
+                for item in buf.drain(..) {
+                    emit(&otel, &shared, item);
                 }
             }
         }
     };
     // Shutting down: refuse new exposures, export what is queued while time lasts.
     rx.close();
-    while let Ok(p) = rx.try_recv() {
+    while let Ok(item) = rx.try_recv() {
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            let dropped = match item {
+                Item::Exposure(_) => &shared.stats.dropped,
+                Item::Outcome(_) => &shared.stats.outcomes_dropped,
+            };
+            dropped.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        otel.emit(event(&p, mode));
-        shared.stats.emitted.fetch_add(1, Ordering::Relaxed);
+        emit(&otel, &shared, item);
     }
 }
 

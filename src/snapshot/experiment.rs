@@ -93,6 +93,16 @@ impl Experiment {
     pub fn is_served(&self) -> bool {
         self.status != Status::Draft
     }
+
+    /// Whether `metrics` declares `name` (primary, secondary or guardrail): the
+    /// outcomes `Track` attributes to this experiment.
+    pub fn lists_metric(&self, name: &str) -> bool {
+        let Some(m) = &self.config.metrics else {
+            return false;
+        };
+        m.primary.iter().chain(&m.secondary).any(|x| x.name == name)
+            || m.guardrails.iter().any(|g| g.name == name)
+    }
 }
 
 impl Experiment {

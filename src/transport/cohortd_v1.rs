@@ -312,6 +312,13 @@ impl pb::assignment_server::Assignment for AssignmentService {
         Ok(Response::new(pb::LogExposuresResponse { accepted }))
     }
 
+    async fn track(
+        &self,
+        request: Request<pb::TrackRequest>,
+    ) -> Result<Response<pb::TrackResponse>, Status> {
+        super::track::track(&self.state, request).await
+    }
+
     async fn explain(
         &self,
         request: Request<pb::AssignRequest>,

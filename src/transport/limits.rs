@@ -32,6 +32,8 @@ pub struct Limits {
     /// Most bytes in one context, counted at every depth: names, strings, and 8
     /// per number or bool (`--max-context-bytes`).
     pub max_context_bytes: usize,
+    /// Most events in one `Track` (`--max-track-events`).
+    pub max_track_events: usize,
 }
 
 impl Default for Limits {
@@ -46,6 +48,7 @@ impl Default for Limits {
             max_exposure_records: 1000,
             max_context_nodes: 4096,
             max_context_bytes: 256 * 1024,
+            max_track_events: 1000,
         }
     }
 }
@@ -121,6 +124,14 @@ pub enum LimitError {
         "{got} exposure records; the limit is {limit} per LogExposures (--max-exposure-records)"
     )]
     ExposureRecords {
+        /// Sent.
+        got: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Too many events in `Track`.
+    #[error("{got} outcome events; the limit is {limit} per Track (--max-track-events)")]
+    TrackEvents {
         /// Sent.
         got: usize,
         /// The limit.
@@ -221,6 +232,19 @@ impl Limits {
             return Err(LimitError::ExposureRecords {
                 got: n,
                 limit: self.max_exposure_records,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Limits {
+    /// Checks the event count of a `Track`.
+    pub fn check_track_events(&self, n: usize) -> Result<(), LimitError> {
+        if n > self.max_track_events {
+            return Err(LimitError::TrackEvents {
+                got: n,
+                limit: self.max_track_events,
             });
         }
         Ok(())
@@ -442,6 +466,13 @@ mod tests {
         assert!(l.check_assign_all(&["abcd".into()]).is_err());
         assert!(l.check_exposure_records(2).is_ok());
         assert!(l.check_exposure_records(3).is_err());
+        let l = Limits {
+            max_track_events: 2,
+            ..l
+        };
+        assert!(l.check_track_events(2).is_ok());
+        let e = l.check_track_events(3).unwrap_err();
+        assert!(e.to_string().contains("--max-track-events"), "{e}");
         let st: tonic::Status = l.check_key("variant", "abcd").unwrap_err().into();
         assert_eq!(st.code(), tonic::Code::InvalidArgument);
         assert!(st.message().contains("--max-key-bytes"));

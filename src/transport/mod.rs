@@ -13,6 +13,7 @@ pub mod observe;
 pub mod ofrep;
 pub mod probe;
 pub mod stream_limit;
+pub mod track;
 
 /// Generated code for `proto/cohortd/v1`.
 #[allow(missing_docs, clippy::all)]

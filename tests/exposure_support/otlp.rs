@@ -119,6 +119,7 @@ pub enum V {
     S(String),
     B(bool),
     I(i64),
+    D(f64),
     Other,
 }
 
@@ -128,6 +129,7 @@ impl std::fmt::Display for V {
             V::S(s) => f.write_str(s),
             V::B(b) => write!(f, "{b}"),
             V::I(i) => write!(f, "{i}"),
+            V::D(d) => write!(f, "{d}"),
             V::Other => f.write_str("?"),
         }
     }
@@ -138,6 +140,7 @@ pub fn value(v: &Option<AnyValue>) -> V {
         Some(any_value::Value::StringValue(s)) => V::S(s.clone()),
         Some(any_value::Value::BoolValue(b)) => V::B(*b),
         Some(any_value::Value::IntValue(i)) => V::I(*i),
+        Some(any_value::Value::DoubleValue(d)) => V::D(*d),
         _ => V::Other,
     }
 }
@@ -151,4 +154,74 @@ pub fn attrs(kvs: &[KeyValue]) -> BTreeMap<String, V> {
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The OTLP JSON line the OpenTelemetry Collector's `file` exporter writes for
+/// one logs export request (protobuf JSON: camelCase names, 64-bit integers as
+/// strings, trace and span ids as hex), for feeding what the receiver got to
+/// `cohortd analyze`.
+pub fn collector_json_line(
+    req: &opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest,
+) -> String {
+    use serde_json::{json, Value as J};
+    fn any(v: &Option<AnyValue>) -> J {
+        match v.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(any_value::Value::StringValue(s)) => json!({ "stringValue": s }),
+            Some(any_value::Value::BoolValue(b)) => json!({ "boolValue": b }),
+            Some(any_value::Value::IntValue(i)) => json!({ "intValue": i.to_string() }),
+            Some(any_value::Value::DoubleValue(d)) => json!({ "doubleValue": d }),
+            Some(any_value::Value::ArrayValue(a)) => json!({ "arrayValue": {
+                "values": a.values.iter().map(|v| any(&Some(v.clone()))).collect::<Vec<_>>()
+            }}),
+            Some(any_value::Value::KvlistValue(kv)) => {
+                json!({ "kvlistValue": { "values": kvs(&kv.values) } })
+            }
+            _ => json!({}),
+        }
+    }
+    fn kvs(list: &[KeyValue]) -> J {
+        J::Array(
+            list.iter()
+                .map(|kv| json!({ "key": kv.key, "value": any(&kv.value) }))
+                .collect(),
+        )
+    }
+    let resource_logs: Vec<J> = req
+        .resource_logs
+        .iter()
+        .map(|rl| {
+            let scope_logs: Vec<J> = rl
+                .scope_logs
+                .iter()
+                .map(|sl| {
+                    let records: Vec<J> = sl
+                        .log_records
+                        .iter()
+                        .map(|r| {
+                            json!({
+                                "timeUnixNano": r.time_unix_nano.to_string(),
+                                "observedTimeUnixNano": r.observed_time_unix_nano.to_string(),
+                                "severityNumber": r.severity_number,
+                                "severityText": r.severity_text,
+                                "body": {},
+                                "attributes": kvs(&r.attributes),
+                                "traceId": hex(&r.trace_id),
+                                "spanId": hex(&r.span_id),
+                                "eventName": r.event_name,
+                            })
+                        })
+                        .collect();
+                    json!({
+                        "scope": { "name": sl.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default() },
+                        "logRecords": records,
+                    })
+                })
+                .collect();
+            json!({
+                "resource": { "attributes": kvs(rl.resource.as_ref().map_or(&[][..], |r| &r.attributes)) },
+                "scopeLogs": scope_logs,
+            })
+        })
+        .collect();
+    json!({ "resourceLogs": resource_logs }).to_string()
 }
