@@ -57,3 +57,9 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked 2>&1 | tee -a "$log"
+
+echo "== soak (45 s against the debug binary: benches/soak.py)"
+SECS=45 "$COHORTD_PYTHON" benches/soak.py target/debug/cohortd
+
+echo "== fuzz (libFuzzer, 30 s per target: .ci/fuzz.sh)"
+FUZZ_SECONDS=30 bash .ci/fuzz.sh
