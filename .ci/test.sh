@@ -57,3 +57,13 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked 2>&1 | tee -a "$log"
+
+echo "== soak (45 s against the debug binary: benches/soak.py)"
+SECS=45 "$COHORTD_PYTHON" benches/soak.py target/debug/cohortd
+
+# Off until one full run of .ci/fuzz.sh has been timed on a CI machine (the
+# instrumented release build of every dependency takes minutes): COHORTD_FUZZ=1.
+if [ "${COHORTD_FUZZ:-0}" = 1 ]; then
+  echo "== fuzz (libFuzzer, 30 s per target: .ci/fuzz.sh)"
+  FUZZ_SECONDS=30 bash .ci/fuzz.sh
+fi

@@ -15,7 +15,7 @@ use std::time::Duration;
 use prost::Message;
 use tokio::net::{TcpListener, UnixListener};
 
-use crate::transport::conn_limit::{ConnLimit, LimitedListener};
+use crate::transport::conn_limit::{ConnLimit, ConnOptions, LimitedListener};
 use crate::transport::stream_limit::StreamLimitLayer;
 use tokio::task::JoinHandle;
 use tonic::server::NamedService;
@@ -33,7 +33,7 @@ use crate::transport::cohortd_v1::AssignmentService;
 use crate::transport::delay::DelayLayer;
 use crate::transport::limits::Limits;
 use crate::transport::observe::ObserveLayer;
-use crate::transport::{admin, flagd, ofrep, FILE_DESCRIPTOR_SET};
+use crate::transport::{admin, flagd, http_serve, ofrep, FILE_DESCRIPTOR_SET};
 
 use crate::state::AppState;
 
@@ -409,7 +409,7 @@ pub async fn start(
         Some(addr) => {
             let limit = conn_limit("admin", c.admin_max_connections);
             let app = admin::router(state.clone());
-            serve_http(addr, "admin", "--admin-listen", app, limit, &state).await?
+            serve_http(addr, "admin", "--admin-listen", app, limit, &state, &c).await?
         }
     };
     let (ofrep_addr, ofrep_task) = match opts.ofrep_listen {
@@ -422,7 +422,7 @@ pub async fn start(
                 &state.metrics,
             );
             let limit = conn_limit("ofrep", c.admin_max_connections);
-            serve_http(addr, "OFREP", "--ofrep-listen", app, limit, &state).await?
+            serve_http(addr, "OFREP", "--ofrep-listen", app, limit, &state, &c).await?
         }
     };
 
@@ -467,7 +467,8 @@ pub async fn start(
 type HttpTask = (Option<SocketAddr>, Option<JoinHandle<std::io::Result<()>>>);
 
 /// Binds `addr` (before spawning, so a taken port is reported at once) and
-/// serves `app` on it until shutdown.
+/// serves `app` on it until shutdown, with the connection limit and the header
+/// deadline (`transport::http_serve`).
 async fn serve_http(
     addr: SocketAddr,
     what: &'static str,
@@ -475,6 +476,7 @@ async fn serve_http(
     mut app: axum::Router,
     limit: ConnLimit,
     state: &AppState,
+    conns: &ConnOptions,
 ) -> Result<HttpTask, ServeError> {
     let bind_err = |source| ServeError::Bind {
         addr: format!("{addr} ({what})"),
@@ -482,7 +484,7 @@ async fn serve_http(
     };
     let l = TcpListener::bind(addr).await.map_err(bind_err)?;
     let bound = l.local_addr().ok();
-    let mut stop = state.shutdown.clone();
+    let stop = state.shutdown.clone();
     let sec = state
         .security
         .for_tcp(&addr, Alpn::Http1, &format!("{what} ({flag})"))?;
@@ -493,11 +495,7 @@ async fn serve_http(
         inner: sec.http_listener(l).map_err(bind_err)?,
         limit,
     };
-    let task = tokio::spawn(async move {
-        axum::serve(l, app)
-            .with_graceful_shutdown(async move { stop.wait().await })
-            .await
-    });
+    let task = tokio::spawn(http_serve::serve(l, app, conns.admin_header_timeout, stop));
     Ok((bound, Some(task)))
 }
 

@@ -164,6 +164,10 @@ pub struct Args {
     /// them. Client pings (flagd providers send them often) are always answered.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, env = "COHORTD_HTTP2_KEEPALIVE_INTERVAL")]
     http2_keepalive_interval: Duration,
+    /// Time an HTTP request on the admin and OFREP ports has to send all its
+    /// headers before its connection is closed (slowloris); `0` disables it.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, env = "COHORTD_ADMIN_HEADER_TIMEOUT")]
+    admin_header_timeout: Duration,
     /// Test hook: delay every gRPC call (used by the graceful-shutdown test).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, hide = true)]
     debug_delay: Option<Duration>,
@@ -220,6 +224,7 @@ impl Args {
                 max_concurrent_streams_per_connection: self.max_concurrent_streams_per_connection,
                 handshake_timeout: self.handshake_timeout,
                 http2_keepalive_interval: self.http2_keepalive_interval,
+                admin_header_timeout: self.admin_header_timeout,
             },
         }
     }

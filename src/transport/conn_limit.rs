@@ -216,6 +216,9 @@ pub struct ConnOptions {
     pub handshake_timeout: Duration,
     /// Server HTTP/2 keep-alive ping interval (`--http2-keepalive-interval`); zero disables.
     pub http2_keepalive_interval: Duration,
+    /// Time an HTTP/1 request on the admin and OFREP ports has to send all its
+    /// headers (`--admin-header-timeout`); zero disables.
+    pub admin_header_timeout: Duration,
 }
 
 impl Default for ConnOptions {
@@ -227,6 +230,7 @@ impl Default for ConnOptions {
             max_concurrent_streams_per_connection: 256,
             handshake_timeout: Duration::from_secs(10),
             http2_keepalive_interval: Duration::from_secs(60),
+            admin_header_timeout: Duration::from_secs(10),
         }
     }
 }

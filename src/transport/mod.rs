@@ -8,6 +8,7 @@ pub mod conn_limit;
 pub mod convert;
 pub mod delay;
 pub mod flagd;
+pub mod http_serve;
 pub mod limits;
 pub mod observe;
 pub mod ofrep;
