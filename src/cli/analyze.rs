@@ -12,8 +12,6 @@ use crate::analysis::evaluate::Settings;
 use crate::analysis::plan::Spending;
 use crate::analysis::{self, plot, Options, Source};
 
-use super::ConfigArg;
-
 fn fraction(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(x) if x > 0.0 && x < 1.0 => Ok(x),
@@ -24,8 +22,16 @@ fn fraction(s: &str) -> Result<f64, String> {
 /// Arguments of `cohortd analyze`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    config: ConfigArg,
+    /// The config directory (or file) the exposures were served from: its
+    /// experiments' weights, metrics, evaluation and rollback settings. A flag
+    /// only, since the positional arguments are the inputs.
+    #[arg(
+        long = "config-dir",
+        short = 'c',
+        value_name = "PATH",
+        env = "COHORTD_CONFIG_DIR"
+    )]
+    config_dir: PathBuf,
     /// Exposure and outcome files: OTLP JSON lines (the Collector's file
     /// exporter), flat JSON lines, or .csv. Read twice (exposures, then outcomes).
     #[arg(
@@ -78,7 +84,7 @@ pub fn run(args: &Args) -> i32 {
         None => Source::Events(args.inputs.clone()),
     };
     let opts = Options {
-        config: args.config.path().to_owned(),
+        config: args.config_dir.clone(),
         source,
         experiments: args.experiments.clone(),
         ledger: args.ledger.clone(),
