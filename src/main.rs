@@ -3,6 +3,14 @@
 use clap::Parser;
 use cohortd::cli::{Cli, Command};
 
+/// mimalloc instead of glibc malloc (feature `mimalloc`): glibc keeps the memory
+/// of a burst of connections and streams in its per-thread arenas, so RSS stays
+/// at the high-water mark; mimalloc returns freed pages to the OS. Measured in
+/// docs/benchmarks.md (Memory).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     let code = match &cli.command {
