@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 secs="${1:-8}"
 log="$(mktemp -d)"
 trap 'rm -rf "$log"' EXIT
-cargo build --release --quiet --bin cohortd --example loadgen --example empty_server --example bench_exposure
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin cohortd --example loadgen --example empty_server --example bench_exposure
 echo "machine: $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); load at start $(cut -d' ' -f1-3 /proc/loadavg)"
 
 bash benches/h2load_assign.sh "$secs" 3 >"$log/assign" 2>&1 || true

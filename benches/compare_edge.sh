@@ -18,7 +18,7 @@ if [ ! -x "$edge" ]; then
   cargo install --locked --no-default-features unleash-edge@20.1.0 --root target/bench-tools/edge
   edge=target/bench-tools/edge/bin/unleash-edge
 fi
-cargo build --release --quiet --bin cohortd --example loadgen
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin cohortd --example loadgen
 R=target/release
 tmp="$(mktemp -d)"
 pids=()

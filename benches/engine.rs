@@ -11,7 +11,7 @@ use cohortd::config::{parse_file, SourceFile};
 use cohortd::engine::EvalOptions;
 use cohortd::transport::convert::json_object_to_struct;
 use cohortd::Snapshot;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use serde_json::{json, Map, Value};
 
 const TEMPLATE: &str = include_str!("../examples/configs/checkout.json");

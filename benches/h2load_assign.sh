@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-8}"; rounds="${2:-3}"
 bash benches/setup-bench.sh
-cargo build --release --quiet --bin cohortd --example loadgen --example empty_server
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin cohortd --example loadgen --example empty_server
 R=target/release
 tmp="$(mktemp -d)"
 pids=()

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash benches/setup-bench.sh
-cargo build --release --quiet --bin cohortd --example loadgen
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin cohortd --example loadgen
 R=target/release
 tmp="$(mktemp -d)"
 pid=
