@@ -11,7 +11,7 @@ use cohortd::config::{parse_file, SourceFile};
 use cohortd::engine::EvalOptions;
 use cohortd::transport::convert::json_object_to_struct;
 use cohortd::Snapshot;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use serde_json::{json, Map, Value};
 
 const TEMPLATE: &str = include_str!("../examples/configs/checkout.json");
@@ -51,57 +51,65 @@ fn enrolled_user(snap: &Snapshot) -> String {
         .unwrap()
 }
 
-fn one_assignment(c: &mut Criterion) {
-    let snap = snapshot("checkout.json", TEMPLATE);
+/// Every benchmark as a named closure returning something `black_box` keeps: the
+/// criterion run and the instruction-count mode (`ENGINE_COUNT`, below) run the
+/// very same code.
+type Bench = (&'static str, Box<dyn FnMut() -> usize>);
+
+fn one_assignment_benches() -> Vec<Bench> {
+    let snap = std::sync::Arc::new(snapshot("checkout.json", TEMPLATE));
     let user = enrolled_user(&snap);
     let json_ctx = context(&user);
     let proto_ctx = json_object_to_struct(&json_ctx);
     // 1,024 different users: 25% enrolled, as in production traffic.
     let mixed_json: Vec<_> = (0..1024).map(|i| context(&format!("user-{i}"))).collect();
     let mixed_proto: Vec<_> = mixed_json.iter().map(json_object_to_struct).collect();
-
-    let mut g = c.benchmark_group("one_assignment");
-    g.bench_function("json_map/enrolled", |b| {
-        b.iter(|| {
-            snap.assign(black_box(KEY), black_box(&json_ctx), EvalOptions::default())
+    let (s1, s2, s3, s4) = (snap.clone(), snap.clone(), snap.clone(), snap);
+    let (mut i, mut j) = (0usize, 0usize);
+    vec![
+        (
+            "one_assignment/json_map/enrolled",
+            Box::new(move || {
+                s1.assign(black_box(KEY), black_box(&json_ctx), EvalOptions::default())
+                    .unwrap()
+                    .variant
+                    .key
+                    .len()
+            }),
+        ),
+        (
+            "one_assignment/proto_struct/enrolled",
+            Box::new(move || {
+                s2.assign(
+                    black_box(KEY),
+                    black_box(&proto_ctx),
+                    EvalOptions::default(),
+                )
                 .unwrap()
                 .variant
                 .key
                 .len()
-        })
-    });
-    g.bench_function("proto_struct/enrolled", |b| {
-        b.iter(|| {
-            snap.assign(
-                black_box(KEY),
-                black_box(&proto_ctx),
-                EvalOptions::default(),
-            )
-            .unwrap()
-            .variant
-            .key
-            .len()
-        })
-    });
-    let mut i = 0usize;
-    g.bench_function("json_map/mixed_users", |b| {
-        b.iter(|| {
-            i = (i + 1) & 1023;
-            snap.assign(black_box(KEY), &mixed_json[i], EvalOptions::default())
-                .unwrap()
-                .enrolled
-        })
-    });
-    let mut i = 0usize;
-    g.bench_function("proto_struct/mixed_users", |b| {
-        b.iter(|| {
-            i = (i + 1) & 1023;
-            snap.assign(black_box(KEY), &mixed_proto[i], EvalOptions::default())
-                .unwrap()
-                .enrolled
-        })
-    });
-    g.finish();
+            }),
+        ),
+        (
+            "one_assignment/json_map/mixed_users",
+            Box::new(move || {
+                i = (i + 1) & 1023;
+                s3.assign(black_box(KEY), &mixed_json[i], EvalOptions::default())
+                    .unwrap()
+                    .enrolled as usize
+            }),
+        ),
+        (
+            "one_assignment/proto_struct/mixed_users",
+            Box::new(move || {
+                j = (j + 1) & 1023;
+                s4.assign(black_box(KEY), &mixed_proto[j], EvalOptions::default())
+                    .unwrap()
+                    .enrolled as usize
+            }),
+        ),
+    ]
 }
 
 /// 1,000 running experiments shaped like real ones: 2 to 4 variants (some
@@ -137,38 +145,85 @@ fn thousand_experiments() -> String {
     json!({ "experiments": exps }).to_string()
 }
 
-fn all_experiments(c: &mut Criterion) {
-    let snap = snapshot("thousand.json", &thousand_experiments());
+fn all_experiments_benches() -> Vec<Bench> {
+    let snap = std::sync::Arc::new(snapshot("thousand.json", &thousand_experiments()));
     assert_eq!(snap.served().count(), 1000);
     let json_ctx = context("user-12345");
-    let proto_ctx = json_object_to_struct(&json_ctx);
-    let mut g = c.benchmark_group("assign_all_1000");
-    g.bench_function("json_map", |b| {
-        b.iter(|| {
-            let mut enrolled = 0u32;
-            snap.assign_all(black_box(&json_ctx), |a| enrolled += a.enrolled as u32);
-            enrolled
-        })
-    });
-    g.bench_function("proto_struct", |b| {
-        b.iter(|| {
-            let mut enrolled = 0u32;
-            snap.assign_all(black_box(&proto_ctx), |a| enrolled += a.enrolled as u32);
-            enrolled
-        })
-    });
-    g.bench_function("proto_struct/evaluate_each", |b| {
-        b.iter(|| {
-            snap.served()
-                .map(|e| {
-                    e.evaluate(black_box(&proto_ctx), EvalOptions::default(), &mut ())
-                        .enrolled as u32
-                })
-                .sum::<u32>()
-        })
-    });
-    g.finish();
+    let proto_ctx = std::sync::Arc::new(json_object_to_struct(&json_ctx));
+    let (s1, s2, s3) = (snap.clone(), snap.clone(), snap);
+    let p2 = proto_ctx.clone();
+    vec![
+        (
+            "assign_all_1000/json_map",
+            Box::new(move || {
+                let mut enrolled = 0usize;
+                s1.assign_all(black_box(&json_ctx), |a| enrolled += a.enrolled as usize);
+                enrolled
+            }),
+        ),
+        (
+            "assign_all_1000/proto_struct",
+            Box::new(move || {
+                let mut enrolled = 0usize;
+                s2.assign_all(black_box(&*proto_ctx), |a| enrolled += a.enrolled as usize);
+                enrolled
+            }),
+        ),
+        (
+            "assign_all_1000/proto_struct/evaluate_each",
+            Box::new(move || {
+                s3.served()
+                    .map(|e| {
+                        e.evaluate(black_box(&*p2), EvalOptions::default(), &mut ())
+                            .enrolled as usize
+                    })
+                    .sum::<usize>()
+            }),
+        ),
+    ]
 }
 
-criterion_group!(benches, one_assignment, all_experiments);
-criterion_main!(benches);
+fn all_benches() -> Vec<Bench> {
+    let mut v = one_assignment_benches();
+    v.extend(all_experiments_benches());
+    v
+}
+
+fn criterion_benches(c: &mut Criterion) {
+    for (name, mut f) in all_benches() {
+        c.bench_function(name, |b| b.iter(&mut f));
+    }
+}
+
+/// Instruction-count mode for callgrind (benches/engine_callgrind.sh):
+/// `ENGINE_COUNT=NAME:ITERATIONS` runs one benchmark that many times and exits.
+/// Two runs with N and 2N iterations differ by exactly N iterations' instructions,
+/// which cancels the setup (config compile, contexts) out of the count.
+fn count_mode(spec: &str) {
+    let (name, n) = spec.rsplit_once(':').expect("ENGINE_COUNT=NAME:ITERATIONS");
+    let n: usize = n.parse().expect("ITERATIONS is a number");
+    let (_, mut f) = all_benches()
+        .into_iter()
+        .find(|(b, _)| *b == name)
+        .unwrap_or_else(|| panic!("no benchmark named {name}"));
+    let mut sink = 0usize;
+    for _ in 0..n {
+        sink = sink.wrapping_add(f());
+    }
+    black_box(sink);
+}
+
+criterion_group!(benches, criterion_benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("ENGINE_COUNT") {
+        if spec == "list" {
+            all_benches().iter().for_each(|(n, _)| println!("{n}"));
+        } else {
+            count_mode(&spec);
+        }
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -12,11 +12,20 @@
 //! cargo run --release --example loadgen -- --target http://127.0.0.1:8023 --rpc empty
 //! # a config directory with N generated experiments (for the RSS measurement):
 //! cargo run --release --example loadgen -- gen-config --experiments 1000 /tmp/c1000
+//! # the body of one gRPC call (5-byte frame header + message), for h2load -d:
+//! cargo run --release --example loadgen -- request-file --rpc assign /tmp/assign.bin
 //! ```
 
-mod bench {
-    tonic::include_proto!("cohortd.bench");
+mod proto {
+    pub mod bench {
+        tonic::include_proto!("cohortd.bench");
+    }
+    /// The bench proto imports cohortd's messages as `super::v1::...`.
+    pub mod v1 {
+        pub use ::cohortd::transport::pb::*;
+    }
 }
+use proto::bench;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -90,6 +99,29 @@ enum Cmd {
         /// Output directory (created).
         dir: PathBuf,
     },
+    /// Writes one framed gRPC request body (the same one this generator sends,
+    /// unit `user-1`), for light load generators such as h2load.
+    RequestFile {
+        /// Which call (`empty` writes the empty service's Assign request: the
+        /// same bytes as `assign`).
+        #[arg(long, value_enum, default_value = "assign")]
+        rpc: Rpc,
+        /// Experiment for `assign`.
+        #[arg(long, default_value = "exp-checkout-flow-v3")]
+        experiment: String,
+        /// Output file.
+        out: PathBuf,
+    },
+}
+
+/// A gRPC length-prefixed message: flag 0 (uncompressed), 4-byte big-endian length.
+fn framed(msg: &impl prost::Message) -> Vec<u8> {
+    let body = msg.encode_to_vec();
+    let mut out = Vec::with_capacity(5 + body.len());
+    out.push(0);
+    out.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -301,6 +333,27 @@ fn gen_config(n: usize, dir: &std::path::Path) -> std::io::Result<()> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if let Some(Cmd::RequestFile {
+        rpc,
+        experiment,
+        out,
+    }) = &args.cmd
+    {
+        let bytes = match rpc {
+            Rpc::Assign | Rpc::Empty => framed(&pb::AssignRequest {
+                experiment: experiment.clone(),
+                context: Some(context(1)),
+                ..Default::default()
+            }),
+            Rpc::AssignAll => framed(&pb::AssignAllRequest {
+                context: Some(context(1)),
+                ..Default::default()
+            }),
+        };
+        std::fs::write(out, &bytes)?;
+        println!("wrote {} bytes to {}", bytes.len(), out.display());
+        return Ok(());
+    }
     if let Some(Cmd::GenConfig { experiments, dir }) = &args.cmd {
         gen_config(*experiments, dir)?;
         let snap = cohortd::Snapshot::load(dir).map_err(|e| e.to_string())?;
