@@ -23,6 +23,7 @@ use crate::snapshot::Experiment;
 use crate::state::AppState;
 use crate::transport::convert::{attr_to_proto, json_to_proto};
 use crate::transport::pb;
+use crate::transport::status::{eval_status, snapshot_or_unavailable};
 use crate::Snapshot;
 
 /// The `Assignment` service over the shared [`AppState`].
@@ -74,34 +75,11 @@ impl AssignmentService {
     }
 }
 
-/// The serving snapshot, or UNAVAILABLE with the reason nothing is loaded.
-pub fn snapshot_or_unavailable(state: &AppState) -> Result<Arc<Snapshot>, Status> {
-    state.store.load().ok_or_else(|| {
-        let why = state
-            .store
-            .status()
-            .last_error
-            .map(|e| format!(": the last reload failed: {e}"))
-            .unwrap_or_default();
-        Status::unavailable(format!("no config loaded yet{why}"))
-    })
-}
-
 /// A flag of another format asked for over cohortd.v1, which serves experiments.
 fn not_an_experiment(key: &str) -> Status {
     Status::failed_precondition(format!(
         "`{key}` is not a cohortd experiment; evaluate it over flagd or OFREP"
     ))
-}
-
-/// Maps an engine lookup error to its gRPC status; an unknown key names the
-/// closest served keys.
-pub fn eval_status(snap: &Snapshot, e: EvalError) -> Status {
-    let hint = match &e {
-        EvalError::NotFound(k) => snap.did_you_mean(k),
-        EvalError::Draft(_) => String::new(),
-    };
-    Status::not_found(format!("{e}{hint}"))
 }
 
 fn sticky_for<'a>(

@@ -22,8 +22,8 @@ use crate::engine::{EvalError, EvalOptions};
 use crate::exposure::outcome::{Attribution, Outcome, OutcomePart, OutcomeVerdict};
 use crate::snapshot::Experiment;
 use crate::state::AppState;
-use crate::transport::cohortd_v1::{eval_status, snapshot_or_unavailable};
 use crate::transport::pb;
+use crate::transport::status::{eval_status, snapshot_or_unavailable};
 
 /// Latest accepted timestamp: 9999-12-31T23:59:59Z, as RFC 3339 allows.
 const MAX_TIMESTAMP_SECS: i64 = 253_402_300_799;
