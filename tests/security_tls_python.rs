@@ -97,6 +97,8 @@ impl Check<'_> {
             String::from_utf8_lossy(&out.stderr)
         );
         if out.status.success() {
+            // Shown with --nocapture: what each check saw.
+            eprintln!("{} {} {expect}: {}", self.kind, self.addr, said.trim());
             Ok(said)
         } else {
             Err(format!(
