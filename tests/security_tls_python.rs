@@ -81,6 +81,8 @@ impl Check<'_> {
     /// what the client saw instead. Blocking: call from a blocking thread.
     fn expect(&self, expect: &str) -> Result<String, String> {
         let mut cmd = Command::new(self.python);
+        // grpc-core logs every failed handshake of the retry loop at INFO.
+        cmd.env("GRPC_VERBOSITY", "ERROR");
         cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/tls_client.py"))
             .arg(self.kind)
             .args(["--addr", &self.addr.to_string()])
