@@ -586,7 +586,7 @@ impl Running {
                 clean = false;
             }
             Err(_) => {
-                tracing::warn!(grace = ?self.grace, "grace period elapsed; dropping the calls still in flight");
+                tracing::warn!(grace = %format_args!("{}s", self.grace.as_secs_f64()), "grace period elapsed; dropping the calls still in flight");
                 grpc.abort();
                 clean = false;
             }

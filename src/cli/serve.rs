@@ -431,7 +431,13 @@ async fn serve(args: &Args) -> i32 {
                     None => {
                         let (d, s) = (dir.to_owned(), store.clone());
                         let outcome = tokio::task::spawn_blocking(move || reload_now(&d, &s)).await;
-                        tracing::info!(outcome = ?outcome.map(|o| matches!(o, ReloadOutcome::Applied(_))), "SIGHUP reload done");
+                        let outcome = match outcome {
+                            Ok(ReloadOutcome::Applied(_)) => "applied",
+                            Ok(ReloadOutcome::Unchanged) => "unchanged",
+                            Ok(ReloadOutcome::Rejected(_)) => "rejected",
+                            Err(_) => "failed",
+                        };
+                        tracing::info!(outcome, "SIGHUP reload done");
                     }
                 }
             }

@@ -99,7 +99,7 @@ pub async fn settled(
                 if !wait.is_zero() && removes_running(&served, next) {
                     tracing::info!(
                         dir = %dir.display(),
-                        wait = ?wait,
+                        wait = %format_args!("{:.1}s", wait.as_secs_f64()),
                         "config change removes a running experiment; waiting for it to persist (--removal-settle)"
                     );
                     tokio::select! {
@@ -114,7 +114,7 @@ pub async fn settled(
                 }
             }
         } else if !immediate && started.elapsed() >= MAX_WAIT {
-            tracing::warn!(dir = %dir.display(), waited = ?MAX_WAIT, "config directory never settled; applying what is there now");
+            tracing::warn!(dir = %dir.display(), waited = %format_args!("{}s", MAX_WAIT.as_secs()), "config directory never settled; applying what is there now");
         }
         return Some(Ready {
             stamp: last,
