@@ -221,6 +221,13 @@ fn parse_file_unredacted(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Ve
             }
         }
     };
+    if super::flagd::is_flagd_document(&value) {
+        let flagd = super::flagd::parse_flagd_value(path, &value)?;
+        return Ok(ConfigDocument {
+            flagd: Some(flagd),
+            ..Default::default()
+        });
+    }
     match &value {
         Value::Null => Ok(ConfigDocument::default()),
         Value::Array(items) => {

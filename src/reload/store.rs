@@ -97,6 +97,7 @@ pub struct Store {
     current: ArcSwapOption<Snapshot>,
     events: broadcast::Sender<ReloadEvent>,
     status: Mutex<ReloadStatus>,
+    flagd_form: crate::engine::flagd::FractionalForm,
 }
 
 impl Default for Store {
@@ -105,6 +106,7 @@ impl Default for Store {
             current: ArcSwapOption::empty(),
             events: broadcast::channel(64).0,
             status: Mutex::default(),
+            flagd_form: Default::default(),
         }
     }
 }
@@ -113,6 +115,15 @@ impl Store {
     /// An empty store: nothing is served until the first valid config is installed.
     pub fn new() -> Arc<Store> {
         Arc::new(Store::default())
+    }
+
+    /// An empty store whose snapshots evaluate flagd `fractional` with `form`
+    /// (`serve --flagd-fractional`).
+    pub fn with_flagd_form(form: crate::engine::flagd::FractionalForm) -> Arc<Store> {
+        Arc::new(Store {
+            flagd_form: form,
+            ..Store::default()
+        })
     }
 
     /// The snapshot in force, if any. Lock-free; hold the result for one request.
@@ -124,6 +135,7 @@ impl Store {
     /// Publishes `next` unless it has the version already served. Returns the
     /// change event when something was applied.
     pub fn install(&self, next: Snapshot) -> Option<ReloadEvent> {
+        let next = next.with_flagd_form(self.flagd_form);
         let old = self.current.load_full();
         let now = SystemTime::now();
         if old
