@@ -42,12 +42,27 @@ impl ReloadEvent {
                 Some(_) => {}
             }
         }
+        // flagd-format flags: compared by their compiled definition.
+        for f in new.flagd().flags() {
+            match old.and_then(|o| o.flagd().get(f.key())) {
+                None => ev.added.push(f.key().to_owned()),
+                Some(prev) if prev != f => ev.changed.push(f.key().to_owned()),
+                Some(_) => {}
+            }
+        }
         if let Some(o) = old {
             ev.removed = o
                 .experiments()
                 .iter()
                 .filter(|e| new.experiment(&e.key).is_none())
                 .map(|e| e.key.to_string())
+                .chain(
+                    o.flagd()
+                        .flags()
+                        .iter()
+                        .filter(|f| new.flagd().get(f.key()).is_none())
+                        .map(|f| f.key().to_owned()),
+                )
                 .collect();
         }
         ev
