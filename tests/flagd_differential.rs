@@ -7,6 +7,7 @@
 //! 100,000-context run.
 
 mod clients_common;
+mod flagd_common;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;

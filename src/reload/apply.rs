@@ -65,6 +65,20 @@ pub fn apply_compiled(compiled: Result<Snapshot, ConfigErrors>, store: &Store) -
     }
 }
 
+/// Frees a replaced snapshot here, on the reload thread, rather than wherever its
+/// last reader happens to drop it: freeing 10,000 experiments takes milliseconds,
+/// and that reader would be a request. Readers hold a snapshot for one request, so
+/// waiting for them is short; after a second the last reader frees it after all.
+pub(super) fn release(previous: Arc<crate::Snapshot>) {
+    for _ in 0..1000 {
+        if Arc::strong_count(&previous) == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(previous);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,18 +105,4 @@ mod tests {
         assert_eq!(reload_now(dir.path(), &store), ReloadOutcome::Unchanged);
         assert!(store.status().last_error.is_none());
     }
-}
-
-/// Frees a replaced snapshot here, on the reload thread, rather than wherever its
-/// last reader happens to drop it: freeing 10,000 experiments takes milliseconds,
-/// and that reader would be a request. Readers hold a snapshot for one request, so
-/// waiting for them is short; after a second the last reader frees it after all.
-pub(super) fn release(previous: Arc<crate::Snapshot>) {
-    for _ in 0..1000 {
-        if Arc::strong_count(&previous) == 1 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    drop(previous);
 }
