@@ -86,6 +86,9 @@ pub struct ServeOptions {
     /// OFREP HTTP address; `None` (the library default, so embedders and tests
     /// opt in) disables it. `cohortd serve` defaults to 127.0.0.1:8016.
     pub ofrep_listen: Option<SocketAddr>,
+    /// flagd sync (flagd.sync.v1) gRPC address; `None` (the library default)
+    /// disables it. `cohortd serve` defaults to 127.0.0.1:8015.
+    pub sync_listen: Option<SocketAddr>,
     /// How long in-flight calls may take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
     /// Request limits.
@@ -110,6 +113,7 @@ impl Default for ServeOptions {
             listen: Listen::Tcp(SocketAddr::from(([127, 0, 0, 1], 8013))),
             admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8014))),
             ofrep_listen: None,
+            sync_listen: None,
             shutdown_grace: Duration::from_secs(10),
             limits: Limits::default(),
             debug_delay: None,
@@ -288,7 +292,10 @@ pub struct Running {
     pub probe_addr: Option<SocketAddr>,
     /// The OFREP HTTP listener, if enabled.
     pub ofrep_addr: Option<SocketAddr>,
+    /// The flagd sync gRPC listener, if enabled.
+    pub sync_addr: Option<SocketAddr>,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
+    sync: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     admin: Option<JoinHandle<std::io::Result<()>>>,
     ofrep: Option<JoinHandle<std::io::Result<()>>>,
     probe: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
@@ -426,6 +433,45 @@ pub async fn start(
         }
     };
 
+    let (sync_addr, sync) = match opts.sync_listen {
+        None => (None, None),
+        Some(addr) => {
+            let bind_err = |source| ServeError::Bind {
+                addr: format!("{addr} (flagd sync)"),
+                source,
+            };
+            let sec = state
+                .security
+                .for_tcp(&addr, Alpn::H2, "flagd sync (--sync-listen)")?;
+            let l = TcpListener::bind(addr).await.map_err(bind_err)?;
+            let bound = l.local_addr().map_err(bind_err)?;
+            let svc = flagd::sync::SyncServer::new(flagd::sync::FlagSync::new(
+                state.store.clone(),
+                Some(stop_signal(&state.shutdown)),
+            ));
+            // Providers ping often; the server answers every ping and never
+            // counts them against the client (no ping policy, as in flagd).
+            let router = tonic::transport::Server::builder()
+                .http2_keepalive_interval(keepalive)
+                .layer(
+                    ServiceBuilder::new()
+                        .layer(StreamLimitLayer::new(
+                            c.max_streams,
+                            state.metrics.open_streams.clone(),
+                        ))
+                        .option_layer(sec.grpc_auth_layer())
+                        .into_inner(),
+                )
+                .add_service(svc);
+            let incoming = conn_limit("sync", c.max_connections).incoming(sec.incoming(l));
+            let mut stop = state.shutdown.clone();
+            let task = tokio::spawn(
+                router.serve_with_incoming_shutdown(incoming, async move { stop.wait().await }),
+            );
+            (Some(bound), Some(task))
+        }
+    };
+
     let (probe_addr, probe) = match opts.probe_listen {
         None => (None, None),
         Some(addr) => {
@@ -455,7 +501,9 @@ pub async fn start(
         admin_addr,
         probe_addr,
         ofrep_addr,
+        sync_addr,
         grpc,
+        sync,
         admin,
         ofrep: ofrep_task,
         probe,
@@ -589,6 +637,11 @@ impl Running {
                 tracing::warn!(grace = %format_args!("{}s", self.grace.as_secs_f64()), "grace period elapsed; dropping the calls still in flight");
                 grpc.abort();
                 clean = false;
+            }
+        }
+        if let Some(mut sync) = self.sync {
+            if tokio::time::timeout_at(deadline, &mut sync).await.is_err() {
+                sync.abort();
             }
         }
         if let Some(mut probe) = self.probe {

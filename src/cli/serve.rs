@@ -59,6 +59,22 @@ pub struct Args {
         value_parser = parse_admin
     )]
     ofrep_listen: AdminListen,
+    /// gRPC address of flagd's in-process sync service (flagd.sync.v1), flagd's
+    /// sync port by default; `off` disables it.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8015",
+        env = "COHORTD_SYNC_LISTEN",
+        value_parser = parse_admin
+    )]
+    sync_listen: AdminListen,
+    /// Which released form of flagd's `fractional` flagd-format flags bucket
+    /// with: v1 (legacy percentages), v2 (flagd's Go evaluator), v3 (typed
+    /// values, openfeature-flagd-core 2.x). See docs/openfeature.md.
+    #[arg(long, value_name = "FORM", default_value = "v3", env = "COHORTD_FLAGD_FRACTIONAL",
+          value_parser = parse_form)]
+    flagd_fractional: crate::engine::flagd::FractionalForm,
     /// How long in-flight calls may take to finish after SIGTERM/SIGINT.
     #[arg(
         long,
@@ -186,6 +202,11 @@ fn parse_admin(s: &str) -> Result<AdminListen, String> {
         .map_err(|_| format!("`{s}` is not IP:PORT or `off`"))
 }
 
+fn parse_form(s: &str) -> Result<crate::engine::flagd::FractionalForm, String> {
+    crate::engine::flagd::FractionalForm::parse(s)
+        .ok_or_else(|| format!("`{s}` is not a fractional form: use v1, v2 or v3"))
+}
+
 impl Args {
     fn read_limits(&self) -> ReadLimits {
         ReadLimits {
@@ -200,6 +221,7 @@ impl Args {
             listen: self.listen.clone(),
             admin_listen: self.admin_listen.0,
             ofrep_listen: self.ofrep_listen.0,
+            sync_listen: self.sync_listen.0,
             shutdown_grace: self.shutdown_grace,
             limits: Limits {
                 max_message_bytes: self.max_message_bytes,
@@ -340,7 +362,7 @@ async fn serve(args: &Args) -> i32 {
             return 1;
         }
     };
-    let store = Store::new();
+    let store = Store::with_flagd_form(args.flagd_fractional);
     let metrics = Metrics::new();
     metrics.watch_store(store.clone());
 

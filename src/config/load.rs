@@ -250,6 +250,13 @@ fn parse_file_inner(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Partial
             }
         }
     };
+    if super::flagd::is_flagd_document(&value) {
+        let flagd = super::flagd::parse_flagd_value(path, &value)?;
+        return Ok(ConfigDocument {
+            flagd: Some(flagd),
+            ..Default::default()
+        });
+    }
     match &value {
         Value::Null => Ok(ConfigDocument::default()),
         Value::Array(items) => {

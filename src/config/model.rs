@@ -28,6 +28,12 @@ pub struct ConfigDocument {
     /// Holdouts: fractions of units kept out of every experiment that opts in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holdouts: Vec<HoldoutConfig>,
+    /// A flagd flag-definition document (a file whose top level has `flags`):
+    /// such a file holds flagd flags only, recognised from its content by
+    /// [`super::load::parse_file`]. Not part of the cohortd format's schema.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub flagd: Option<super::flagd::FlagdDocument>,
 }
 
 /// One experiment (or feature flag).

@@ -23,6 +23,12 @@ pub enum Attr<'a> {
 pub trait Context {
     /// The attribute named `name`, if present.
     fn get(&self, name: &str) -> Option<Attr<'_>>;
+
+    /// The whole context as a JSON object, for flagd-format targeting (JSONLogic
+    /// reads nested values). Contexts that only answer `get` are empty here.
+    fn json(&self) -> std::borrow::Cow<'_, serde_json::Map<String, serde_json::Value>> {
+        std::borrow::Cow::Owned(serde_json::Map::new())
+    }
 }
 
 /// Contexts up to this many attributes are searched by a scan comparing lengths
@@ -48,6 +54,10 @@ impl Context for serde_json::Map<String, serde_json::Value> {
         }
         self.get(name).map(json_attr)
     }
+
+    fn json(&self) -> std::borrow::Cow<'_, serde_json::Map<String, serde_json::Value>> {
+        std::borrow::Cow::Borrowed(self)
+    }
 }
 
 /// Views a JSON value as an [`Attr`].
@@ -65,6 +75,10 @@ pub fn json_attr(v: &serde_json::Value) -> Attr<'_> {
 impl<C: Context + ?Sized> Context for &C {
     fn get(&self, name: &str) -> Option<Attr<'_>> {
         (**self).get(name)
+    }
+
+    fn json(&self) -> std::borrow::Cow<'_, serde_json::Map<String, serde_json::Value>> {
+        (**self).json()
     }
 }
 

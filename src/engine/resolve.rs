@@ -1,17 +1,20 @@
 //! The one evaluation interface every transport calls: resolve a flag key for a
 //! context into a value, a variant, a reason, metadata and the exposure decision.
 //!
-//! Transports (cohortd.v1, flagd v1/v2, and later OFREP) and the exposure
-//! pipeline see a [`Resolution`], never a flag format. A flag format joins by
-//! adding a variant to [`Flag`] (looked up in [`Snapshot::flag`]) and an arm to
-//! [`resolve_flag`]; a flagd-format flag would be `Flag::Flagd(&FlagdFlag)`,
-//! resolving to [`Served::CallerDefault`] when disabled or when its default
-//! variant is null, and deciding its exposure when `fractional` ran.
+//! Transports (cohortd.v1, flagd v1/v2, OFREP) and the exposure pipeline see a
+//! [`Resolution`], never a flag format. Each format is a variant of [`Flag`]
+//! (looked up in [`Snapshot::flag`]) with its arm in [`resolve_flag`]: a cohortd
+//! experiment, or a flagd-format flag, which resolves to [`Served::CallerDefault`]
+//! when disabled or when its default variant is null, and is an exposure when
+//! its targeting went through `fractional`.
 //!
 //! Resolving an experiment allocates nothing: the value and variant borrow the
-//! snapshot, metadata is read on demand.
+//! snapshot, metadata is read on demand. A flagd flag with targeting sees the
+//! context as JSON (a copy when the context is protobuf).
 
+use crate::engine::flagd::{FlagdEvalError, FlagdReason, FractionalForm};
 use crate::engine::{Assignment, Context, EvalError, EvalOptions, Reason as Detail};
+use crate::snapshot::flagd::FlagdFlag;
 use crate::snapshot::{Experiment, Snapshot};
 
 /// A flag of any format in a snapshot.
@@ -19,13 +22,16 @@ use crate::snapshot::{Experiment, Snapshot};
 pub enum Flag<'s> {
     /// A cohortd experiment (or plain flag written as one).
     Experiment(&'s Experiment),
+    /// A flagd-format flag, with the `fractional` form the snapshot serves.
+    Flagd(&'s FlagdFlag, FractionalForm),
 }
 
-impl Flag<'_> {
+impl<'s> Flag<'s> {
     /// The flag key.
-    pub fn key(&self) -> &str {
-        match self {
+    pub fn key(&self) -> &'s str {
+        match *self {
             Flag::Experiment(e) => &e.key,
+            Flag::Flagd(f, _) => f.key(),
         }
     }
 }
@@ -35,10 +41,25 @@ impl Snapshot {
     #[inline]
     pub fn flag(&self, key: &str) -> Result<Flag<'_>, EvalError> {
         match self.experiment(key) {
-            None => Err(EvalError::NotFound(key.to_owned())),
             Some(e) if !e.is_served() => Err(EvalError::Draft(key.to_owned())),
             Some(e) => Ok(Flag::Experiment(e)),
+            None => match self.flagd().get(key) {
+                Some(f) => Ok(Flag::Flagd(f, self.flagd_form())),
+                None => Err(EvalError::NotFound(key.to_owned())),
+            },
         }
+    }
+
+    /// Every served flag of every format: experiments (by key), then flagd flags
+    /// (by key). Bulk evaluation walks this.
+    pub fn flags(&self) -> impl Iterator<Item = Flag<'_>> {
+        let form = self.flagd_form();
+        self.served().map(Flag::Experiment).chain(
+            self.flagd()
+                .flags()
+                .iter()
+                .map(move |f| Flag::Flagd(f, form)),
+        )
     }
 }
 
@@ -98,6 +119,12 @@ pub enum FlagError<'s> {
         /// The attribute the flag hashes.
         attribute: &'s str,
     },
+    /// A flagd flag's targeting returned a name that is not one of its variants
+    /// (flagd: PARSE_ERROR).
+    UnknownVariant,
+    /// A flagd flag's targeting returned an object or array, which names no
+    /// variant (flagd: PARSE_ERROR).
+    NotAVariantName,
 }
 
 /// One flag resolved for one context.
@@ -116,6 +143,9 @@ pub struct Resolution<'s> {
     /// For a cohortd experiment: the engine's assignment (variant, enrolment and
     /// the detailed reason); cohortd.v1 responses are built from it.
     pub assignment: Option<Assignment<'s>>,
+    /// For a flagd flag: `fractional` chose the variant, so this evaluation is an
+    /// exposure.
+    pub bucketed: bool,
 }
 
 impl<'s> Resolution<'s> {
@@ -126,10 +156,12 @@ impl<'s> Resolution<'s> {
     }
 
     /// Flag metadata as `(key, value)` pairs, beside the config version the
-    /// caller adds: what analysis needs to group by cohort and detect drift.
-    pub fn metadata(&self) -> impl Iterator<Item = (&'static str, Meta<'s>)> {
+    /// caller adds. For an experiment: what analysis needs to group by cohort and
+    /// detect drift. For a flagd flag: exactly flagd's (flag-set metadata merged
+    /// under the flag's own).
+    pub fn metadata(&self) -> impl Iterator<Item = (&'s str, Meta<'s>)> {
         let a = self.assignment;
-        a.into_iter().flat_map(|a| {
+        let experiment = a.into_iter().flat_map(|a| {
             let e = a.experiment;
             [
                 ("experimentStatus", Meta::Str(e.status.as_str())),
@@ -138,7 +170,31 @@ impl<'s> Resolution<'s> {
                 ("enrolled", Meta::Bool(a.enrolled)),
                 ("cohortdReason", Meta::Str(a.reason.as_str())),
             ]
-        })
+        });
+        let flagd = match self.flag {
+            Flag::Flagd(f, _) => Some(&f.metadata),
+            Flag::Experiment(_) => None,
+        };
+        let flagd = flagd.into_iter().flatten().filter_map(|(k, v)| {
+            let m = match v {
+                serde_json::Value::String(s) => Meta::Str(s),
+                serde_json::Value::Bool(b) => Meta::Bool(*b),
+                serde_json::Value::Number(n) => Meta::Number(n.as_f64()?),
+                _ => return None,
+            };
+            Some((k.as_str(), m))
+        });
+        experiment.chain(flagd)
+    }
+
+    /// The metadata key the caller puts the config version under: experiments
+    /// have always said `configVersion`; flagd flags carry users' own keys, so
+    /// cohortd's additions there start with `cohortd`.
+    pub fn version_key(&self) -> &'static str {
+        match self.flag {
+            Flag::Experiment(_) => "configVersion",
+            Flag::Flagd(..) => "cohortdConfigVersion",
+        }
     }
 }
 
@@ -173,6 +229,59 @@ pub fn resolve_flag<'s, C: Context + ?Sized>(
 ) -> Resolution<'s> {
     match flag {
         Flag::Experiment(e) => experiment(e, e.evaluate(ctx, opts, &mut ())),
+        Flag::Flagd(f, form) => flagd(f, form, ctx, opts),
+    }
+}
+
+/// Evaluates a flagd-format flag (see `engine::flagd` for flagd's rules). The
+/// caller's default is served when the flag is disabled, when no default variant
+/// is defined, and on a targeting error.
+pub fn flagd<'s, C: Context + ?Sized>(
+    f: &'s FlagdFlag,
+    form: FractionalForm,
+    ctx: &C,
+    opts: EvalOptions<'_>,
+) -> Resolution<'s> {
+    let now = opts.now_unix_secs.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    });
+    let base = Resolution {
+        flag: Flag::Flagd(f, form),
+        value: Served::CallerDefault,
+        variant: None,
+        reason: Reason::Error,
+        error: None,
+        assignment: None,
+        bucketed: false,
+    };
+    // Flags without targeting never read the context: no JSON view is built.
+    let outcome = if f.targeting.is_none() {
+        f.evaluate(&serde_json::Map::new(), now, form)
+    } else {
+        f.evaluate(&ctx.json(), now, form)
+    };
+    match outcome {
+        Ok(o) => Resolution {
+            value: o.value.map_or(Served::CallerDefault, Served::Value),
+            variant: o.variant,
+            reason: match o.reason {
+                FlagdReason::Static => Reason::Static,
+                FlagdReason::Default => Reason::Default,
+                FlagdReason::TargetingMatch => Reason::TargetingMatch,
+                FlagdReason::Disabled => Reason::Disabled,
+            },
+            bucketed: o.bucketed,
+            ..base
+        },
+        Err(e) => Resolution {
+            error: Some(match e {
+                FlagdEvalError::UnknownVariant { .. } => FlagError::UnknownVariant,
+                FlagdEvalError::NotAVariantName { .. } => FlagError::NotAVariantName,
+            }),
+            ..base
+        },
     }
 }
 
@@ -204,6 +313,7 @@ pub fn experiment<'s>(e: &'s Experiment, a: Assignment<'s>) -> Resolution<'s> {
                         attribute: &e.hash_key,
                     }),
                     assignment: Some(a),
+                    bucketed: false,
                 }
             }
         },
@@ -220,5 +330,6 @@ pub fn experiment<'s>(e: &'s Experiment, a: Assignment<'s>) -> Resolution<'s> {
         reason,
         error: None,
         assignment: Some(a),
+        bucketed: false,
     }
 }

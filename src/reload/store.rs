@@ -42,12 +42,27 @@ impl ReloadEvent {
                 Some(_) => {}
             }
         }
+        // flagd-format flags: compared by their compiled definition.
+        for f in new.flagd().flags() {
+            match old.and_then(|o| o.flagd().get(f.key())) {
+                None => ev.added.push(f.key().to_owned()),
+                Some(prev) if prev != f => ev.changed.push(f.key().to_owned()),
+                Some(_) => {}
+            }
+        }
         if let Some(o) = old {
             ev.removed = o
                 .experiments()
                 .iter()
                 .filter(|e| new.experiment(&e.key).is_none())
                 .map(|e| e.key.to_string())
+                .chain(
+                    o.flagd()
+                        .flags()
+                        .iter()
+                        .filter(|f| new.flagd().get(f.key()).is_none())
+                        .map(|f| f.key().to_owned()),
+                )
                 .collect();
         }
         ev
@@ -97,6 +112,7 @@ pub struct Store {
     current: ArcSwapOption<Snapshot>,
     events: broadcast::Sender<ReloadEvent>,
     status: Mutex<ReloadStatus>,
+    flagd_form: crate::engine::flagd::FractionalForm,
 }
 
 impl Default for Store {
@@ -105,6 +121,7 @@ impl Default for Store {
             current: ArcSwapOption::empty(),
             events: broadcast::channel(64).0,
             status: Mutex::default(),
+            flagd_form: Default::default(),
         }
     }
 }
@@ -113,6 +130,15 @@ impl Store {
     /// An empty store: nothing is served until the first valid config is installed.
     pub fn new() -> Arc<Store> {
         Arc::new(Store::default())
+    }
+
+    /// An empty store whose snapshots evaluate flagd `fractional` with `form`
+    /// (`serve --flagd-fractional`).
+    pub fn with_flagd_form(form: crate::engine::flagd::FractionalForm) -> Arc<Store> {
+        Arc::new(Store {
+            flagd_form: form,
+            ..Store::default()
+        })
     }
 
     /// The snapshot in force, if any. Lock-free; hold the result for one request.
@@ -124,6 +150,7 @@ impl Store {
     /// Publishes `next` unless it has the version already served. Returns the
     /// change event when something was applied.
     pub fn install(&self, next: Snapshot) -> Option<ReloadEvent> {
+        let next = next.with_flagd_form(self.flagd_form);
         let old = self.current.load_full();
         let now = SystemTime::now();
         if old

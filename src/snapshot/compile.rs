@@ -162,6 +162,19 @@ impl Compiler {
             }
         }
 
+        let flagd = match super::flagd::FlagdSet::compile(
+            files
+                .iter()
+                .filter_map(|f| Some((f.path.as_path(), f.doc.flagd.as_ref()?))),
+            |key| owners.get(key).map(|o| o.file),
+        ) {
+            Ok(set) => set,
+            Err(mut e) => {
+                self.errors.append(&mut e);
+                super::flagd::FlagdSet::default()
+            }
+        };
+
         let mut experiments = Vec::with_capacity(owners.len());
         for o in owners.values() {
             if let Some(e) = self.experiment(o.file, o.cfg, &segments, &layers, &holdouts) {
@@ -178,8 +191,19 @@ impl Compiler {
             segments,
             layers: layers.values().map(|(_, l)| (*l).clone()).collect(),
             holdouts: holdouts.values().map(|(_, h)| (*h).clone()).collect(),
+            flagd: None,
         };
-        let version = hex64(&serde_json::to_vec(&document).unwrap_or_default());
+        // The version covers both formats: the cohortd document, then the flagd
+        // flag set as in-process providers receive it (absent when empty, so a
+        // cohortd-only config keeps the version it always had).
+        let mut content = serde_json::to_vec(&document).unwrap_or_default();
+        if !flagd.is_empty() {
+            content.push(0);
+            if let Some(d) = flagd.document(None) {
+                content.extend(serde_json::to_vec(&d).unwrap_or_default());
+            }
+        }
+        let version = hex64(&content);
         let mut index = HashMap::with_capacity_and_hasher(
             experiments.len(),
             foldhash::fast::FixedState::default(),
@@ -194,6 +218,8 @@ impl Compiler {
             index,
             document,
             unit_keys,
+            flagd,
+            flagd_form: Default::default(),
         })
     }
 

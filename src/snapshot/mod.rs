@@ -35,6 +35,11 @@ pub struct Snapshot {
     /// Distinct unit attributes of running experiments, most used first, so
     /// assigning everything resolves each unit id once (see `Experiment::unit_key`).
     pub(crate) unit_keys: Box<[Box<str>]>,
+    /// The flagd-format flags, beside the experiments (keys never collide).
+    pub(super) flagd: flagd::FlagdSet,
+    /// The `fractional` form flagd flags bucket with (`serve --flagd-fractional`),
+    /// set by the store that serves this snapshot.
+    pub(crate) flagd_form: crate::engine::flagd::FractionalForm,
 }
 
 impl Snapshot {
@@ -64,6 +69,22 @@ impl Snapshot {
     #[inline]
     pub fn experiment(&self, key: &str) -> Option<&Experiment> {
         self.index.get(key).map(|&i| &self.experiments[i])
+    }
+
+    /// The flagd-format flags.
+    pub fn flagd(&self) -> &flagd::FlagdSet {
+        &self.flagd
+    }
+
+    /// The `fractional` form flagd-format flags are evaluated with.
+    pub fn flagd_form(&self) -> crate::engine::flagd::FractionalForm {
+        self.flagd_form
+    }
+
+    /// The same snapshot evaluating flagd `fractional` with `form`.
+    pub fn with_flagd_form(mut self, form: crate::engine::flagd::FractionalForm) -> Snapshot {
+        self.flagd_form = form;
+        self
     }
 
     /// The merged document this snapshot was compiled from (experiments sorted).

@@ -20,6 +20,36 @@ impl Context for Struct {
         }
         self.fields.get(name).map(proto_attr)
     }
+
+    fn json(&self) -> std::borrow::Cow<'_, serde_json::Map<String, serde_json::Value>> {
+        std::borrow::Cow::Owned(struct_to_json(self))
+    }
+}
+
+/// A `Struct` as a JSON object (flagd-format targeting evaluates JSON).
+pub fn struct_to_json(s: &Struct) -> serde_json::Map<String, serde_json::Value> {
+    s.fields
+        .iter()
+        .map(|(k, v)| (k.clone(), kind_to_json(v.kind.as_ref())))
+        .collect()
+}
+
+fn kind_to_json(k: Option<&Kind>) -> serde_json::Value {
+    use serde_json::Value as J;
+    match k {
+        Some(Kind::BoolValue(b)) => J::Bool(*b),
+        Some(Kind::StringValue(s)) => J::String(s.clone()),
+        // Integral numbers go out as JSON integers (protobuf has only doubles).
+        Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => J::from(*n as i64),
+        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(*n).map_or(J::Null, J::Number),
+        Some(Kind::StructValue(s)) => J::Object(struct_to_json(s)),
+        Some(Kind::ListValue(l)) => l
+            .values
+            .iter()
+            .map(|v| kind_to_json(v.kind.as_ref()))
+            .collect(),
+        Some(Kind::NullValue(_)) | None => J::Null,
+    }
 }
 
 /// Views a protobuf `Value` as an [`Attr`].

@@ -4,7 +4,7 @@ names, numbers, types, labels, oneofs and proto3-optional markers.
 
     python check_flagd_contract.py PROTO_ROOT
 
-Compiles PROTO_ROOT/flagd/evaluation/v{1,2}/evaluation.proto with grpcio-tools
+Compiles PROTO_ROOT/flagd/evaluation/v{1,2}/evaluation.proto and flagd/sync/v1/sync.proto with grpcio-tools
 and compares each descriptor with the provider's generated one. Prints every
 difference and exits 1 if there is any, else prints OK.
 """
@@ -21,6 +21,7 @@ from grpc_tools import protoc
 PROVIDER_MODULES = {
     "flagd/evaluation/v1/evaluation.proto": "openfeature.schemas.protobuf.flagd.evaluation.v1.evaluation_pb2",
     "flagd/evaluation/v2/evaluation.proto": "openfeature.schemas.protobuf.flagd.evaluation.v2.evaluation_pb2",
+    "flagd/sync/v1/sync.proto": "openfeature.schemas.protobuf.flagd.sync.v1.sync_pb2",
 }
 
 

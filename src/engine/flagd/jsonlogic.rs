@@ -401,8 +401,18 @@ fn op_eval<'r>(
         }
         Op::Cat => {
             let mut s = String::new();
+            // flagd's Go evaluator (forms v1, v2: diegoholiveira/jsonlogic) writes
+            // null as "" and trims the result; the JavaScript and Python
+            // evaluators (v3) write "null" and keep spaces.
+            let go = env.form != super::FractionalForm::V3;
             for l in args {
-                s.push_str(&js_string(&ev(l, env, data, st)));
+                let v = ev(l, env, data, st);
+                if !(go && v.is_null()) {
+                    s.push_str(&js_string(&v));
+                }
+            }
+            if go {
+                s = s.trim().to_owned();
             }
             Cow::Owned(Value::String(s))
         }

@@ -7,6 +7,7 @@
 //! `engine::flagd`.
 
 pub mod logic;
+pub mod set;
 
 use std::path::Path;
 
@@ -15,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::config::flagd::{FlagdDocument, FlagdState};
 use crate::config::ConfigError;
 pub use logic::{Logic, LogicError, Op, VarPath};
+pub use set::FlagdSet;
 
 /// One compiled flagd flag.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,9 @@
 //!   error codes (shared by both versions);
 //! * [`events`]: the `EventStream` (`provider_ready`, `configuration_change`,
 //!   `keep_alive`);
-//! * [`v1`], [`v2`]: the two generated service traits, thin over the above.
+//! * [`v1`], [`v2`]: the two generated service traits, thin over the above;
+//! * [`sync`]: `flagd.sync.v1`, the flag definitions for in-process providers
+//!   (on a listener of its own, `--sync-listen`).
 //!
 //! The composition point (the `serve` command) adds both services with
 //! [`services`]; they depend only on the store and the exposure sink.
@@ -15,6 +17,7 @@
 pub mod events;
 pub mod resolve;
 mod service;
+pub mod sync;
 pub mod v1;
 pub mod v2;
 

@@ -19,7 +19,7 @@ use prost_types::{Struct, Value};
 use tonic::{Code, Status};
 
 use crate::engine::resolve::{
-    resolve, resolve_flag, Flag, FlagError, Meta, Resolution as ResolutionOf, Served,
+    resolve, resolve_flag, Flag, FlagError, Meta, Reason, Resolution as ResolutionOf, Served,
 };
 use crate::engine::{EvalError, EvalOptions};
 use crate::exposure::{expose, ExposureSink, Source};
@@ -86,10 +86,11 @@ pub enum FlagValue {
 /// A successful resolution, ready to put in any Resolve response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolution {
-    /// The variant key.
-    pub variant: String,
-    /// The variant's value, of the requested type.
-    pub value: FlagValue,
+    /// The variant key; `None` when the caller's default is served (a disabled
+    /// flagd flag, or one without a default variant).
+    pub variant: Option<String>,
+    /// The variant's value, of the requested type; `None` with `variant`.
+    pub value: Option<FlagValue>,
     /// The flagd reason (see [`reason`]).
     pub reason: &'static str,
     /// Flag metadata: config version, experiment status, epoch, salt fingerprint.
@@ -126,6 +127,14 @@ pub enum ResolveError {
     /// The request breaks a request limit or carries a malformed context.
     #[error("INVALID_CONTEXT: {0}")]
     Rejected(#[from] LimitError),
+    /// A flagd flag's targeting returned no variant of the flag (flagd: GENERAL).
+    #[error("GENERAL: flag `{flag}`: targeting returned {what}, which is not one of its variants")]
+    Targeting {
+        /// Flag key.
+        flag: String,
+        /// What targeting returned, described.
+        what: &'static str,
+    },
     /// The context lacks the attribute that identifies the unit.
     #[error(
         "TARGETING_KEY_MISSING: flag `{flag}` identifies units by `{attribute}`, \
@@ -146,6 +155,8 @@ impl ResolveError {
             ResolveError::NotReady => Code::Unavailable,
             ResolveError::NotFound(..) | ResolveError::Draft(_) => Code::NotFound,
             ResolveError::TypeMismatch { .. } => Code::InvalidArgument,
+            // flagd: GeneralErrorCode, sent as Unknown (providers report GENERAL).
+            ResolveError::Targeting { .. } => Code::Unknown,
             // Not INVALID_ARGUMENT: providers would report that as TYPE_MISMATCH.
             ResolveError::TargetingKeyMissing { .. } | ResolveError::Rejected(_) => {
                 Code::FailedPrecondition
@@ -185,12 +196,19 @@ impl Resolver {
     }
 
     /// Resolves `flag` for `ctx` as a `want` value. An enrolled unit's evaluation
-    /// is an exposure (source `flagd`); errors record nothing.
+    /// (or a flagd flag bucketed by `fractional`) is an exposure (source `flagd`);
+    /// errors record nothing.
+    ///
+    /// A flagd flag that serves the caller's default resolves with no value and
+    /// no variant (reason DISABLED, or FALLBACK when it has no default variant),
+    /// as flagd does; except that flagd's v1 service (`v1`) reports a missing
+    /// default variant as FLAG_NOT_FOUND.
     pub fn resolve(
         &self,
         flag: &str,
         ctx: Option<&Struct>,
         want: ValueType,
+        v1: bool,
     ) -> Result<Resolution, ResolveError> {
         let empty = Struct::default();
         let ctx = ctx.unwrap_or(&empty);
@@ -205,20 +223,26 @@ impl Resolver {
             }
             Err(EvalError::Draft(k)) => return Err(ResolveError::Draft(k)),
         };
-        let (value, variant) = served(&r)?;
-        let value = convert(value, want).ok_or_else(|| ResolveError::TypeMismatch {
-            flag: flag.to_owned(),
-            variant: variant.to_owned(),
-            wanted: want.as_str(),
-            found: json_type(value),
-        })?;
-        if let Some(a) = r.exposure() {
-            expose(&*self.sink, a, ctx, snap.version(), Source::Flagd);
-        }
+        let (value, variant) = match served(&r)? {
+            Some((value, variant)) => {
+                let value = convert(value, want).ok_or_else(|| ResolveError::TypeMismatch {
+                    flag: flag.to_owned(),
+                    variant: variant.to_owned(),
+                    wanted: want.as_str(),
+                    found: json_type(value),
+                })?;
+                (Some(value), Some(variant.to_owned()))
+            }
+            None if v1 && r.reason != Reason::Disabled => {
+                return Err(ResolveError::NotFound(flag.to_owned(), String::new()))
+            }
+            None => (None, None),
+        };
+        record(&*self.sink, &r, ctx, &snap, Source::Flagd);
         Ok(Resolution {
-            variant: variant.to_owned(),
+            variant,
             value,
-            reason: r.reason.as_str(),
+            reason: reason_of(&r),
             metadata: metadata(&snap, &r),
         })
     }
@@ -236,10 +260,17 @@ impl Resolver {
         self.limits.check_context(ctx)?;
         let snap = self.store.load().ok_or(ResolveError::NotReady)?;
         let mut flags = Vec::new();
-        for e in snap.served() {
-            let r = resolve_flag(Flag::Experiment(e), ctx, EvalOptions::default());
-            let Ok((value, variant)) = served(&r) else {
-                continue;
+        for flag in snap.flags() {
+            let r = resolve_flag(flag, ctx, EvalOptions::default());
+            // flagd's v1 ResolveAll leaves out what fails, and flags serving the
+            // caller's default whose default variant gives no type.
+            let (value, variant) = match served(&r) {
+                Ok(Some((value, variant))) => (value, variant),
+                Ok(None) => match zero_of(flag) {
+                    Some(zero) => (zero, ""),
+                    None => continue,
+                },
+                Err(_) => continue,
             };
             let value = match value {
                 serde_json::Value::Bool(b) => FlagValue::Bool(*b),
@@ -252,11 +283,11 @@ impl Resolver {
                 serde_json::Value::Array(_) | serde_json::Value::Null => continue,
             };
             flags.push((
-                e.key.to_string(),
+                flag.key().to_owned(),
                 AnyResolution {
                     variant: variant.to_owned(),
                     value,
-                    reason: r.reason.as_str(),
+                    reason: reason_of(&r),
                     metadata: metadata(&snap, &r),
                 },
             ));
@@ -288,9 +319,7 @@ impl Resolver {
             Err(EvalError::Draft(k)) => return Err(ResolveError::Draft(k)),
         };
         let out = value_resolution(&snap, &r)?;
-        if let Some(a) = r.exposure() {
-            expose(&*self.sink, a, ctx, snap.version(), source);
-        }
+        record(&*self.sink, &r, ctx, &snap, source);
         Ok(out)
     }
 
@@ -305,10 +334,10 @@ impl Resolver {
         self.limits.check_context(ctx)?;
         let snap = self.store.load().ok_or(ResolveError::NotReady)?;
         let flags = snap
-            .served()
-            .map(|e| {
-                let r = resolve_flag(Flag::Experiment(e), ctx, EvalOptions::default());
-                (e.key.to_string(), value_resolution(&snap, &r))
+            .flags()
+            .map(|flag| {
+                let r = resolve_flag(flag, ctx, EvalOptions::default());
+                (flag.key().to_owned(), value_resolution(&snap, &r))
             })
             .collect();
         let mut set = Struct::default();
@@ -322,9 +351,10 @@ impl Resolver {
 /// [`Resolver::resolve_value`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValueResolution {
-    /// The variant key.
+    /// The variant key (empty when the caller's default is served).
     pub variant: String,
-    /// The variant's value, as configured.
+    /// The variant's value, as configured; null when the caller's default is
+    /// served (a disabled flagd flag, or one without a default variant).
     pub value: serde_json::Value,
     /// The flagd reason.
     pub reason: &'static str,
@@ -336,12 +366,62 @@ fn value_resolution(
     snap: &Snapshot,
     r: &ResolutionOf<'_>,
 ) -> Result<ValueResolution, ResolveError> {
-    let (value, variant) = served(r)?;
+    let (value, variant) = match served(r)? {
+        Some((value, variant)) => (value.clone(), variant.to_owned()),
+        None => (serde_json::Value::Null, String::new()),
+    };
     Ok(ValueResolution {
-        variant: variant.to_owned(),
-        value: value.clone(),
-        reason: r.reason.as_str(),
+        variant,
+        value,
+        reason: reason_of(r),
         metadata: metadata(snap, r),
+    })
+}
+
+/// The reason string sent: flagd says FALLBACK when a flag with no default
+/// variant serves the caller's default.
+fn reason_of(r: &ResolutionOf<'_>) -> &'static str {
+    match (r.reason, r.value) {
+        (Reason::Default, Served::CallerDefault) => "FALLBACK",
+        (reason, _) => reason.as_str(),
+    }
+}
+
+/// Hands the evaluation to the exposure sink when it is an exposure: an
+/// enrolled experiment unit, or a flagd flag whose variant `fractional` chose.
+fn record(
+    sink: &dyn ExposureSink,
+    r: &ResolutionOf<'_>,
+    ctx: &Struct,
+    snap: &Snapshot,
+    source: Source,
+) {
+    if let Some(a) = r.exposure() {
+        expose(sink, a, ctx, snap.version(), source);
+    }
+}
+
+/// flagd's ResolveAll serves a flag that resolves to the caller's default with
+/// the zero value of its default variant's type; `None` when there is none.
+fn zero_of(flag: Flag<'_>) -> Option<&'static serde_json::Value> {
+    static ZERO: std::sync::LazyLock<[serde_json::Value; 4]> = std::sync::LazyLock::new(|| {
+        [
+            serde_json::Value::Bool(false),
+            serde_json::Value::String(String::new()),
+            serde_json::Value::from(0.0),
+            serde_json::Value::Object(serde_json::Map::new()),
+        ]
+    });
+    let Flag::Flagd(f, _) = flag else {
+        return None;
+    };
+    let default = f.variants.get(f.default_variant.as_deref()?)?;
+    Some(match default {
+        serde_json::Value::Bool(_) => &ZERO[0],
+        serde_json::Value::String(_) => &ZERO[1],
+        serde_json::Value::Number(_) => &ZERO[2],
+        serde_json::Value::Object(_) => &ZERO[3],
+        _ => return None,
     })
 }
 
@@ -358,23 +438,30 @@ pub struct AnyResolution {
     pub metadata: Struct,
 }
 
-/// The value and variant of a resolution, or the flagd error for it.
-fn served<'s>(r: &ResolutionOf<'s>) -> Result<(&'s serde_json::Value, &'s str), ResolveError> {
+/// The value and variant of a resolution (`None`: the caller's default), or the
+/// flagd error for it.
+#[allow(clippy::type_complexity)]
+fn served<'s>(
+    r: &ResolutionOf<'s>,
+) -> Result<Option<(&'s serde_json::Value, &'s str)>, ResolveError> {
+    let flag = || r.flag.key().to_owned();
     match (r.value, r.variant, r.error) {
         (_, _, Some(FlagError::TargetingKeyMissing { attribute })) => {
             Err(ResolveError::TargetingKeyMissing {
-                flag: r.flag.key().to_owned(),
+                flag: flag(),
                 attribute: attribute.to_owned(),
             })
         }
-        (Served::Value(v), Some(variant), None) => Ok((v, variant)),
-        // The caller's default (no format serves one yet; flagd-format flags
-        // will when disabled or without a default variant) has no value to put
-        // in a response: how flagd reports it is for the flagd format to decide.
-        _ => Err(ResolveError::NotFound(
-            r.flag.key().to_owned(),
-            String::new(),
-        )),
+        (_, _, Some(FlagError::UnknownVariant)) => Err(ResolveError::Targeting {
+            flag: flag(),
+            what: "a name",
+        }),
+        (_, _, Some(FlagError::NotAVariantName)) => Err(ResolveError::Targeting {
+            flag: flag(),
+            what: "an object or array",
+        }),
+        (Served::Value(v), Some(variant), None) => Ok(Some((v, variant))),
+        _ => Ok(None),
     }
 }
 
@@ -420,7 +507,7 @@ fn string(s: &str) -> Value {
 fn metadata(snap: &Snapshot, r: &ResolutionOf<'_>) -> Struct {
     let mut m = Struct::default();
     let f = &mut m.fields;
-    f.insert("configVersion".into(), string(snap.version()));
+    f.insert(r.version_key().into(), string(snap.version()));
     for (k, v) in r.metadata() {
         let kind = match v {
             Meta::Str(s) => Kind::StringValue(s.to_owned()),

@@ -13,17 +13,27 @@ pub(super) fn wrong_type() -> tonic::Status {
 /// Implements `$pb::service_server::Service` for `$svc` (a struct with
 /// `resolver: Arc<Resolver>` and `opts: FlagdOptions`). `$opt` wraps `value` and
 /// `variant`; `$extra` are the protocol's other methods, verbatim.
+/// v1: no value means the zero value (flagd's v1 sends zero values).
+pub(super) fn v1_value<T: Default>(v: Option<T>) -> T {
+    v.unwrap_or_default()
+}
+
+/// v1 objects: an empty object for the caller's default.
+pub(super) fn v1_object<T: Default>(v: Option<T>) -> Option<T> {
+    Some(v.unwrap_or_default())
+}
+
 macro_rules! evaluation_service {
-    ($svc:ty, $pb:ident, opt: $opt:path, extra: { $($extra:tt)* }) => {
-        evaluation_service!(@impl $svc, $pb, $opt, { $($extra)* },
+    ($svc:ty, $pb:ident, v1: $v1:expr, opt: $opt:path, obj: $obj:path, extra: { $($extra:tt)* }) => {
+        evaluation_service!(@impl $svc, $pb, $v1, $opt, { $($extra)* },
             (resolve_boolean, ResolveBooleanRequest, ResolveBooleanResponse, Boolean, Bool, $opt),
             (resolve_string, ResolveStringRequest, ResolveStringResponse, String, String, $opt),
             (resolve_float, ResolveFloatRequest, ResolveFloatResponse, Float, Float, $opt),
             (resolve_int, ResolveIntRequest, ResolveIntResponse, Integer, Int, $opt),
-            (resolve_object, ResolveObjectRequest, ResolveObjectResponse, Object, Object, Some)
+            (resolve_object, ResolveObjectRequest, ResolveObjectResponse, Object, Object, $obj)
         );
     };
-    (@impl $svc:ty, $pb:ident, $opt:path, { $($extra:tt)* },
+    (@impl $svc:ty, $pb:ident, $v1:expr, $opt:path, { $($extra:tt)* },
         $(($method:ident, $req:ident, $resp:ident, $want:ident, $got:ident, $wrap:path)),*) => {
         #[tonic::async_trait]
         impl $pb::service_server::Service for $svc {
@@ -39,9 +49,12 @@ macro_rules! evaluation_service {
                         &m.flag_key,
                         m.context.as_ref(),
                         $crate::transport::flagd::resolve::ValueType::$want,
+                        $v1,
                     )?;
-                    let $crate::transport::flagd::resolve::FlagValue::$got(value) = r.value else {
-                        return Err($crate::transport::flagd::service::wrong_type());
+                    let value = match r.value {
+                        Some($crate::transport::flagd::resolve::FlagValue::$got(v)) => Some(v),
+                        None => None,
+                        Some(_) => return Err($crate::transport::flagd::service::wrong_type()),
                     };
                     Ok(tonic::Response::new($pb::$resp {
                         value: $wrap(value),

@@ -24,7 +24,7 @@ impl EvaluationV1 {
     }
 }
 
-evaluation_service!(EvaluationV1, pb, opt: std::convert::identity, extra: {
+evaluation_service!(EvaluationV1, pb, v1: true, opt: super::service::v1_value, obj: super::service::v1_object, extra: {
     async fn resolve_all(
         &self,
         req: Request<pb::ResolveAllRequest>,

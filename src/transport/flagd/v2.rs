@@ -24,4 +24,4 @@ impl EvaluationV2 {
     }
 }
 
-evaluation_service!(EvaluationV2, pb, opt: Some, extra: {});
+evaluation_service!(EvaluationV2, pb, v1: false, opt: std::convert::identity, obj: std::convert::identity, extra: {});

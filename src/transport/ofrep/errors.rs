@@ -94,6 +94,8 @@ pub fn resolve_code(e: &ResolveError) -> (StatusCode, Option<&'static str>) {
             (StatusCode::BAD_REQUEST, Some("TARGETING_KEY_MISSING"))
         }
         ResolveError::Rejected(_) => (StatusCode::BAD_REQUEST, Some("INVALID_CONTEXT")),
+        // A flagd flag's targeting named no variant (flagd: GENERAL).
+        ResolveError::Targeting { .. } => (StatusCode::BAD_REQUEST, Some("GENERAL")),
         // OFREP requests no type, so the resolver never reports a mismatch.
         ResolveError::TypeMismatch { .. } => (StatusCode::BAD_REQUEST, Some("TYPE_MISMATCH")),
         ResolveError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, Some("PROVIDER_NOT_READY")),

@@ -15,7 +15,6 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use prost_types::value::Kind;
 use prost_types::Struct;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -23,7 +22,7 @@ use serde_json::{Map, Value};
 use super::errors::{self, OfrepError};
 use super::stats::{BULK, SINGLE};
 use super::{etag, Shared};
-use crate::transport::convert::json_object_to_struct;
+use crate::transport::convert::{json_object_to_struct, struct_to_json};
 use crate::transport::flagd::resolve::ValueResolution;
 
 /// `POST /ofrep/v1/evaluate/flags/{key}`.
@@ -182,35 +181,6 @@ enum Item<'a> {
 struct BulkBody<'a> {
     flags: Vec<Item<'a>>,
     metadata: Map<String, Value>,
-}
-
-/// Metadata (a flat `Struct` of strings, numbers and booleans) as JSON.
-fn struct_to_json(s: &Struct) -> Map<String, Value> {
-    s.fields
-        .iter()
-        .map(|(k, v)| (k.clone(), kind_to_json(v.kind.as_ref())))
-        .collect()
-}
-
-fn kind_to_json(k: Option<&Kind>) -> Value {
-    match k {
-        Some(Kind::BoolValue(b)) => Value::Bool(*b),
-        Some(Kind::StringValue(s)) => Value::String(s.clone()),
-        // Integral numbers (such as `epoch`) go out as JSON integers.
-        Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
-            Value::from(*n as i64)
-        }
-        Some(Kind::NumberValue(n)) => {
-            serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)
-        }
-        Some(Kind::StructValue(s)) => Value::Object(struct_to_json(s)),
-        Some(Kind::ListValue(l)) => l
-            .values
-            .iter()
-            .map(|v| kind_to_json(v.kind.as_ref()))
-            .collect(),
-        Some(Kind::NullValue(_)) | None => Value::Null,
-    }
 }
 
 #[cfg(test)]

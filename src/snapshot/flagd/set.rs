@@ -1,0 +1,164 @@
+//! Every flagd-format flag of a config directory, compiled together: the flags
+//! (looked up by key), which file each came from (the sync service's `selector`),
+//! and the flag set as flagd's in-process providers read it.
+//!
+//! A key may be defined once across the directory: two flagd files, or a flagd
+//! file and a cohortd experiment, defining the same key is an error naming both
+//! places.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use super::{compile_document, FlagdFlag};
+use crate::config::flagd::{FlagdDocument, FlagdState};
+use crate::config::ConfigError;
+
+/// The compiled flagd flags of one snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct FlagdSet {
+    flags: Vec<FlagdFlag>,
+    index: HashMap<Box<str>, usize, foldhash::fast::FixedState>,
+    /// Per flag (same order as `flags`): its definition as sent to in-process
+    /// providers (`$ref` resolved, flag-set metadata merged into the flag's).
+    defs: Vec<Value>,
+    /// Per flag: the index in `sources` of the file that defines it.
+    source_of: Vec<usize>,
+    /// The files, by path.
+    sources: Vec<PathBuf>,
+}
+
+impl FlagdSet {
+    /// Compiles the flagd documents of `docs` (file, document), checking keys
+    /// against each other and against `taken` (keys already defined elsewhere,
+    /// with the file defining them).
+    pub fn compile<'a>(
+        docs: impl IntoIterator<Item = (&'a Path, &'a FlagdDocument)>,
+        taken: impl Fn(&str) -> Option<&'a Path>,
+    ) -> Result<FlagdSet, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let mut set = FlagdSet::default();
+        let mut owner: HashMap<String, usize> = HashMap::new();
+        let mut all: Vec<(FlagdFlag, Value, usize)> = Vec::new();
+        for (file, doc) in docs {
+            let src = set.sources.len();
+            set.sources.push(file.to_owned());
+            let compiled = match compile_document(file, doc) {
+                Ok(c) => c,
+                Err(mut e) => {
+                    errors.append(&mut e);
+                    continue;
+                }
+            };
+            for (flag, cfg) in compiled.into_iter().zip(&doc.flags) {
+                if let Some(other) = taken(&cfg.key) {
+                    errors.push(ConfigError::field(
+                        file,
+                        &cfg.key,
+                        "",
+                        format!(
+                            "flag key defined twice: also a cohortd experiment in {}",
+                            other.display()
+                        ),
+                    ));
+                    continue;
+                }
+                if let Some(&prev) = owner.get(&cfg.key) {
+                    errors.push(ConfigError::field(
+                        file,
+                        &cfg.key,
+                        "",
+                        format!(
+                            "flag key defined twice: also a flagd flag in {}",
+                            set.sources[prev].display()
+                        ),
+                    ));
+                    continue;
+                }
+                owner.insert(cfg.key.clone(), src);
+                let mut def = Map::new();
+                let state = match cfg.state {
+                    FlagdState::Enabled => "ENABLED",
+                    FlagdState::Disabled => "DISABLED",
+                };
+                def.insert("state".into(), state.into());
+                def.insert("variants".into(), Value::Object(cfg.variants.clone()));
+                def.insert(
+                    "defaultVariant".into(),
+                    cfg.default_variant
+                        .clone()
+                        .map_or(Value::Null, Value::String),
+                );
+                if let Some(t) = &cfg.targeting {
+                    def.insert("targeting".into(), t.clone());
+                }
+                if !flag.metadata.is_empty() {
+                    def.insert("metadata".into(), Value::Object(flag.metadata.clone()));
+                }
+                all.push((flag, Value::Object(def), src));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        all.sort_by(|a, b| a.0.key().cmp(b.0.key()));
+        for (i, (flag, def, src)) in all.into_iter().enumerate() {
+            set.index.insert(flag.key().into(), i);
+            set.flags.push(flag);
+            set.defs.push(def);
+            set.source_of.push(src);
+        }
+        Ok(set)
+    }
+
+    /// The flag with this key.
+    #[inline]
+    pub fn get(&self, key: &str) -> Option<&FlagdFlag> {
+        self.index.get(key).map(|&i| &self.flags[i])
+    }
+
+    /// Every flag, sorted by key.
+    pub fn flags(&self) -> &[FlagdFlag] {
+        &self.flags
+    }
+
+    /// Whether no flagd flag is defined.
+    pub fn is_empty(&self) -> bool {
+        self.flags.is_empty()
+    }
+
+    /// The files that hold flagd documents, in load order.
+    pub fn sources(&self) -> &[PathBuf] {
+        &self.sources
+    }
+
+    /// The flag-definition document of the whole set, or of the one source a
+    /// selector names, as flagd's sync service sends it: `{"flags": {...}}`.
+    /// `None` when `selector` names no flagd file of the directory.
+    ///
+    /// A selector names a file as flagd names its sources: the path as given,
+    /// the file name alone, or either after `source=` (flagd's selector syntax).
+    pub fn document(&self, selector: Option<&str>) -> Option<Value> {
+        let wanted =
+            match selector.map(str::trim) {
+                None | Some("") => None,
+                Some(s) => {
+                    let s = s.strip_prefix("source=").unwrap_or(s);
+                    let s = s.strip_prefix("file:").unwrap_or(s);
+                    Some(self.sources.iter().position(|p| {
+                        p.as_os_str() == s || p.file_name().is_some_and(|n| n == s)
+                    })?)
+                }
+            };
+        let mut flags = Map::new();
+        for (i, flag) in self.flags.iter().enumerate() {
+            if wanted.is_none_or(|w| w == self.source_of[i]) {
+                flags.insert(flag.key().to_owned(), self.defs[i].clone());
+            }
+        }
+        let mut doc = Map::new();
+        doc.insert("flags".into(), Value::Object(flags));
+        Some(Value::Object(doc))
+    }
+}
