@@ -2,7 +2,8 @@
 # Installs the Go tools and builds the Go interop clients, all pinned, all from the
 # Go module proxy, all inside the clone:
 #   .tools/bin/   protoc-gen-go, protoc-gen-go-grpc, grpcurl, ghz,
-#                 cohortd-go-client, cohortd-ofrep-client, flagd-ref, flagdiff
+#                 cohortd-go-client, cohortd-ofrep-client, cohortd-inprocess-client,
+#                 flagd-ref, flagdiff
 #                 (built from tests/go)
 #   GOPATH, GOMODCACHE and GOCACHE under $COHORTD_CACHE (default: the user's
 #   cache, ~/.cache/cohortd, so fresh clones on one machine share downloads and
@@ -82,4 +83,5 @@ go build -mod=readonly -o "$GOBIN/cohortd-go-client" ./cmd/cohortd-client
 go build -mod=readonly -o "$GOBIN/flagd-ref" ./cmd/flagd-ref
 go build -mod=readonly -o "$GOBIN/flagdiff" ./cmd/flagdiff
 go build -mod=readonly -o "$GOBIN/cohortd-ofrep-client" ./cmd/ofrep-client
+go build -mod=readonly -o "$GOBIN/cohortd-inprocess-client" ./cmd/inprocess-client
 echo "$want" > "$stamp"
