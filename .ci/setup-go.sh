@@ -2,7 +2,9 @@
 # Installs the Go tools and builds the Go interop clients, all pinned, all from the
 # Go module proxy, all inside the clone:
 #   .tools/bin/   protoc-gen-go, protoc-gen-go-grpc, grpcurl, ghz,
-#                 cohortd-go-client, flagd-ref, flagdiff (built from tests/go)
+#                 cohortd-go-client, cohortd-ofrep-client, cohortd-inprocess-client,
+#                 flagd-ref, flagdiff
+#                 (built from tests/go)
 #   GOPATH, GOMODCACHE and GOCACHE under $COHORTD_CACHE (default: the user's
 #   cache, ~/.cache/cohortd, so fresh clones on one machine share downloads and
 #   build results; a fresh machine fills it)
@@ -61,7 +63,7 @@ fi
 # Generate and build only when the protos, the Go sources or the pins changed.
 stamp="$GOBIN/.go-clients.sha256"
 want=$(cat .ci/setup-go.sh proto/cohortd/v1/*.proto proto/flagd/evaluation/v1/*.proto \
-  tests/go/go.mod tests/go/go.sum $(find tests/go/cmd -name '*.go' | sort) | sha256sum | cut -d' ' -f1)
+  tests/go/go.mod tests/go/go.sum $(find tests/go/cmd tests/go/internal -name '*.go' | sort) | sha256sum | cut -d' ' -f1)
 if [ -x "$GOBIN/cohortd-go-client" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0
 fi
@@ -80,4 +82,6 @@ echo "setup-go: building tests/go/cmd/..."
 go build -mod=readonly -o "$GOBIN/cohortd-go-client" ./cmd/cohortd-client
 go build -mod=readonly -o "$GOBIN/flagd-ref" ./cmd/flagd-ref
 go build -mod=readonly -o "$GOBIN/flagdiff" ./cmd/flagdiff
+go build -mod=readonly -o "$GOBIN/cohortd-ofrep-client" ./cmd/ofrep-client
+go build -mod=readonly -o "$GOBIN/cohortd-inprocess-client" ./cmd/inprocess-client
 echo "$want" > "$stamp"

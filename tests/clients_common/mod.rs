@@ -51,11 +51,12 @@ pub fn changed_config() -> String {
     stopped
 }
 
-/// Two `cohortd serve` processes on one config directory: one on loopback TCP,
-/// one on a Unix socket. Killed on drop.
+/// Two `cohortd serve` processes on one config directory: one on loopback TCP
+/// (with its OFREP listener on `ofrep`), one on a Unix socket. Killed on drop.
 pub struct Served {
     pub root: tempfile::TempDir,
     pub tcp: SocketAddr,
+    pub ofrep: SocketAddr,
     pub unix: PathBuf,
     children: Vec<Child>,
 }
@@ -102,7 +103,11 @@ impl Served {
             .collect();
         assert_eq!(expected.len(), ctxs.len(), "one line per context");
         let path = self.root.path().join(name);
-        let doc = serde_json::json!({"contexts": ctxs, "expected": expected});
+        let doc = serde_json::json!({
+            "contexts": ctxs,
+            "expected": expected,
+            "plainFlags": PLAIN_FLAGS,
+        });
         std::fs::write(&path, doc.to_string()).unwrap();
         path
     }
@@ -117,12 +122,28 @@ impl Drop for Served {
     }
 }
 
-fn spawn(config: &Path, listen: &str) -> Child {
+/// The experiments of [`CONFIG`] that are plain flags (one live variant for
+/// everyone): OpenFeature reports STATIC for them where a split says SPLIT.
+pub const PLAIN_FLAGS: &[&str] = &["kill-switch"];
+
+/// A free loopback port: bound, read, released (the window before cohortd
+/// binds it is tiny).
+pub fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Every listener but `--listen` and `--ofrep-listen` is off, so parallel
+/// tests never fight over cohortd's fixed default ports.
+fn spawn(config: &Path, listen: &str, ofrep: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_cohortd"))
         .arg("serve")
         .arg("--config-dir")
         .arg(config)
         .args(["--listen", listen, "--admin-listen", "off"])
+        .args(["--ofrep-listen", ofrep])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -135,25 +156,23 @@ pub fn serve() -> Served {
     let config = root.path().join("config");
     std::fs::create_dir(&config).unwrap();
     std::fs::write(config.join("experiments.yaml"), CONFIG).unwrap();
-    // A free port: bound, read, released (the window before cohortd binds it is tiny).
-    let tcp = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let (tcp, ofrep) = (free_port(), free_port());
     let unix = root.path().join("cohortd.sock");
     let children = vec![
-        spawn(&config, &tcp.to_string()),
-        spawn(&config, &format!("unix:{}", unix.display())),
+        spawn(&config, &tcp.to_string(), &ofrep.to_string()),
+        spawn(&config, &format!("unix:{}", unix.display()), "off"),
     ];
     let mut served = Served {
         root,
         tcp,
+        ofrep,
         unix,
         children,
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let up = TcpStream::connect(served.tcp).is_ok()
+            && TcpStream::connect(served.ofrep).is_ok()
             && std::os::unix::net::UnixStream::connect(&served.unix).is_ok();
         if up {
             return served;

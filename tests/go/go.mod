@@ -8,6 +8,7 @@ require (
 	github.com/open-feature/flagd/core v0.16.0
 	github.com/open-feature/go-sdk v1.17.0
 	github.com/open-feature/go-sdk-contrib/providers/flagd v0.6.0
+	github.com/open-feature/go-sdk-contrib/providers/ofrep v0.1.6
 	go.uber.org/zap v1.27.1
 	google.golang.org/grpc v1.80.0
 	google.golang.org/protobuf v1.36.11
