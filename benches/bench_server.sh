@@ -14,7 +14,7 @@ cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done;
 trap cleanup EXIT
 
 $R/cohortd serve --config-dir examples/configs --listen 127.0.0.1:18013 \
-  --admin-listen 127.0.0.1:18014 --ofrep-listen off 2>"$tmp/cohortd.log" & cpid=$!; pids+=($cpid)
+  --admin-listen 127.0.0.1:18014 --ofrep-listen off --sync-listen off 2>"$tmp/cohortd.log" & cpid=$!; pids+=($cpid)
 $R/examples/empty_server 127.0.0.1:18023 2>"$tmp/empty.log" & epid=$!; pids+=($epid)
 sleep 1
 echo "== machine: $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -30,7 +30,7 @@ echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 $R/examples/loadgen gen-config --experiments 1000 "$tmp/c1000"
 $R/cohortd serve --config-dir "$tmp/c1000" --listen 127.0.0.1:18033 \
-  --admin-listen 127.0.0.1:18034 --ofrep-listen off 2>"$tmp/c1000.log" & pid=$!; pids+=($pid)
+  --admin-listen 127.0.0.1:18034 --ofrep-listen off --sync-listen off 2>"$tmp/c1000.log" & pid=$!; pids+=($pid)
 sleep 2
 rss() { grep -E 'VmRSS|VmHWM' "/proc/$pid/status" | tr -s ' \t' ' ' | tr '\n' ' '; echo; }
 echo "== RSS, 1000 experiments, idle: $(rss)"

@@ -6,9 +6,6 @@
 //! value, variant, reason and error code with cohortd's own flagd.evaluation.v1
 //! answers; then a flag is disabled in the file and the provider must see it
 //! (PROVIDER_CONFIGURATION_CHANGED) and still agree.
-//!
-//! Ignored until this branch carries the sync service (`--sync-listen`,
-//! `--flagd-fractional`, branch `integ`): run with `--ignored` after the merge.
 
 mod clients_common;
 mod flagd_common;
@@ -23,7 +20,6 @@ use flagd_common::Driven;
 const FLAGS: &str = include_str!("go/testdata/flags.json");
 
 #[test]
-#[ignore = "needs flagd.sync.v1 (--sync-listen) from branch integ"]
 fn go_flagd_provider_in_process_agrees_with_cohortd_rpc() {
     let Some(bin) = installed(".tools/bin/cohortd-inprocess-client", ".ci/setup-go.sh") else {
         return;

@@ -70,7 +70,7 @@ impl Server {
             .arg(listen)
             .arg("--admin-listen")
             .arg(format!("127.0.0.1:{admin_port}"))
-            .args(["--ofrep-listen", "off"])
+            .args(["--ofrep-listen", "off", "--sync-listen", "off"])
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
             .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")

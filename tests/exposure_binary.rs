@@ -35,7 +35,7 @@ async fn serve_exports_with_otel_env_and_flushes_on_sigterm() {
         .arg("--config-dir")
         .arg(dir.path())
         .args(["--listen", &addr.to_string(), "--admin-listen", "off"])
-        .args(["--ofrep-listen", "off"])
+        .args(["--ofrep-listen", "off", "--sync-listen", "off"])
         .args([
             "--exposure-unit-id",
             "omit",

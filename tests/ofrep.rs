@@ -576,7 +576,14 @@ fn spawn_binary(dir: &std::path::Path, ofrep: &str) -> (Binary, u16) {
         .arg("--config-dir")
         .arg(dir)
         .args(["--listen", &format!("127.0.0.1:{grpc}")])
-        .args(["--admin-listen", "off", "--ofrep-listen", ofrep])
+        .args([
+            "--admin-listen",
+            "off",
+            "--ofrep-listen",
+            ofrep,
+            "--sync-listen",
+            "off",
+        ])
         .args(["--debounce-ms", "20", "--poll-interval", "200ms"])
         .env("COHORTD_LOG", "warn")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")

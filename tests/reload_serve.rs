@@ -134,7 +134,7 @@ async fn cohortd_serve_follows_a_configmap_volume() {
             .arg(format!("unix:{}", sock.display()))
             // Events only: every change below must arrive through the watch.
             .args(["--admin-listen", "off", "--log-format", "json"])
-            .args(["--ofrep-listen", "off"])
+            .args(["--ofrep-listen", "off", "--sync-listen", "off"])
             .args(["--debounce-ms", "20", "--poll-interval", "0"])
             .env("COHORTD_LOG", "info")
             .stdout(Stdio::null())

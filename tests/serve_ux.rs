@@ -40,7 +40,14 @@ impl Serve {
             .arg("--config-dir")
             .arg(dir)
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-            .args(["--ofrep-listen", "off", "--log-format", format])
+            .args([
+                "--ofrep-listen",
+                "off",
+                "--sync-listen",
+                "off",
+                "--log-format",
+                format,
+            ])
             .args(["--poll-interval", "100ms", "--settle", "100ms"])
             .args(["--shutdown-grace", "2s"])
             .env("COHORTD_LOG", "info")

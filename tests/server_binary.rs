@@ -18,7 +18,7 @@ fn spawn(config: &Path, sock: &Path, extra: &[&str]) -> Child {
         .arg("--listen")
         .arg(format!("unix:{}", sock.display()))
         .args(["--admin-listen", "off", "--log-format", "json"])
-        .args(["--ofrep-listen", "off"])
+        .args(["--ofrep-listen", "off", "--sync-listen", "off"])
         .args(extra)
         .env("COHORTD_LOG", "info")
         .stdout(Stdio::null())

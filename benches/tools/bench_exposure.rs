@@ -154,7 +154,7 @@ fn spawn_server(bin: &str, dir: &std::path::Path, otlp: Option<&str>) -> std::io
         .arg(addr.to_string())
         .arg("--admin-listen")
         .arg("off")
-        .args(["--ofrep-listen", "off"])
+        .args(["--ofrep-listen", "off", "--sync-listen", "off"])
         .env("COHORTD_LOG", "warn")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")

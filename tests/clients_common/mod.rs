@@ -143,7 +143,7 @@ fn spawn(config: &Path, listen: &str, ofrep: &str) -> Child {
         .arg("--config-dir")
         .arg(config)
         .args(["--listen", listen, "--admin-listen", "off"])
-        .args(["--ofrep-listen", ofrep])
+        .args(["--ofrep-listen", ofrep, "--sync-listen", "off"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

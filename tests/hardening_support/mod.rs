@@ -36,6 +36,7 @@ fn spawn_with(dir: &Path, extra: &[&str], drain: bool) -> (Server, Option<BufRea
         .arg("--config-dir")
         .arg(dir)
         .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--ofrep-listen", "off", "--sync-listen", "off"])
         .args(["--log-format", "json"])
         .args(extra)
         .env("COHORTD_LOG", "info")
