@@ -210,12 +210,15 @@ pub fn parse_file(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Vec<Confi
 pub fn parse_file_partial(path: &Path, bytes: &[u8]) -> (Option<ConfigDocument>, Vec<ConfigError>) {
     match parse_file_inner(path, bytes) {
         Ok(doc) => (Some(doc), Vec::new()),
-        Err(Partial(doc, errors)) => (doc, errors.into_iter().map(super::redact::redact).collect()),
+        Err(Partial(doc, errors)) => (
+            doc.map(|d| *d),
+            errors.into_iter().map(super::redact::redact).collect(),
+        ),
     }
 }
 
 /// Problems, with the document as far as it could be read.
-struct Partial(Option<ConfigDocument>, Vec<ConfigError>);
+struct Partial(Option<Box<ConfigDocument>>, Vec<ConfigError>);
 
 impl From<Vec<ConfigError>> for Partial {
     fn from(errors: Vec<ConfigError>) -> Self {
@@ -263,7 +266,7 @@ fn parse_file_inner(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Partial
             let (experiments, errors) = parse_experiments(path, items, "");
             let doc = ConfigDocument { experiments, ..Default::default() };
             if !errors.is_empty() {
-                return Err(Partial(Some(doc), errors));
+                return Err(Partial(Some(Box::new(doc)), errors));
             }
             typed_recheck::<Vec<ExperimentConfig>>(path, fmt, text, |p| locate_list(items, p))?;
             Ok(doc)
@@ -293,7 +296,7 @@ fn parse_file_inner(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Partial
                 d
             });
             if !errors.is_empty() {
-                return Err(Partial(doc, errors));
+                return Err(Partial(doc.map(Box::new), errors));
             }
             typed_recheck::<ConfigDocument>(path, fmt, text, |p| locate_doc(map, p))?;
             Ok(doc.unwrap_or_default())
@@ -307,7 +310,7 @@ fn parse_file_inner(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Partial
                     .into_iter()
                     .map(|p| field_error(path, key.as_deref(), p.path, p.message))
                     .collect();
-                return Err(Partial(doc, errors));
+                return Err(Partial(doc.map(Box::new), errors));
             }
             typed_recheck::<ExperimentConfig>(path, fmt, text, |p| (key.clone(), p.to_string()))?;
             Ok(doc.unwrap_or_default())
