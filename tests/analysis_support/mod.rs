@@ -156,6 +156,9 @@ pub fn to_otlp(flat: &str) -> String {
         );
         attrs.push(serde_json::json!({"key": "cohortd.salt_fingerprint", "value": s(&v["salt_fingerprint"])}));
         attrs.push(serde_json::json!({"key": "cohortd.epoch", "value": {"intValue": v["epoch"].to_string()}}));
+        if v["stratum"].is_string() {
+            attrs.push(serde_json::json!({"key": "cohortd.stratum", "value": s(&v["stratum"])}));
+        }
         "feature_flag.evaluation"
     } else {
         attrs.push(serde_json::json!({"key": "cohortd.outcome.metric", "value": s(&v["metric"])}));
