@@ -20,7 +20,11 @@ fn events(fp: &str) -> Vec<String> {
     for i in 0..5_000u64 {
         let unit = format!("unit-{i}");
         let region = ["eu", "us", "apac"][(i % 3) as usize];
-        let variant = if rng.chance(0.5) { "control" } else { "treatment" };
+        let variant = if rng.chance(0.5) {
+            "control"
+        } else {
+            "treatment"
+        };
         let t = at(0, rng.next_u64() % 80_000);
         let mut x: serde_json::Value =
             serde_json::from_str(&exposure(t, &unit, "checkout", variant, 0, fp)).unwrap();
@@ -29,7 +33,11 @@ fn events(fp: &str) -> Vec<String> {
         if i % 7 == 0 {
             // Seen again in the other variant at the same instant: the first in
             // file order is the unit's variant.
-            let other = if variant == "control" { "treatment" } else { "control" };
+            let other = if variant == "control" {
+                "treatment"
+            } else {
+                "control"
+            };
             lines.push(exposure(t, &unit, "checkout", other, 0, fp));
         }
         for k in 0..3 {
@@ -95,10 +103,18 @@ fn reports_are_identical_for_any_number_of_parsing_threads() {
         assert_eq!(r["input"]["bad_lines"], 5, "{}", r["input"]);
         assert!(r["unmatched"]["duplicate_outcomes"].as_u64().unwrap() > 0);
         let e = &r["experiments"][0];
-        assert!(e["integrity"]["crossed_over"].as_u64().unwrap() > 500, "{e}");
+        assert!(
+            e["integrity"]["crossed_over"].as_u64().unwrap() > 500,
+            "{e}"
+        );
         assert_eq!(e["srm"].as_array().unwrap().len(), 4, "totals and 3 strata");
         for threads in ["3"] {
-            assert_eq!(run(threads), one, "{} with {threads} threads", input.display());
+            assert_eq!(
+                run(threads),
+                one,
+                "{} with {threads} threads",
+                input.display()
+            );
         }
     }
 }

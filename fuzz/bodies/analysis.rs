@@ -65,7 +65,10 @@ fn passes_agree(read: impl Fn(Pass, &mut InputStats, &mut dyn FnMut(Record<'_>))
     let mut only = InputStats::default();
     let mut outcomes = Vec::new();
     read(Pass::Outcomes, &mut only, &mut |r| {
-        assert!(matches!(r, Record::Outcome(_)), "the outcome pass gave {r:?}");
+        assert!(
+            matches!(r, Record::Outcome(_)),
+            "the outcome pass gave {r:?}"
+        );
         outcomes.push(format!("{r:?}"));
     });
     assert_eq!(outcomes, outcomes_of_all);

@@ -430,9 +430,7 @@ impl<R: Read> Cutter<R> {
         let mut scratch = Vec::with_capacity(1 << 16);
         loop {
             scratch.clear();
-            let n = (&mut self.reader)
-                .take(1 << 16)
-                .read_to_end(&mut scratch)?;
+            let n = (&mut self.reader).take(1 << 16).read_to_end(&mut scratch)?;
             if n == 0 {
                 self.eof = true;
                 return Ok(());
@@ -506,8 +504,8 @@ fn scan_json_lines(
                 let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
                 let Ok(c) = next else { return };
                 // A parser bug must fail the run, not leave the others waiting.
-                let parsed = std::panic::catch_unwind(|| parse_chunk(path, &c, pass))
-                    .map_err(|_| {
+                let parsed =
+                    std::panic::catch_unwind(|| parse_chunk(path, &c, pass)).map_err(|_| {
                         std::io::Error::other(format!(
                             "internal error: the parser panicked on the chunk from line {}",
                             c.first_line
@@ -619,10 +617,7 @@ pub fn scan_csv(
 }
 
 /// The documented columns of one CSV record; a field that is not UTF-8 is an error.
-fn csv_row<'r>(
-    rec: &'r csv::ByteRecord,
-    columns: &[Option<usize>; 12],
-) -> Result<Row<'r>, String> {
+fn csv_row<'r>(rec: &'r csv::ByteRecord, columns: &[Option<usize>; 12]) -> Result<Row<'r>, String> {
     let mut cells = [None; 12];
     for (i, col) in columns.iter().enumerate() {
         if let Some(bytes) = col.and_then(|c| rec.get(c)) {
@@ -665,7 +660,10 @@ mod tests {
             assert!(bytes.ends_with('\n'));
             next += bytes.matches('\n').count() as u64;
         }
-        assert_eq!(chunks.iter().map(|c| c.1.as_str()).collect::<String>(), text);
+        assert_eq!(
+            chunks.iter().map(|c| c.1.as_str()).collect::<String>(),
+            text
+        );
         // A last line without a newline is still a line.
         let chunks = cut(b"a\nb");
         let want = [(1, "a\n", false), (2, "b", false)].map(|(l, t, o)| (l, t.to_owned(), o));

@@ -380,8 +380,7 @@ fn kv_text<'a>(pairs: &[KeyValue<'a>], key: &str) -> Option<Cow<'a, str>> {
 fn convert(rec: LogRecord<'_>) -> Result<Converted<'_>, String> {
     let a = &rec.attributes;
     let name = rec.event_name.as_ref().map_or("", |n| &*n.0);
-    let is_exposure =
-        name == EXPOSURE_EVENT || (name.is_empty() && a.get(FLAG_KEY).is_some());
+    let is_exposure = name == EXPOSURE_EVENT || (name.is_empty() && a.get(FLAG_KEY).is_some());
     let is_outcome = name == OUTCOME_EVENT || (name.is_empty() && a.get(METRIC).is_some());
     if !is_exposure && !is_outcome {
         return Ok(Converted::Other);
