@@ -76,8 +76,8 @@ pub struct Unmatched {
 pub struct Cohorts {
     plans: Vec<Plan>,
     version: String,
-    by_key: HashMap<String, usize>,
-    by_metric: HashMap<String, Vec<(usize, usize)>>,
+    by_key: HashMap<String, usize, RandomState>,
+    by_metric: HashMap<String, Vec<(usize, usize)>, RandomState>,
     tables: Vec<ExperimentTable>,
     event_ids: HashSet<u64, RandomState>,
     /// Records that matched nothing.
@@ -96,7 +96,7 @@ fn cohort_hash(epoch: u32, salt: &str) -> u64 {
 impl Cohorts {
     /// An empty table for `plans`; `version` is the analysed config's version.
     pub fn new(plans: Vec<Plan>, version: &str) -> Cohorts {
-        let mut by_metric: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        let mut by_metric: HashMap<String, Vec<(usize, usize)>, RandomState> = HashMap::default();
         for (e, p) in plans.iter().enumerate() {
             for (m, metric) in p.metrics.iter().enumerate() {
                 by_metric
