@@ -126,7 +126,8 @@ fn answer(
 }
 
 /// cohortd's offline answers for `flags_text` bucketed with `form`:
-/// `{"form", "flags": {key: type}, "metadata": {key: {...}}, "contexts": [...],
+/// `{"form", "flags": {key: type}, "metadata": {key: {...}}, "defaults": {key:
+/// {"variant", "value"}}, "contexts": [...],
 /// "answers": {key: [{"asType": ..., "asWrongType": ...} per context]}}`.
 pub fn expected(flags_text: &str, form: FractionalForm) -> Value {
     let snap = Snapshot::from_raw(&[RawFile {
@@ -141,9 +142,15 @@ pub fn expected(flags_text: &str, form: FractionalForm) -> Value {
         .as_secs() as i64;
     let ctxs = contexts();
     let (mut types, mut metadata, mut answers) = (Map::new(), Map::new(), Map::new());
+    let mut defaults = Map::new();
     for flag in snap.flagd().flags() {
         let ty = flag_type(&flag.variants);
         types.insert(flag.key().into(), ty.into());
+        let default = flag.default_variant.as_deref();
+        defaults.insert(
+            flag.key().into(),
+            json!({"variant": default, "value": default.and_then(|d| flag.variants.get(d))}),
+        );
         metadata.insert(flag.key().into(), Value::Object(flag.metadata.clone()));
         let per_ctx: Vec<Value> = ctxs
             .iter()
@@ -169,6 +176,7 @@ pub fn expected(flags_text: &str, form: FractionalForm) -> Value {
         "flags": types,
         "wrongTypes": types.iter().map(|(k, t)| (k.clone(), wrong_type(t.as_str().unwrap()).into())).collect::<Map<String, Value>>(),
         "metadata": metadata,
+        "defaults": defaults,
         "contexts": ctxs,
         "answers": answers,
     })
@@ -257,7 +265,8 @@ impl Drop for FlagdServe {
 /// READY-FOR-CHANGE after checking the first answers; the flag file is then
 /// rewritten ([`changed_flags`]) and the client told `CHANGED <cases-after>`; it
 /// prints OK once it saw the change and the new answers. Panics with the
-/// client's stderr on any failure.
+/// client's stderr on any failure; on success prints that stderr (the clients
+/// report how many answers they compared, and any documented deviation).
 pub fn drive(srv: &FlagdServe, mut cmd: Command, limit: Duration, what: &str) {
     let mut child = crate::flagd_common::Driven::spawn(
         {
@@ -279,6 +288,7 @@ pub fn drive(srv: &FlagdServe, mut cmd: Command, limit: Duration, what: &str) {
     }
     let (ok, stderr) = child.finish();
     assert!(ok, "{what} failed:\n{stderr}");
+    eprintln!("{what}: {}", stderr.trim());
 }
 
 /// The directory of this crate's tests.
