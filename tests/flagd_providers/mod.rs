@@ -88,6 +88,14 @@ fn flag_type(variants: &Map<String, Value>) -> &'static str {
     }
 }
 
+/// Units in the bucketing sweep (`"sweep"` of [`expected`]).
+pub const SWEEP: usize = 20_000;
+
+/// The flags of [`FLAGS`] that are a bare `fractional` split (every unit with a
+/// targeting key gets TARGETING_MATCH): weights 25/75, 50/30/20 over a
+/// bucketing expression, and thirds (percentages that are not whole numbers).
+pub const SWEEP_FLAGS: [&str; 3] = ["new-checkout", "headline", "layout"];
+
 /// The type each flag is also asked for, to provoke `TYPE_MISMATCH`.
 pub fn wrong_type(ty: &str) -> &'static str {
     if ty == "boolean" {
@@ -127,8 +135,9 @@ fn answer(
 
 /// cohortd's offline answers for `flags_text` bucketed with `form`:
 /// `{"form", "flags": {key: type}, "metadata": {key: {...}}, "defaults": {key:
-/// {"variant", "value"}}, "contexts": [...],
-/// "answers": {key: [{"asType": ..., "asWrongType": ...} per context]}}`.
+/// {"variant", "value"}}, "fractionalFlags": [...], "contexts": [...],
+/// "answers": {key: [{"asType": ..., "asWrongType": ...} per context]},
+/// "sweep": {"contexts": [...], "variants": {key: [variant per context]}}}`.
 pub fn expected(flags_text: &str, form: FractionalForm) -> Value {
     let snap = Snapshot::from_raw(&[RawFile {
         path: "/cfg/flags.json".into(),
@@ -143,6 +152,13 @@ pub fn expected(flags_text: &str, form: FractionalForm) -> Value {
     let ctxs = contexts();
     let (mut types, mut metadata, mut answers) = (Map::new(), Map::new(), Map::new());
     let mut defaults = Map::new();
+    let fractional: Vec<&str> = snap
+        .flagd()
+        .flags()
+        .iter()
+        .filter(|f| f.uses_fractional)
+        .map(|f| f.key())
+        .collect();
     for flag in snap.flagd().flags() {
         let ty = flag_type(&flag.variants);
         types.insert(flag.key().into(), ty.into());
@@ -171,14 +187,38 @@ pub fn expected(flags_text: &str, form: FractionalForm) -> Value {
         answers.insert(flag.key().into(), per_ctx.into());
     }
     assert!(types.len() >= 10, "the provider flag file lost flags");
+    // The bucketing sweep: many units through the split-only flags, for
+    // evaluators whose `fractional` may round differently (Java's 32-bit v1).
+    let sweep_ctxs: Vec<Value> = (0..SWEEP)
+        .map(|i| json!({"targetingKey": format!("sweep-{i}"), "email": format!("s{i}@shop.io")}))
+        .collect();
+    let mut sweep = Map::new();
+    for key in SWEEP_FLAGS {
+        let flag = snap.flagd().get(key).expect("a sweep flag of the file");
+        let variants: Vec<Value> = sweep_ctxs
+            .iter()
+            .map(|c| {
+                let o = flag.evaluate(c.as_object().unwrap(), now, form).unwrap();
+                assert_eq!(
+                    o.reason.as_str(),
+                    "TARGETING_MATCH",
+                    "{key} is a plain split"
+                );
+                o.variant.into()
+            })
+            .collect();
+        sweep.insert(key.to_string(), variants.into());
+    }
     json!({
         "form": format!("{form:?}").to_lowercase(),
         "flags": types,
         "wrongTypes": types.iter().map(|(k, t)| (k.clone(), wrong_type(t.as_str().unwrap()).into())).collect::<Map<String, Value>>(),
         "metadata": metadata,
         "defaults": defaults,
+        "fractionalFlags": fractional,
         "contexts": ctxs,
         "answers": answers,
+        "sweep": {"contexts": sweep_ctxs, "variants": sweep},
     })
 }
 
