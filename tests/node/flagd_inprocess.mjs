@@ -103,6 +103,7 @@ const client = OpenFeature.getClient();
 
 let [msg, n] = await compare(client, cases);
 if (msg) fail(msg);
+const deviationsBefore = [...deviations];
 if (n < 2 * cases.contexts.length * (Object.keys(cases.flags).length - 1)) fail(`compared only ${n} answers`);
 const nf = await client.getStringDetails('no-such-flag', 'fallback', { targetingKey: 'u1' });
 if (!isDeepStrictEqual([nf.value, nf.reason, nf.errorCode], ['fallback', 'ERROR', 'FLAG_NOT_FOUND'])) {
@@ -142,6 +143,6 @@ for (;;) {
 }
 
 await OpenFeature.close();
-process.stderr.write(`compared ${n} answers before the change; documented deviations after it: ${inspect(deviations)}\n`);
+process.stderr.write(`compared ${n} answers before the change; documented deviations before: ${inspect(deviationsBefore)}, after: ${inspect(deviations)}\n`);
 console.log('OK');
 process.exit(0);
