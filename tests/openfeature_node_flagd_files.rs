@@ -2,11 +2,11 @@
 //! in tests/node/package-lock.json) in IN-PROCESS mode against a `cohortd serve`
 //! on the flagd-format file of tests/flagd_providers: the provider syncs the set
 //! from cohortd's flagd.sync.v1 service and evaluates it with its own
-//! @openfeature/flagd-core 4.x, whose `fractional` is the high-precision form over
-//! flagKey + targetingKey (its `fractional()`: `murmur3(bucketBy) * totalWeight
-//! >> 32`), so cohortd runs with `--flagd-fractional v2`. Every answer must equal
-//! cohortd's own offline answer, before and after the file is rewritten
-//! (tests/node/flagd_inprocess.mjs).
+//! @openfeature/flagd-core 4.x, whose `fractional` is the high-precision form
+//! over flagKey + targetingKey (its `fractional()` picks the bucket
+//! `(murmur3(bucketBy) * totalWeight) >> 32`), so cohortd runs with
+//! `--flagd-fractional v2`. Every answer must equal cohortd's own offline
+//! answer, before and after the file is rewritten (tests/node/flagd_inprocess.mjs).
 
 mod clients_common;
 mod flagd_common;
