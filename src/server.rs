@@ -422,12 +422,23 @@ pub async fn start(
     let (ofrep_addr, ofrep_task) = match opts.ofrep_listen {
         None => (None, None),
         Some(addr) => {
+            // flagd's v2 evaluation over the Connect protocol shares the HTTP/1.1
+            // listener: the Go flagd provider speaks nothing else.
             let app = ofrep::router(
                 state.store.clone(),
                 state.sink.clone(),
                 state.limits,
                 &state.metrics,
-            );
+            )
+            .merge(flagd::connect::router(
+                state.store.clone(),
+                state.sink.clone(),
+                flagd::FlagdOptions {
+                    stop: Some(stop_signal(&state.shutdown)),
+                    limits: state.limits,
+                    ..Default::default()
+                },
+            ));
             let limit = conn_limit("ofrep", c.admin_max_connections);
             serve_http(addr, "OFREP", "--ofrep-listen", app, limit, &state, &c).await?
         }
