@@ -207,14 +207,19 @@ fn services(state: &AppState) -> Services {
     let (flagd_v1, flagd_v2) = flagd::services_with(
         state.store.clone(),
         state.sink.clone(),
-        flagd::FlagdOptions {
-            stop: Some(stop_signal(&state.shutdown)),
-            limits: state.limits,
-            ..Default::default()
-        },
+        flagd_options(state),
     );
     s.add(flagd_v1).add(flagd_v2);
     s
+}
+
+/// The flagd services' options: the server's limits, streams that end at shutdown.
+fn flagd_options(state: &AppState) -> flagd::FlagdOptions {
+    flagd::FlagdOptions {
+        stop: Some(stop_signal(&state.shutdown)),
+        limits: state.limits,
+        ..Default::default()
+    }
 }
 
 /// Ends flagd event streams when the server shuts down.
@@ -433,11 +438,7 @@ pub async fn start(
             .merge(flagd::connect::router(
                 state.store.clone(),
                 state.sink.clone(),
-                flagd::FlagdOptions {
-                    stop: Some(stop_signal(&state.shutdown)),
-                    limits: state.limits,
-                    ..Default::default()
-                },
+                flagd_options(&state),
             ));
             let limit = conn_limit("ofrep", c.admin_max_connections);
             serve_http(addr, "OFREP", "--ofrep-listen", app, limit, &state, &c).await?
