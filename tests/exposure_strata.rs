@@ -15,7 +15,7 @@ use cohortd::exposure::pipeline::PipelineConfig;
 use cohortd::exposure::privacy::{hash_unit, UnitIdMode};
 use cohortd::exposure::stratum::MAX_STRATUM_LEN;
 use cohortd::transport::pb;
-use exposure_support::otlp::{attrs, collector_json_line, Receiver, V};
+use exposure_support::otlp::{attrs, Receiver, V};
 use exposure_support::{proto_ctx, serve};
 
 const CONFIG: &str = r#"
@@ -264,15 +264,7 @@ async fn analyze_catches_a_per_stratum_imbalance_in_exported_exposures() {
     // records as flat JSON lines and CSV.
     let work = tempfile::tempdir().unwrap();
     let otlp = work.path().join("collector.json");
-    let lines: Vec<String> = rx
-        .got
-        .lock()
-        .unwrap()
-        .logs
-        .iter()
-        .map(collector_json_line)
-        .collect();
-    std::fs::write(&otlp, lines.join("\n")).unwrap();
+    rx.write_collector_file(&otlp);
     let flat = flat_lines(&rx);
     let flat_path = work.path().join("events.jsonl");
     analysis_support::write_lines(&flat_path, &flat);

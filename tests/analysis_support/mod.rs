@@ -175,20 +175,7 @@ pub fn to_otlp(flat: &str) -> String {
 
 /// Flat JSON lines rewritten as CSV with the documented header.
 pub fn to_csv(flat: &[String]) -> String {
-    let cols = [
-        "type",
-        "time",
-        "unit",
-        "experiment",
-        "variant",
-        "version",
-        "epoch",
-        "salt_fingerprint",
-        "stratum",
-        "metric",
-        "value",
-        "event_id",
-    ];
+    let cols = cohortd::analysis::flat::COLUMNS;
     let mut out = cols.join(",") + "\n";
     for l in flat {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
