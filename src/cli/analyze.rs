@@ -75,9 +75,10 @@ pub struct Args {
     /// Significance level of the sample-ratio-mismatch test.
     #[arg(long, value_name = "ALPHA", default_value = "0.001", value_parser = fraction)]
     srm_alpha: f64,
-    /// Threads parsing JSON-lines input (default: one per core, at most 8).
+    /// Threads parsing JSON-lines input (default: one per core, at most 8;
+    /// at most 32, since each keeps two chunks of 2 MiB in flight).
     /// The report is identical for any number.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=32))]
     threads: Option<u16>,
 }
 
