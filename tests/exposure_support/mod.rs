@@ -43,11 +43,23 @@ pub struct Served {
     pub pipeline: ExposurePipeline,
     pub metrics: Arc<Metrics>,
     pub dir: tempfile::TempDir,
+    pub store: Arc<Store>,
 }
 
 /// Starts the gRPC server on 127.0.0.1:0 with config `yaml`, exporting
 /// exposures to `endpoint` (or not at all).
 pub async fn serve(yaml: &str, endpoint: Option<&str>, cfg: PipelineConfig) -> Served {
+    serve_with(yaml, endpoint, cfg, |_| {}).await
+}
+
+/// As [`serve`], with the server options adjusted by `adjust` (e.g. an OFREP
+/// listener).
+pub async fn serve_with(
+    yaml: &str,
+    endpoint: Option<&str>,
+    cfg: PipelineConfig,
+    adjust: impl FnOnce(&mut ServeOptions),
+) -> Served {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("experiments.yaml"), yaml).unwrap();
     let store = Store::new();
@@ -63,14 +75,15 @@ pub async fn serve(yaml: &str, endpoint: Option<&str>, cfg: PipelineConfig) -> S
     metrics.register_collector(Box::new(cohortd::exposure::metrics::ExposureMetrics::of(
         &pipeline,
     )));
-    let opts = ServeOptions {
+    let mut opts = ServeOptions {
         listen: Listen::Tcp("127.0.0.1:0".parse().unwrap()),
         admin_listen: None,
         shutdown_grace: Duration::from_secs(5),
         trace: pipeline.trace_layer(),
         ..ServeOptions::default()
     };
-    let running = cohortd::server::start(opts, store, pipeline.sink(), metrics.clone())
+    adjust(&mut opts);
+    let running = cohortd::server::start(opts, store.clone(), pipeline.sink(), metrics.clone())
         .await
         .unwrap();
     Served {
@@ -78,6 +91,7 @@ pub async fn serve(yaml: &str, endpoint: Option<&str>, cfg: PipelineConfig) -> S
         pipeline,
         metrics,
         dir,
+        store,
     }
 }
 

@@ -42,6 +42,12 @@ pub struct Env<'r> {
 pub struct State {
     /// Set when a `fractional` chose a distribution entry.
     pub bucketed: bool,
+    /// Whether the value the last evaluated node returned is the entry a
+    /// `fractional` chose, passed up unchanged (only `if`, `or`, `and` and a
+    /// `var` default pass a child's value through). At the root it says whether
+    /// the variant came from `fractional` (exposure reason `split`) or from a
+    /// branch that merely looked at its result (`targeting_match`).
+    pub from_fractional: bool,
     scratch: Vec<u8>,
 }
 
@@ -63,14 +69,19 @@ pub fn eval<'r>(logic: &'r Logic, env: &'r Env<'r>, st: &mut State) -> V<'r> {
 }
 
 fn ev<'r>(logic: &'r Logic, env: &'r Env<'r>, data: Data<'r>, st: &mut State) -> V<'r> {
+    // Pass-through operators leave the flag as their returned child set it;
+    // `fractional` sets it once it chose; everything else produces a new value.
+    st.from_fractional = false;
     match logic {
         Logic::Lit(v) => Cow::Borrowed(v),
-        Logic::Array(items) => Cow::Owned(Value::Array(
-            items
+        Logic::Array(items) => {
+            let a = items
                 .iter()
                 .map(|l| ev(l, env, data, st).into_owned())
-                .collect(),
-        )),
+                .collect();
+            st.from_fractional = false;
+            Cow::Owned(Value::Array(a))
+        }
         Logic::Var { path, default } => match path {
             VarPath::Whole => whole(env, data),
             VarPath::Segments(segs) => match lookup(env, data, segs.iter().map(|s| &**s)) {
@@ -80,6 +91,7 @@ fn ev<'r>(logic: &'r Logic, env: &'r Env<'r>, data: Data<'r>, st: &mut State) ->
         },
         Logic::VarDyn { path, default } => {
             let p = ev(path, env, data, st);
+            st.from_fractional = false;
             let key = match &*p {
                 Value::Null => return whole(env, data),
                 Value::String(s) if s.is_empty() => return whole(env, data),
@@ -92,7 +104,13 @@ fn ev<'r>(logic: &'r Logic, env: &'r Env<'r>, data: Data<'r>, st: &mut State) ->
                 None => default_of(default, env, data, st),
             }
         }
-        Logic::Op { op, args } => op_eval(*op, args, env, data, st),
+        Logic::Op { op, args } => {
+            let v = op_eval(*op, args, env, data, st);
+            if !matches!(op, Op::If | Op::Or | Op::And | Op::Fractional) {
+                st.from_fractional = false;
+            }
+            v
+        }
     }
 }
 
@@ -305,6 +323,7 @@ fn op_eval<'r>(
             if i < args.len() {
                 ev(&args[i], env, data, st)
             } else {
+                st.from_fractional = false;
                 Cow::Borrowed(&NULL)
             }
         }
@@ -523,6 +542,7 @@ fn op_eval<'r>(
         }
         Op::Fractional => {
             let vals: Vec<V<'r>> = args.iter().map(|l| ev(l, env, data, st)).collect();
+            st.from_fractional = false;
             let key = env.flag_key.as_str().unwrap_or_default();
             let tk = env.ctx.get("targetingKey");
             match fractional::evaluate(env.form, &vals, key, tk, &mut st.scratch) {
@@ -530,6 +550,7 @@ fn op_eval<'r>(
                 Some(Picked::EmptyString) => Cow::Owned(Value::String(String::new())),
                 Some(Picked::Entry(i)) => {
                     st.bucketed = true;
+                    st.from_fractional = true;
                     // Borrow the chosen name when the entry is a literal in the tree.
                     let mut vals = vals;
                     match vals.swap_remove(i) {

@@ -61,6 +61,10 @@ pub struct FlagdOutcome<'a> {
     pub metadata: &'a Map<String, Value>,
     /// Targeting went through `fractional` and it chose: this evaluation is an exposure.
     pub bucketed: bool,
+    /// The variant is the entry `fractional` chose (exposure reason `split`);
+    /// false when `fractional` ran but another branch named the variant
+    /// (`targeting_match`). Implies `bucketed`.
+    pub split: bool,
 }
 
 /// Why a flagd flag could not be resolved.
@@ -100,7 +104,7 @@ impl FlagdFlag {
         now_unix: i64,
         form: FractionalForm,
     ) -> Result<FlagdOutcome<'a>, FlagdEvalError> {
-        let outcome = |variant: Option<&'a str>, reason: FlagdReason, bucketed: bool| {
+        let outcome = |variant: Option<&'a str>, reason: FlagdReason, st: Option<&State>| {
             let (variant, value, reason) = match variant {
                 Some(v) => (Some(v), self.variants.get(v), reason),
                 None => (None, None, FlagdReason::Default),
@@ -110,7 +114,8 @@ impl FlagdFlag {
                 variant,
                 reason,
                 metadata: &self.metadata,
-                bucketed,
+                bucketed: st.is_some_and(|s| s.bucketed),
+                split: st.is_some_and(|s| s.bucketed && s.from_fractional),
             }
         };
         if self.state == FlagdState::Disabled {
@@ -120,11 +125,12 @@ impl FlagdFlag {
                 reason: FlagdReason::Disabled,
                 metadata: &self.metadata,
                 bucketed: false,
+                split: false,
             });
         }
         let default = self.default_variant.as_deref();
         let Some(targeting) = &self.targeting else {
-            return Ok(outcome(default, FlagdReason::Static, false));
+            return Ok(outcome(default, FlagdReason::Static, None));
         };
         let env = Env {
             ctx,
@@ -136,7 +142,7 @@ impl FlagdFlag {
         let result = jsonlogic::eval(targeting, &env, &mut st);
         let name_buf;
         let name: &str = match &*result {
-            Value::Null => return Ok(outcome(default, FlagdReason::Default, false)),
+            Value::Null => return Ok(outcome(default, FlagdReason::Default, None)),
             Value::String(s) => s,
             Value::Bool(b) => {
                 if *b {
@@ -160,7 +166,7 @@ impl FlagdFlag {
             Some((k, _)) => Ok(outcome(
                 Some(k.as_str()),
                 FlagdReason::TargetingMatch,
-                st.bucketed,
+                Some(&st),
             )),
             None => Err(FlagdEvalError::UnknownVariant {
                 flag: self.key().to_owned(),

@@ -22,7 +22,7 @@ use crate::engine::resolve::{
     resolve, resolve_flag, Flag, FlagError, Meta, Reason, Resolution as ResolutionOf, Served,
 };
 use crate::engine::{EvalError, EvalOptions};
-use crate::exposure::{expose, ExposureSink, Source};
+use crate::exposure::{expose, ExposureSink, Source, Subject};
 use crate::reload::Store;
 use crate::transport::convert::json_object_to_struct;
 use crate::transport::limits::{LimitError, Limits};
@@ -396,8 +396,8 @@ fn record(
     snap: &Snapshot,
     source: Source,
 ) {
-    if let Some(a) = r.exposure() {
-        expose(sink, a, ctx, snap.version(), source);
+    if let Some(subject) = Subject::of(r) {
+        expose(sink, subject, ctx, snap.version(), source);
     }
 }
 
