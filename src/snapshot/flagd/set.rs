@@ -53,7 +53,7 @@ impl FlagdSet {
             };
             for (flag, cfg) in compiled.into_iter().zip(&doc.flags) {
                 if let Some(other) = taken(&cfg.key) {
-                    errors.push(ConfigError::field(
+                    errors.push(ConfigError::flag(
                         file,
                         &cfg.key,
                         "",
@@ -65,7 +65,7 @@ impl FlagdSet {
                     continue;
                 }
                 if let Some(&prev) = owner.get(&cfg.key) {
-                    errors.push(ConfigError::field(
+                    errors.push(ConfigError::flag(
                         file,
                         &cfg.key,
                         "",
