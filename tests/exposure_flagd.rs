@@ -9,15 +9,13 @@
 mod exposure_support;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use cohortd::exposure::pipeline::PipelineConfig;
 use cohortd::server::Bound;
 use cohortd::transport::flagd::{pb_v1 as v1, pb_v2 as v2};
 use exposure_support::otlp::{attrs, Receiver, V};
-use exposure_support::{proto_ctx, serve_with};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use exposure_support::{ofrep_post, proto_ctx, serve_with};
 
 const FLAGS: &str = r#"{
   "$schema": "https://flagd.dev/schema/v0/flags.json",
@@ -77,22 +75,6 @@ async fn resolve(
         .unwrap()
         .into_inner();
     (r.variant.unwrap_or_default(), r.reason)
-}
-
-/// One OFREP POST over a fresh connection; returns status and JSON body.
-async fn ofrep(addr: SocketAddr, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let status = out[9..12].parse().unwrap();
-    let json = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(json).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,9 +154,10 @@ async fn fractional_evaluations_are_exposures_with_flagd_attributes() {
         .await
         .unwrap();
     let addr = s.running.ofrep_addr.unwrap();
-    let (status, _) = ofrep(
+    let (status, _) = ofrep_post(
         addr,
         "/ofrep/v1/evaluate/flags",
+        &[],
         r#"{"context": {"targetingKey": "u-bulk"}}"#,
     )
     .await;
@@ -182,9 +165,10 @@ async fn fractional_evaluations_are_exposures_with_flagd_attributes() {
 
     // OFREP single: u-1 again is a duplicate of the flagd exposure; u-5 is new.
     for unit in ["u-1", "u-5"] {
-        let (status, body) = ofrep(
+        let (status, body) = ofrep_post(
             addr,
             "/ofrep/v1/evaluate/flags/split-flag",
+            &[],
             &format!(r#"{{"context": {{"targetingKey": "{unit}"}}}}"#),
         )
         .await;
@@ -193,9 +177,10 @@ async fn fractional_evaluations_are_exposures_with_flagd_attributes() {
             assert_eq!(body["variant"], u1.0.as_str());
         }
     }
-    let (_, u5) = ofrep(
+    let (_, u5) = ofrep_post(
         addr,
         "/ofrep/v1/evaluate/flags/split-flag",
+        &[],
         r#"{"context": {"targetingKey": "u-5"}}"#,
     )
     .await;

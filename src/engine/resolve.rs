@@ -16,6 +16,7 @@
 use crate::engine::flagd::{FlagdEvalError, FlagdReason, FractionalForm};
 use crate::engine::{Assignment, Context, EvalError, EvalOptions, Reason as Detail};
 use crate::snapshot::flagd::FlagdFlag;
+use crate::snapshot::selector::Selector;
 use crate::snapshot::{Experiment, Snapshot};
 
 /// A flag of any format in a snapshot.
@@ -48,6 +49,15 @@ impl Snapshot {
                 Some(f) => Ok(Flag::Flagd(f, self.flagd_form())),
                 None => Err(EvalError::NotFound(key.to_owned())),
             },
+        }
+    }
+
+    /// Whether `sel` (a `Flagd-Selector`) selects `flag`: a flagd flag by its
+    /// file or its `flagSetId`, an experiment by its file (it is in no flag set).
+    pub fn selects(&self, flag: Flag<'_>, sel: &Selector) -> bool {
+        match flag {
+            Flag::Experiment(e) => sel.selects(&e.source, None),
+            Flag::Flagd(f, _) => self.flagd().selects(f, sel),
         }
     }
 
