@@ -6,8 +6,10 @@
 //! arguments already evaluated; `$flagd` is injected into the data; a var path
 //! walks into arrays by index). The evaluator also has to compile once per reload
 //! and borrow instead of copying on the request path: results are `Cow`s that point
-//! into the context or the compiled tree, so a typical targeting rule allocates
-//! nothing but the argument list of `fractional`. Semantics follow json-logic-js
+//! into the context or the compiled tree, `fractional` keeps its evaluated
+//! arguments on the stack (up to [`INLINE_ENTRIES`]) and hashes through a
+//! per-thread scratch buffer, so a typical targeting rule allocates nothing
+//! (`tests/flagd_alloc.rs` counts). Semantics follow json-logic-js
 //! (truthiness, loose equality, numeric coercion) as flagd's evaluators do.
 //!
 //! Recursion depth is bounded by the compiled tree (config::flagd::MAX_DEPTH).
@@ -48,7 +50,38 @@ pub struct State {
     /// the variant came from `fractional` (exposure reason `split`) or from a
     /// branch that merely looked at its result (`targeting_match`).
     pub from_fractional: bool,
-    scratch: Vec<u8>,
+}
+
+/// Distribution entries `fractional` holds on the stack; more spill to the heap.
+const INLINE_ENTRIES: usize = 8;
+
+/// Scratch bytes kept per thread between `fractional` calls; a larger bucketing
+/// value's buffer is shrunk back after use.
+const SCRATCH_KEEP: usize = 4096;
+
+thread_local! {
+    /// The bucketing bytes (v1/v2 string, v3 CBOR) of the `fractional` being
+    /// evaluated: reused, so bucketing allocates nothing once warm.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `fractional` over `vals` with this thread's scratch buffer.
+fn bucket<T: std::borrow::Borrow<Value>>(env: &Env<'_>, vals: &[T]) -> Option<Picked> {
+    let key = env.flag_key.as_str().unwrap_or_default();
+    let tk = env.ctx.get("targetingKey");
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            let picked = fractional::evaluate(env.form, vals, key, tk, &mut buf);
+            if buf.capacity() > SCRATCH_KEEP {
+                buf.clear();
+                buf.shrink_to(SCRATCH_KEEP);
+            }
+            picked
+        }
+        // Not reachable (arguments are evaluated before the buffer is taken),
+        // but a fresh buffer is always correct.
+        Err(_) => fractional::evaluate(env.form, vals, key, tk, &mut Vec::new()),
+    })
 }
 
 /// The data `var` reads: the root (context + `$flagd`) or an item inside
@@ -541,11 +574,10 @@ fn op_eval<'r>(
             Cow::Owned(acc)
         }
         Op::Fractional => {
-            let vals: Vec<V<'r>> = args.iter().map(|l| ev(l, env, data, st)).collect();
+            let vals: smallvec::SmallVec<[V<'r>; INLINE_ENTRIES]> =
+                args.iter().map(|l| ev(l, env, data, st)).collect();
             st.from_fractional = false;
-            let key = env.flag_key.as_str().unwrap_or_default();
-            let tk = env.ctx.get("targetingKey");
-            match fractional::evaluate(env.form, &vals, key, tk, &mut st.scratch) {
+            match bucket(env, &vals) {
                 None => Cow::Borrowed(&NULL),
                 Some(Picked::EmptyString) => Cow::Owned(Value::String(String::new())),
                 Some(Picked::Entry(i)) => {
