@@ -175,3 +175,44 @@ impl FlagdFlag {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::flagd::parse_flagd_value;
+    use crate::snapshot::flagd::compile_document;
+
+    /// (bucketed, split) for a targeting rule over variants a, b, x.
+    fn provenance(targeting: Value) -> (bool, bool) {
+        let doc = serde_json::json!({"flags": {"f": {
+            "state": "ENABLED", "defaultVariant": "a",
+            "variants": {"a": 1, "b": 2, "x": 3}, "targeting": targeting}}});
+        let path = std::path::Path::new("t.json");
+        let flags = compile_document(path, &parse_flagd_value(path, &doc).unwrap()).unwrap();
+        let ctx = serde_json::json!({"targetingKey": "u1", "tier": "silver"});
+        let o = flags[0]
+            .evaluate(ctx.as_object().unwrap(), 0, FractionalForm::V3)
+            .unwrap();
+        (o.bucketed, o.split)
+    }
+
+    #[test]
+    fn split_means_the_variant_is_fractionals_pick() {
+        let f = serde_json::json!({"fractional": [["a", 1], ["b", 1]]});
+        // Passed up unchanged: the top, an `if` branch, `or`, a `var` default.
+        assert_eq!(provenance(f.clone()), (true, true));
+        let gated = serde_json::json!({"if": [{"==": [{"var": "tier"}, "silver"]}, f, "x"]});
+        assert_eq!(provenance(gated), (true, true));
+        assert_eq!(provenance(serde_json::json!({"or": [f]})), (true, true));
+        let dflt = serde_json::json!({"var": ["missing", f]});
+        assert_eq!(provenance(dflt), (true, true));
+        // A branch that only looked at its result chose: targeting_match.
+        let looked = serde_json::json!({"if": [{"in": [f, ["a", "b"]]}, "x", "a"]});
+        assert_eq!(provenance(looked), (true, false));
+        let rebuilt = serde_json::json!({"cat": [f]});
+        assert_eq!(provenance(rebuilt), (true, false));
+        // fractional never ran: no exposure at all.
+        let before = serde_json::json!({"if": [{"==": [{"var": "tier"}, "silver"]}, "x", f]});
+        assert_eq!(provenance(before), (false, false));
+    }
+}
