@@ -130,5 +130,28 @@ async fn evaluation_services_and_ofrep_honour_the_selector() {
     let (status, body) = ofrep_post(addr, "/ofrep/v1/evaluate/flags", &[], ctx).await;
     assert_eq!(status, 200);
     assert_eq!(body["flags"].as_array().unwrap().len(), 4, "{body}");
+
+    // flagd v2 over Connect (same listener): the header reaches the service.
+    for (sel, want) in [("flagSetId=web", "200"), ("flagSetId=mobile", "404")] {
+        use prost::Message as _;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = v2::ResolveStringRequest {
+            flag_key: "banner".into(),
+            context: None,
+        }
+        .encode_to_vec();
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST /flagd.evaluation.v2.Service/ResolveString HTTP/1.1\r\nHost: x\r\n\
+             Content-Type: application/proto\r\nFlagd-Selector: {sel}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        conn.write_all(&body).await.unwrap();
+        let mut out = Vec::new();
+        conn.read_to_end(&mut out).await.unwrap();
+        assert_eq!(&out[9..12], want.as_bytes(), "Connect under {sel}");
+    }
     assert!(s.running.shutdown().await);
 }
