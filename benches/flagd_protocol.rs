@@ -67,7 +67,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("flagd/resolve_string_in_process", |b| {
         b.iter(|| {
             resolver
-                .resolve("greeting", Some(&ctx), ValueType::String, false)
+                .resolve("greeting", Some(&ctx), ValueType::String, false, None)
                 .unwrap()
         })
     });

@@ -11,7 +11,7 @@ use std::alloc::System;
 use cohortd::engine::EvalOptions;
 use cohortd::exposure::otel::OtelExport;
 use cohortd::exposure::pipeline::{ExposurePipeline, PipelineConfig};
-use cohortd::exposure::{Exposure, ExposureSink, Source};
+use cohortd::exposure::{Exposure, ExposureSink, Source, Subject};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
 /// Counts every allocation of the process (the SDK's idle export threads may
@@ -50,7 +50,7 @@ fn per_exposure(sink: &dyn ExposureSink, key: &str, region: serde_json::Value) -
     let warm = |i: usize| {
         sink.record_in(
             &Exposure {
-                assignment: assignments[i],
+                subject: Subject::Experiment(assignments[i]),
                 unit: &units[i],
                 config_version: snap.version(),
                 source: Source::Assign,

@@ -50,7 +50,7 @@ async fn otel_env_vars_configure_endpoint_resource_and_sampler() {
     let ctx = exposure_support::ctx(serde_json::json!({ "targetingKey": "u1" }));
     let a = snap.assign("e", &ctx, EvalOptions::default()).unwrap();
     pipeline.sink().record(&Exposure {
-        assignment: a,
+        subject: cohortd::exposure::Subject::Experiment(a),
         unit: "u1",
         config_version: snap.version(),
         source: cohortd::exposure::Source::Assign,

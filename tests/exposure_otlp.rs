@@ -51,7 +51,7 @@ fn expose(sink: &dyn ExposureSink, snap: &Snapshot, user: &str) -> String {
     let _guard = extract(&traceparent()).attach();
     sink.record_in(
         &Exposure {
-            assignment: a,
+            subject: cohortd::exposure::Subject::Experiment(a),
             unit: user,
             config_version: snap.version(),
             source: cohortd::exposure::Source::Assign,
@@ -294,7 +294,7 @@ impl tonic::codegen::Service<tonic::codegen::http::Request<()>> for Handler {
                 .assign("checkout", &ctx, EvalOptions::default())
                 .unwrap();
             sink.record(&Exposure {
-                assignment: a,
+                subject: cohortd::exposure::Subject::Experiment(a),
                 unit: "user-9",
                 config_version: snap.version(),
                 source: cohortd::exposure::Source::Assign,

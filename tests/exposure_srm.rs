@@ -52,7 +52,7 @@ fn stream(
         if keep(i, &a.variant.key, region) {
             sink.record_in(
                 &Exposure {
-                    assignment: a,
+                    subject: cohortd::exposure::Subject::Experiment(a),
                     unit: &unit,
                     config_version: snap.version(),
                     source: cohortd::exposure::Source::Assign,
@@ -202,7 +202,7 @@ async fn only_running_split_exposures_are_tested_and_small_samples_wait() {
         let a = snap.assign("even", &ctx, opts).unwrap();
         assert_eq!(a.reason.as_str(), "sticky");
         sink.record(&Exposure {
-            assignment: a,
+            subject: cohortd::exposure::Subject::Experiment(a),
             unit: &unit,
             config_version: snap.version(),
             source: cohortd::exposure::Source::Assign,

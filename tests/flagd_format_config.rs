@@ -54,11 +54,11 @@ fn errors_name_file_flag_and_field() {
         "typo": { "state": "ENABLED", "variants": { "a": 1 }, "targetting": {} },
     }}));
     let want = [
-        "flags/app.flagd.json: experiment `bad-state`: field `state`: must be \"ENABLED\" or \"DISABLED\", found \"ON\"",
-        "flags/app.flagd.json: experiment `bad-default`: field `defaultVariant`: `c` is not one of the variants (a, b)",
-        "flags/app.flagd.json: experiment `no-variants`: field `variants`: needs at least one variant",
-        "flags/app.flagd.json: experiment `bad-meta`: field `metadata.nested`: metadata values are strings, numbers or booleans, found an object",
-        "flags/app.flagd.json: experiment `typo`: field `targetting`: unknown field",
+        "flags/app.flagd.json: flag `bad-state`: field `state`: must be \"ENABLED\" or \"DISABLED\", found \"ON\"",
+        "flags/app.flagd.json: flag `bad-default`: field `defaultVariant`: `c` is not one of the variants (a, b)",
+        "flags/app.flagd.json: flag `no-variants`: field `variants`: needs at least one variant",
+        "flags/app.flagd.json: flag `bad-meta`: field `metadata.nested`: metadata values are strings, numbers or booleans, found an object",
+        "flags/app.flagd.json: flag `typo`: field `targetting`: unknown field",
     ];
     for w in want {
         assert!(
@@ -103,7 +103,7 @@ fn ref_resolves_against_evaluators_and_a_missing_one_is_a_load_error() {
     }));
     assert_eq!(errs.len(), 1);
     assert!(
-        errs[0].contains("experiment `f`: field `targeting`: `$ref` names evaluator `stafff`"),
+        errs[0].contains("flag `f`: field `targeting`: `$ref` names evaluator `stafff`"),
         "{}",
         errs[0]
     );
@@ -122,7 +122,7 @@ fn unknown_operators_are_load_errors_with_their_path() {
         "targeting": { "if": [{ "starts_wth": [{ "var": "email" }, "x"] }, "a", null] }
     } } }));
     assert_eq!(errs, vec![
-        "flags/app.flagd.json: experiment `f`: field `targeting.if[0].starts_wth`: unknown operator `starts_wth`".to_string()
+        "flags/app.flagd.json: flag `f`: field `targeting.if[0].starts_wth`: unknown operator `starts_wth`".to_string()
     ]);
 }
 

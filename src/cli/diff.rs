@@ -1,17 +1,23 @@
-//! `cohortd diff OLD NEW`: what a config change does to every experiment's cohort.
+//! `cohortd diff OLD NEW`: what a config change does to every experiment's cohort
+//! and to every flagd-format flag.
 //!
 //! Exit status: 0 when the change is allowed (safe, warnings, or reshuffles
 //! acknowledged by an `assignment.epoch` bump), 3 when the cohort guard would
 //! refuse it (a running experiment would reassign enrolled units beyond what the
 //! change requires), 1 for invalid input (either config, or `--at`), 2 for usage
-//! errors. Run it in CI on a pull request that edits a ConfigMap.
+//! errors. flagd flags are reported (with the exact fraction of units each
+//! changed `fractional` split moves) but never refused: flagd has no epoch to
+//! acknowledge a reshuffle with. Run it in CI on a pull request that edits a
+//! ConfigMap.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::engine::flagd::FractionalForm;
 use crate::safety::diff::{diff, ExperimentDiff, SnapshotDiff};
+use crate::safety::flagd_diff::{diff_flagd, Entry, FlagdFlagDiff};
 use crate::safety::guard::{judge, Judgement, Verdict};
 use crate::safety::simulate::{estimate, Estimate, Proportion};
 use crate::snapshot::schedule::{format_time, parse_time, unix_now};
@@ -38,6 +44,11 @@ pub struct Args {
     /// Also estimate every fraction on this many synthetic units (0: exact only).
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     pub samples: u64,
+    /// The `fractional` form flagd-format flags bucket with, as in
+    /// `serve --flagd-fractional` (v2, v3: exact fractions; v1: approximate).
+    #[arg(long, value_name = "FORM", default_value = "v3", env = "COHORTD_FLAGD_FRACTIONAL",
+          value_parser = super::serve::parse_form)]
+    pub flagd_fractional: FractionalForm,
 }
 
 /// One experiment's row: the diff, the guard's judgement and the estimate.
@@ -61,6 +72,9 @@ struct Report<'a> {
     at: String,
     refused: bool,
     experiments: Vec<Row<'a>>,
+    /// flagd-format flags that changed (left out when none did).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    flagd_flags: Vec<FlagdFlagDiff>,
 }
 
 fn load(path: &Path) -> Result<Snapshot, i32> {
@@ -105,6 +119,7 @@ pub fn run(args: &Args) -> i32 {
             }),
         })
         .collect();
+    let flagd = diff_flagd(&old, &new, args.flagd_fractional);
     let refused = rows.iter().any(|r| r.judgement.verdict == Verdict::Refused);
     let mut out = std::io::stdout().lock();
     let written = if args.json {
@@ -114,12 +129,13 @@ pub fn run(args: &Args) -> i32 {
             at: format_time(at),
             refused,
             experiments: rows,
+            flagd_flags: flagd,
         };
         serde_json::to_writer_pretty(&mut out, &report)
             .map_err(std::io::Error::from)
             .and_then(|_| writeln!(out))
     } else {
-        write_table(&mut out, args, &d, &rows)
+        write_table(&mut out, args, &d, &rows).and_then(|_| write_flagd(&mut out, args, &flagd))
     };
     if let Err(e) = written {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
@@ -240,6 +256,61 @@ fn write_table(
                 est(&s.left),
                 est(&s.joined)
             )?;
+        }
+    }
+    Ok(())
+}
+
+fn split_text(entries: &Option<Vec<Entry>>) -> String {
+    match entries {
+        None => "(computed)".into(),
+        Some(v) => v
+            .iter()
+            .map(|e| format!("{} {}", e.variant, e.weight))
+            .collect::<Vec<_>>()
+            .join(" / "),
+    }
+}
+
+/// The flagd section of the table: one line per changed flag, its causes, and
+/// each changed split with the fraction of units it moves.
+fn write_flagd(out: &mut impl Write, args: &Args, flags: &[FlagdFlagDiff]) -> std::io::Result<()> {
+    if flags.is_empty() {
+        return Ok(());
+    }
+    let form = match args.flagd_fractional {
+        FractionalForm::V1 => "v1",
+        FractionalForm::V2 => "v2",
+        FractionalForm::V3 => "v3",
+    };
+    writeln!(
+        out,
+        "\nflagd flags (fractional form {form}; reported only: flagd has no epoch, nothing is refused)"
+    )?;
+    for f in flags {
+        writeln!(out, "{}", f.key)?;
+        for c in &f.causes {
+            writeln!(out, "    cause: {c}")?;
+        }
+        for s in &f.splits {
+            let fraction = match s.changed_fraction {
+                Some(x) if s.exact => {
+                    format!("{} of units reaching it change variant (exact)", pct(x))
+                }
+                Some(x) => format!("about {} of units reaching it change variant", pct(x)),
+                None => "fraction not computed".into(),
+            };
+            write!(
+                out,
+                "    fractional #{}: {} -> {}: {fraction}",
+                s.index + 1,
+                split_text(&s.before),
+                split_text(&s.after)
+            )?;
+            match &s.note {
+                Some(n) => writeln!(out, "; {n}")?,
+                None => writeln!(out)?,
+            }
         }
     }
     Ok(())

@@ -203,7 +203,7 @@ fn parse_admin(s: &str) -> Result<AdminListen, String> {
         .map_err(|_| format!("`{s}` is not IP:PORT or `off`"))
 }
 
-fn parse_form(s: &str) -> Result<crate::engine::flagd::FractionalForm, String> {
+pub(crate) fn parse_form(s: &str) -> Result<crate::engine::flagd::FractionalForm, String> {
     crate::engine::flagd::FractionalForm::parse(s)
         .ok_or_else(|| format!("`{s}` is not a fractional form: use v1, v2 or v3"))
 }

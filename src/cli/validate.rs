@@ -19,13 +19,18 @@ pub struct Args {
 pub fn run(args: &Args) -> i32 {
     let path = args.config.path();
     match Snapshot::load(path) {
-        Ok(s) if s.experiments().is_empty() && !args.allow_empty => {
+        Ok(s) if s.experiments().is_empty() && s.flagd().is_empty() && !args.allow_empty => {
             eprintln!(
-                "error: {}: no experiments found (cohortd reads *.json, *.yaml and *.yml files); a sidecar would serve nothing",
+                "error: {}: no experiments or flagd flags found (cohortd reads *.json, *.yaml and *.yml files); a sidecar would serve nothing",
                 path.display()
             );
             eprintln!("pass --allow-empty if an empty config is intended");
             1
+        }
+        Ok(s) if s.experiments().is_empty() && !s.flagd().is_empty() => {
+            print_flagd(&s);
+            println!("in {}, version {}", path.display(), s.version());
+            0
         }
         Ok(s) => {
             let count = |st: Status| s.experiments().iter().filter(|e| e.status == st).count();
@@ -38,6 +43,7 @@ pub fn run(args: &Args) -> i32 {
                 path.display(),
                 s.version()
             );
+            print_flagd(&s);
             print_ramps(&s);
             0
         }
@@ -53,6 +59,29 @@ pub fn run(args: &Args) -> i32 {
             1
         }
     }
+}
+
+/// One line for the flagd-format flags, when there are any: how many, how many
+/// are disabled or split with `fractional`, and from how many files.
+fn print_flagd(s: &Snapshot) {
+    let set = s.flagd();
+    if set.is_empty() {
+        return;
+    }
+    let flags = set.flags();
+    let disabled = flags
+        .iter()
+        .filter(|f| f.state == crate::config::flagd::FlagdState::Disabled)
+        .count();
+    let fractional = flags.iter().filter(|f| f.uses_fractional).count();
+    println!(
+        "ok: {} flagd flags ({} disabled, {} with fractional) from {} file{}",
+        flags.len(),
+        disabled,
+        fractional,
+        set.sources().len(),
+        if set.sources().len() == 1 { "" } else { "s" }
+    );
 }
 
 /// One line per ramp schedule: every step, and which one is in force now.

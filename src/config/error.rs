@@ -14,6 +14,8 @@ pub struct ConfigError {
     pub field: Option<String>,
     /// What is wrong, written for the person fixing it.
     pub message: String,
+    /// `experiment` holds a flagd-format flag's key (printed as `flag`).
+    pub flagd: bool,
 }
 
 impl ConfigError {
@@ -24,6 +26,7 @@ impl ConfigError {
             experiment: None,
             field: None,
             message: message.into(),
+            flagd: false,
         }
     }
 
@@ -39,6 +42,20 @@ impl ConfigError {
             experiment: Some(experiment.to_owned()),
             field: Some(field.into()),
             message: message.into(),
+            flagd: false,
+        }
+    }
+
+    /// A problem with one field of one flagd-format flag.
+    pub fn flag(
+        file: &Path,
+        flag: &str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        ConfigError {
+            flagd: true,
+            ..ConfigError::field(file, flag, field, message)
         }
     }
 }
@@ -47,7 +64,8 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file.display())?;
         if let Some(e) = &self.experiment {
-            write!(f, ": experiment `{e}`")?;
+            let what = if self.flagd { "flag" } else { "experiment" };
+            write!(f, ": {what} `{e}`")?;
         }
         if let Some(field) = &self.field {
             write!(f, ": field `{field}`")?;

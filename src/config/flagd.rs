@@ -102,6 +102,7 @@ pub fn parse_flagd_value(file: &Path, value: &Value) -> Result<FlagdDocument, Ve
         experiment: None,
         field: Some(field.to_owned()),
         message: msg,
+        flagd: false,
     };
     let Some(root) = value.as_object() else {
         return Err(vec![ConfigError::file(
@@ -181,6 +182,7 @@ pub fn parse_flagd_value(file: &Path, value: &Value) -> Result<FlagdDocument, Ve
                 experiment: Some(key.clone()),
                 field: Some(field),
                 message,
+                flagd: true,
             })),
         }
     }

@@ -286,7 +286,7 @@ fn parse_file_inner(path: &Path, bytes: &[u8]) -> Result<ConfigDocument, Partial
             errors.extend(problems.into_iter().map(|p| field_error(path, None, p.path, p.message)));
             if let Some(v) = map.get("experiments") {
                 if !v.is_array() {
-                    errors.push(ConfigError { file: path.to_owned(), experiment: None, field: Some("experiments".into()), message: "must be a list of experiments".into() });
+                    errors.push(ConfigError { file: path.to_owned(), experiment: None, field: Some("experiments".into()), message: "must be a list of experiments".into(), flagd: false });
                 }
             }
             // Without the shared part (segments, layers), checking the
@@ -437,6 +437,7 @@ fn field_error(path: &Path, key: Option<&str>, field: String, message: String) -
         experiment: key.map(str::to_owned),
         field,
         message,
+        flagd: false,
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod flagd;
+pub mod flagd_schema;
 pub mod lenient;
 pub mod load;
 pub mod model;

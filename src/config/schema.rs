@@ -29,7 +29,26 @@ enum ConfigFile {
 pub fn schema() -> serde_json::Value {
     let mut v = schemars::schema_for!(ConfigFile).to_value();
     allow_key_alias(&mut v);
+    add_flagd(&mut v);
     v
+}
+
+/// A flagd flag-definition document is one more thing a file may hold.
+fn add_flagd(root: &mut serde_json::Value) {
+    if let Some(any) = root.get_mut("anyOf").and_then(|a| a.as_array_mut()) {
+        any.push(serde_json::json!({
+            "$ref": "#/$defs/FlagdDocument",
+            "description": "A flagd flag-definition document (`flags`, `$evaluators`, `metadata`)."
+        }));
+    }
+    if let Some(defs) = root.get_mut("$defs").and_then(|d| d.as_object_mut()) {
+        for (name, def) in super::flagd_schema::defs() {
+            defs.insert(name.into(), def);
+        }
+    }
+    if let Some(d) = root.get_mut("description") {
+        *d = "One experiment, a list of experiments, a document with experiments, segments, layers and holdouts, or a flagd flag-definition document. Regenerate with `cohortd schema`.".into();
+    }
 }
 
 /// The schema as pretty-printed JSON with a trailing newline (the committed file).

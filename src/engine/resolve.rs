@@ -6,7 +6,8 @@
 //! (looked up in [`Snapshot::flag`]) with its arm in [`resolve_flag`]: a cohortd
 //! experiment, or a flagd-format flag, which resolves to [`Served::CallerDefault`]
 //! when disabled or when its default variant is null, and is an exposure when
-//! its targeting went through `fractional`.
+//! its targeting went through `fractional` (`crate::exposure::Subject::of`
+//! decides).
 //!
 //! Resolving an experiment allocates nothing: the value and variant borrow the
 //! snapshot, metadata is read on demand. A flagd flag with targeting sees the
@@ -15,6 +16,7 @@
 use crate::engine::flagd::{FlagdEvalError, FlagdReason, FractionalForm};
 use crate::engine::{Assignment, Context, EvalError, EvalOptions, Reason as Detail};
 use crate::snapshot::flagd::FlagdFlag;
+use crate::snapshot::selector::Selector;
 use crate::snapshot::{Experiment, Snapshot};
 
 /// A flag of any format in a snapshot.
@@ -47,6 +49,15 @@ impl Snapshot {
                 Some(f) => Ok(Flag::Flagd(f, self.flagd_form())),
                 None => Err(EvalError::NotFound(key.to_owned())),
             },
+        }
+    }
+
+    /// Whether `sel` (a `Flagd-Selector`) selects `flag`: a flagd flag by its
+    /// file or its `flagSetId`, an experiment by its file (it is in no flag set).
+    pub fn selects(&self, flag: Flag<'_>, sel: &Selector) -> bool {
+        match flag {
+            Flag::Experiment(e) => sel.selects(&e.source, None),
+            Flag::Flagd(f, _) => self.flagd().selects(f, sel),
         }
     }
 
@@ -143,18 +154,15 @@ pub struct Resolution<'s> {
     /// For a cohortd experiment: the engine's assignment (variant, enrolment and
     /// the detailed reason); cohortd.v1 responses are built from it.
     pub assignment: Option<Assignment<'s>>,
-    /// For a flagd flag: `fractional` chose the variant, so this evaluation is an
-    /// exposure.
+    /// For a flagd flag: targeting went through `fractional` and named a
+    /// variant, so this evaluation is an exposure.
     pub bucketed: bool,
+    /// For a flagd flag: the variant is the entry `fractional` chose (exposure
+    /// reason `split`, else `targeting_match`).
+    pub split: bool,
 }
 
 impl<'s> Resolution<'s> {
-    /// The exposure decision: the assignment to record when this evaluation is
-    /// an exposure (an enrolled unit), for [`crate::exposure::expose`].
-    pub fn exposure(&self) -> Option<&Assignment<'s>> {
-        self.assignment.as_ref().filter(|a| a.enrolled)
-    }
-
     /// Flag metadata as `(key, value)` pairs, beside the config version the
     /// caller adds. For an experiment: what analysis needs to group by cohort and
     /// detect drift. For a flagd flag: exactly flagd's (flag-set metadata merged
@@ -255,6 +263,7 @@ pub fn flagd<'s, C: Context + ?Sized>(
         error: None,
         assignment: None,
         bucketed: false,
+        split: false,
     };
     // Flags without targeting never read the context: no JSON view is built.
     let outcome = if f.targeting.is_none() {
@@ -273,6 +282,7 @@ pub fn flagd<'s, C: Context + ?Sized>(
                 FlagdReason::Disabled => Reason::Disabled,
             },
             bucketed: o.bucketed,
+            split: o.split,
             ..base
         },
         Err(e) => Resolution {
@@ -314,6 +324,7 @@ pub fn experiment<'s>(e: &'s Experiment, a: Assignment<'s>) -> Resolution<'s> {
                     }),
                     assignment: Some(a),
                     bucketed: false,
+                    split: false,
                 }
             }
         },
@@ -331,5 +342,6 @@ pub fn experiment<'s>(e: &'s Experiment, a: Assignment<'s>) -> Resolution<'s> {
         error: None,
         assignment: Some(a),
         bucketed: false,
+        split: false,
     }
 }

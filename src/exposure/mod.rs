@@ -12,7 +12,9 @@
 //! ([`outcome`], from `Track`) share the sink, queue and exporter.
 
 use crate::engine::context::UnitBuf;
+use crate::engine::resolve::{Flag, Resolution};
 use crate::engine::{Assignment, Context};
+use crate::snapshot::flagd::FlagdFlag;
 
 pub mod counts;
 pub mod dedup;
@@ -26,17 +28,107 @@ pub mod srm;
 pub mod stratum;
 pub mod trace_context;
 
-/// One exposure: an enrolled unit that the caller reports as seeing its variant.
+/// One exposure: a unit that the caller reports as seeing its variant.
 #[derive(Debug, Clone, Copy)]
 pub struct Exposure<'a> {
-    /// The assignment that was exposed (experiment, variant, reason).
-    pub assignment: Assignment<'a>,
-    /// The unit id as a string (the experiment's hash attribute).
+    /// What was exposed: an experiment's assignment or a flagd flag's variant.
+    pub subject: Subject<'a>,
+    /// The unit id as a string (the experiment's hash attribute, or a flagd
+    /// flag's `targetingKey`).
     pub unit: &'a str,
     /// The config version that produced the assignment.
     pub config_version: &'a str,
     /// Which transport reported it.
     pub source: Source,
+}
+
+/// What an exposure is of. The two formats share dedup, counts, ids and
+/// export; only experiments carry an epoch and a salt (flagd has neither, so
+/// its exposures say nothing of them) and only experiments feed the live SRM
+/// check (see docs/exposures.md).
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    /// A cohortd experiment's assignment (enrolled units only).
+    Experiment(Assignment<'a>),
+    /// A flagd-format flag whose targeting went through `fractional`.
+    Flagd(FlagdExposure<'a>),
+}
+
+/// The exposed variant of a flagd-format flag.
+#[derive(Debug, Clone, Copy)]
+pub struct FlagdExposure<'a> {
+    /// The flag (its key, and its merged flag-set metadata).
+    pub flag: &'a FlagdFlag,
+    /// The variant served.
+    pub variant: &'a str,
+    /// `fractional` chose the variant (`split`); otherwise a branch that saw
+    /// its result did (`targeting_match`).
+    pub split: bool,
+}
+
+/// The context attribute a flagd flag's exposure takes its unit from.
+pub const FLAGD_UNIT_ATTRIBUTE: &str = "targetingKey";
+
+impl<'a> Subject<'a> {
+    /// The exposure decision of one single-flag evaluation: an enrolled
+    /// experiment unit, or a flagd flag that served a variant named by
+    /// targeting that went through `fractional`. `None`: not an exposure.
+    pub fn of(r: &Resolution<'a>) -> Option<Subject<'a>> {
+        match r.flag {
+            Flag::Experiment(_) => r.assignment.filter(|a| a.enrolled).map(Subject::Experiment),
+            Flag::Flagd(flag, _) => {
+                let variant = r.variant.filter(|_| r.bucketed)?;
+                Some(Subject::Flagd(FlagdExposure {
+                    flag,
+                    variant,
+                    split: r.split,
+                }))
+            }
+        }
+    }
+
+    /// The flag or experiment key (`feature_flag.key`).
+    pub fn key(&self) -> &'a str {
+        match self {
+            Subject::Experiment(a) => &a.experiment.key,
+            Subject::Flagd(f) => f.flag.key(),
+        }
+    }
+
+    /// The variant key (`feature_flag.result.variant`).
+    pub fn variant(&self) -> &'a str {
+        match self {
+            Subject::Experiment(a) => &a.variant.key,
+            Subject::Flagd(f) => f.variant,
+        }
+    }
+
+    /// `feature_flag.result.reason`: cohortd's reason for an experiment (`split`,
+    /// `sticky`); for a flagd flag the semantic conventions' `split` or
+    /// `targeting_match`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Subject::Experiment(a) => a.reason.as_str(),
+            Subject::Flagd(f) if f.split => "split",
+            Subject::Flagd(_) => "targeting_match",
+        }
+    }
+
+    /// The context attribute the unit id is read from.
+    pub fn unit_attribute(&self) -> &'a str {
+        match self {
+            Subject::Experiment(a) => &a.experiment.hash_key,
+            Subject::Flagd(_) => FLAGD_UNIT_ATTRIBUTE,
+        }
+    }
+
+    /// Whether this is an exposure at all (experiments: enrolled units only).
+    fn counts(&self) -> bool {
+        match self {
+            Subject::Experiment(a) => a.enrolled,
+            Subject::Flagd(_) => true,
+        }
+    }
 }
 
 /// Which call reported an exposure (the `cohortd.source` attribute).
@@ -67,22 +159,25 @@ impl Source {
     }
 }
 
-/// The one way a transport reports an exposure: builds it from the assignment,
-/// reading the unit id from `ctx` with the same rules as hashing, and hands it to
-/// `sink` with its context. Not enrolled, or no usable unit: nothing is recorded.
+/// The one way a transport reports an exposure: builds it from the subject,
+/// reading the unit id from `ctx` with the same rules as hashing (the
+/// experiment's hash attribute, or `targetingKey` for a flagd flag), and hands
+/// it to `sink` with its context. Not enrolled, or no usable unit: nothing is
+/// recorded.
 pub fn expose(
     sink: &dyn ExposureSink,
-    assignment: &Assignment<'_>,
+    subject: Subject<'_>,
     ctx: &dyn Context,
     config_version: &str,
     source: Source,
 ) {
-    if !assignment.enrolled {
+    if !subject.counts() {
         return;
     }
     let mut buf = UnitBuf::default();
-    let seen = ctx.get(&assignment.experiment.hash_key);
-    // Enrolled implies a usable unit; its bytes came from a string or a number.
+    let seen = ctx.get(subject.unit_attribute());
+    // An enrolled unit's bytes came from a string or a number; a flagd flag
+    // without a usable targeting key records nothing (docs/exposures.md).
     let Some(unit) = buf
         .unit_bytes(seen)
         .and_then(|b| std::str::from_utf8(b).ok())
@@ -91,7 +186,7 @@ pub fn expose(
     };
     sink.record_in(
         &Exposure {
-            assignment: *assignment,
+            subject,
             unit,
             config_version,
             source,

@@ -33,7 +33,7 @@ use super::outcome::{self, Outcome, OutcomeVerdict, PendingOutcome};
 use super::privacy::UnitIdMode;
 use super::srm::{Srm, SrmSettings};
 use super::stratum;
-use super::{counts::Counts, Exposure, ExposureSink};
+use super::{counts::Counts, Exposure, ExposureSink, Subject};
 use crate::engine::{Context, Reason};
 use crate::reload::Store;
 
@@ -153,8 +153,9 @@ struct Pending {
     has_layer: bool,
     reason: &'static str,
     window: u64,
-    status: &'static str,
-    epoch: u32,
+    /// An experiment's status and epoch; `None` for a flagd flag, which has
+    /// neither (nor a salt: its salt field is empty and not exported).
+    experiment: Option<(&'static str, u32)>,
     source: &'static str,
     time: SystemTime,
     parent: Option<SpanContext>,
@@ -233,49 +234,65 @@ impl Shared {
     }
 
     fn record_with(&self, e: &Exposure<'_>, ctx: Option<&dyn Context>) {
-        let a = &e.assignment;
-        if !a.enrolled {
-            return;
+        let subject = &e.subject;
+        if let Subject::Experiment(a) = subject {
+            if !a.enrolled {
+                return;
+            }
         }
         self.stats.received.fetch_add(1, Ordering::Relaxed);
         let time = SystemTime::now();
         let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let window = window_index(secs, self.window_secs);
-        let exp = a.experiment;
+        let (key, variant) = (subject.key(), subject.variant());
         if let Some(d) = &self.dedup {
-            let key = dedup::key(e.unit, &exp.key, &a.variant.key, e.config_version);
-            if d.check(key, window) == Verdict::Duplicate {
+            let k = dedup::key(e.unit, key, variant, e.config_version);
+            if d.check(k, window) == Verdict::Duplicate {
                 self.stats.deduped.fetch_add(1, Ordering::Relaxed);
                 return;
             }
         }
-        self.counts.add(&exp.key, &a.variant.key);
+        self.counts.add(key, variant);
+        // The live SRM check tallies experiments only: a flagd flag's weights
+        // may be JSONLogic and its branches may override `fractional`, so there
+        // is no expected share to test against (docs/exposures.md).
+        let experiment = match subject {
+            Subject::Experiment(a) => Some(a.experiment),
+            Subject::Flagd(_) => None,
+        };
         // `None` at once (no context read) when the experiment declares no strata.
-        let stratum = ctx.and_then(|ctx| stratum::stratum(exp, ctx));
-        if a.reason == Reason::Split {
-            self.srm.observe(exp, &a.variant.key, stratum.as_deref());
+        let stratum = experiment
+            .zip(ctx)
+            .and_then(|(exp, ctx)| stratum::stratum(exp, ctx));
+        if let Subject::Experiment(a) = subject {
+            if a.reason == Reason::Split {
+                self.srm.observe(a.experiment, variant, stratum.as_deref());
+            }
         }
         let Some(tx) = &self.tx else { return };
         let parent = current_span();
-        let layer = exp.layer.as_ref().map(|l| &*l.key);
+        // The set id: an experiment's layer, a flagd flag's `flagSetId` metadata.
+        let set = match subject {
+            Subject::Experiment(a) => a.experiment.layer.as_ref().map(|l| &*l.key),
+            Subject::Flagd(f) => f.flag.metadata.get("flagSetId").and_then(|v| v.as_str()),
+        };
         let (text, ends) = Pending::pack([
-            &exp.key,
-            &a.variant.key,
+            key,
+            variant,
             e.unit,
             e.config_version,
-            layer.unwrap_or(""),
-            &exp.hash_key,
-            &exp.salt_fingerprint,
+            set.unwrap_or(""),
+            subject.unit_attribute(),
+            experiment.map_or("", |x| &x.salt_fingerprint),
             stratum.as_deref().unwrap_or(""),
         ]);
         let pending = Pending {
             text,
             ends,
-            has_layer: layer.is_some(),
-            reason: a.reason.as_str(),
+            has_layer: set.is_some(),
+            reason: subject.reason(),
             window,
-            status: exp.status.as_str(),
-            epoch: exp.epoch,
+            experiment: experiment.map(|x| (x.status.as_str(), x.epoch)),
             source: e.source.as_str(),
             time,
             parent,
@@ -607,13 +624,18 @@ fn event(p: &Pending, mode: UnitIdMode) -> ExposureEvent {
         "cohortd.unit_attribute",
         p.get(Field::UnitAttribute),
     ));
-    attributes.push(KeyValue::new("cohortd.sticky", p.reason == "sticky"));
-    attributes.push(shared(
-        "cohortd.salt_fingerprint",
-        p.get(Field::SaltFingerprint),
-    ));
-    attributes.push(KeyValue::new("cohortd.experiment.status", p.status));
-    attributes.push(KeyValue::new("cohortd.epoch", i64::from(p.epoch)));
+    match p.experiment {
+        Some((status, epoch)) => {
+            attributes.push(KeyValue::new("cohortd.sticky", p.reason == "sticky"));
+            attributes.push(shared(
+                "cohortd.salt_fingerprint",
+                p.get(Field::SaltFingerprint),
+            ));
+            attributes.push(KeyValue::new("cohortd.experiment.status", status));
+            attributes.push(KeyValue::new("cohortd.epoch", i64::from(epoch)));
+        }
+        None => attributes.push(KeyValue::new("cohortd.flag_format", "flagd")),
+    }
     attributes.push(KeyValue::new("cohortd.source", p.source));
     let s = p.get(Field::Stratum);
     if let Some(s) = (!s.is_empty()).then(|| stratum::export(s, mode)).flatten() {

@@ -2,6 +2,7 @@
 //!
 //! * [`diff`]: what a change does to each experiment (causes, exact fractions);
 //! * [`exact`]: the formulas behind those fractions;
+//! * [`flagd_diff`]: the same for flagd-format flags (reported, never refused);
 //! * [`simulate`]: the same fractions estimated on a synthetic population;
 //! * [`guard`]: the policy that refuses reshuffles of running experiments, used by
 //!   `cohortd diff` and by every reload.
@@ -11,6 +12,7 @@
 
 pub mod diff;
 pub mod exact;
+pub mod flagd_diff;
 pub mod guard;
 pub mod simulate;
 pub mod summary;

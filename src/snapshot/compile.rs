@@ -595,5 +595,6 @@ fn doc_error(file: &Path, field: String, msg: impl Into<String>) -> ConfigError 
         experiment: None,
         field: Some(field),
         message: msg.into(),
+        flagd: false,
     }
 }

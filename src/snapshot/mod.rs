@@ -15,6 +15,7 @@ pub mod experiment;
 pub mod flagd;
 pub mod listing;
 pub mod schedule;
+pub mod selector;
 pub mod targeting;
 
 use std::collections::HashMap;

@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::engine::context::UnitBuf;
 use crate::engine::resolve::resolve;
 use crate::engine::{Assignment, EvalError, EvalOptions, Reason, Step, Sticky, Trace};
-use crate::exposure::{expose, Source};
+use crate::exposure::{expose, Source, Subject};
 use crate::reload::ReloadEvent;
 use crate::snapshot::Experiment;
 use crate::state::AppState;
@@ -149,8 +149,8 @@ impl pb::assignment_server::Assignment for AssignmentService {
         let Some(a) = res.assignment else {
             return Err(not_an_experiment(&r.experiment));
         };
-        if let Some(a) = res.exposure().filter(|_| r.exposure) {
-            expose(&*self.state.sink, a, ctx, snap.version(), Source::Assign);
+        if let Some(s) = Subject::of(&res).filter(|_| r.exposure) {
+            expose(&*self.state.sink, s, ctx, snap.version(), Source::Assign);
         }
         Ok(Response::new(assign_response(&a, snap.version())))
     }
@@ -178,7 +178,13 @@ impl pb::assignment_server::Assignment for AssignmentService {
             };
             let a = e.evaluate(ctx, opts, &mut ());
             if r.exposure {
-                expose(&*self.state.sink, &a, ctx, version, Source::AssignAll);
+                expose(
+                    &*self.state.sink,
+                    Subject::Experiment(a),
+                    ctx,
+                    version,
+                    Source::AssignAll,
+                );
             }
             out.push(assign_response(&a, version));
         };
@@ -271,7 +277,7 @@ impl pb::assignment_server::Assignment for AssignmentService {
             if a.enrolled && *a.variant.key == *rec.variant {
                 expose(
                     &*self.state.sink,
-                    &a,
+                    Subject::Experiment(a),
                     ctx,
                     snap.version(),
                     Source::LogExposures,

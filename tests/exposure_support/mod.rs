@@ -43,11 +43,23 @@ pub struct Served {
     pub pipeline: ExposurePipeline,
     pub metrics: Arc<Metrics>,
     pub dir: tempfile::TempDir,
+    pub store: Arc<Store>,
 }
 
 /// Starts the gRPC server on 127.0.0.1:0 with config `yaml`, exporting
 /// exposures to `endpoint` (or not at all).
 pub async fn serve(yaml: &str, endpoint: Option<&str>, cfg: PipelineConfig) -> Served {
+    serve_with(yaml, endpoint, cfg, |_| {}).await
+}
+
+/// As [`serve`], with the server options adjusted by `adjust` (e.g. an OFREP
+/// listener).
+pub async fn serve_with(
+    yaml: &str,
+    endpoint: Option<&str>,
+    cfg: PipelineConfig,
+    adjust: impl FnOnce(&mut ServeOptions),
+) -> Served {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("experiments.yaml"), yaml).unwrap();
     let store = Store::new();
@@ -63,14 +75,15 @@ pub async fn serve(yaml: &str, endpoint: Option<&str>, cfg: PipelineConfig) -> S
     metrics.register_collector(Box::new(cohortd::exposure::metrics::ExposureMetrics::of(
         &pipeline,
     )));
-    let opts = ServeOptions {
+    let mut opts = ServeOptions {
         listen: Listen::Tcp("127.0.0.1:0".parse().unwrap()),
         admin_listen: None,
         shutdown_grace: Duration::from_secs(5),
         trace: pipeline.trace_layer(),
         ..ServeOptions::default()
     };
-    let running = cohortd::server::start(opts, store, pipeline.sink(), metrics.clone())
+    adjust(&mut opts);
+    let running = cohortd::server::start(opts, store.clone(), pipeline.sink(), metrics.clone())
         .await
         .unwrap();
     Served {
@@ -78,6 +91,7 @@ pub async fn serve(yaml: &str, endpoint: Option<&str>, cfg: PipelineConfig) -> S
         pipeline,
         metrics,
         dir,
+        store,
     }
 }
 
@@ -106,4 +120,34 @@ pub fn proto_ctx(fields: &[(&str, &str)]) -> prost_types::Struct {
             })
             .collect(),
     }
+}
+
+/// One OFREP POST over a fresh HTTP/1.1 connection with extra `headers`;
+/// returns the status and the JSON body (null when there is none).
+pub async fn ofrep_post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().unwrap();
+    let json = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (
+        status,
+        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+    )
 }

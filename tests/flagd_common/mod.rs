@@ -90,8 +90,8 @@ pub struct RecordingSink(pub Mutex<Vec<Seen>>);
 impl ExposureSink for RecordingSink {
     fn record(&self, e: &Exposure<'_>) {
         self.0.lock().unwrap().push(Seen {
-            experiment: e.assignment.experiment.key.to_string(),
-            variant: e.assignment.variant.key.to_string(),
+            experiment: e.subject.key().to_string(),
+            variant: e.subject.variant().to_string(),
             unit: e.unit.to_string(),
             source: e.source.as_str(),
         });

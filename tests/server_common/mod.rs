@@ -70,8 +70,8 @@ pub struct RecordingSink(pub Mutex<Vec<Recorded>>);
 impl ExposureSink for RecordingSink {
     fn record(&self, e: &Exposure<'_>) {
         self.0.lock().unwrap().push((
-            e.assignment.experiment.key.to_string(),
-            e.assignment.variant.key.to_string(),
+            e.subject.key().to_string(),
+            e.subject.variant().to_string(),
             e.unit.to_owned(),
             e.source.as_str(),
             e.config_version.to_owned(),

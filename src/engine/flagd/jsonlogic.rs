@@ -6,8 +6,10 @@
 //! arguments already evaluated; `$flagd` is injected into the data; a var path
 //! walks into arrays by index). The evaluator also has to compile once per reload
 //! and borrow instead of copying on the request path: results are `Cow`s that point
-//! into the context or the compiled tree, so a typical targeting rule allocates
-//! nothing but the argument list of `fractional`. Semantics follow json-logic-js
+//! into the context or the compiled tree, `fractional` keeps its evaluated
+//! arguments on the stack (up to [`INLINE_ENTRIES`]) and hashes through a
+//! per-thread scratch buffer, so a typical targeting rule allocates nothing
+//! (`tests/flagd_alloc.rs` counts). Semantics follow json-logic-js
 //! (truthiness, loose equality, numeric coercion) as flagd's evaluators do.
 //!
 //! Recursion depth is bounded by the compiled tree (config::flagd::MAX_DEPTH).
@@ -42,7 +44,44 @@ pub struct Env<'r> {
 pub struct State {
     /// Set when a `fractional` chose a distribution entry.
     pub bucketed: bool,
-    scratch: Vec<u8>,
+    /// Whether the value the last evaluated node returned is the entry a
+    /// `fractional` chose, passed up unchanged (only `if`, `or`, `and` and a
+    /// `var` default pass a child's value through). At the root it says whether
+    /// the variant came from `fractional` (exposure reason `split`) or from a
+    /// branch that merely looked at its result (`targeting_match`).
+    pub from_fractional: bool,
+}
+
+/// Distribution entries `fractional` holds on the stack; more spill to the heap.
+const INLINE_ENTRIES: usize = 8;
+
+/// Scratch bytes kept per thread between `fractional` calls; a larger bucketing
+/// value's buffer is shrunk back after use.
+const SCRATCH_KEEP: usize = 4096;
+
+thread_local! {
+    /// The bucketing bytes (v1/v2 string, v3 CBOR) of the `fractional` being
+    /// evaluated: reused, so bucketing allocates nothing once warm.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `fractional` over `vals` with this thread's scratch buffer.
+fn bucket<T: std::borrow::Borrow<Value>>(env: &Env<'_>, vals: &[T]) -> Option<Picked> {
+    let key = env.flag_key.as_str().unwrap_or_default();
+    let tk = env.ctx.get("targetingKey");
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            let picked = fractional::evaluate(env.form, vals, key, tk, &mut buf);
+            if buf.capacity() > SCRATCH_KEEP {
+                buf.clear();
+                buf.shrink_to(SCRATCH_KEEP);
+            }
+            picked
+        }
+        // Not reachable (arguments are evaluated before the buffer is taken),
+        // but a fresh buffer is always correct.
+        Err(_) => fractional::evaluate(env.form, vals, key, tk, &mut Vec::new()),
+    })
 }
 
 /// The data `var` reads: the root (context + `$flagd`) or an item inside
@@ -63,14 +102,19 @@ pub fn eval<'r>(logic: &'r Logic, env: &'r Env<'r>, st: &mut State) -> V<'r> {
 }
 
 fn ev<'r>(logic: &'r Logic, env: &'r Env<'r>, data: Data<'r>, st: &mut State) -> V<'r> {
+    // Pass-through operators leave the flag as their returned child set it;
+    // `fractional` sets it once it chose; everything else produces a new value.
+    st.from_fractional = false;
     match logic {
         Logic::Lit(v) => Cow::Borrowed(v),
-        Logic::Array(items) => Cow::Owned(Value::Array(
-            items
+        Logic::Array(items) => {
+            let a = items
                 .iter()
                 .map(|l| ev(l, env, data, st).into_owned())
-                .collect(),
-        )),
+                .collect();
+            st.from_fractional = false;
+            Cow::Owned(Value::Array(a))
+        }
         Logic::Var { path, default } => match path {
             VarPath::Whole => whole(env, data),
             VarPath::Segments(segs) => match lookup(env, data, segs.iter().map(|s| &**s)) {
@@ -80,6 +124,7 @@ fn ev<'r>(logic: &'r Logic, env: &'r Env<'r>, data: Data<'r>, st: &mut State) ->
         },
         Logic::VarDyn { path, default } => {
             let p = ev(path, env, data, st);
+            st.from_fractional = false;
             let key = match &*p {
                 Value::Null => return whole(env, data),
                 Value::String(s) if s.is_empty() => return whole(env, data),
@@ -92,7 +137,13 @@ fn ev<'r>(logic: &'r Logic, env: &'r Env<'r>, data: Data<'r>, st: &mut State) ->
                 None => default_of(default, env, data, st),
             }
         }
-        Logic::Op { op, args } => op_eval(*op, args, env, data, st),
+        Logic::Op { op, args } => {
+            let v = op_eval(*op, args, env, data, st);
+            if !matches!(op, Op::If | Op::Or | Op::And | Op::Fractional) {
+                st.from_fractional = false;
+            }
+            v
+        }
     }
 }
 
@@ -305,6 +356,7 @@ fn op_eval<'r>(
             if i < args.len() {
                 ev(&args[i], env, data, st)
             } else {
+                st.from_fractional = false;
                 Cow::Borrowed(&NULL)
             }
         }
@@ -522,14 +574,15 @@ fn op_eval<'r>(
             Cow::Owned(acc)
         }
         Op::Fractional => {
-            let vals: Vec<V<'r>> = args.iter().map(|l| ev(l, env, data, st)).collect();
-            let key = env.flag_key.as_str().unwrap_or_default();
-            let tk = env.ctx.get("targetingKey");
-            match fractional::evaluate(env.form, &vals, key, tk, &mut st.scratch) {
+            let vals: smallvec::SmallVec<[V<'r>; INLINE_ENTRIES]> =
+                args.iter().map(|l| ev(l, env, data, st)).collect();
+            st.from_fractional = false;
+            match bucket(env, &vals) {
                 None => Cow::Borrowed(&NULL),
                 Some(Picked::EmptyString) => Cow::Owned(Value::String(String::new())),
                 Some(Picked::Entry(i)) => {
                     st.bucketed = true;
+                    st.from_fractional = true;
                     // Borrow the chosen name when the entry is a literal in the tree.
                     let mut vals = vals;
                     match vals.swap_remove(i) {

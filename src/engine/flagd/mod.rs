@@ -61,6 +61,10 @@ pub struct FlagdOutcome<'a> {
     pub metadata: &'a Map<String, Value>,
     /// Targeting went through `fractional` and it chose: this evaluation is an exposure.
     pub bucketed: bool,
+    /// The variant is the entry `fractional` chose (exposure reason `split`);
+    /// false when `fractional` ran but another branch named the variant
+    /// (`targeting_match`). Implies `bucketed`.
+    pub split: bool,
 }
 
 /// Why a flagd flag could not be resolved.
@@ -100,7 +104,7 @@ impl FlagdFlag {
         now_unix: i64,
         form: FractionalForm,
     ) -> Result<FlagdOutcome<'a>, FlagdEvalError> {
-        let outcome = |variant: Option<&'a str>, reason: FlagdReason, bucketed: bool| {
+        let outcome = |variant: Option<&'a str>, reason: FlagdReason, st: Option<&State>| {
             let (variant, value, reason) = match variant {
                 Some(v) => (Some(v), self.variants.get(v), reason),
                 None => (None, None, FlagdReason::Default),
@@ -110,7 +114,8 @@ impl FlagdFlag {
                 variant,
                 reason,
                 metadata: &self.metadata,
-                bucketed,
+                bucketed: st.is_some_and(|s| s.bucketed),
+                split: st.is_some_and(|s| s.bucketed && s.from_fractional),
             }
         };
         if self.state == FlagdState::Disabled {
@@ -120,11 +125,12 @@ impl FlagdFlag {
                 reason: FlagdReason::Disabled,
                 metadata: &self.metadata,
                 bucketed: false,
+                split: false,
             });
         }
         let default = self.default_variant.as_deref();
         let Some(targeting) = &self.targeting else {
-            return Ok(outcome(default, FlagdReason::Static, false));
+            return Ok(outcome(default, FlagdReason::Static, None));
         };
         let env = Env {
             ctx,
@@ -136,7 +142,7 @@ impl FlagdFlag {
         let result = jsonlogic::eval(targeting, &env, &mut st);
         let name_buf;
         let name: &str = match &*result {
-            Value::Null => return Ok(outcome(default, FlagdReason::Default, false)),
+            Value::Null => return Ok(outcome(default, FlagdReason::Default, None)),
             Value::String(s) => s,
             Value::Bool(b) => {
                 if *b {
@@ -160,12 +166,53 @@ impl FlagdFlag {
             Some((k, _)) => Ok(outcome(
                 Some(k.as_str()),
                 FlagdReason::TargetingMatch,
-                st.bucketed,
+                Some(&st),
             )),
             None => Err(FlagdEvalError::UnknownVariant {
                 flag: self.key().to_owned(),
                 variant: name.to_owned(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::flagd::parse_flagd_value;
+    use crate::snapshot::flagd::compile_document;
+
+    /// (bucketed, split) for a targeting rule over variants a, b, x.
+    fn provenance(targeting: Value) -> (bool, bool) {
+        let doc = serde_json::json!({"flags": {"f": {
+            "state": "ENABLED", "defaultVariant": "a",
+            "variants": {"a": 1, "b": 2, "x": 3}, "targeting": targeting}}});
+        let path = std::path::Path::new("t.json");
+        let flags = compile_document(path, &parse_flagd_value(path, &doc).unwrap()).unwrap();
+        let ctx = serde_json::json!({"targetingKey": "u1", "tier": "silver"});
+        let o = flags[0]
+            .evaluate(ctx.as_object().unwrap(), 0, FractionalForm::V3)
+            .unwrap();
+        (o.bucketed, o.split)
+    }
+
+    #[test]
+    fn split_means_the_variant_is_fractionals_pick() {
+        let f = serde_json::json!({"fractional": [["a", 1], ["b", 1]]});
+        // Passed up unchanged: the top, an `if` branch, `or`, a `var` default.
+        assert_eq!(provenance(f.clone()), (true, true));
+        let gated = serde_json::json!({"if": [{"==": [{"var": "tier"}, "silver"]}, f, "x"]});
+        assert_eq!(provenance(gated), (true, true));
+        assert_eq!(provenance(serde_json::json!({"or": [f]})), (true, true));
+        let dflt = serde_json::json!({"var": ["missing", f]});
+        assert_eq!(provenance(dflt), (true, true));
+        // A branch that only looked at its result chose: targeting_match.
+        let looked = serde_json::json!({"if": [{"in": [f, ["a", "b"]]}, "x", "a"]});
+        assert_eq!(provenance(looked), (true, false));
+        let rebuilt = serde_json::json!({"cat": [f]});
+        assert_eq!(provenance(rebuilt), (true, false));
+        // fractional never ran: no exposure at all.
+        let before = serde_json::json!({"if": [{"==": [{"var": "tier"}, "silver"]}, "x", f]});
+        assert_eq!(provenance(before), (false, false));
     }
 }

@@ -57,7 +57,7 @@ pub fn compile_document(
             Some(t) => match Logic::compile(t) {
                 Ok(l) => Some(l),
                 Err(e) => {
-                    errors.push(ConfigError::field(file, &flag.key, e.path, e.message));
+                    errors.push(ConfigError::flag(file, &flag.key, e.path, e.message));
                     continue;
                 }
             },

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::{compile_document, FlagdFlag};
 use crate::config::flagd::{FlagdDocument, FlagdState};
 use crate::config::ConfigError;
+use crate::snapshot::selector::Selector;
 
 /// The compiled flagd flags of one snapshot.
 #[derive(Debug, Clone, Default)]
@@ -53,7 +54,7 @@ impl FlagdSet {
             };
             for (flag, cfg) in compiled.into_iter().zip(&doc.flags) {
                 if let Some(other) = taken(&cfg.key) {
-                    errors.push(ConfigError::field(
+                    errors.push(ConfigError::flag(
                         file,
                         &cfg.key,
                         "",
@@ -65,7 +66,7 @@ impl FlagdSet {
                     continue;
                 }
                 if let Some(&prev) = owner.get(&cfg.key) {
-                    errors.push(ConfigError::field(
+                    errors.push(ConfigError::flag(
                         file,
                         &cfg.key,
                         "",
@@ -133,27 +134,43 @@ impl FlagdSet {
         &self.sources
     }
 
-    /// The flag-definition document of the whole set, or of the one source a
-    /// selector names, as flagd's sync service sends it: `{"flags": {...}}`.
-    /// `None` when `selector` names no flagd file of the directory.
-    ///
-    /// A selector names a file as flagd names its sources: the path as given,
-    /// the file name alone, or either after `source=` (flagd's selector syntax).
+    /// The file that defines the flag with this key.
+    pub fn source_of(&self, key: &str) -> Option<&Path> {
+        self.index
+            .get(key)
+            .map(|&i| self.sources[self.source_of[i]].as_path())
+    }
+
+    /// Whether the `i`-th flag is one `sel` selects.
+    fn selected(&self, i: usize, sel: &Selector) -> bool {
+        let set = self.flags[i]
+            .metadata
+            .get("flagSetId")
+            .and_then(Value::as_str);
+        sel.selects(&self.sources[self.source_of[i]], set)
+    }
+
+    /// Whether the flag `f` (of this set) is one `sel` selects.
+    pub fn selects(&self, f: &FlagdFlag, sel: &Selector) -> bool {
+        self.index
+            .get(f.key())
+            .is_some_and(|&i| self.selected(i, sel))
+    }
+
+    /// The flag-definition document of the whole set, or of the flags a
+    /// selector picks ([`Selector`]), as flagd's sync service sends it:
+    /// `{"flags": {...}}`. `None` when a source selector names no flagd file
+    /// of the directory (a flag-set selector naming no set selects nothing).
     pub fn document(&self, selector: Option<&str>) -> Option<Value> {
-        let wanted =
-            match selector.map(str::trim) {
-                None | Some("") => None,
-                Some(s) => {
-                    let s = s.strip_prefix("source=").unwrap_or(s);
-                    let s = s.strip_prefix("file:").unwrap_or(s);
-                    Some(self.sources.iter().position(|p| {
-                        p.as_os_str() == s || p.file_name().is_some_and(|n| n == s)
-                    })?)
-                }
-            };
+        let sel = selector.and_then(Selector::parse);
+        if let Some(s @ Selector::Source(_)) = &sel {
+            if !self.sources.iter().any(|p| s.names(p)) {
+                return None;
+            }
+        }
         let mut flags = Map::new();
         for (i, flag) in self.flags.iter().enumerate() {
-            if wanted.is_none_or(|w| w == self.source_of[i]) {
+            if sel.as_ref().is_none_or(|s| self.selected(i, s)) {
                 flags.insert(flag.key().to_owned(), self.defs[i].clone());
             }
         }

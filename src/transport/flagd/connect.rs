@@ -38,6 +38,7 @@ use tokio_stream::StreamExt;
 use super::pb_v2 as pb;
 use super::pb_v2::service_server::Service as _;
 use super::resolve::Resolver;
+use super::sync::SELECTOR_HEADER;
 use super::v2::EvaluationV2;
 use super::FlagdOptions;
 use crate::exposure::ExposureSink;
@@ -69,8 +70,13 @@ pub fn router<S: Clone + Send + Sync + 'static>(
                 concat!("/flagd.evaluation.v2.Service/", $name),
                 post(
                     |State(s): State<EvaluationV2>, h: HeaderMap, b: Bytes| async move {
+                        let sel = selector_metadata(&h);
                         unary(&h, &b, |req| async move {
-                            s.$method(tonic::Request::new(req)).await
+                            let mut req = tonic::Request::new(req);
+                            if let Some(v) = sel {
+                                req.metadata_mut().insert(SELECTOR_HEADER, v);
+                            }
+                            s.$method(req).await
                         })
                         .await
                     },
@@ -87,6 +93,15 @@ pub fn router<S: Clone + Send + Sync + 'static>(
     r.route(&format!("{SERVICE}/EventStream"), post(event_stream))
         .layer(DefaultBodyLimit::max(max))
         .with_state(svc)
+}
+
+/// The request's `Flagd-Selector` as gRPC metadata, so the shared service
+/// code honours it over Connect as over gRPC (the Go provider sends it as a
+/// header).
+fn selector_metadata(
+    h: &HeaderMap,
+) -> Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
+    h.get(SELECTOR_HEADER)?.to_str().ok()?.parse().ok()
 }
 
 /// The Connect code and HTTP status of a gRPC status code (the reference's table).

@@ -19,11 +19,12 @@ use prost_types::{Struct, Value};
 use tonic::{Code, Status};
 
 use crate::engine::resolve::{
-    resolve, resolve_flag, Flag, FlagError, Meta, Reason, Resolution as ResolutionOf, Served,
+    resolve_flag, Flag, FlagError, Meta, Reason, Resolution as ResolutionOf, Served,
 };
 use crate::engine::{EvalError, EvalOptions};
-use crate::exposure::{expose, ExposureSink, Source};
+use crate::exposure::{expose, ExposureSink, Source, Subject};
 use crate::reload::Store;
+use crate::snapshot::selector::Selector;
 use crate::transport::convert::json_object_to_struct;
 use crate::transport::limits::{LimitError, Limits};
 use crate::Snapshot;
@@ -209,20 +210,14 @@ impl Resolver {
         ctx: Option<&Struct>,
         want: ValueType,
         v1: bool,
+        sel: Option<&Selector>,
     ) -> Result<Resolution, ResolveError> {
         let empty = Struct::default();
         let ctx = ctx.unwrap_or(&empty);
         self.limits.check_key("flag key", flag)?;
         self.limits.check_context(ctx)?;
         let snap = self.store.load().ok_or(ResolveError::NotReady)?;
-        let r = match resolve(&snap, flag, ctx, EvalOptions::default()) {
-            Ok(r) => r,
-            Err(EvalError::NotFound(k)) => {
-                let hint = snap.did_you_mean(&k);
-                return Err(ResolveError::NotFound(k, hint));
-            }
-            Err(EvalError::Draft(k)) => return Err(ResolveError::Draft(k)),
-        };
+        let r = resolve_selected(&snap, flag, ctx, sel)?;
         let (value, variant) = match served(&r)? {
             Some((value, variant)) => {
                 let value = convert(value, want).ok_or_else(|| ResolveError::TypeMismatch {
@@ -254,13 +249,17 @@ impl Resolver {
     pub fn resolve_all(
         &self,
         ctx: Option<&Struct>,
+        sel: Option<&Selector>,
     ) -> Result<(Vec<(String, AnyResolution)>, Struct), ResolveError> {
         let empty = Struct::default();
         let ctx = ctx.unwrap_or(&empty);
         self.limits.check_context(ctx)?;
         let snap = self.store.load().ok_or(ResolveError::NotReady)?;
         let mut flags = Vec::new();
-        for flag in snap.flags() {
+        for flag in snap
+            .flags()
+            .filter(|f| sel.is_none_or(|s| snap.selects(*f, s)))
+        {
             let r = resolve_flag(flag, ctx, EvalOptions::default());
             // flagd's v1 ResolveAll leaves out what fails, and flags serving the
             // caller's default whose default variant gives no type.
@@ -292,10 +291,7 @@ impl Resolver {
                 },
             ));
         }
-        let mut set = Struct::default();
-        set.fields
-            .insert("configVersion".into(), string(snap.version()));
-        Ok((flags, set))
+        Ok((flags, set_metadata(&snap, sel)))
     }
 
     /// Resolves `flag` for `ctx` with the variant's value as configured (its own
@@ -306,18 +302,12 @@ impl Resolver {
         flag: &str,
         ctx: &Struct,
         source: Source,
+        sel: Option<&Selector>,
     ) -> Result<ValueResolution, ResolveError> {
         self.limits.check_key("flag key", flag)?;
         self.limits.check_context(ctx)?;
         let snap = self.store.load().ok_or(ResolveError::NotReady)?;
-        let r = match resolve(&snap, flag, ctx, EvalOptions::default()) {
-            Ok(r) => r,
-            Err(EvalError::NotFound(k)) => {
-                let hint = snap.did_you_mean(&k);
-                return Err(ResolveError::NotFound(k, hint));
-            }
-            Err(EvalError::Draft(k)) => return Err(ResolveError::Draft(k)),
-        };
+        let r = resolve_selected(&snap, flag, ctx, sel)?;
         let out = value_resolution(&snap, &r)?;
         record(&*self.sink, &r, ctx, &snap, source);
         Ok(out)
@@ -330,21 +320,62 @@ impl Resolver {
     pub fn resolve_all_values(
         &self,
         ctx: &Struct,
+        sel: Option<&Selector>,
     ) -> Result<(Vec<(String, Result<ValueResolution, ResolveError>)>, Struct), ResolveError> {
         self.limits.check_context(ctx)?;
         let snap = self.store.load().ok_or(ResolveError::NotReady)?;
         let flags = snap
             .flags()
+            .filter(|f| sel.is_none_or(|s| snap.selects(*f, s)))
             .map(|flag| {
                 let r = resolve_flag(flag, ctx, EvalOptions::default());
                 (flag.key().to_owned(), value_resolution(&snap, &r))
             })
             .collect();
-        let mut set = Struct::default();
-        set.fields
-            .insert("configVersion".into(), string(snap.version()));
-        Ok((flags, set))
+        Ok((flags, set_metadata(&snap, sel)))
     }
+}
+
+/// The `Flagd-Selector` of a gRPC request (flagd reads it on every
+/// evaluation method; `None` when absent, empty or not text).
+pub fn request_selector(md: &tonic::metadata::MetadataMap) -> Option<Selector> {
+    Selector::parse(md.get(super::sync::SELECTOR_HEADER)?.to_str().ok()?)
+}
+
+/// Looks `flag` up among the flags `sel` selects (all without one) and
+/// resolves it; a flag the selector leaves out is not found, as in flagd.
+fn resolve_selected<'s>(
+    snap: &'s Snapshot,
+    flag: &str,
+    ctx: &Struct,
+    sel: Option<&Selector>,
+) -> Result<ResolutionOf<'s>, ResolveError> {
+    match snap.flag(flag) {
+        Ok(f) => match sel {
+            Some(s) if !snap.selects(f, s) => Err(ResolveError::NotFound(
+                flag.to_owned(),
+                format!(" selected by `Flagd-Selector: {s}`"),
+            )),
+            _ => Ok(resolve_flag(f, ctx, EvalOptions::default())),
+        },
+        Err(EvalError::NotFound(k)) => {
+            let hint = snap.did_you_mean(&k);
+            Err(ResolveError::NotFound(k, hint))
+        }
+        Err(EvalError::Draft(k)) => Err(ResolveError::Draft(k)),
+    }
+}
+
+/// Bulk metadata: the config version, and the selected flag set reflected
+/// back as flagd does (`flagSetId`).
+fn set_metadata(snap: &Snapshot, sel: Option<&Selector>) -> Struct {
+    let mut set = Struct::default();
+    set.fields
+        .insert("configVersion".into(), string(snap.version()));
+    if let Some(Selector::FlagSet(id)) = sel {
+        set.fields.insert("flagSetId".into(), string(id));
+    }
+    set
 }
 
 /// A resolution whose value keeps its configured JSON type (see
@@ -397,8 +428,8 @@ fn record(
     snap: &Snapshot,
     source: Source,
 ) {
-    if let Some(a) = r.exposure() {
-        expose(sink, a, ctx, snap.version(), source);
+    if let Some(subject) = Subject::of(r) {
+        expose(sink, subject, ctx, snap.version(), source);
     }
 }
 

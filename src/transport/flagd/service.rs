@@ -45,11 +45,13 @@ macro_rules! evaluation_service {
                     req: tonic::Request<$pb::$req>,
                 ) -> Result<tonic::Response<$pb::$resp>, tonic::Status> {
                     let m = req.get_ref();
+                    let sel = $crate::transport::flagd::resolve::request_selector(req.metadata());
                     let r = self.resolver.resolve(
                         &m.flag_key,
                         m.context.as_ref(),
                         $crate::transport::flagd::resolve::ValueType::$want,
                         $v1,
+                        sel.as_ref(),
                     )?;
                     let value = match r.value {
                         Some($crate::transport::flagd::resolve::FlagValue::$got(v)) => Some(v),

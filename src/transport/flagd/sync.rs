@@ -8,8 +8,9 @@
 //! `SyncFlags` sends the whole flag set at connect (once a config is loaded) and
 //! again after every applied reload; `FetchAllFlags` sends it once. A selector
 //! (the `Flagd-Selector` header, else the deprecated `selector` field, as flagd
-//! reads them) restricts the set to one source file; one that names no flagd
-//! file is refused with NOT_FOUND, so a typo is not mistaken for an empty set.
+//! reads them) restricts the set to one source file or one flag set
+//! ([`crate::snapshot::selector`]); a source that names no flagd file is
+//! refused with NOT_FOUND, so a typo is not mistaken for an empty set.
 
 use std::sync::Arc;
 

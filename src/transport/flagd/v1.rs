@@ -29,7 +29,10 @@ evaluation_service!(EvaluationV1, pb, v1: true, opt: super::service::v1_value, o
         &self,
         req: Request<pb::ResolveAllRequest>,
     ) -> Result<Response<pb::ResolveAllResponse>, Status> {
-        let (flags, metadata) = self.resolver.resolve_all(req.get_ref().context.as_ref())?;
+        let sel = super::resolve::request_selector(req.metadata());
+        let (flags, metadata) = self
+            .resolver
+            .resolve_all(req.get_ref().context.as_ref(), sel.as_ref())?;
         let flags = flags
             .into_iter()
             .map(|(key, f)| {

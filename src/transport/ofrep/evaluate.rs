@@ -12,6 +12,7 @@ use std::sync::Arc;
 use prost_types::Struct;
 
 use crate::exposure::Source;
+use crate::snapshot::selector::Selector;
 use crate::transport::flagd::resolve::{ResolveError, Resolver, ValueResolution};
 
 /// The exposure source of OFREP single-flag evaluations.
@@ -34,12 +35,18 @@ impl Evaluator {
     }
 
     /// One flag. An enrolled unit's evaluation is an exposure (source `ofrep`).
-    pub fn one(&self, key: &str, ctx: &Struct) -> Result<ValueResolution, ResolveError> {
-        self.resolver.resolve_value(key, ctx, SOURCE)
+    /// `sel` is the request's `Flagd-Selector`: a flag it leaves out is not found.
+    pub fn one(
+        &self,
+        key: &str,
+        ctx: &Struct,
+        sel: Option<&Selector>,
+    ) -> Result<ValueResolution, ResolveError> {
+        self.resolver.resolve_value(key, ctx, SOURCE, sel)
     }
 
-    /// Every served flag (prefetching: no exposures).
-    pub fn all(&self, ctx: &Struct) -> Result<Bulk, ResolveError> {
-        self.resolver.resolve_all_values(ctx)
+    /// Every served flag `sel` selects (prefetching: no exposures).
+    pub fn all(&self, ctx: &Struct, sel: Option<&Selector>) -> Result<Bulk, ResolveError> {
+        self.resolver.resolve_all_values(ctx, sel)
     }
 }

@@ -22,18 +22,22 @@ use serde_json::{Map, Value};
 use super::errors::{self, OfrepError};
 use super::stats::{BULK, SINGLE};
 use super::{etag, Shared};
+use crate::snapshot::selector::Selector;
 use crate::transport::convert::{json_object_to_struct, struct_to_json};
 use crate::transport::flagd::resolve::ValueResolution;
+use crate::transport::flagd::sync::SELECTOR_HEADER;
 
 /// `POST /ofrep/v1/evaluate/flags/{key}`.
 pub async fn single(
     State(s): State<Shared>,
     key: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
+    let sel = selector(&headers);
     let resp = match key {
-        Ok(Path(key)) => match evaluate_one(&s, &key, body).await {
+        Ok(Path(key)) => match evaluate_one(&s, &key, body, sel.as_ref()).await {
             Ok(r) => errors::json(StatusCode::OK, &Success::new(&key, &r)),
             Err(e) => e.into_response_for(Some(&key)),
         },
@@ -43,15 +47,25 @@ pub async fn single(
     resp
 }
 
-async fn evaluate_one(s: &Shared, key: &str, body: Body) -> Result<ValueResolution, OfrepError> {
+async fn evaluate_one(
+    s: &Shared,
+    key: &str,
+    body: Body,
+    sel: Option<&Selector>,
+) -> Result<ValueResolution, OfrepError> {
     let ctx = read_context(body, s.max_body).await?;
-    Ok(s.eval.one(key, &ctx)?)
+    Ok(s.eval.one(key, &ctx, sel)?)
+}
+
+/// The request's `Flagd-Selector` (flagd honours it on both OFREP endpoints).
+fn selector(headers: &HeaderMap) -> Option<Selector> {
+    Selector::parse(headers.get(SELECTOR_HEADER)?.to_str().ok()?)
 }
 
 /// `POST /ofrep/v1/evaluate/flags`.
 pub async fn bulk(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    let resp = match evaluate_all(&s, body).await {
+    let resp = match evaluate_all(&s, body, selector(&headers).as_ref()).await {
         Ok(bytes) => conditional(&headers, bytes),
         Err(e) => e.into_response_for(None),
     };
@@ -60,9 +74,13 @@ pub async fn bulk(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Re
 }
 
 /// Evaluates every flag and encodes the bulk body.
-async fn evaluate_all(s: &Shared, body: Body) -> Result<Vec<u8>, OfrepError> {
+async fn evaluate_all(
+    s: &Shared,
+    body: Body,
+    sel: Option<&Selector>,
+) -> Result<Vec<u8>, OfrepError> {
     let ctx = read_context(body, s.max_body).await?;
-    let (flags, set) = s.eval.all(&ctx)?;
+    let (flags, set) = s.eval.all(&ctx, sel)?;
     let flags = flags
         .iter()
         .map(|(key, r)| match r {
