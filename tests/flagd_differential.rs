@@ -6,15 +6,15 @@
 //! evaluator uses. The sample is sized for CI; docs/openfeature.md quotes a
 //! 100,000-context run.
 
-mod clients_common;
-mod flagd_common;
+mod support;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clients_common::installed;
+use support::binary::free_port;
+use support::runners::installed;
 
 /// Contexts compared in CI.
 const CONTEXTS: &str = "3000";
@@ -27,14 +27,6 @@ impl Drop for Reaped {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn wait_for(addr: SocketAddr, what: &str) {
@@ -54,7 +46,7 @@ fn cohortd_answers_like_flagds_evaluator() {
         return;
     };
     let flags = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/testdata/flags.json");
-    let (pa, pb) = (free_port(), free_port());
+    let (pa, pb) = (free_port().port(), free_port().port());
     let _reference = Reaped(
         Command::new(flagd_ref)
             .arg("-f")

@@ -3,7 +3,7 @@
 //! evaluation with ETag / If-None-Match, exposures, limits, metrics, and the
 //! listener switched off. Expected variants come from cohortd's engine.
 
-mod flagd_common;
+mod support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,8 +14,10 @@ use cohortd::metrics::Metrics;
 use cohortd::reload::Store;
 use cohortd::server::{Listen, Running, ServeOptions};
 use cohortd::transport::limits::Limits;
-use flagd_common::{expectations, stopped_kill_switch, store, RecordingSink};
 use serde_json::{json, Value};
+use support::binary::free_port;
+use support::flagd::{expectations, stopped_kill_switch, store};
+use support::sink::RecordingSink;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Srv {
@@ -361,7 +363,7 @@ async fn not_ready_is_503_until_a_config_is_loaded() {
         assert_eq!(r.json()["errorCode"], "PROVIDER_NOT_READY");
     }
     s.store
-        .install(flagd_common::snapshot(flagd_common::CONFIG));
+        .install(support::compile::compile_yaml(support::flagd::CONFIG));
     assert_eq!(post(a, &flag("greeting"), &user("u1")).await.status, 200);
     s.running.shutdown().await;
 }
@@ -561,16 +563,9 @@ impl Drop for Binary {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
 /// Starts `cohortd serve` on a free gRPC port (returned) with `--ofrep-listen ofrep`.
 fn spawn_binary(dir: &std::path::Path, ofrep: &str) -> (Binary, u16) {
-    let grpc = free_port();
+    let grpc = free_port().port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_cohortd"))
         .arg("serve")
         .arg("--config-dir")
@@ -609,8 +604,8 @@ async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
 async fn cohortd_serve_serves_ofrep_and_follows_config_rewrites() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("flags.yaml");
-    std::fs::write(&file, flagd_common::CONFIG).unwrap();
-    let port = free_port();
+    std::fs::write(&file, support::flagd::CONFIG).unwrap();
+    let port = free_port().port();
     let _bin = spawn_binary(dir.path(), &format!("127.0.0.1:{port}"));
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let kill_switch = async || {
@@ -623,7 +618,7 @@ async fn cohortd_serve_serves_ofrep_and_follows_config_rewrites() {
     assert_eq!(kill_switch().await.unwrap()["value"], true);
 
     // Rewrite the file: the reload is served over OFREP.
-    let stopped = flagd_common::CONFIG.replace(
+    let stopped = support::flagd::CONFIG.replace(
         "  - key: kill-switch\n    status: running",
         "  - key: kill-switch\n    status: stopped",
     );
@@ -639,14 +634,14 @@ async fn cohortd_serve_serves_ofrep_and_follows_config_rewrites() {
 #[tokio::test]
 async fn cohortd_serve_ofrep_listen_off_opens_no_port() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("flags.yaml"), flagd_common::CONFIG).unwrap();
+    std::fs::write(dir.path().join("flags.yaml"), support::flagd::CONFIG).unwrap();
     // Hold flagd's OFREP port (if something else holds it, so much the better).
     let _held = std::net::TcpListener::bind("127.0.0.1:8016");
     // Asked to listen there, serve refuses to start and says why...
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cohortd"))
         .args(["serve", "--config-dir"])
         .arg(dir.path())
-        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--listen", &format!("127.0.0.1:{}", free_port().port())])
         .args(["--admin-listen", "off", "--ofrep-listen", "127.0.0.1:8016"])
         .env("COHORTD_LOG", "error")
         .output()

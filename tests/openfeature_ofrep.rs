@@ -5,16 +5,20 @@
 //! metadata, error codes, and a configuration change served. Expected variants
 //! come from cohortd's engine.
 
-mod flagd_common;
+mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cohortd::metrics::Metrics;
 use cohortd::server::{Listen, Running, ServeOptions};
-use flagd_common::{expectations, python, stopped_kill_switch, store, Driven, RecordingSink};
+use support::flagd::{expectations, stopped_kill_switch, store};
+use support::process::Driven;
+use support::runners::node_dir;
+use support::runners::python;
+use support::sink::RecordingSink;
 
 /// A server with only the OFREP listener worth talking to.
 struct Srv {
@@ -77,26 +81,11 @@ fn python_ofrep_provider_resolves_and_sees_configuration_changes() {
     rt.block_on(srv.running.shutdown());
 }
 
-/// The Node test directory when its modules are installed (`.ci/setup-node.sh`).
-/// Missing modules skip the test outside CI and fail it in CI.
-fn node_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    if dir
-        .join("node_modules/@openfeature/ofrep-provider")
-        .exists()
-    {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("tests/node/node_modules is missing in CI: run `bash .ci/setup-node.sh` (bash .ci/test.sh does)");
-    }
-    eprintln!("skipping: tests/node/node_modules missing (run `bash .ci/setup-node.sh`)");
-    None
-}
-
 #[test]
 fn node_ofrep_provider_resolves_and_sees_configuration_changes() {
-    let Some(dir) = node_dir() else { return };
+    let Some(dir) = node_dir("@openfeature/ofrep-provider") else {
+        return;
+    };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let srv = rt.block_on(start());
     let mut cmd = Command::new(std::env::var_os("COHORTD_NODE").unwrap_or_else(|| "node".into()));

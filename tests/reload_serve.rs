@@ -3,8 +3,7 @@
 //! field) while the last good config keeps serving, and the process still exits 0
 //! on SIGTERM with the watcher running.
 
-#[path = "support/kubelet.rs"]
-mod kubelet;
+mod support;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -12,11 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cohortd::config::{parse_sources, RawFile};
 use cohortd::transport::pb;
 use cohortd::transport::pb::assignment_client::AssignmentClient;
-use cohortd::Snapshot;
-use kubelet::AtomicWriter;
+use support::compile::version_of;
+use support::kubelet::AtomicWriter;
 use tonic::transport::Channel;
 
 /// Kills the server if the test fails before it exits on its own.
@@ -35,20 +33,6 @@ fn exp(key: &str, name: &str) -> String {
     format!(
         r#"{{"key":"{key}","name":"{name}","status":"running","variants":["control","treatment"]}}"#
     )
-}
-
-fn version_of(payload: &[(&str, &str)]) -> String {
-    let raw: Vec<RawFile> = payload
-        .iter()
-        .map(|(n, t)| RawFile {
-            path: (*n).into(),
-            bytes: t.as_bytes().to_vec(),
-        })
-        .collect();
-    Snapshot::compile(&parse_sources(&raw).unwrap())
-        .unwrap()
-        .version()
-        .to_owned()
 }
 
 async fn client(sock: PathBuf) -> AssignmentClient<Channel> {

@@ -5,10 +5,7 @@
 //! without a restart, a broken rotation keeps the old one and `/readyz` says so,
 //! and a broken certificate at start is a clear error.
 
-#[path = "support/kubelet.rs"]
-mod kubelet;
-mod security_support;
-mod server_common;
+mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,21 +14,11 @@ use std::time::Duration;
 use cohortd::security::tls::TlsFiles;
 use cohortd::security::SecurityOptions;
 use cohortd::server::{Bound, Listen};
-use security_support::{der, eventually, https_get, served_cert, tls_channel, Ca, Pair};
+use support::tls::{der, https_get, served_cert, tls_channel, write_secret, Ca, Pair};
+use support::wait::eventually;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
-
-/// A Secret volume holding `tls.crt`, `tls.key` and `ca.crt`.
-fn write_secret(dir: &Path, pair: &Pair, ca: &str) {
-    kubelet::AtomicWriter::new(dir)
-        .write(&[
-            ("tls.crt", &pair.cert),
-            ("tls.key", &pair.key),
-            ("ca.crt", ca),
-        ])
-        .unwrap();
-}
 
 fn files(dir: &Path, mutual: bool) -> TlsFiles {
     TlsFiles {
@@ -43,8 +30,8 @@ fn files(dir: &Path, mutual: bool) -> TlsFiles {
 
 /// A server whose gRPC and admin listeners are on 0.0.0.0 (so TLS applies),
 /// reached on 127.0.0.1.
-async fn serve(tls: TlsFiles) -> (server_common::TestServer, SocketAddr, SocketAddr) {
-    let srv = server_common::start(true, |o| {
+async fn serve(tls: TlsFiles) -> (support::server::TestServer, SocketAddr, SocketAddr) {
+    let srv = support::server::start(true, |o| {
         o.listen = Listen::Tcp("0.0.0.0:0".parse().unwrap());
         o.admin_listen = Some("0.0.0.0:0".parse().unwrap());
         o.security = SecurityOptions {
@@ -107,7 +94,7 @@ async fn tls_serves_grpc_and_admin_and_follows_rotation() {
         "the rotated certificate was not served"
     );
     // The admin listener follows the same rotation.
-    let s = security_support::tls_connect(admin, &ca.pem, None, b"http/1.1")
+    let s = support::tls::tls_connect(admin, &ca.pem, None, b"http/1.1")
         .await
         .unwrap();
     assert_eq!(s.get_ref().1.peer_certificates().unwrap()[0].to_vec(), want);
@@ -239,7 +226,7 @@ async fn loopback_listeners_stay_plaintext_with_tls_configured() {
     let ca = Ca::new("test ca");
     let secret = tempfile::tempdir().unwrap();
     write_secret(secret.path(), &ca.leaf("server"), &ca.pem);
-    let srv = server_common::start(true, |o| {
+    let srv = support::server::start(true, |o| {
         o.security.tls = Some(files(secret.path(), false));
     })
     .await;

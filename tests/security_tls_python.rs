@@ -6,11 +6,7 @@
 //! rotated the kubelet's way (`..data` swap) is picked up without a restart.
 //! tests/python/tls_client.py does one check per run.
 
-mod flagd_common;
-#[path = "support/kubelet.rs"]
-mod kubelet;
-mod security_support;
-mod server_common;
+mod support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,18 +16,7 @@ use std::time::Duration;
 use cohortd::security::tls::TlsFiles;
 use cohortd::security::SecurityOptions;
 use cohortd::server::{Bound, Listen};
-use security_support::{Ca, Pair};
-
-/// A Secret volume holding `tls.crt`, `tls.key` and `ca.crt`.
-fn write_secret(dir: &Path, pair: &Pair, ca: &str) {
-    kubelet::AtomicWriter::new(dir)
-        .write(&[
-            ("tls.crt", &pair.cert),
-            ("tls.key", &pair.key),
-            ("ca.crt", ca),
-        ])
-        .unwrap();
-}
+use support::tls::{write_secret, Ca};
 
 /// Writes `text` to `dir/name` and returns the path (what the client reads).
 fn file(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -42,13 +27,16 @@ fn file(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// A server whose gRPC and admin listeners are on 0.0.0.0 (so TLS applies),
 /// reached on 127.0.0.1.
-async fn serve(secret: &Path, mutual: bool) -> (server_common::TestServer, SocketAddr, SocketAddr) {
+async fn serve(
+    secret: &Path,
+    mutual: bool,
+) -> (support::server::TestServer, SocketAddr, SocketAddr) {
     let tls = TlsFiles {
         cert: secret.join("tls.crt"),
         key: secret.join("tls.key"),
         client_ca: mutual.then(|| secret.join("ca.crt")),
     };
-    let srv = server_common::start(true, |o| {
+    let srv = support::server::start(true, |o| {
         o.listen = Listen::Tcp("0.0.0.0:0".parse().unwrap());
         o.admin_listen = Some("0.0.0.0:0".parse().unwrap());
         o.security = SecurityOptions {
@@ -118,7 +106,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcio_verifies_the_server_and_follows_a_rotation() {
-    let Some(python) = flagd_common::python() else {
+    let Some(python) = support::runners::python() else {
         return;
     };
     let (ca1, ca2) = (Ca::new("first ca"), Ca::new("second ca"));
@@ -176,7 +164,7 @@ async fn grpcio_verifies_the_server_and_follows_a_rotation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcio_under_mutual_tls_needs_a_certificate_from_the_ca() {
-    let Some(python) = flagd_common::python() else {
+    let Some(python) = support::runners::python() else {
         return;
     };
     let ca = Ca::new("test ca");

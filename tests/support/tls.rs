@@ -2,8 +2,6 @@
 //! client (tokio-rustls under a tonic channel, and raw HTTP/1.1 over TLS), and
 //! a Secret volume laid out the kubelet's way.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,18 +154,14 @@ pub async fn https_get(
     (code, body.to_owned())
 }
 
-/// Polls `f` every 50 ms until it returns true or `limit` passes.
-pub async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
+/// Writes a Secret volume holding `tls.crt`, `tls.key` and `ca.crt` the
+/// kubelet's way (a `..data` swap), so a rewrite is a certificate rotation.
+pub fn write_secret(dir: &std::path::Path, pair: &Pair, ca: &str) {
+    super::kubelet::AtomicWriter::new(dir)
+        .write(&[
+            ("tls.crt", &pair.cert),
+            ("tls.key", &pair.key),
+            ("ca.crt", ca),
+        ])
+        .unwrap();
 }

@@ -1,31 +1,5 @@
-//! Shared helpers of the exposure tests.
-#![allow(dead_code)]
-
-pub mod otlp;
-
-use std::path::Path;
-
-use cohortd::config::SourceFile;
-use cohortd::Snapshot;
-
-/// Compiles one YAML config document into a snapshot.
-pub fn snapshot(yaml: &str) -> Snapshot {
-    let path = Path::new("test.yaml");
-    let doc = cohortd::config::parse_file(path, yaml.as_bytes()).expect("config parses");
-    Snapshot::compile(&[SourceFile {
-        path: path.to_owned(),
-        doc,
-    }])
-    .expect("config compiles")
-}
-
-/// A JSON object context.
-pub fn ctx(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-    match v {
-        serde_json::Value::Object(m) => m,
-        _ => panic!("context must be an object"),
-    }
-}
+//! The in-process server wired to a real exposure pipeline (dedup, SRM,
+//! OTLP export), as `cohortd serve` wires it: what the exposure tests start.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,22 +62,5 @@ impl Served {
             Bound::Unix(_) => unreachable!(),
         };
         AssignmentClient::connect(url).await.unwrap()
-    }
-}
-
-/// A `google.protobuf.Struct` of string fields.
-pub fn proto_ctx(fields: &[(&str, &str)]) -> prost_types::Struct {
-    prost_types::Struct {
-        fields: fields
-            .iter()
-            .map(|(k, v)| {
-                (
-                    (*k).to_owned(),
-                    prost_types::Value {
-                        kind: Some(prost_types::value::Kind::StringValue((*v).to_owned())),
-                    },
-                )
-            })
-            .collect(),
     }
 }
