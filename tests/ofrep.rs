@@ -16,6 +16,7 @@ use cohortd::server::{Listen, Running, ServeOptions};
 use cohortd::transport::limits::Limits;
 use serde_json::{json, Value};
 use support::binary::free_port;
+use support::binary::Killed;
 use support::flagd::{expectations, stopped_kill_switch, store};
 use support::sink::RecordingSink;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -553,18 +554,8 @@ async fn the_listener_can_be_switched_off() {
     running.shutdown().await;
 }
 
-/// `cohortd serve` as a child process, killed on drop.
-struct Binary(std::process::Child);
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `cohortd serve` on a free gRPC port (returned) with `--ofrep-listen ofrep`.
-fn spawn_binary(dir: &std::path::Path, ofrep: &str) -> (Binary, u16) {
+fn spawn_binary(dir: &std::path::Path, ofrep: &str) -> (Killed, u16) {
     let grpc = free_port().port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_cohortd"))
         .arg("serve")
@@ -588,7 +579,7 @@ fn spawn_binary(dir: &std::path::Path, ofrep: &str) -> (Binary, u16) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    (Binary(child), grpc)
+    (Killed(child), grpc)
 }
 
 /// Polls (bounded) until `f` holds.

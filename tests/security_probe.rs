@@ -8,7 +8,7 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cohortd::transport::pb::assignment_client::AssignmentClient;
@@ -16,6 +16,7 @@ use cohortd::transport::pb::AssignRequest;
 use serde::Deserialize;
 use serde_json::Value;
 use support::binary::free_port;
+use support::binary::Killed;
 use support::context::proto_ctx;
 use support::http::http_get;
 use support::runners::repo;
@@ -89,15 +90,6 @@ fn localise(args: &[String], tmp: &Path) -> (Vec<String>, SocketAddr, Option<Soc
         })
         .collect();
     (out, probe.expect("the manifest sets --probe-listen"), api)
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 async fn channel(addr: SocketAddr) -> Option<Channel> {

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use cohortd::server::{Bound, Listen};
 use cohortd::transport::pb;
-use cohortd::transport::pb::assignment_client::AssignmentClient;
 use support::context::proto_ctx;
 use support::server::start;
+use support::unix::unix_client;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -189,22 +189,6 @@ async fn reflection_v1_and_v1alpha_list_the_services() {
         .any(|s| s.name == "cohortd.v1.Assignment"));
 }
 
-async fn uds_client(path: std::path::PathBuf) -> AssignmentClient<tonic::transport::Channel> {
-    let ch = tonic::transport::Endpoint::try_from("http://localhost")
-        .unwrap()
-        .connect_with_connector(tower::service_fn(move |_: http::Uri| {
-            let p = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(p).await?,
-                ))
-            }
-        }))
-        .await
-        .unwrap();
-    AssignmentClient::new(ch)
-}
-
 #[tokio::test]
 async fn serves_on_a_unix_socket_and_replaces_a_stale_one() {
     let sock_dir = tempfile::tempdir().unwrap();
@@ -219,7 +203,7 @@ async fn serves_on_a_unix_socket_and_replaces_a_stale_one() {
     })
     .await;
     assert_eq!(s.running.grpc_addr, Bound::Unix(path.clone()));
-    let mut c = uds_client(path.clone()).await;
+    let mut c = unix_client(path.clone()).await;
     let r = c
         .assign(pb::AssignRequest {
             experiment: "flag".into(),

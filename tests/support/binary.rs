@@ -155,6 +155,18 @@ pub fn free_port() -> SocketAddr {
         .unwrap()
 }
 
+/// A child process killed (and reaped) when the test ends, however it ends.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// One running experiment as a JSON config file body.
 pub fn experiment(key: &str) -> String {
     format!(r#"{{"key":"{key}","status":"running","variants":["a","b"]}}"#)

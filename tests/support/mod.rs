@@ -20,6 +20,7 @@
 //! | `http`     | `http_get` (async HTTP/1.1), `http_get_blocking` (HTTP/1.0)         | server_common::http_get, hardening_support::http_get |
 //! | `wait`     | `wait_until` (blocking), `eventually` (async), both bounded         | hardening_support::wait_until, security_support::eventually |
 //! | `tls`      | rcgen `Ca`/`Pair`, TLS channel, `https_get`, `served_cert`, `der`   | security_support::* |
+//! | `unix`     | `unix_channel`, `unix_client`: cohortd.v1 over a Unix socket        | local `client(sock)` in reload_serve/server_binary, server_ops::uds_client |
 //! | `kubelet`  | `AtomicWriter`: the kubelet's ConfigMap `..data` swap               | `#[path = "support/kubelet.rs"]` includes |
 //! | `analysis` | `cohortd analyze` inputs: `at`, `exposure`, `outcome`, `population`, `to_otlp`, `to_csv`, `analyze`, `report` | analysis_support::* |
 //! | `rng`      | `Rng` (SplitMix64) with `next_u64`, `below`, `pick`, `percent`, `uniform`, `chance`, `normal` | analysis_support::Rng, flagd_format_differential's `Rng` |
@@ -45,4 +46,5 @@ pub mod runners;
 pub mod server;
 pub mod sink;
 pub mod tls;
+pub mod unix;
 pub mod wait;
