@@ -12,49 +12,14 @@ use std::time::Duration;
 
 use cohortd::metrics::Metrics;
 use cohortd::reload::Store;
-use cohortd::server::{Listen, Running, ServeOptions};
+use cohortd::server::{Listen, ServeOptions};
 use cohortd::transport::limits::Limits;
 use serde_json::{json, Value};
 use support::binary::free_port;
 use support::binary::Killed;
 use support::flagd::{expectations, stopped_kill_switch, store};
-use support::sink::RecordingSink;
+use support::server::start_ofrep;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-struct Srv {
-    running: Running,
-    store: Arc<Store>,
-    sink: Arc<RecordingSink>,
-}
-
-impl Srv {
-    fn ofrep(&self) -> SocketAddr {
-        self.running.ofrep_addr.expect("OFREP is on")
-    }
-}
-
-async fn start_with(store: Arc<Store>, limits: Limits) -> Srv {
-    let sink = Arc::new(RecordingSink::default());
-    let opts = ServeOptions {
-        listen: Listen::Tcp("127.0.0.1:0".parse().unwrap()),
-        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
-        ofrep_listen: Some("127.0.0.1:0".parse().unwrap()),
-        limits,
-        ..ServeOptions::default()
-    };
-    let running = cohortd::server::start(opts, store.clone(), sink.clone(), Metrics::new())
-        .await
-        .unwrap();
-    Srv {
-        running,
-        store,
-        sink,
-    }
-}
-
-async fn start() -> Srv {
-    start_with(store(), Limits::default()).await
-}
 
 /// An HTTP/1.1 response: status, lower-cased headers, body.
 struct Resp {
@@ -133,7 +98,7 @@ fn user(u: &str) -> Value {
 
 #[tokio::test]
 async fn single_flags_have_their_values_variants_reasons_and_metadata() {
-    let s = start().await;
+    let s = start_ofrep(store(), Limits::default()).await;
     let a = s.ofrep();
     let exp: Value = serde_json::from_str(&expectations()).unwrap();
     let version = s.store.load().unwrap().version().to_owned();
@@ -221,7 +186,7 @@ async fn single_flags_have_their_values_variants_reasons_and_metadata() {
 
 #[tokio::test]
 async fn errors_have_the_specs_status_codes_and_bodies() {
-    let s = start().await;
+    let s = start_ofrep(store(), Limits::default()).await;
     let a = s.ofrep();
     let check = |r: &Resp, status: u16, code: &str| {
         assert_eq!(r.status, status, "{}", r.body);
@@ -315,7 +280,7 @@ async fn limits_apply_as_on_grpc() {
         max_string_value_bytes: 8,
         ..Limits::default()
     };
-    let s = start_with(store(), limits).await;
+    let s = start_ofrep(store(), limits).await;
     let a = s.ofrep();
     let big = json!({"context": {"targetingKey": "u1", "pad": "x".repeat(300)}});
     for path in [flag("greeting"), BULK.to_owned()] {
@@ -356,7 +321,7 @@ async fn limits_apply_as_on_grpc() {
 
 #[tokio::test]
 async fn not_ready_is_503_until_a_config_is_loaded() {
-    let s = start_with(Store::new(), Limits::default()).await;
+    let s = start_ofrep(Store::new(), Limits::default()).await;
     let a = s.ofrep();
     for path in [flag("greeting"), BULK.to_owned()] {
         let r = post(a, &path, &user("u1")).await;
@@ -371,7 +336,7 @@ async fn not_ready_is_503_until_a_config_is_loaded() {
 
 #[tokio::test]
 async fn bulk_evaluates_every_served_flag_with_etags() {
-    let s = start().await;
+    let s = start_ofrep(store(), Limits::default()).await;
     let a = s.ofrep();
     let exp: Value = serde_json::from_str(&expectations()).unwrap();
 
@@ -516,7 +481,7 @@ async fn bulk_evaluates_every_served_flag_with_etags() {
 
 #[tokio::test]
 async fn requests_are_counted_per_route_and_status() {
-    let s = start().await;
+    let s = start_ofrep(store(), Limits::default()).await;
     let a = s.ofrep();
     post(a, &flag("greeting"), &user("u1")).await;
     post(a, &flag("nope"), &user("u1")).await;

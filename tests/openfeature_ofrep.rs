@@ -9,46 +9,18 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
-use cohortd::metrics::Metrics;
-use cohortd::server::{Listen, Running, ServeOptions};
+use cohortd::transport::limits::Limits;
 use support::flagd::{expectations, stopped_kill_switch, store};
 use support::process::Driven;
 use support::runners::node_dir;
 use support::runners::python;
-use support::sink::RecordingSink;
-
-/// A server with only the OFREP listener worth talking to.
-struct Srv {
-    running: Running,
-    store: Arc<cohortd::reload::Store>,
-    sink: Arc<RecordingSink>,
-}
-
-async fn start() -> Srv {
-    let store = store();
-    let sink = Arc::new(RecordingSink::default());
-    let opts = ServeOptions {
-        listen: Listen::Tcp("127.0.0.1:0".parse().unwrap()),
-        admin_listen: None,
-        ofrep_listen: Some("127.0.0.1:0".parse().unwrap()),
-        ..ServeOptions::default()
-    };
-    let running = cohortd::server::start(opts, store.clone(), sink.clone(), Metrics::new())
-        .await
-        .unwrap();
-    Srv {
-        running,
-        store,
-        sink,
-    }
-}
+use support::server::{start_ofrep, OfrepServer};
 
 /// Runs a driven client through the exchange: static checks, a config change,
 /// the new value served.
-fn drive(srv: &Srv, mut cmd: Command, who: &str) {
+fn drive(srv: &OfrepServer, mut cmd: Command, who: &str) {
     let port = srv.running.ofrep_addr.unwrap().port();
     let version = srv.store.load().unwrap().version().to_owned();
     cmd.arg(port.to_string()).arg(version).arg(expectations());
@@ -74,7 +46,7 @@ fn drive(srv: &Srv, mut cmd: Command, who: &str) {
 fn python_ofrep_provider_resolves_and_sees_configuration_changes() {
     let Some(python) = python() else { return };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let srv = rt.block_on(start());
+    let srv = rt.block_on(start_ofrep(store(), Limits::default()));
     let mut cmd = Command::new(python);
     cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/test_openfeature_ofrep.py"));
     drive(&srv, cmd, "Python");
@@ -87,7 +59,7 @@ fn node_ofrep_provider_resolves_and_sees_configuration_changes() {
         return;
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let srv = rt.block_on(start());
+    let srv = rt.block_on(start_ofrep(store(), Limits::default()));
     let mut cmd = Command::new(std::env::var_os("COHORTD_NODE").unwrap_or_else(|| "node".into()));
     cmd.current_dir(&dir).arg("ofrep_smoke.mjs");
     drive(&srv, cmd, "Node");

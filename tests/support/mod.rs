@@ -9,17 +9,17 @@
 //! | `context`  | `Unit` (engine `Context`), `sv`, `proto_ctx` (protobuf `Struct`), `json_ctx` (JSON object) | common::Unit, server_common::{sv, ctx}, exposure_support::{proto_ctx, ctx} |
 //! | `engine`   | `eval`, `unit_id`, `Kinds` trace, chi-square, `proptest_config`     | common::* |
 //! | `sink`     | `RecordingSink`, `Seen` (experiment, variant, unit, source, config_version) | server_common::RecordingSink (tuples), flagd_common::{RecordingSink, Seen} |
-//! | `server`   | in-process cohortd server: `CONFIG`, `write_config`, `start`, `TestServer` | server_common::* |
+//! | `server`   | in-process cohortd server: `CONFIG`, `write_config`, `start`, `TestServer`; with OFREP: `start_ofrep`, `OfrepServer` | server_common::*, the `Srv`/`start` of ofrep.rs and openfeature_ofrep.rs |
 //! | `flagd`    | flagd fixture `CONFIG`, `store`, in-process flagd `start`/`start_with`, `expectations`, `changed_config`, `stopped_kill_switch`, `contexts`, `PLAIN_FLAGS` | flagd_common::*, clients_common::{contexts, changed_config, PLAIN_FLAGS} |
 //! | `pipeline` | in-process server with the real exposure pipeline: `serve`, `Served` | exposure_support::{serve, Served} |
 //! | `otlp`     | OTLP/gRPC `Receiver`, `attrs`, `V`, `hex`, `collector_json_line`    | exposure_support::otlp |
-//! | `binary`   | the real `cohortd serve` on free ports: `spawn`, `spawn_keep_stderr`, `Server`, `free_port`, `experiment` | hardening_support::*, clients_common::free_port, four local `free_port` |
+//! | `binary`   | the real binary: `spawn`, `spawn_keep_stderr`, `Server` (serve on free ports), `free_port`, `Killed` (kill on drop), `cohortd`/`cohortd_text` (one CLI run), `experiment` | hardening_support::*, clients_common::free_port, four local `free_port`, `Killed`/`Reaped`/`Binary`/`Server(Child)`, `cohortd(args, stdin)` of cli_ux.rs and engine_determinism.rs |
 //! | `clients`  | two spawned servers (TCP+OFREP, Unix socket) and offline `assign --all` cases: `serve`, `Served` | clients_common::{serve, Served} |
 //! | `process`  | `Driven`: a client process driven line by line with one deadline    | flagd_common::Driven |
 //! | `runners`  | `python`, `require_python`, `script`, `node_dir`, `installed`, `repo` | flagd_common/analysis_support::python, local `python`/`node_dir`/`repo`/`script`, clients_common::installed |
 //! | `http`     | `http_get` (async HTTP/1.1), `http_get_blocking` (HTTP/1.0)         | server_common::http_get, hardening_support::http_get |
 //! | `wait`     | `wait_until` (blocking), `eventually` (async), both bounded         | hardening_support::wait_until, security_support::eventually |
-//! | `tls`      | rcgen `Ca`/`Pair`, TLS channel, `https_get`, `served_cert`, `der`   | security_support::* |
+//! | `tls`      | rcgen `Ca`/`Pair`, TLS channel, `https_get`, `served_cert`, `der`, `write_secret`, `tls_files`, `serve_tls` | security_support::*, the `write_secret`/`files`/`serve` of security_tls*.rs |
 //! | `unix`     | `unix_channel`, `unix_client`: cohortd.v1 over a Unix socket        | local `client(sock)` in reload_serve/server_binary, server_ops::uds_client |
 //! | `kubelet`  | `AtomicWriter`: the kubelet's ConfigMap `..data` swap               | `#[path = "support/kubelet.rs"]` includes |
 //! | `analysis` | `cohortd analyze` inputs: `at`, `exposure`, `outcome`, `population`, `to_otlp`, `to_csv`, `analyze`, `report` | analysis_support::* |

@@ -9,6 +9,7 @@ use std::time::Duration;
 use cohortd::metrics::Metrics;
 use cohortd::reload::Store;
 use cohortd::server::{Bound, Listen, Running, ServeOptions};
+use cohortd::transport::limits::Limits;
 use cohortd::transport::pb::assignment_client::AssignmentClient;
 use tonic::transport::Channel;
 
@@ -123,5 +124,39 @@ impl TestServer {
 
     pub async fn http_get(&self, path: &str) -> (u16, String) {
         http_get(self.running.admin_addr.unwrap(), path).await
+    }
+}
+
+/// An in-process server with the OFREP listener on, over a given store.
+pub struct OfrepServer {
+    pub running: Running,
+    pub store: Arc<Store>,
+    pub sink: Arc<RecordingSink>,
+}
+
+impl OfrepServer {
+    /// The OFREP listener's address.
+    pub fn ofrep(&self) -> std::net::SocketAddr {
+        self.running.ofrep_addr.expect("OFREP is on")
+    }
+}
+
+/// Starts gRPC, admin and OFREP on 127.0.0.1:0 over `store` with `limits`.
+pub async fn start_ofrep(store: Arc<Store>, limits: Limits) -> OfrepServer {
+    let sink = Arc::new(RecordingSink::default());
+    let opts = ServeOptions {
+        listen: Listen::Tcp("127.0.0.1:0".parse().unwrap()),
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ofrep_listen: Some("127.0.0.1:0".parse().unwrap()),
+        limits,
+        ..ServeOptions::default()
+    };
+    let running = cohortd::server::start(opts, store.clone(), sink.clone(), Metrics::new())
+        .await
+        .unwrap();
+    OfrepServer {
+        running,
+        store,
+        sink,
     }
 }
