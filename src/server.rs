@@ -160,28 +160,18 @@ pub struct Services {
     names: Vec<&'static str>,
 }
 
-impl Services {
-    /// Adds an application service: routed, and SERVING in health once a config
-    /// is loaded.
-    pub fn add<S>(&mut self, svc: S) -> &mut Self
-    where
-        S: tower::Service<
-                http::Request<tonic::body::Body>,
-                Error = Infallible,
-                Response = http::Response<tonic::body::Body>,
-            > + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-    {
-        self.health_names.push(S::NAME);
-        self.add_infra(svc)
-    }
+/// Whether the health service reports on a gRPC service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// An application service: SERVING once a config is loaded.
+    Reported,
+    /// Infrastructure (health itself, reflection): routed only.
+    Unreported,
+}
 
-    /// Adds an infrastructure service (health, reflection): routed only.
-    pub fn add_infra<S>(&mut self, svc: S) -> &mut Self
+impl Services {
+    /// Routes a gRPC service; `health` says whether health reports on it.
+    pub fn add<S>(&mut self, svc: S, health: Health) -> &mut Self
     where
         S: tower::Service<
                 http::Request<tonic::body::Body>,
@@ -194,6 +184,9 @@ impl Services {
             + 'static,
         S::Future: Send + 'static,
     {
+        if health == Health::Reported {
+            self.health_names.push(S::NAME);
+        }
         self.names.push(S::NAME);
         self.routes.add_service(svc);
         self
@@ -203,7 +196,10 @@ impl Services {
 /// THE composition point: every application gRPC service cohortd serves.
 fn services(state: &AppState) -> Services {
     let mut s = Services::default();
-    s.add(AssignmentService::new(state.clone()).into_server());
+    s.add(
+        AssignmentService::new(state.clone()).into_server(),
+        Health::Reported,
+    );
     let (flagd_v1, flagd_v2) = flagd::services_with(
         state.store.clone(),
         state.sink.clone(),
@@ -213,7 +209,8 @@ fn services(state: &AppState) -> Services {
             ..Default::default()
         },
     );
-    s.add(flagd_v1).add(flagd_v2);
+    s.add(flagd_v1, Health::Reported)
+        .add(flagd_v2, Health::Reported);
     s
 }
 
@@ -311,7 +308,13 @@ pub async fn start(
     metrics: Arc<Metrics>,
 ) -> Result<Running, ServeError> {
     let (trigger, shutdown) = shutdown::channel();
-    let (health, health_service) = tonic_health::server::health_reporter();
+    // tonic_health::server::health_reporter, with a nameable service type (the
+    // probe listener takes the same service).
+    let health = HealthReporter::new();
+    let health_service: crate::transport::probe::HealthGrpc =
+        tonic_health::pb::health_server::HealthServer::new(
+            tonic_health::server::HealthService::from_health_reporter(health.clone()),
+        );
     // Refuse to start on a certificate or token that cannot be used.
     let security = Security::load(&opts.security)?;
     security.follow(&shutdown);
@@ -333,7 +336,7 @@ pub async fn start(
     let mut svcs = services(&state);
     let health_names = std::mem::take(&mut svcs.health_names);
     set_health(&state.health, &health_names, ServingStatus::NotServing).await;
-    svcs.add_infra(health_service);
+    svcs.add(health_service, Health::Unreported);
     // Reflection lists only what is served (proto/ also holds the bench proto).
     let mut listed: Vec<&str> = svcs.names.clone();
     listed.extend([
@@ -345,8 +348,8 @@ pub async fn start(
             .iter()
             .fold(reflection(), |b, n| b.with_service_name(*n))
     };
-    svcs.add_infra(reflection().build_v1()?);
-    svcs.add_infra(reflection().build_v1alpha()?);
+    svcs.add(reflection().build_v1()?, Health::Unreported);
+    svcs.add(reflection().build_v1alpha()?, Health::Unreported);
 
     let observe = ObserveLayer::new(&state.metrics, &methods_of(&svcs.names));
     let c = opts.conns;

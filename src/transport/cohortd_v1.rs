@@ -58,6 +58,27 @@ impl AssignmentService {
         Ok(ctx)
     }
 
+    /// What `Assign` and `Explain` check before evaluating one experiment: the
+    /// key, the sticky map and the context against the limits, then the serving
+    /// snapshot (UNAVAILABLE before the first config) and the options.
+    fn one_experiment<'r>(
+        &self,
+        r: &'r pb::AssignRequest,
+        empty: &'r Struct,
+    ) -> Result<(&'r Struct, Arc<Snapshot>, EvalOptions<'r>), Status> {
+        self.state
+            .limits
+            .check_key("experiment key", &r.experiment)?;
+        self.check_sticky(&r.sticky)?;
+        let ctx = self.context(&r.context, empty)?;
+        let snap = self.snapshot()?;
+        let opts = EvalOptions {
+            sticky: sticky_for(&r.sticky, &r.experiment),
+            ..EvalOptions::default()
+        };
+        Ok((ctx, snap, opts))
+    }
+
     fn check_sticky(&self, sticky: &HashMap<String, pb::StickyAssignment>) -> Result<(), Status> {
         let l = &self.state.limits;
         if sticky.len() > l.max_assign_all_experiments {
@@ -134,17 +155,8 @@ impl pb::assignment_server::Assignment for AssignmentService {
         request: Request<pb::AssignRequest>,
     ) -> Result<Response<pb::AssignResponse>, Status> {
         let r = request.get_ref();
-        self.state
-            .limits
-            .check_key("experiment key", &r.experiment)?;
-        self.check_sticky(&r.sticky)?;
         let empty = Struct::default();
-        let ctx = self.context(&r.context, &empty)?;
-        let snap = self.snapshot()?;
-        let opts = EvalOptions {
-            sticky: sticky_for(&r.sticky, &r.experiment),
-            ..EvalOptions::default()
-        };
+        let (ctx, snap, opts) = self.one_experiment(r, &empty)?;
         let res = resolve(&snap, &r.experiment, ctx, opts).map_err(|e| eval_status(&snap, e))?;
         let Some(a) = res.assignment else {
             return Err(not_an_experiment(&r.experiment));
@@ -302,17 +314,8 @@ impl pb::assignment_server::Assignment for AssignmentService {
         request: Request<pb::AssignRequest>,
     ) -> Result<Response<pb::ExplainResponse>, Status> {
         let r = request.get_ref();
-        self.state
-            .limits
-            .check_key("experiment key", &r.experiment)?;
-        self.check_sticky(&r.sticky)?;
         let empty = Struct::default();
-        let ctx = self.context(&r.context, &empty)?;
-        let snap = self.snapshot()?;
-        let opts = EvalOptions {
-            sticky: sticky_for(&r.sticky, &r.experiment),
-            ..EvalOptions::default()
-        };
+        let (ctx, snap, opts) = self.one_experiment(r, &empty)?;
         let mut steps = ExplainSteps::default();
         let a = snap
             .assign_traced(&r.experiment, ctx, opts, &mut steps)

@@ -195,6 +195,15 @@ impl Resolver {
         &self.store
     }
 
+    /// What every single-flag resolution checks first: the key and context
+    /// against the limits, then the serving snapshot (NotReady before the first
+    /// config).
+    fn snapshot_for(&self, flag: &str, ctx: &Struct) -> Result<Arc<Snapshot>, ResolveError> {
+        self.limits.check_key("flag key", flag)?;
+        self.limits.check_context(ctx)?;
+        self.store.load().ok_or(ResolveError::NotReady)
+    }
+
     /// Resolves `flag` for `ctx` as a `want` value. An enrolled unit's evaluation
     /// (or a flagd flag bucketed by `fractional`) is an exposure (source `flagd`);
     /// errors record nothing.
@@ -212,17 +221,8 @@ impl Resolver {
     ) -> Result<Resolution, ResolveError> {
         let empty = Struct::default();
         let ctx = ctx.unwrap_or(&empty);
-        self.limits.check_key("flag key", flag)?;
-        self.limits.check_context(ctx)?;
-        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
-        let r = match resolve(&snap, flag, ctx, EvalOptions::default()) {
-            Ok(r) => r,
-            Err(EvalError::NotFound(k)) => {
-                let hint = snap.did_you_mean(&k);
-                return Err(ResolveError::NotFound(k, hint));
-            }
-            Err(EvalError::Draft(k)) => return Err(ResolveError::Draft(k)),
-        };
+        let snap = self.snapshot_for(flag, ctx)?;
+        let r = resolve_in(&snap, flag, ctx)?;
         let (value, variant) = match served(&r)? {
             Some((value, variant)) => {
                 let value = convert(value, want).ok_or_else(|| ResolveError::TypeMismatch {
@@ -307,17 +307,8 @@ impl Resolver {
         ctx: &Struct,
         source: Source,
     ) -> Result<ValueResolution, ResolveError> {
-        self.limits.check_key("flag key", flag)?;
-        self.limits.check_context(ctx)?;
-        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
-        let r = match resolve(&snap, flag, ctx, EvalOptions::default()) {
-            Ok(r) => r,
-            Err(EvalError::NotFound(k)) => {
-                let hint = snap.did_you_mean(&k);
-                return Err(ResolveError::NotFound(k, hint));
-            }
-            Err(EvalError::Draft(k)) => return Err(ResolveError::Draft(k)),
-        };
+        let snap = self.snapshot_for(flag, ctx)?;
+        let r = resolve_in(&snap, flag, ctx)?;
         let out = value_resolution(&snap, &r)?;
         record(&*self.sink, &r, ctx, &snap, source);
         Ok(out)
@@ -517,6 +508,22 @@ fn metadata(snap: &Snapshot, r: &ResolutionOf<'_>) -> Struct {
         f.insert(k.into(), Value { kind: Some(kind) });
     }
     m
+}
+
+/// [`resolve`] with its errors in flagd's terms (an unknown key carries the
+/// nearest served key as a hint).
+fn resolve_in<'s>(
+    snap: &'s Snapshot,
+    flag: &str,
+    ctx: &Struct,
+) -> Result<ResolutionOf<'s>, ResolveError> {
+    resolve(snap, flag, ctx, EvalOptions::default()).map_err(|e| match e {
+        EvalError::NotFound(k) => {
+            let hint = snap.did_you_mean(&k);
+            ResolveError::NotFound(k, hint)
+        }
+        EvalError::Draft(k) => ResolveError::Draft(k),
+    })
 }
 
 #[cfg(test)]
