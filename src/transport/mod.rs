@@ -13,6 +13,7 @@ pub mod limits;
 pub mod observe;
 pub mod ofrep;
 pub mod probe;
+pub mod slot;
 pub mod status;
 pub mod stream_limit;
 pub mod track;
