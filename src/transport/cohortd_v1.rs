@@ -16,12 +16,13 @@ use tonic::{Request, Response, Status};
 
 use crate::engine::context::UnitBuf;
 use crate::engine::resolve::resolve;
-use crate::engine::{Assignment, EvalError, EvalOptions, Reason, Step, Sticky, Trace};
+use crate::engine::{Assignment, EvalError, EvalOptions, Reason, Sticky};
 use crate::exposure::{expose, Source};
 use crate::reload::ReloadEvent;
 use crate::snapshot::Experiment;
 use crate::state::AppState;
-use crate::transport::convert::{attr_to_proto, json_to_proto};
+use crate::transport::convert::json_to_proto;
+use crate::transport::explain::ExplainSteps;
 use crate::transport::pb;
 use crate::transport::status::{eval_status, snapshot_or_unavailable};
 use crate::Snapshot;
@@ -320,12 +321,7 @@ impl pb::assignment_server::Assignment for AssignmentService {
         let a = snap
             .assign_traced(&r.experiment, ctx, opts, &mut steps)
             .map_err(|e| eval_status(&snap, e))?;
-        let mut steps = steps.0;
-        if a.reason == Reason::Split {
-            for s in steps.iter_mut().filter(|s| s.kind == "score") {
-                s.passed = s.variant == *a.variant.key;
-            }
-        }
+        let steps = steps.finish(&a);
         Ok(Response::new(pb::ExplainResponse {
             assignment: Some(assign_response(&a, snap.version())),
             steps,
@@ -392,140 +388,5 @@ impl pb::assignment_server::Assignment for AssignmentService {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
-    }
-}
-
-/// Collects engine [`Step`]s as proto `ExplainStep`s. Score steps are marked
-/// `passed` afterwards, once the winner is known.
-#[derive(Default)]
-struct ExplainSteps(Vec<pb::ExplainStep>);
-
-impl Trace for ExplainSteps {
-    fn step(&mut self, step: Step<'_>) {
-        let seen = |s: Option<crate::engine::Attr<'_>>| s.map(attr_to_proto);
-        let s = match step {
-            Step::Status(st) => pb::ExplainStep {
-                kind: "status".into(),
-                description: format!("status is {}", st.as_str()),
-                passed: st == crate::config::Status::Running,
-                ..Default::default()
-            },
-            Step::Unit {
-                attribute,
-                seen: v,
-                usable,
-            } => pb::ExplainStep {
-                kind: "unit".into(),
-                description: if usable {
-                    format!("unit id read from `{attribute}`")
-                } else {
-                    format!("`{attribute}` is missing or not a usable unit id")
-                },
-                passed: usable,
-                attribute: attribute.into(),
-                seen: seen(v),
-                ..Default::default()
-            },
-            Step::Rule {
-                origin,
-                text,
-                attribute,
-                seen: v,
-                matched,
-            } => pb::ExplainStep {
-                kind: "rule".into(),
-                // "passed"/"failed" rather than "matched": an exclude that
-                // passes is one whose excluded value did not match.
-                description: format!(
-                    "{origin}: {text}: {}",
-                    if matched {
-                        "passed"
-                    } else {
-                        "failed, so the unit is outside the targeting"
-                    }
-                ),
-                passed: matched,
-                attribute: attribute.into(),
-                seen: seen(v),
-                ..Default::default()
-            },
-            Step::Sticky { variant, honoured } => pb::ExplainStep {
-                kind: "sticky".into(),
-                description: if honoured {
-                    format!("sticky assignment to `{variant}` honoured")
-                } else {
-                    format!("sticky assignment to `{variant}` ignored: no such variant")
-                },
-                passed: honoured,
-                variant: variant.into(),
-                ..Default::default()
-            },
-            Step::Holdout { key, slot, end } => pb::ExplainStep {
-                kind: "holdout".into(),
-                description: format!(
-                    "holdout `{key}`: slot {slot} {} threshold {end}",
-                    if (slot as u64) < end {
-                        "< (held out)"
-                    } else {
-                        ">= (not held out)"
-                    }
-                ),
-                passed: slot as u64 >= end,
-                slot: slot.into(),
-                threshold: end,
-                ..Default::default()
-            },
-            Step::Layer {
-                key,
-                slot,
-                start,
-                end,
-            } => {
-                let inside = start <= slot as u64 && (slot as u64) < end;
-                pb::ExplainStep {
-                    kind: "layer".into(),
-                    description: format!(
-                        "layer `{key}`: slot {slot} {} range [{start}, {end})",
-                        if inside { "inside" } else { "outside" }
-                    ),
-                    passed: inside,
-                    slot: slot.into(),
-                    threshold: end,
-                    ..Default::default()
-                }
-            }
-            Step::Traffic { slot, threshold } => {
-                let inside = (slot as u64) < threshold;
-                pb::ExplainStep {
-                    kind: "traffic".into(),
-                    description: format!(
-                        "traffic: slot {slot} {} threshold {threshold}",
-                        if inside {
-                            "< (enrolled)"
-                        } else {
-                            ">= (not enrolled)"
-                        }
-                    ),
-                    passed: inside,
-                    slot: slot.into(),
-                    threshold,
-                    ..Default::default()
-                }
-            }
-            Step::Score {
-                variant,
-                weight,
-                score,
-            } => pb::ExplainStep {
-                kind: "score".into(),
-                description: format!(
-                    "variant `{variant}` (weight {weight}) scores {score} (lowest wins)"
-                ),
-                variant: variant.into(),
-                score,
-                ..Default::default()
-            },
-        };
-        self.0.push(s);
     }
 }

@@ -7,6 +7,7 @@ pub mod cohortd_v1;
 pub mod conn_limit;
 pub mod convert;
 pub mod delay;
+pub mod explain;
 pub mod flagd;
 pub mod http_serve;
 pub mod limits;
