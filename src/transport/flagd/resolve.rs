@@ -11,6 +11,10 @@
 //! message starts with `TARGETING_KEY_MISSING`) or a request over the limits
 //! (`INVALID_CONTEXT`); providers report those as GENERAL since flagd defines no
 //! status code for them.
+//!
+//! Over 500 lines because it is one idea, a resolution in flagd's terms, for
+//! every caller (v1, v2, OFREP, bulk): the value conversions, reasons and error
+//! codes must stay identical across them, which one file guarantees.
 
 use std::sync::Arc;
 
