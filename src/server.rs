@@ -174,15 +174,20 @@ fn services(state: &AppState) -> Services {
     let (flagd_v1, flagd_v2) = flagd::services_with(
         state.store.clone(),
         state.sink.clone(),
-        flagd::FlagdOptions {
-            stop: Some(stop_signal(&state.shutdown)),
-            limits: state.limits,
-            ..Default::default()
-        },
+        flagd_options(state),
     );
     s.add(flagd_v1, Health::Reported)
         .add(flagd_v2, Health::Reported);
     s
+}
+
+/// The flagd services' options: the server's limits, streams that end at shutdown.
+fn flagd_options(state: &AppState) -> flagd::FlagdOptions {
+    flagd::FlagdOptions {
+        stop: Some(stop_signal(&state.shutdown)),
+        limits: state.limits,
+        ..Default::default()
+    }
 }
 
 /// Ends flagd event streams when the server shuts down.
@@ -344,12 +349,19 @@ pub async fn start(
     let (ofrep_addr, ofrep_task) = match opts.ofrep_listen {
         None => (None, None),
         Some(addr) => {
+            // flagd's v2 evaluation over the Connect protocol shares the HTTP/1.1
+            // listener: the Go flagd provider speaks nothing else.
             let app = ofrep::router(
                 state.store.clone(),
                 state.sink.clone(),
                 state.limits,
                 &state.metrics,
-            );
+            )
+            .merge(flagd::connect::router(
+                state.store.clone(),
+                state.sink.clone(),
+                flagd_options(&state),
+            ));
             let limit = conn_limit("ofrep", c.admin_max_connections);
             serve_http(addr, "OFREP", "--ofrep-listen", app, limit, &state, &c).await?
         }

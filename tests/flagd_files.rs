@@ -196,7 +196,7 @@ async fn flagd_rpc_serves_flagd_reasons_codes_and_metadata() {
         (off.value, off.variant.as_str(), off.reason.as_str()),
         (0.0, "", "DISABLED")
     );
-    // No default variant: v1 says FLAG_NOT_FOUND, v2 FALLBACK without a value.
+    // No default variant: v1 says FLAG_NOT_FOUND, v2 DEFAULT without a value.
     let e = c1
         .resolve_string(v1::ResolveStringRequest {
             flag_key: "nodefault".into(),
@@ -215,7 +215,7 @@ async fn flagd_rpc_serves_flagd_reasons_codes_and_metadata() {
         .into_inner();
     assert_eq!(
         (nd.value, nd.variant, nd.reason.as_str()),
-        (None, None, "FALLBACK")
+        (None, None, "DEFAULT")
     );
     // Targeting naming no variant: GENERAL (gRPC Unknown); wrong type: INVALID_ARGUMENT.
     let e = c1

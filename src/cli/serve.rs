@@ -49,8 +49,9 @@ pub struct Args {
         value_parser = parse_admin
     )]
     admin_listen: AdminListen,
-    /// OFREP (OpenFeature Remote Evaluation Protocol) HTTP address, flagd's OFREP
-    /// port by default; `off` disables it.
+    /// OFREP (OpenFeature Remote Evaluation Protocol) HTTP address, also serving
+    /// flagd v2 over the Connect protocol (the Go flagd provider's RPC mode);
+    /// flagd's OFREP port by default; `off` disables it.
     #[arg(
         long,
         value_name = "ADDR",

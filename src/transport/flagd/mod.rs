@@ -9,11 +9,14 @@
 //!   `keep_alive`);
 //! * [`v1`], [`v2`]: the two generated service traits, thin over the above;
 //! * [`sync`]: `flagd.sync.v1`, the flag definitions for in-process providers
-//!   (on a listener of its own, `--sync-listen`).
+//!   (on a listener of its own, `--sync-listen`);
+//! * [`connect`]: v2 over the Connect protocol on the OFREP HTTP/1.1 listener,
+//!   for the Go flagd provider (a connect-go client).
 //!
 //! The composition point (the `serve` command) adds both services with
 //! [`services`]; they depend only on the store and the exposure sink.
 
+pub mod connect;
 pub mod events;
 pub mod resolve;
 mod service;

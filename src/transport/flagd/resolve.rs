@@ -213,7 +213,7 @@ impl Resolver {
     /// errors record nothing.
     ///
     /// A flagd flag that serves the caller's default resolves with no value and
-    /// no variant (reason DISABLED, or FALLBACK when it has no default variant),
+    /// no variant (reason DISABLED, or DEFAULT when it has no default variant),
     /// as flagd does; except that flagd's v1 service (`v1`) reports a missing
     /// default variant as FLAG_NOT_FOUND.
     pub fn resolve(
@@ -373,13 +373,14 @@ fn value_resolution(
     })
 }
 
-/// The reason string sent: flagd says FALLBACK when a flag with no default
-/// variant serves the caller's default.
+/// The reason string sent. A flag with no default variant that serves the
+/// caller's default says DEFAULT with no value and no variant: flagd's ADR
+/// "Support Explicit Code Default Values" (accepted), and what providers test
+/// for (the Python flagd provider 0.6.1 serves the caller's default only for
+/// DEFAULT/DISABLED without a variant; with any other reason it served the
+/// proto zero value, `""`, which tests/openfeature_python_flagd_files.rs caught).
 fn reason_of(r: &ResolutionOf<'_>) -> &'static str {
-    match (r.reason, r.value) {
-        (Reason::Default, Served::CallerDefault) => "FALLBACK",
-        (reason, _) => reason.as_str(),
-    }
+    r.reason.as_str()
 }
 
 /// Hands the evaluation to the exposure sink when it is an exposure: an

@@ -158,6 +158,12 @@ impl pb::flag_sync_service_server::FlagSyncService for FlagSync {
         &self,
         _: Request<pb::GetMetadataRequest>,
     ) -> Result<Response<pb::GetMetadataResponse>, Status> {
-        Ok(Response::new(pb::GetMetadataResponse { metadata: None }))
+        // flagd always sets `metadata` (its `--context-value`s and sources); the
+        // Python provider's in-process connector reads `["metadata"]` from it
+        // and fails to start when the field is absent. cohortd has no context
+        // values: an empty, present Struct.
+        Ok(Response::new(pb::GetMetadataResponse {
+            metadata: Some(prost_types::Struct::default()),
+        }))
     }
 }
