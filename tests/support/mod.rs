@@ -15,6 +15,7 @@
 //! | `otlp`     | OTLP/gRPC `Receiver`, `attrs`, `V`, `hex`, `collector_json_line`    | exposure_support::otlp |
 //! | `binary`   | the real binary: `spawn`, `spawn_keep_stderr`, `Server` (serve on free ports), `free_port`, `Killed` (kill on drop), `cohortd`/`cohortd_text` (one CLI run), `experiment` | hardening_support::*, clients_common::free_port, four local `free_port`, `Killed`/`Reaped`/`Binary`/`Server(Child)`, `cohortd(args, stdin)` of cli_ux.rs and engine_determinism.rs |
 //! | `clients`  | two spawned servers (TCP+OFREP, Unix socket) and offline `assign --all` cases: `serve`, `Served` | clients_common::{serve, Served} |
+//! | `providers` | the OpenFeature flagd-provider tests on flagd files: `FLAGS`, `contexts`, `expected`, `FlagdServe`, `drive`, `changed_flags` | flagd_providers::* |
 //! | `process`  | `Driven`: a client process driven line by line with one deadline    | flagd_common::Driven |
 //! | `runners`  | `python`, `require_python`, `script`, `node_dir`, `installed`, `repo` | flagd_common/analysis_support::python, local `python`/`node_dir`/`repo`/`script`, clients_common::installed |
 //! | `http`     | `http_get` (async HTTP/1.1), `http_get_blocking` (HTTP/1.0)         | server_common::http_get, hardening_support::http_get |
@@ -41,6 +42,7 @@ pub mod kubelet;
 pub mod otlp;
 pub mod pipeline;
 pub mod process;
+pub mod providers;
 pub mod rng;
 pub mod runners;
 pub mod server;
