@@ -5,6 +5,11 @@
 //! reported by health, listed by reflection (if its proto is in `proto/`) and
 //! counted in `/metrics`. To add a tower layer around every call, add it to the
 //! `ServiceBuilder` in [`start`].
+//!
+//! Over 500 lines because [`start`] is one ordered sequence (bind every
+//! listener, wire state, layers and services, serve, shut down in order) that
+//! reads best top to bottom; the listen addresses and reflection are in
+//! `server/`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -12,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use prost::Message;
 use tokio::net::{TcpListener, UnixListener};
 
 use crate::transport::conn_limit::{ConnLimit, ConnOptions, LimitedListener};
@@ -33,48 +37,15 @@ use crate::transport::cohortd_v1::AssignmentService;
 use crate::transport::delay::DelayLayer;
 use crate::transport::limits::Limits;
 use crate::transport::observe::ObserveLayer;
-use crate::transport::{admin, flagd, http_serve, ofrep, FILE_DESCRIPTOR_SET};
+use crate::transport::{admin, flagd, http_serve, ofrep};
 
 use crate::state::AppState;
 
-/// Where the gRPC server listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Listen {
-    /// A TCP address (`127.0.0.1:8013`, `[::1]:8013`).
-    Tcp(SocketAddr),
-    /// A Unix domain socket path (`unix:/run/cohortd.sock`).
-    Unix(PathBuf),
-}
+mod listen;
+mod reflection;
 
-/// A `--listen` value that is neither `HOST:PORT` nor `unix:/path`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a listen address: use IP:PORT (e.g. 127.0.0.1:8013, [::1]:8013) or unix:/path/to.sock")]
-pub struct ListenParseError(String);
-
-impl std::str::FromStr for Listen {
-    type Err = ListenParseError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Some(path) = s.strip_prefix("unix:") {
-            if path.is_empty() {
-                return Err(ListenParseError(s.to_owned()));
-            }
-            return Ok(Listen::Unix(PathBuf::from(path)));
-        }
-        s.parse()
-            .map(Listen::Tcp)
-            .map_err(|_| ListenParseError(s.to_owned()))
-    }
-}
-
-impl std::fmt::Display for Listen {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Listen::Tcp(a) => write!(f, "{a}"),
-            Listen::Unix(p) => write!(f, "unix:{}", p.display()),
-        }
-    }
-}
+pub use listen::{Bound, Listen, ListenParseError};
+use reflection::{methods_of, reflection};
 
 /// How to serve.
 #[derive(Debug, Clone)]
@@ -160,28 +131,18 @@ pub struct Services {
     names: Vec<&'static str>,
 }
 
-impl Services {
-    /// Adds an application service: routed, and SERVING in health once a config
-    /// is loaded.
-    pub fn add<S>(&mut self, svc: S) -> &mut Self
-    where
-        S: tower::Service<
-                http::Request<tonic::body::Body>,
-                Error = Infallible,
-                Response = http::Response<tonic::body::Body>,
-            > + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-    {
-        self.health_names.push(S::NAME);
-        self.add_infra(svc)
-    }
+/// Whether the health service reports on a gRPC service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// An application service: SERVING once a config is loaded.
+    Reported,
+    /// Infrastructure (health itself, reflection): routed only.
+    Unreported,
+}
 
-    /// Adds an infrastructure service (health, reflection): routed only.
-    pub fn add_infra<S>(&mut self, svc: S) -> &mut Self
+impl Services {
+    /// Routes a gRPC service; `health` says whether health reports on it.
+    pub fn add<S>(&mut self, svc: S, health: Health) -> &mut Self
     where
         S: tower::Service<
                 http::Request<tonic::body::Body>,
@@ -194,6 +155,9 @@ impl Services {
             + 'static,
         S::Future: Send + 'static,
     {
+        if health == Health::Reported {
+            self.health_names.push(S::NAME);
+        }
         self.names.push(S::NAME);
         self.routes.add_service(svc);
         self
@@ -203,13 +167,17 @@ impl Services {
 /// THE composition point: every application gRPC service cohortd serves.
 fn services(state: &AppState) -> Services {
     let mut s = Services::default();
-    s.add(AssignmentService::new(state.clone()).into_server());
+    s.add(
+        AssignmentService::new(state.clone()).into_server(),
+        Health::Reported,
+    );
     let (flagd_v1, flagd_v2) = flagd::services_with(
         state.store.clone(),
         state.sink.clone(),
         flagd_options(state),
     );
-    s.add(flagd_v1).add(flagd_v2);
+    s.add(flagd_v1, Health::Reported)
+        .add(flagd_v2, Health::Reported);
     s
 }
 
@@ -229,58 +197,6 @@ fn stop_signal(shutdown: &Shutdown) -> flagd::events::StopSignal {
         let mut s = shutdown.clone();
         Box::pin(async move { s.wait().await })
     })
-}
-
-/// Every encoded descriptor set served by reflection (ours include `proto/`).
-fn descriptor_sets() -> [&'static [u8]; 2] {
-    [FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET]
-}
-
-/// A reflection builder knowing every descriptor set we serve.
-fn reflection() -> tonic_reflection::server::Builder<'static> {
-    descriptor_sets()
-        .into_iter()
-        .fold(tonic_reflection::server::Builder::configure(), |b, d| {
-            b.register_encoded_file_descriptor_set(d)
-        })
-}
-
-/// `(service, method)` of every method of `services`, read from the descriptors
-/// (reflection's own included), so metrics labels are fixed at startup.
-fn methods_of(services: &[&str]) -> Vec<(String, String)> {
-    let sets = descriptor_sets().into_iter().chain([
-        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-    ]);
-    let mut out = Vec::new();
-    for bytes in sets {
-        let Ok(set) = prost_types::FileDescriptorSet::decode(bytes) else {
-            continue;
-        };
-        for file in set.file {
-            for svc in &file.service {
-                let full = match file.package() {
-                    "" => svc.name().to_owned(),
-                    p => format!("{p}.{}", svc.name()),
-                };
-                if services.contains(&full.as_str()) {
-                    for m in &svc.method {
-                        out.push((full.clone(), m.name().to_owned()));
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// What the listener actually bound (port 0 resolved).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Bound {
-    /// A TCP address.
-    Tcp(SocketAddr),
-    /// A Unix socket path.
-    Unix(PathBuf),
 }
 
 /// A started server. Call [`Running::shutdown`] to stop it gracefully.
@@ -316,7 +232,13 @@ pub async fn start(
     metrics: Arc<Metrics>,
 ) -> Result<Running, ServeError> {
     let (trigger, shutdown) = shutdown::channel();
-    let (health, health_service) = tonic_health::server::health_reporter();
+    // tonic_health::server::health_reporter, with a nameable service type (the
+    // probe listener takes the same service).
+    let health = HealthReporter::new();
+    let health_service: crate::transport::probe::HealthGrpc =
+        tonic_health::pb::health_server::HealthServer::new(
+            tonic_health::server::HealthService::from_health_reporter(health.clone()),
+        );
     // Refuse to start on a certificate or token that cannot be used.
     let security = Security::load(&opts.security)?;
     security.follow(&shutdown);
@@ -338,7 +260,7 @@ pub async fn start(
     let mut svcs = services(&state);
     let health_names = std::mem::take(&mut svcs.health_names);
     set_health(&state.health, &health_names, ServingStatus::NotServing).await;
-    svcs.add_infra(health_service);
+    svcs.add(health_service, Health::Unreported);
     // Reflection lists only what is served (proto/ also holds the bench proto).
     let mut listed: Vec<&str> = svcs.names.clone();
     listed.extend([
@@ -350,8 +272,8 @@ pub async fn start(
             .iter()
             .fold(reflection(), |b, n| b.with_service_name(*n))
     };
-    svcs.add_infra(reflection().build_v1()?);
-    svcs.add_infra(reflection().build_v1alpha()?);
+    svcs.add(reflection().build_v1()?, Health::Unreported);
+    svcs.add(reflection().build_v1alpha()?, Health::Unreported);
 
     let observe = ObserveLayer::new(&state.metrics, &methods_of(&svcs.names));
     let c = opts.conns;
@@ -670,35 +592,5 @@ impl Running {
             let _ = std::fs::remove_file(path);
         }
         clean
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listen_addresses_parse() {
-        assert_eq!(
-            "127.0.0.1:8013".parse::<Listen>(),
-            Ok(Listen::Tcp(SocketAddr::from(([127, 0, 0, 1], 8013))))
-        );
-        assert_eq!(
-            "unix:/run/c.sock".parse::<Listen>(),
-            Ok(Listen::Unix("/run/c.sock".into()))
-        );
-        let e = "localhost".parse::<Listen>().unwrap_err();
-        assert!(e.to_string().contains("unix:/path"));
-        assert!("unix:".parse::<Listen>().is_err());
-    }
-
-    #[test]
-    fn methods_come_from_the_descriptors() {
-        let m = methods_of(&["cohortd.v1.Assignment", "grpc.health.v1.Health"]);
-        let has = |s: &str, m2: &str| m.iter().any(|(a, b)| a == s && b == m2);
-        assert!(has("cohortd.v1.Assignment", "Assign"));
-        assert!(has("cohortd.v1.Assignment", "Watch"));
-        assert!(has("grpc.health.v1.Health", "Check"));
-        assert!(!m.iter().any(|(a, _)| a.contains("reflection")));
     }
 }

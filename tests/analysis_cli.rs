@@ -1,12 +1,13 @@
 //! `cohortd analyze` end to end: input formats, bad lines, the look ledger,
 //! SRM halting, guardrails and rollback exit codes, sample size, the plot.
 
-mod analysis_support;
+mod support;
 
-use analysis_support::{
+use support::analysis::{
     analyze, at, config_dir, exposure, outcome, population, report, salt_fingerprint, to_csv,
-    to_otlp, write_lines, Rng,
+    to_otlp, write_lines,
 };
+use support::rng::Rng;
 
 fn config(extra: &str) -> String {
     format!(

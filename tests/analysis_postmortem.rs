@@ -8,18 +8,19 @@
 //! Also: a clean experiment with a real effect is detected at the planned power,
 //! and with no effect at about alpha (seeded simulations through the library).
 
-mod analysis_support;
+mod support;
 
 use std::collections::HashMap;
 
-use analysis_support::{
-    analyze, at, config_dir, exposure, outcome, report, salt_fingerprint, write_lines, Rng,
-};
 use cohortd::analysis::cohort::Cohorts;
 use cohortd::analysis::evaluate::{evaluate, Look, Settings};
 use cohortd::analysis::plan::Plan;
 use cohortd::analysis::record::{Exposure, Outcome};
 use cohortd::analysis::stats::{two_proportion, Group};
+use support::analysis::{
+    analyze, at, config_dir, exposure, outcome, report, salt_fingerprint, write_lines,
+};
+use support::rng::Rng;
 
 const CONFIG: &str = r#"
 experiments:

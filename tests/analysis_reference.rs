@@ -5,16 +5,17 @@
 //! to 1e-9 relative. (O'Brien-Fleming boundaries are checked against published
 //! tables in src/analysis/spending.rs.)
 
-mod analysis_support;
+mod support;
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use analysis_support::{python, script, Rng};
 use cohortd::analysis::correction::adjust;
 use cohortd::analysis::stats::{two_proportion, welch, Group};
 use cohortd::config::Correction;
 use serde_json::{json, Value};
+use support::rng::Rng;
+use support::runners::{python, script};
 
 fn group(v: &[f64]) -> Group {
     Group {

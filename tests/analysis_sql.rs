@@ -3,15 +3,16 @@
 //! report as from the raw events (crossed-over units, foreign exposures, a
 //! conversion and a continuous metric, outcomes before exposure, duplicates).
 
-mod analysis_support;
+mod support;
 
 use std::process::Command;
 
-use analysis_support::{
-    analyze, at, config_dir, exposure, outcome, python, report, salt_fingerprint, script, to_csv,
-    Rng,
-};
 use serde_json::{json, Value};
+use support::analysis::{
+    analyze, at, config_dir, exposure, outcome, report, salt_fingerprint, to_csv,
+};
+use support::rng::Rng;
+use support::runners::{python, script};
 
 const CONFIG: &str = r#"
 experiments:

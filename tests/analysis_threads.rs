@@ -3,11 +3,12 @@
 //! exposure, dedup decision, bad-line example and stratum) is byte for byte the
 //! one a single thread gives, for flat and OTLP input spanning many chunks.
 
-mod analysis_support;
+mod support;
 
-use analysis_support::{
-    analyze, at, config_dir, exposure, outcome, salt_fingerprint, to_otlp, write_lines, Rng,
+use support::analysis::{
+    analyze, at, config_dir, exposure, outcome, salt_fingerprint, to_otlp, write_lines,
 };
+use support::rng::Rng;
 
 const CONFIG: &str = "experiments:\n  - key: checkout\n    status: running\n    variants: [control, treatment]\n    srm: {strata: region}\n    metrics:\n      primary: {name: purchase, type: conversion}\n      secondary: [{name: revenue, type: continuous}]\n";
 

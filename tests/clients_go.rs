@@ -7,14 +7,15 @@
 //! before and after a config change it must notice (Watch and
 //! PROVIDER_CONFIGURATION_CHANGED).
 
-mod clients_common;
-mod flagd_common;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use clients_common::{changed_config, installed, serve};
-use flagd_common::Driven;
+use support::clients::serve;
+use support::flagd::changed_config;
+use support::process::Driven;
+use support::runners::installed;
 
 #[test]
 fn go_clients_match_offline_assignments_and_see_changes() {

@@ -7,15 +7,15 @@
 //! answers; then a flag is disabled in the file and the provider must see it
 //! (PROVIDER_CONFIGURATION_CHANGED) and still agree.
 
-mod clients_common;
-mod flagd_common;
+mod support;
 
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clients_common::{free_port, installed};
-use flagd_common::Driven;
+use support::binary::free_port;
+use support::process::Driven;
+use support::runners::installed;
 
 const FLAGS: &str = include_str!("go/testdata/flags.json");
 

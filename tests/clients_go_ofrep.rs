@@ -6,14 +6,15 @@
 //! contexts, checks FLAG_NOT_FOUND and type mismatches, then sees a config
 //! change served (the provider has no events, so the client polls, bounded).
 
-mod clients_common;
-mod flagd_common;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use clients_common::{changed_config, installed, serve};
-use flagd_common::Driven;
+use support::clients::serve;
+use support::flagd::changed_config;
+use support::process::Driven;
+use support::runners::installed;
 
 #[test]
 fn go_ofrep_provider_matches_offline_assignments_and_sees_changes() {

@@ -1,6 +1,6 @@
 //! The OpenFeature Java SDK with the flagd provider (java-sdk-contrib, pinned in
 //! tests/java/pom.xml, built by .ci/setup-java.sh) in IN-PROCESS mode against a
-//! `cohortd serve` on the flagd-format file of tests/flagd_providers: the
+//! `cohortd serve` on the flagd-format file of tests/support/providers.rs: the
 //! provider syncs the set from cohortd's flagd.sync.v1 service and evaluates it
 //! itself. Its `fractional` (`resolver/process/targeting/Fractional`) is the
 //! legacy percentage form in 32-bit floats, so cohortd runs `--flagd-fractional
@@ -10,15 +10,13 @@
 //! (tests/java/src/main/java/dev/cohortd/clients/InProcess.java), any other
 //! difference fails.
 
-mod clients_common;
-mod flagd_common;
-mod flagd_providers;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use clients_common::installed;
-use flagd_providers::{drive, FlagdServe};
+use support::providers::{drive, FlagdServe};
+use support::runners::installed;
 
 #[test]
 fn java_flagd_provider_in_process_on_flagd_files_matches_cohortd() {

@@ -4,7 +4,7 @@
 //! arbitrary contexts. Nothing may panic, every rejection must carry at least one
 //! error naming the file, and every accepted config must evaluate.
 
-mod common;
+mod support;
 
 use std::path::Path;
 
@@ -12,9 +12,9 @@ use cohortd::config::{parse_file, SourceFile};
 use cohortd::engine::{EvalOptions, Sticky};
 use cohortd::transport::convert::json_object_to_struct;
 use cohortd::Snapshot;
-use common::proptest_config;
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
+use support::engine::proptest_config;
 
 const NAMES: &[&str] = &["c.json", "c.yaml", "c.yml"];
 

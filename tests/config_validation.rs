@@ -2,14 +2,14 @@
 //! experiment and the field; `cohortd validate` prints them all and exits non-zero,
 //! or prints a one-line summary and exits 0.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
 
 use cohortd::config::{ConfigError, Correction, GuardrailAction, MetricKind, Status};
 use cohortd::Snapshot;
-use common::*;
+use support::compile::{compile, try_compile};
 
 /// The single error of a one-file config, which must be invalid.
 fn only_error(name: &str, text: &str) -> ConfigError {

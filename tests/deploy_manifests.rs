@@ -5,16 +5,15 @@
 //! each render is also loaded as the kubelet would mount it and must be a valid
 //! config identical to examples/configs.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use cohortd::cli::{Cli, Command};
 use serde::Deserialize;
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::runners::repo;
 
 fn rendered() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("deploy/kubernetes/rendered"))

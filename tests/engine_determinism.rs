@@ -3,19 +3,19 @@
 //! same content, through every context representation (JSON for the CLI, protobuf
 //! `Struct` for gRPC), and in separate processes (`cohortd assign`).
 
-mod common;
+mod support;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use cohortd::config::{load_path, ConfigDocument};
 use cohortd::engine::{EvalOptions, Reason};
 use cohortd::transport::convert::json_object_to_struct;
 use cohortd::Snapshot;
-use common::*;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
+use support::binary::cohortd_text;
+use support::compile::compile_value;
+use support::engine::{proptest_config, unit_id};
 
 fn examples_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/configs"))
@@ -158,29 +158,6 @@ fn version_is_derived_from_content_only() {
     }
 }
 
-fn cohortd(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cohortd"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run cohortd");
-    let mut input = child.stdin.take().unwrap();
-    let text = stdin.to_owned();
-    let writer = std::thread::spawn(move || input.write_all(text.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    // A process that refuses its arguments exits without reading its input.
-    if let Err(e) = writer.join().unwrap() {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
 fn cli_contexts(n: u64) -> Vec<Map<String, Value>> {
     (0..n)
         .map(|i| {
@@ -209,8 +186,8 @@ fn separate_processes_agree_with_in_process_assignment() {
         .map(|c| serde_json::to_string(c).unwrap() + "\n")
         .collect();
     let dir = examples_dir().to_str().unwrap();
-    let (code1, out1, err1) = cohortd(&["assign", "--config-dir", dir, "--all"], &input);
-    let (code2, out2, _) = cohortd(&["assign", "--config-dir", dir, "--all"], &input);
+    let (code1, out1, err1) = cohortd_text(&["assign", "--config-dir", dir, "--all"], &input);
+    let (code2, out2, _) = cohortd_text(&["assign", "--config-dir", dir, "--all"], &input);
     assert_eq!(code1, 0, "{err1}");
     assert_eq!(code2, 0);
     assert_eq!(out1, out2, "two processes disagree");
@@ -266,7 +243,7 @@ fn single_experiment_mode_matches() {
         .collect();
     let dir = examples_dir().to_str().unwrap();
     let key = "exp-checkout-flow-v3";
-    let (code, out, err) = cohortd(
+    let (code, out, err) = cohortd_text(
         &["assign", "--config-dir", dir, "--experiment", key],
         &input,
     );
@@ -289,7 +266,7 @@ fn single_experiment_mode_matches() {
 #[test]
 fn assign_cli_reports_bad_input() {
     let dir = examples_dir().to_str().unwrap();
-    let (code, out, err) = cohortd(
+    let (code, out, err) = cohortd_text(
         &["assign", "--config-dir", dir, "-e", "exp-checkout-flow-v3"],
         "{\"userId\":\"u1\"}\nnot json\n[1,2]\n{\"userId\":\"u2\"}\n",
     );
@@ -304,7 +281,7 @@ fn assign_cli_reports_bad_input() {
     assert!(lines[2]["error"].is_string());
     assert!(lines[3]["variant"].is_string());
     assert!(err.contains("2 input line(s)"), "{err}");
-    let (code, out, err) = cohortd(&["assign", "--config-dir", dir, "-e", "nope"], "{}\n");
+    let (code, out, err) = cohortd_text(&["assign", "--config-dir", dir, "-e", "nope"], "{}\n");
     assert_eq!(code, 1);
     assert!(out.is_empty());
     assert!(err.contains("unknown experiment `nope`"), "{err}");

@@ -1,15 +1,17 @@
 //! Property tests of the bucketing guarantees that must hold for *every* unit and
 //! config (issue 2, guarantees 3, 4 and 6), plus layers and sticky assignments.
-//! Seeds are fixed (`common::proptest_config`), so runs are deterministic.
+//! Seeds are fixed (`support::engine::proptest_config`), so runs are deterministic.
 
-mod common;
+mod support;
 
 use cohortd::engine::{Attr, Context, EvalError, EvalOptions, Reason, Sticky};
 use cohortd::snapshot::Experiment;
 use cohortd::Snapshot;
-use common::*;
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use support::compile::{compile, compile_value};
+use support::context::Unit;
+use support::engine::{chi2_critical, chi_square, eval, proptest_config, unit_id, Kinds};
 
 /// Unit ids: a couple of hundred per case, mostly derived from a random prefix
 /// (cheap to generate) plus a few arbitrary short and non-ASCII ones.

@@ -3,14 +3,16 @@
 //! draws, and experiments are independent of each other.
 //!
 //! Every test uses fixed unit ids, so each chi-square statistic is a constant; the
-//! critical values are at p = 0.001 (see `common::CHI2_P001`). The statistic is
+//! critical values are at p = 0.001 (see `support::engine::CHI2_P001`). The statistic is
 //! printed so a regression shows by how much it failed.
 
-mod common;
+mod support;
 
 use cohortd::engine::bucket::{self, purpose, DrawKey};
 use cohortd::engine::{EvalOptions, Reason};
-use common::*;
+use support::compile::compile;
+use support::context::Unit;
+use support::engine::{chi2_critical, chi_square, chi_square_independence, eval, unit_id, Kinds};
 
 const TEMPLATE: &str = include_str!("../examples/configs/checkout.json");
 const ELIGIBLE: &[(&str, &str)] = &[("region", "US"), ("accountType", "free")];

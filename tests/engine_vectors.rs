@@ -8,14 +8,16 @@
 //! intended algorithm change needs a new `cohortd/vN` domain tag and new vectors:
 //! `COHORTD_REGENERATE_VECTORS=1 cargo test --test engine_vectors -- --ignored`.)
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 
 use cohortd::engine::bucket::{self, DrawKey};
 use cohortd::engine::EvalOptions;
-use common::*;
 use serde_json::{json, Value};
+use support::compile::compile_value;
+use support::context::Unit;
+use support::engine::Kinds;
 
 fn vectors_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/bucketing.json")

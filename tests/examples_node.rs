@@ -3,16 +3,17 @@
 //! recorded once, and a bad batch is refused. Needs tests/node/node_modules
 //! (`.ci/setup-node.sh`): skipped without them outside CI, a failure in CI.
 
-mod exposure_support;
+mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use cohortd::exposure::pipeline::PipelineConfig;
 use cohortd::server::Bound;
 use cohortd::transport::pb;
-use exposure_support::{proto_ctx, serve};
+use support::context::proto_ctx;
+use support::pipeline::serve;
+use support::runners::node_dir;
 
 const CONFIG: &str = r#"
 experiments:
@@ -24,21 +25,11 @@ experiments:
       primary: {name: purchase, type: conversion}
 "#;
 
-fn node_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    if dir.join("node_modules/@grpc/proto-loader").exists() {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("tests/node/node_modules is missing in CI: run `bash .ci/setup-node.sh` (bash .ci/test.sh does)");
-    }
-    eprintln!("skipping: tests/node/node_modules missing (run `bash .ci/setup-node.sh`)");
-    None
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_track_example_attributes_and_dedups() {
-    let Some(dir) = node_dir() else { return };
+    let Some(dir) = node_dir("@grpc/proto-loader") else {
+        return;
+    };
     let srv = serve(CONFIG, None, PipelineConfig::default()).await;
     let Bound::Tcp(addr) = srv.running.grpc_addr.clone() else {
         unreachable!()

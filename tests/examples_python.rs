@@ -5,43 +5,23 @@
 //! from tests/python/requirements.txt (grpcio, grpcio-tools, openfeature-sdk,
 //! openfeature-provider-flagd). The server binds loopback ports only.
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use support::binary::free_port;
+use support::runners::{repo, require_python};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cohortd");
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn configs() -> PathBuf {
     repo().join("examples/configs")
-}
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("COHORTD_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "no Python at {}: run `bash .ci/setup-python.sh` and set COHORTD_PYTHON (bash .ci/test.sh does both)",
-        p.display()
-    );
-    p
-}
-
-/// A free loopback port (the listener is dropped so cohortd can bind it).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral loopback port")
 }
 
 /// `cohortd serve` as a child process, killed on drop.
@@ -61,7 +41,7 @@ impl Server {
     /// Starts cohortd with gRPC on `listen` and the admin port on a free loopback
     /// port, and waits (at most 30 s) until /readyz answers 200.
     fn start(listen: &str) -> Server {
-        let admin_port = free_port();
+        let admin_port = free_port().port();
         let child = Command::new(BIN)
             .arg("serve")
             .arg("--config-dir")
@@ -113,7 +93,7 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 }
 
 fn run_python(script: &str, args: &[String]) -> Output {
-    let out = Command::new(python())
+    let out = Command::new(require_python())
         .arg(repo().join("examples/python").join(script))
         .args(args)
         .env_remove("COHORTD_ADDR")
@@ -262,7 +242,7 @@ fn check_generated_client(addr: &str, user: &str) {
 
 #[test]
 fn generated_python_client_agrees_with_offline_assign_over_tcp() {
-    let port = free_port();
+    let port = free_port().port();
     let _server = Server::start(&format!("127.0.0.1:{port}"));
     // Users chosen so that both enrolled and not-in-traffic units are covered.
     for user in ["u-1", "u-7"] {
@@ -280,7 +260,7 @@ fn generated_python_client_works_over_a_unix_socket() {
 
 #[test]
 fn openfeature_example_resolves_through_the_flagd_protocol() {
-    let port = free_port();
+    let port = free_port().port();
     let _server = Server::start(&format!("127.0.0.1:{port}"));
     let user = "u-7";
     let out = run_python(
@@ -324,7 +304,7 @@ fn openfeature_example_resolves_through_the_flagd_protocol() {
 
 #[test]
 fn track_example_attributes_the_outcome_and_records_a_retry_once() {
-    let port = free_port();
+    let port = free_port().port();
     let server = Server::start(&format!("127.0.0.1:{port}"));
     let user = "u-7";
     let out = run_python(

@@ -4,7 +4,7 @@
 //! declares no `srm.strata` costs no more than one that does, since its
 //! stratum is never read and the packed buffer already has room for it.
 
-mod exposure_support;
+mod support;
 
 use std::alloc::System;
 
@@ -35,11 +35,13 @@ const N: usize = 4096;
 /// Allocations per recorded exposure of `key`, for `N` new units whose context
 /// holds `region` (the contexts and assignments are built before counting).
 fn per_exposure(sink: &dyn ExposureSink, key: &str, region: serde_json::Value) -> f64 {
-    let snap = exposure_support::snapshot(CONFIG);
+    let snap = support::compile::compile_yaml(CONFIG);
     let units: Vec<String> = (0..N).map(|i| format!("{key}-unit-{i}")).collect();
     let ctxs: Vec<_> = units
         .iter()
-        .map(|u| exposure_support::ctx(serde_json::json!({"targetingKey": u, "region": region})))
+        .map(|u| {
+            support::context::json_ctx(serde_json::json!({"targetingKey": u, "region": region}))
+        })
         .collect();
     let assignments: Vec<_> = ctxs
         .iter()

@@ -2,14 +2,14 @@
 //! are honoured, exposures join the caller's trace, and SIGTERM flushes what is
 //! queued before the process exits.
 
-mod exposure_support;
+mod support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cohortd::transport::pb;
-use exposure_support::otlp::{attrs, hex, Receiver, V};
-use exposure_support::proto_ctx;
+use support::context::proto_ctx;
+use support::otlp::{attrs, hex, Receiver, V};
 
 const CONFIG: &str = r#"
 experiments:

@@ -1,7 +1,7 @@
 //! The standard OTEL_* environment variables configure export. One test in its
 //! own binary, because the environment is process-wide.
 
-mod exposure_support;
+mod support;
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use cohortd::engine::EvalOptions;
 use cohortd::exposure::otel::{endpoint_from_env, OtelExport};
 use cohortd::exposure::pipeline::{ExposurePipeline, PipelineConfig};
 use cohortd::exposure::Exposure;
-use exposure_support::otlp::{attrs, Receiver, V};
+use support::otlp::{attrs, Receiver, V};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otel_env_vars_configure_endpoint_resource_and_sampler() {
@@ -44,10 +44,10 @@ async fn otel_env_vars_configure_endpoint_resource_and_sampler() {
         .unwrap()
         .expect("endpoint set: export on");
     let pipeline = ExposurePipeline::start(PipelineConfig::default(), Some(otel));
-    let snap = exposure_support::snapshot(
+    let snap = support::compile::compile_yaml(
         "experiments:\n  - {experimentId: e, status: running, variants: [a, b]}\n",
     );
-    let ctx = exposure_support::ctx(serde_json::json!({ "targetingKey": "u1" }));
+    let ctx = support::context::json_ctx(serde_json::json!({ "targetingKey": "u1" }));
     let a = snap.assign("e", &ctx, EvalOptions::default()).unwrap();
     pipeline.sink().record(&Exposure {
         subject: cohortd::exposure::Subject::Experiment(a),

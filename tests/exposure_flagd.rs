@@ -6,7 +6,7 @@
 //! none for static, disabled, plain targeting, a missing targeting key or bulk
 //! evaluation.
 
-mod exposure_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,8 +14,10 @@ use std::time::Duration;
 use cohortd::exposure::pipeline::PipelineConfig;
 use cohortd::server::Bound;
 use cohortd::transport::flagd::{pb_v1 as v1, pb_v2 as v2};
-use exposure_support::otlp::{attrs, Receiver, V};
-use exposure_support::{ofrep_post, proto_ctx, serve_with};
+use support::context::proto_ctx;
+use support::http::ofrep_post;
+use support::otlp::{attrs, Receiver, V};
+use support::pipeline::serve_with;
 
 const FLAGS: &str = r#"{
   "$schema": "https://flagd.dev/schema/v0/flags.json",

@@ -2,15 +2,16 @@
 //! caller's `traceparent` reaches a real OTLP receiver inside the caller's
 //! trace, deduped; a dead collector changes no response and is counted.
 
-mod exposure_support;
+mod support;
 
 use std::time::Duration;
 
 use cohortd::exposure::pipeline::PipelineConfig;
 use cohortd::exposure::privacy::{hash_unit, UnitIdMode};
 use cohortd::transport::pb;
-use exposure_support::otlp::{attrs, hex, Receiver, V};
-use exposure_support::{proto_ctx, serve};
+use support::context::proto_ctx;
+use support::otlp::{attrs, hex, Receiver, V};
+use support::pipeline::serve;
 
 const CONFIG: &str = r#"
 experiments:

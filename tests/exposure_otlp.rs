@@ -2,7 +2,7 @@
 //! attributes on the span event and the log record, the caller's trace as
 //! parent, dedup, unit-id hashing/omission, and a dead collector.
 
-mod exposure_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use cohortd::exposure::privacy::{hash_unit, UnitIdMode};
 use cohortd::exposure::trace_context::extract;
 use cohortd::exposure::{Exposure, ExposureSink};
 use cohortd::Snapshot;
-use exposure_support::otlp::{attrs, hex, Receiver, V};
+use support::otlp::{attrs, hex, Receiver, V};
 use tonic::codegen::http::HeaderMap;
 
 const CONFIG: &str = r#"
@@ -43,7 +43,7 @@ fn traceparent() -> HeaderMap {
 
 /// Records `user`'s exposure to `checkout`, inside the caller's trace context.
 fn expose(sink: &dyn ExposureSink, snap: &Snapshot, user: &str) -> String {
-    let ctx = exposure_support::ctx(serde_json::json!({ "userId": user }));
+    let ctx = support::context::json_ctx(serde_json::json!({ "userId": user }));
     let a = snap
         .assign("checkout", &ctx, EvalOptions::default())
         .unwrap();
@@ -75,7 +75,7 @@ fn s(v: &str) -> V {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn span_event_and_log_record_carry_exact_attributes_in_the_callers_trace() {
     let (rx, endpoint) = Receiver::start().await;
-    let snap = exposure_support::snapshot(CONFIG);
+    let snap = support::compile::compile_yaml(CONFIG);
     let otel = OtelExport::to_endpoint(&endpoint, Some(Duration::from_secs(5))).unwrap();
     let pipeline = ExposurePipeline::start(cfg(UnitIdMode::Raw), Some(otel));
     let sink = pipeline.sink();
@@ -162,7 +162,7 @@ async fn span_event_and_log_record_carry_exact_attributes_in_the_callers_trace()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unit_id_can_be_hashed_or_omitted() {
-    let snap = exposure_support::snapshot(CONFIG);
+    let snap = support::compile::compile_yaml(CONFIG);
     for mode in [UnitIdMode::Hash, UnitIdMode::Omit] {
         let (rx, endpoint) = Receiver::start().await;
         let otel = OtelExport::to_endpoint(&endpoint, Some(Duration::from_secs(5))).unwrap();
@@ -194,7 +194,7 @@ async fn unit_id_can_be_hashed_or_omitted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dedup_off_exports_every_exposure_with_the_same_id() {
     let (rx, endpoint) = Receiver::start().await;
-    let snap = exposure_support::snapshot(CONFIG);
+    let snap = support::compile::compile_yaml(CONFIG);
     let otel = OtelExport::to_endpoint(&endpoint, Some(Duration::from_secs(5))).unwrap();
     let pipeline = ExposurePipeline::start(
         PipelineConfig {
@@ -226,7 +226,7 @@ async fn dead_collector_never_blocks_and_counts_drops_and_failures() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let snap = exposure_support::snapshot(CONFIG);
+    let snap = support::compile::compile_yaml(CONFIG);
     let otel =
         OtelExport::to_endpoint(&format!("http://{closed}"), Some(Duration::from_secs(1))).unwrap();
     let pipeline = ExposurePipeline::start(
@@ -289,7 +289,7 @@ impl tonic::codegen::Service<tonic::codegen::http::Request<()>> for Handler {
         Box::pin(async move {
             // Yield once: the context must survive across polls.
             tokio::task::yield_now().await;
-            let ctx = exposure_support::ctx(serde_json::json!({ "userId": "user-9" }));
+            let ctx = support::context::json_ctx(serde_json::json!({ "userId": "user-9" }));
             let a = snap
                 .assign("checkout", &ctx, EvalOptions::default())
                 .unwrap();
@@ -309,7 +309,7 @@ async fn trace_layer_makes_a_server_span_that_parents_the_exposure() {
     use tonic::codegen::Service as _;
     use tower::Layer as _;
     let (rx, endpoint) = Receiver::start().await;
-    let snap = std::sync::Arc::new(exposure_support::snapshot(CONFIG));
+    let snap = std::sync::Arc::new(support::compile::compile_yaml(CONFIG));
     let otel = OtelExport::to_endpoint(&endpoint, Some(Duration::from_secs(5))).unwrap();
     let pipeline = ExposurePipeline::start(cfg(UnitIdMode::Raw), Some(otel));
     let mut svc = pipeline.trace_layer().layer(Handler {

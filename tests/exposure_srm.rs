@@ -3,7 +3,7 @@
 //! stratified experiment catches an imbalance confined to strata that the
 //! totals hide. Also the exposure metric families.
 
-mod exposure_support;
+mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -45,7 +45,7 @@ fn stream(
     for i in 0..units {
         let region = if i % 2 == 0 { "eu" } else { "us" };
         let unit = format!("unit-{i}");
-        let ctx = exposure_support::ctx(serde_json::json!({
+        let ctx = support::context::json_ctx(serde_json::json!({
             "targetingKey": unit, "region": region
         }));
         let a = snap.assign(key, &ctx, EvalOptions::default()).unwrap();
@@ -93,7 +93,7 @@ fn logs_of<R>(f: impl FnOnce() -> R) -> (R, String) {
 
 #[tokio::test]
 async fn biased_stream_fires_and_warns_once() {
-    let snap = exposure_support::snapshot(CONFIG);
+    let snap = support::compile::compile_yaml(CONFIG);
     let p = pipeline();
     // A client that loses one in ten treatment exposures.
     let mut lost = 0;
@@ -121,7 +121,7 @@ async fn biased_stream_fires_and_warns_once() {
 
 #[tokio::test]
 async fn unbiased_streams_stay_quiet() {
-    let snap = exposure_support::snapshot(CONFIG);
+    let snap = support::compile::compile_yaml(CONFIG);
     let p = pipeline();
     stream(&*p.sink(), &snap, "even", 20_000, |_, _, _| true);
     stream(&*p.sink(), &snap, "weighted", 20_000, |_, _, _| true);
@@ -142,7 +142,7 @@ async fn unbiased_streams_stay_quiet() {
 
 #[tokio::test]
 async fn strata_catch_an_imbalance_the_totals_hide() {
-    let snap = exposure_support::snapshot(CONFIG);
+    let snap = support::compile::compile_yaml(CONFIG);
     let p = pipeline();
     // Europe loses 15% of treatment exposures, the US 15% of control ones: the
     // totals balance, each region does not.
@@ -173,7 +173,7 @@ async fn strata_catch_an_imbalance_the_totals_hide() {
 
 #[tokio::test]
 async fn only_running_split_exposures_are_tested_and_small_samples_wait() {
-    let snap = exposure_support::snapshot(CONFIG);
+    let snap = support::compile::compile_yaml(CONFIG);
     let p = pipeline();
     let sink = p.sink();
     // Too few units: no result yet (each variant expects < 100).
@@ -192,7 +192,7 @@ async fn only_running_split_exposures_are_tested_and_small_samples_wait() {
     // Sticky exposures follow the caller, not the weights: counted, not tested.
     for i in 0..1000 {
         let unit = format!("sticky-{i}");
-        let ctx = exposure_support::ctx(serde_json::json!({ "targetingKey": unit }));
+        let ctx = support::context::json_ctx(serde_json::json!({ "targetingKey": unit }));
         let opts = EvalOptions {
             sticky: Some(Sticky {
                 variant: "treatment",
@@ -217,7 +217,7 @@ async fn only_running_split_exposures_are_tested_and_small_samples_wait() {
 
 #[tokio::test]
 async fn metrics_families_render() {
-    let snap = exposure_support::snapshot(CONFIG);
+    let snap = support::compile::compile_yaml(CONFIG);
     let p = pipeline();
     let sink = p.sink();
     stream(&*sink, &snap, "regional", 4_000, |_, _, _| true);

@@ -5,8 +5,7 @@
 //! exporter's JSON, catches an imbalance confined to strata that the totals
 //! hide, with the same SRM tests as from the flat and CSV forms of the records.
 
-mod analysis_support;
-mod exposure_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,8 +14,9 @@ use cohortd::exposure::pipeline::PipelineConfig;
 use cohortd::exposure::privacy::{hash_unit, UnitIdMode};
 use cohortd::exposure::stratum::MAX_STRATUM_LEN;
 use cohortd::transport::pb;
-use exposure_support::otlp::{attrs, Receiver, V};
-use exposure_support::{proto_ctx, serve};
+use support::context::proto_ctx;
+use support::otlp::{attrs, Receiver, V};
+use support::pipeline::serve;
 
 const CONFIG: &str = r#"
 experiments:
@@ -267,13 +267,13 @@ async fn analyze_catches_a_per_stratum_imbalance_in_exported_exposures() {
     rx.write_collector_file(&otlp);
     let flat = flat_lines(&rx);
     let flat_path = work.path().join("events.jsonl");
-    analysis_support::write_lines(&flat_path, &flat);
+    support::analysis::write_lines(&flat_path, &flat);
     let csv_path = work.path().join("events.csv");
-    std::fs::write(&csv_path, analysis_support::to_csv(&flat)).unwrap();
+    std::fs::write(&csv_path, support::analysis::to_csv(&flat)).unwrap();
 
     let config = srv.dir.path().to_str().unwrap();
     let srm_of = |input: &std::path::Path| {
-        let out = analysis_support::analyze(
+        let out = support::analysis::analyze(
             work.path(),
             &[
                 "-c",
@@ -284,7 +284,7 @@ async fn analyze_catches_a_per_stratum_imbalance_in_exported_exposures() {
                 input.to_str().unwrap(),
             ],
         );
-        let r = analysis_support::report(&out);
+        let r = support::analysis::report(&out);
         assert_eq!(r["input"]["exposures"], u64::from(total), "{r:#}");
         assert_eq!(r["input"]["bad_lines"], 0, "{r:#}");
         r["experiments"][0].clone()

@@ -2,7 +2,7 @@
 //! RPC, value types, reasons, errors and their status codes, metadata, exposures
 //! and the EventStream.
 
-mod flagd_common;
+mod support;
 
 use std::time::Duration;
 
@@ -10,9 +10,12 @@ use cohortd::engine::{EvalOptions, Reason};
 use cohortd::reload::Store;
 use cohortd::transport::flagd::pb_v1 as v1;
 use cohortd::transport::flagd::pb_v2 as v2;
-use flagd_common::{snapshot, start, store, Seen, CONFIG};
 use prost_types::value::Kind;
-use prost_types::{Struct, Value};
+use prost_types::Struct;
+use support::compile::compile_yaml;
+use support::context::proto_ctx;
+use support::flagd::{start, store, CONFIG};
+use support::sink::Seen;
 use tonic::Code;
 
 type V2Client = v2::service_client::ServiceClient<tonic::transport::Channel>;
@@ -20,24 +23,8 @@ type V1Client = v1::service_client::ServiceClient<tonic::transport::Channel>;
 
 const LONG: Duration = Duration::from_secs(3600);
 
-fn ctx(pairs: &[(&str, &str)]) -> Struct {
-    Struct {
-        fields: pairs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    Value {
-                        kind: Some(Kind::StringValue(v.to_string())),
-                    },
-                )
-            })
-            .collect(),
-    }
-}
-
 fn user(id: &str) -> Option<Struct> {
-    Some(ctx(&[("targetingKey", id)]))
+    Some(proto_ctx(&[("targetingKey", id)]))
 }
 
 fn field<'a>(s: &'a Struct, k: &str) -> &'a Kind {
@@ -53,12 +40,16 @@ fn str_field(s: &Struct, k: &str) -> String {
 
 /// The first test users (u0, u1, ...) the engine puts in / leaves out of `key`.
 fn users(key: &str, enrolled: bool, n: usize) -> Vec<String> {
-    let snap = snapshot(CONFIG);
+    let snap = compile_yaml(CONFIG);
     (0..10_000)
         .map(|i| format!("u{i}"))
         .filter(|u| {
             let a = snap
-                .assign(key, &ctx(&[("targetingKey", u)]), EvalOptions::default())
+                .assign(
+                    key,
+                    &proto_ctx(&[("targetingKey", u)]),
+                    EvalOptions::default(),
+                )
                 .unwrap();
             a.enrolled == enrolled
         })
@@ -68,9 +59,13 @@ fn users(key: &str, enrolled: bool, n: usize) -> Vec<String> {
 
 /// The variant key the engine assigns.
 fn engine_variant(key: &str, unit: &str) -> String {
-    let snap = snapshot(CONFIG);
+    let snap = compile_yaml(CONFIG);
     let a = snap
-        .assign(key, &ctx(&[("targetingKey", unit)]), EvalOptions::default())
+        .assign(
+            key,
+            &proto_ctx(&[("targetingKey", unit)]),
+            EvalOptions::default(),
+        )
         .unwrap();
     assert_eq!(a.reason, Reason::Split);
     a.variant.key.to_string()
@@ -217,7 +212,7 @@ async fn reasons_cover_winner_disabled_default_and_missing_unit() {
         (r.value.as_deref(), r.variant.as_deref(), r.reason.as_str()),
         (Some("off"), Some("off"), "DEFAULT")
     );
-    let mut beta = ctx(&[("targetingKey", "u1"), ("plan", "beta")]);
+    let mut beta = proto_ctx(&[("targetingKey", "u1"), ("plan", "beta")]);
     let r = c
         .resolve_string(s("beta-only", Some(beta.clone())))
         .await
@@ -369,6 +364,7 @@ async fn enrolled_evaluations_are_flagd_exposures() {
             variant: "new".into(),
             unit: inside,
             source: "flagd",
+            config_version: compile_yaml(CONFIG).version().to_owned(),
         }]
     );
 }
@@ -549,7 +545,7 @@ async fn event_stream_sends_ready_changes_and_keep_alives() {
             "  - key: unfinished\n    status: draft\n    variants: [a, b]\n",
             "  - key: brand-new\n    status: running\n    variants: [a]\n",
         );
-    srv.store.install(snapshot(&next)).expect("a change");
+    srv.store.install(compile_yaml(&next)).expect("a change");
     let ev = loop {
         let ev = next_v2(&mut s).await;
         if ev.r#type != "keep_alive" {
@@ -606,7 +602,7 @@ async fn v1_event_stream_and_an_unloaded_store() {
         early.is_err(),
         "no event before the first config: {early:?}"
     );
-    store.install(snapshot(CONFIG));
+    store.install(compile_yaml(CONFIG));
     let ev = tokio::time::timeout(Duration::from_secs(10), s.message())
         .await
         .unwrap()
@@ -650,7 +646,7 @@ async fn example_plain_flags_kill_switch_and_rollout() {
         let a = snap
             .assign(
                 "upload-limit-mb",
-                &ctx(&[("targetingKey", &u)]),
+                &proto_ctx(&[("targetingKey", &u)]),
                 EvalOptions::default(),
             )
             .unwrap();
@@ -671,7 +667,7 @@ async fn event_streams_end_when_the_stop_signal_fires() {
             let _ = fired.wait_for(|f| *f).await;
         })
     });
-    let srv = flagd_common::start_with(
+    let srv = support::flagd::start_with(
         store(),
         cohortd::transport::flagd::FlagdOptions {
             keep_alive: LONG,
@@ -699,7 +695,7 @@ async fn event_streams_end_when_the_stop_signal_fires() {
 #[tokio::test]
 async fn ramped_flags_are_split_not_static() {
     let store = Store::new();
-    store.install(snapshot(
+    store.install(compile_yaml(
         r#"
 experiments:
   - key: ramped

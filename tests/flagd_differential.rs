@@ -6,36 +6,19 @@
 //! evaluator uses. The sample is sized for CI; docs/openfeature.md quotes a
 //! 100,000-context run.
 
-mod clients_common;
-mod flagd_common;
+mod support;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clients_common::installed;
+use support::binary::free_port;
+use support::binary::Killed;
+use support::runners::installed;
 
 /// Contexts compared in CI.
 const CONTEXTS: &str = "3000";
-
-/// Kills the child when the test ends, however it ends.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn wait_for(addr: SocketAddr, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -54,8 +37,8 @@ fn cohortd_answers_like_flagds_evaluator() {
         return;
     };
     let flags = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/testdata/flags.json");
-    let (pa, pb) = (free_port(), free_port());
-    let _reference = Reaped(
+    let (pa, pb) = (free_port().port(), free_port().port());
+    let _reference = Killed(
         Command::new(flagd_ref)
             .arg("-f")
             .arg(&flags)
@@ -66,7 +49,7 @@ fn cohortd_answers_like_flagds_evaluator() {
             .spawn()
             .unwrap(),
     );
-    let _cohortd = Reaped(
+    let _cohortd = Killed(
         Command::new(env!("CARGO_BIN_EXE_cohortd"))
             .args(["serve", "--flagd-fractional", "v2", "--admin-listen", "off"])
             .args(["--ofrep-listen", "off", "--sync-listen", "off"])

@@ -4,6 +4,8 @@
 //! OFREP serving the same flags, and the flagd.sync.v1 service (whole set,
 //! selector, update after a reload).
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,8 +19,9 @@ use cohortd::transport::flagd::pb_v2 as v2;
 use cohortd::transport::flagd::sync::pb as sync;
 use cohortd::Snapshot;
 use prost_types::value::Kind;
-use prost_types::{Struct, Value as PValue};
+use prost_types::Struct;
 use serde_json::{json, Value};
+use support::context::proto_ctx;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
@@ -80,20 +83,6 @@ async fn start(store: Arc<Store>) -> Running {
     cohortd::server::start(opts, store, Arc::new(NoopSink), Metrics::new())
         .await
         .unwrap()
-}
-
-fn ctx(fields: &[(&str, &str)]) -> Option<Struct> {
-    Some(Struct {
-        fields: fields
-            .iter()
-            .map(|(k, v)| {
-                let v = PValue {
-                    kind: Some(Kind::StringValue((*v).into())),
-                };
-                ((*k).to_owned(), v)
-            })
-            .collect(),
-    })
 }
 
 fn meta_str(m: &Option<Struct>, k: &str) -> Option<String> {
@@ -176,7 +165,7 @@ async fn flagd_rpc_serves_flagd_reasons_codes_and_metadata() {
         async move {
             c.resolve_string(v1::ResolveStringRequest {
                 flag_key: "color".into(),
-                context: ctx(&[("email", email)]),
+                context: Some(proto_ctx(&[("email", email)])),
             })
             .await
             .unwrap()
@@ -232,7 +221,7 @@ async fn flagd_rpc_serves_flagd_reasons_codes_and_metadata() {
     let e = c1
         .resolve_string(v1::ResolveStringRequest {
             flag_key: "broken".into(),
-            context: ctx(&[("name", "zed")]),
+            context: Some(proto_ctx(&[("name", "zed")])),
         })
         .await
         .unwrap_err();
@@ -249,7 +238,7 @@ async fn flagd_rpc_serves_flagd_reasons_codes_and_metadata() {
     // ResolveAll lists flagd flags beside experiments; failing ones are left out.
     let all = c1
         .resolve_all(v1::ResolveAllRequest {
-            context: ctx(&[("targetingKey", "u1"), ("name", "zed")]),
+            context: Some(proto_ctx(&[("targetingKey", "u1"), ("name", "zed")])),
         })
         .await
         .unwrap()

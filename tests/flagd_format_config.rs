@@ -2,6 +2,8 @@
 //! name file, flag and field, `$ref` resolution, metadata merge, and the reasons
 //! evaluation returns.
 
+mod support;
+
 use std::path::Path;
 
 use cohortd::config::flagd::{is_flagd_document, parse_flagd_text, parse_flagd_value, FlagdState};
@@ -9,6 +11,7 @@ use cohortd::config::ConfigError;
 use cohortd::engine::flagd::{FlagdReason, FractionalForm};
 use cohortd::snapshot::flagd::{compile_document, FlagdFlag};
 use serde_json::{json, Map, Value};
+use support::context::json_ctx;
 
 const FILE: &str = "flags/app.flagd.json";
 
@@ -27,10 +30,6 @@ fn errors(doc: Value) -> Vec<String> {
         .iter()
         .map(ToString::to_string)
         .collect()
-}
-
-fn ctx(v: Value) -> Map<String, Value> {
-    v.as_object().unwrap().clone()
 }
 
 #[test]
@@ -87,7 +86,7 @@ fn ref_resolves_against_evaluators_and_a_missing_one_is_a_load_error() {
     let f = compile_document(Path::new(FILE), &doc).unwrap().remove(0);
     let o = f
         .evaluate(
-            &ctx(json!({ "email": "a@example.com" })),
+            &json_ctx(json!({ "email": "a@example.com" })),
             0,
             FractionalForm::V3,
         )
@@ -182,7 +181,7 @@ fn reasons_follow_flagd() {
         "targeting": { "if": [{ "==": [{ "var": "plan" }, "pro"] }, "on", null] }
     }));
     let o = f
-        .evaluate(&ctx(json!({ "plan": "pro" })), 0, FractionalForm::V3)
+        .evaluate(&json_ctx(json!({ "plan": "pro" })), 0, FractionalForm::V3)
         .unwrap();
     assert_eq!(
         (o.value, o.variant, o.reason, o.bucketed),
@@ -194,7 +193,7 @@ fn reasons_follow_flagd() {
         )
     );
     let o = f
-        .evaluate(&ctx(json!({ "plan": "free" })), 0, FractionalForm::V3)
+        .evaluate(&json_ctx(json!({ "plan": "free" })), 0, FractionalForm::V3)
         .unwrap();
     assert_eq!((o.variant, o.reason), (Some("off"), FlagdReason::Default));
     // No default variant: the caller's default (no value, no variant), DEFAULT.
@@ -219,7 +218,7 @@ fn reasons_follow_flagd() {
         "targeting": { ">": [{ "var": "age" }, 18] } }),
     );
     let o = f
-        .evaluate(&ctx(json!({ "age": 30 })), 0, FractionalForm::V3)
+        .evaluate(&json_ctx(json!({ "age": 30 })), 0, FractionalForm::V3)
         .unwrap();
     assert_eq!(o.variant, Some("true"));
 }
@@ -231,7 +230,7 @@ fn a_result_that_is_not_a_variant_is_an_error() {
         "targeting": { "var": "pick" } }),
     );
     let e = f
-        .evaluate(&ctx(json!({ "pick": "zzz" })), 0, FractionalForm::V3)
+        .evaluate(&json_ctx(json!({ "pick": "zzz" })), 0, FractionalForm::V3)
         .unwrap_err();
     assert_eq!(e.code(), "PARSE_ERROR");
     assert_eq!(
@@ -239,7 +238,11 @@ fn a_result_that_is_not_a_variant_is_an_error() {
         "flag `f`: targeting resolved to `zzz`, which is not one of its variants"
     );
     let e = f
-        .evaluate(&ctx(json!({ "pick": { "x": 1 } })), 0, FractionalForm::V3)
+        .evaluate(
+            &json_ctx(json!({ "pick": { "x": 1 } })),
+            0,
+            FractionalForm::V3,
+        )
         .unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -254,7 +257,7 @@ fn injected_flagd_properties_and_targeting_key() {
         "targeting": { "cat": [{ "var": "$flagd.flagKey" }, "|", { "var": "targetingKey" }, "|", { "var": "$flagd.timestamp" }] } }),
     );
     // A caller cannot override `$flagd` through the context.
-    let c = ctx(json!({ "targetingKey": "u-1", "$flagd": { "flagKey": "spoofed" } }));
+    let c = json_ctx(json!({ "targetingKey": "u-1", "$flagd": { "flagKey": "spoofed" } }));
     let o = f.evaluate(&c, 1_700_000_123, FractionalForm::V3).unwrap();
     assert_eq!(o.variant, Some("f|u-1|1700000123"));
 }

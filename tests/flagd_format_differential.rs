@@ -7,54 +7,19 @@
 //! The flag file (tests/vectors/flagd/all_operators.flagd.json) uses every
 //! operator. The interpreter is $COHORTD_PYTHON (the venv .ci/setup-python.sh builds).
 
+mod support;
+
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use cohortd::config::flagd::parse_flagd_text;
 use cohortd::engine::flagd::FractionalForm;
 use cohortd::snapshot::flagd::compile_document;
 use serde_json::{json, Map, Value};
+use support::rng::Rng;
+use support::runners::{repo, require_python};
 
 const CONTEXTS: usize = 4000;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("COHORTD_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "no Python at {}: run `bash .ci/setup-python.sh` and set COHORTD_PYTHON (bash .ci/test.sh does both)",
-        p.display()
-    );
-    p
-}
-
-/// splitmix64: a fixed-seed generator, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 fn random_context(r: &mut Rng) -> Map<String, Value> {
     let mut m = Map::new();
@@ -66,11 +31,11 @@ fn random_context(r: &mut Rng) -> Map<String, Value> {
         _ => {
             m.insert(
                 "targetingKey".into(),
-                json!(format!("user-{}", r.next() % 1_000_000)),
+                json!(format!("user-{}", r.next_u64() % 1_000_000)),
             );
         }
     }
-    if r.chance(85) {
+    if r.percent(85) {
         let local = *r.pick(&["admin", "jo", "sam", "admin.ops", "x"]);
         let domain = *r.pick(&["example.com", "gmail.com", "corp.io", "example.org"]);
         m.insert(
@@ -78,14 +43,14 @@ fn random_context(r: &mut Rng) -> Map<String, Value> {
             json!(format!("{local}{}@{domain}", r.below(100))),
         );
     }
-    if r.chance(90) {
+    if r.percent(90) {
         m.insert("age".into(), json!(r.below(110)));
     }
-    if r.chance(70) {
+    if r.percent(70) {
         let score = r.below(20_000) as f64 / 100.0;
         m.insert("score".into(), json!(score));
     }
-    if r.chance(80) {
+    if r.percent(80) {
         let v = match r.below(6) {
             0 => format!("{}.{}.{}", r.below(4), r.below(6), r.below(10)),
             1 => format!("v{}.{}", r.below(4), r.below(6)),
@@ -110,30 +75,30 @@ fn random_context(r: &mut Rng) -> Map<String, Value> {
         };
         m.insert("version".into(), json!(v));
     }
-    if r.chance(75) {
+    if r.percent(75) {
         m.insert(
             "country".into(),
             json!(*r.pick(&["de", "us", "fr", "dk", "aus", ""])),
         );
     }
-    if r.chance(70) {
+    if r.percent(70) {
         let n = r.below(4);
         let tags: Vec<Value> = (0..n)
             .map(|_| json!(*r.pick(&["beta", "a", "b", "zzz", "x", "q"])))
             .collect();
         m.insert("tags".into(), Value::Array(tags));
     }
-    if r.chance(70) {
+    if r.percent(70) {
         let n = r.below(5);
         let nums: Vec<Value> = (0..n).map(|_| json!(r.below(9))).collect();
         m.insert("nums".into(), Value::Array(nums));
     }
-    if r.chance(80) {
+    if r.percent(80) {
         let id = match r.below(8) {
             0 => json!(r.below(1000)),
             1 => json!(r.below(1000) as f64 + 0.5),
             2 => json!(r.below(100) as f64),
-            3 => json!(r.chance(50)),
+            3 => json!(r.percent(50)),
             4 => json!([r.below(10), "k"]),
             5 => json!({"b": r.below(3), "a": "z", "long-key": [1.5, null]}),
             6 => json!(-(r.below(1 << 40) as i64)),
@@ -141,13 +106,13 @@ fn random_context(r: &mut Rng) -> Map<String, Value> {
         };
         m.insert("account".into(), json!({ "id": id }));
     }
-    if r.chance(60) {
+    if r.percent(60) {
         m.insert(
             "user".into(),
             json!({ "tier": *r.pick(&["gold", "silver", "bronze"]) }),
         );
     }
-    if r.chance(70) {
+    if r.percent(70) {
         m.insert("weight".into(), json!(r.below(30)));
     }
     m
@@ -160,7 +125,7 @@ fn our_evaluator_matches_openfeature_flagd_core_on_random_contexts() {
     let doc = parse_flagd_text(&file, &text, false).expect("fixture parses");
     let flags = compile_document(&file, &doc).expect("fixture compiles");
 
-    let mut r = Rng(0x5eed_f1a9_d000_0011);
+    let mut r = Rng::new(0x5eed_f1a9_d000_0011);
     let contexts: Vec<Map<String, Value>> = (0..CONTEXTS).map(|_| random_context(&mut r)).collect();
     let mut input = String::new();
     for c in &contexts {
@@ -171,7 +136,7 @@ fn our_evaluator_matches_openfeature_flagd_core_on_random_contexts() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let mut child = Command::new(python())
+    let mut child = Command::new(require_python())
         .arg(repo().join("tests/python/flagd_core_eval.py"))
         .arg(&file)
         .stdin(Stdio::piped())

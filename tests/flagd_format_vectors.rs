@@ -3,6 +3,8 @@
 //! operators' documented examples, and the JsonLogic reference tests
 //! (tests/vectors/jsonlogic/tests.json, vendored from json-logic-js, MIT).
 
+mod support;
+
 use std::path::Path;
 
 use cohortd::config::flagd::parse_flagd_value;
@@ -12,6 +14,7 @@ use cohortd::engine::flagd::jsonlogic::{self, Env, State};
 use cohortd::engine::flagd::{FlagdReason, FractionalForm};
 use cohortd::snapshot::flagd::{compile_document, FlagdFlag, Logic};
 use serde_json::{json, Map, Value};
+use support::context::json_ctx;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -139,10 +142,6 @@ fn colors(targeting: Value) -> FlagdFlag {
     keyed("headerColor", targeting)
 }
 
-fn ctx(v: Value) -> Map<String, Value> {
-    v.as_object().unwrap().clone()
-}
-
 fn keyed(key: &str, targeting: Value) -> FlagdFlag {
     let doc = json!({ "flags": { key: {
         "state": "ENABLED",
@@ -203,7 +202,7 @@ fn fractional_v1_matches_flagd_go_evaluator_expectations() {
     for (key, targeting, email, want) in cases {
         let f = keyed(key, targeting.clone());
         let o = f
-            .evaluate(&ctx(json!({ "email": email })), 0, FractionalForm::V1)
+            .evaluate(&json_ctx(json!({ "email": email })), 0, FractionalForm::V1)
             .unwrap();
         assert_eq!(
             (o.variant, o.reason, o.bucketed),
@@ -214,7 +213,7 @@ fn fractional_v1_matches_flagd_go_evaluator_expectations() {
     let footer = keyed("footerColor", four(json!({ "var": "email" })));
     let o = footer
         .evaluate(
-            &ctx(json!({ "email": "ross@faas.com" })),
+            &json_ctx(json!({ "email": "ross@faas.com" })),
             0,
             FractionalForm::V1,
         )
@@ -230,7 +229,7 @@ fn fractional_v1_matches_flagd_go_evaluator_expectations() {
     );
     let o = uneven
         .evaluate(
-            &ctx(json!({ "email": "test4@faas.com" })),
+            &json_ctx(json!({ "email": "test4@faas.com" })),
             0,
             FractionalForm::V1,
         )
@@ -238,7 +237,7 @@ fn fractional_v1_matches_flagd_go_evaluator_expectations() {
     assert_eq!(o.variant, Some("red"));
     let eval = |targeting: Value, c: Value| {
         let f = keyed("headerColor", targeting);
-        let o = f.evaluate(&ctx(c), 0, FractionalForm::V1).unwrap();
+        let o = f.evaluate(&json_ctx(c), 0, FractionalForm::V1).unwrap();
         (o.variant.map(str::to_owned), o.reason)
     };
     let v = |s: &str| Some(s.to_owned());
@@ -272,7 +271,7 @@ fn fractional_forms_differ_only_where_documented() {
     );
     let mut differ = 0;
     for i in 0..200 {
-        let c = ctx(json!({ "email": format!("u{i}@x.io") }));
+        let c = json_ctx(json!({ "email": format!("u{i}@x.io") }));
         let v2 = f.evaluate(&c, 0, FractionalForm::V2).unwrap().variant;
         let v3 = f.evaluate(&c, 0, FractionalForm::V3).unwrap().variant;
         differ += usize::from(v2 != v3);
@@ -280,7 +279,7 @@ fn fractional_forms_differ_only_where_documented() {
     assert!(differ > 100, "v2 and v3 agree on {} of 200", 200 - differ);
     // v3 needs a non-empty targeting key for the shorthand; v2 accepts "".
     let s = colors(json!({ "fractional": [["blue", 50], ["green", 50]] }));
-    let empty = ctx(json!({ "targetingKey": "" }));
+    let empty = json_ctx(json!({ "targetingKey": "" }));
     assert_eq!(
         s.evaluate(&empty, 0, FractionalForm::V3).unwrap().reason,
         FlagdReason::Default
@@ -291,7 +290,7 @@ fn fractional_forms_differ_only_where_documented() {
     );
     // v3 buckets by typed values (a number), v2 falls back to the targeting key.
     let n = colors(json!({ "fractional": [{ "var": "id" }, ["blue", 50], ["green", 50]] }));
-    let c = ctx(json!({ "id": 42 }));
+    let c = json_ctx(json!({ "id": 42 }));
     assert!(n.evaluate(&c, 0, FractionalForm::V3).unwrap().bucketed);
     assert_eq!(
         n.evaluate(&c, 0, FractionalForm::V2).unwrap().reason,

@@ -5,12 +5,14 @@
 //! file); a flag left out is FLAG_NOT_FOUND; bulk answers reflect the selected
 //! `flagSetId` in their metadata. No selector: every flag, as before.
 
-mod exposure_support;
+mod support;
 
 use cohortd::exposure::pipeline::PipelineConfig;
 use cohortd::server::Bound;
 use cohortd::transport::flagd::{pb_v1 as v1, pb_v2 as v2};
-use exposure_support::{ofrep_post, proto_ctx, serve_with};
+use support::context::proto_ctx;
+use support::http::ofrep_post;
+use support::pipeline::serve_with;
 use tonic::Code;
 
 /// A cohortd experiment (in `experiments.yaml`, no flag set).

@@ -2,13 +2,14 @@
 //! `cohortd.v1`, in health, under the same request limits, and ending their
 //! event streams on graceful shutdown.
 
-mod server_common;
+mod support;
 
 use std::time::Duration;
 
 use cohortd::transport::flagd::pb_v2 as v2;
 use cohortd::transport::pb;
-use server_common::{ctx, start};
+use support::context::proto_ctx;
+use support::server::start;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -35,7 +36,7 @@ async fn flagd_and_cohortd_share_the_port_and_health() {
         .await
         .assign(pb::AssignRequest {
             experiment: "flag".into(),
-            context: Some(ctx(&[("targetingKey", "u1")])),
+            context: Some(proto_ctx(&[("targetingKey", "u1")])),
             ..Default::default()
         })
         .await
@@ -59,7 +60,7 @@ async fn flagd_and_cohortd_share_the_port_and_health() {
         .find(|u| {
             snap.assign(
                 "half",
-                &ctx(&[("targetingKey", u), ("country", "NL")]),
+                &proto_ctx(&[("targetingKey", u), ("country", "NL")]),
                 cohortd::EvalOptions::default(),
             )
             .unwrap()
@@ -69,7 +70,7 @@ async fn flagd_and_cohortd_share_the_port_and_health() {
     let r = flagd
         .resolve_object(v2::ResolveObjectRequest {
             flag_key: "half".into(),
-            context: Some(ctx(&[("targetingKey", &unit), ("country", "NL")])),
+            context: Some(proto_ctx(&[("targetingKey", &unit), ("country", "NL")])),
         })
         .await
         .unwrap()
@@ -78,7 +79,11 @@ async fn flagd_and_cohortd_share_the_port_and_health() {
     let seen = s.sink.take();
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(
-        (seen[0].0.as_str(), seen[0].2.as_str(), seen[0].3),
+        (
+            seen[0].experiment.as_str(),
+            seen[0].unit.as_str(),
+            seen[0].source
+        ),
         ("half", unit.as_str(), "flagd")
     );
 }
@@ -90,7 +95,7 @@ async fn flagd_requests_obey_the_server_limits() {
     let e = flagd
         .resolve_boolean(v2::ResolveBooleanRequest {
             flag_key: "flag".into(),
-            context: Some(ctx(&[("a", "1"), ("b", "2"), ("c", "3")])),
+            context: Some(proto_ctx(&[("a", "1"), ("b", "2"), ("c", "3")])),
         })
         .await
         .unwrap_err();

@@ -3,13 +3,14 @@
 //! disconnected after `--admin-header-timeout`, while normal requests are served
 //! meanwhile.
 
-mod hardening_support;
+mod support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use hardening_support::{experiment, http_get, spawn};
+use support::binary::{experiment, spawn};
+use support::http::http_get_blocking;
 
 /// Sends a partial request, then one more header line every 250 ms, for at most
 /// `trickles` lines. Returns the number of lines sent before the server closed
@@ -47,7 +48,7 @@ fn slowloris_on_the_admin_port_is_cut_off_and_healthz_still_answers() {
     let admin = s.admin;
     let slow = std::thread::spawn(move || slowloris(admin, 80));
     // While the slow client holds its connection, normal requests are served.
-    let (status, body) = http_get(s.admin, "/healthz");
+    let (status, body) = http_get_blocking(s.admin, "/healthz");
     assert_eq!(status, 200, "{body}");
     // 80 trickles are 20 s of header bytes; the deadline is 1 s.
     let cut = slow.join().unwrap();
@@ -55,6 +56,6 @@ fn slowloris_on_the_admin_port_is_cut_off_and_healthz_still_answers() {
         cut.is_some(),
         "a client trickling headers for 20 s was never disconnected"
     );
-    let (status, _) = http_get(s.admin, "/healthz");
+    let (status, _) = http_get_blocking(s.admin, "/healthz");
     assert_eq!(status, 200);
 }

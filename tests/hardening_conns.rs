@@ -2,7 +2,7 @@
 //! connections over the limit are closed, silent ones time out, streams over the
 //! limit get RESOURCE_EXHAUSTED, and the open counts in /metrics go back down.
 
-mod hardening_support;
+mod support;
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use cohortd::transport::pb;
 use cohortd::transport::pb::assignment_client::AssignmentClient;
-use hardening_support::{experiment, spawn, wait_until, Server};
+use support::binary::{experiment, spawn, Server};
+use support::wait::wait_until;
 
 fn gauge(s: &Server, line_start: &str) -> i64 {
     let (_, m) = s.get("/metrics");
@@ -85,7 +86,7 @@ async fn streams_over_the_limit_get_resource_exhausted() {
         .into_inner();
     let admin = s.admin;
     let open = move || {
-        let (_, m) = hardening_support::http_get(admin, "/metrics");
+        let (_, m) = support::http::http_get_blocking(admin, "/metrics");
         m.lines()
             .find(|l| l.starts_with("cohortd_open_streams "))
             .map(|l| l.to_owned())

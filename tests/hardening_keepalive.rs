@@ -4,13 +4,13 @@
 //! answered within the client's ping timeout) and config changes must keep
 //! arriving on the stream.
 
-mod hardening_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use cohortd::transport::flagd::pb_v2 as v2;
 use cohortd::transport::pb;
-use hardening_support::{experiment, spawn};
+use support::binary::{experiment, spawn};
 use tonic::transport::Endpoint;
 
 type Flagd = v2::service_client::ServiceClient<tonic::transport::Channel>;

@@ -2,17 +2,17 @@
 //! survives the directory being replaced, settled content for plain directories
 //! (ConfigMap swaps stay immediate), and one summary line per reload.
 
-mod hardening_support;
-#[path = "support/kubelet.rs"]
-mod kubelet;
+mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hardening_support::{experiment, http_get, spawn, wait_until};
+use support::binary::{experiment, spawn};
+use support::http::http_get_blocking;
+use support::wait::wait_until;
 
-fn applied(s: &hardening_support::Server) -> u64 {
+fn applied(s: &support::binary::Server) -> u64 {
     s.readyz()["reloads"]["applied"].as_u64().unwrap()
 }
 
@@ -101,7 +101,7 @@ fn a_plain_directory_copied_file_by_file_is_never_served_partially() {
         std::thread::spawn(move || {
             let mut counts = std::collections::BTreeMap::new();
             while !stop.load(Ordering::Relaxed) {
-                let (_, body) = http_get(admin, "/readyz");
+                let (_, body) = http_get_blocking(admin, "/readyz");
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap();
                 *counts
                     .entry(v["experiments"].as_u64().unwrap())
@@ -159,7 +159,7 @@ fn twenty_thousand_files_apply_at_most_one_intermediate_config() {
 #[test]
 fn configmap_swaps_stay_immediate() {
     let dir = tempfile::tempdir().unwrap();
-    let w = kubelet::AtomicWriter::new(dir.path());
+    let w = support::kubelet::AtomicWriter::new(dir.path());
     w.write(&[("a.json", &experiment("a"))]).unwrap();
     let s = spawn(dir.path(), &["--settle", "60s", "--removal-settle", "60s"]);
     w.write(&[("b.json", &experiment("b")), ("c.json", &experiment("c"))])

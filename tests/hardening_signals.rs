@@ -2,11 +2,12 @@
 //! TERM and INT stop gracefully with exit code 0, PIPE does not kill the process
 //! (neither sent directly nor raised by writing logs to a closed pipe).
 
-mod hardening_support;
+mod support;
 
 use std::time::Duration;
 
-use hardening_support::{experiment, spawn, spawn_keep_stderr, wait_until};
+use support::binary::{experiment, spawn, spawn_keep_stderr};
+use support::wait::wait_until;
 
 /// With events and polling off, only SIGHUP can make the new file visible.
 #[test]

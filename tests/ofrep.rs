@@ -3,7 +3,7 @@
 //! evaluation with ETag / If-None-Match, exposures, limits, metrics, and the
 //! listener switched off. Expected variants come from cohortd's engine.
 
-mod flagd_common;
+mod support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,46 +12,14 @@ use std::time::Duration;
 
 use cohortd::metrics::Metrics;
 use cohortd::reload::Store;
-use cohortd::server::{Listen, Running, ServeOptions};
+use cohortd::server::{Listen, ServeOptions};
 use cohortd::transport::limits::Limits;
-use flagd_common::{expectations, stopped_kill_switch, store, RecordingSink};
 use serde_json::{json, Value};
+use support::binary::free_port;
+use support::binary::Killed;
+use support::flagd::{expectations, stopped_kill_switch, store};
+use support::server::start_ofrep;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-struct Srv {
-    running: Running,
-    store: Arc<Store>,
-    sink: Arc<RecordingSink>,
-}
-
-impl Srv {
-    fn ofrep(&self) -> SocketAddr {
-        self.running.ofrep_addr.expect("OFREP is on")
-    }
-}
-
-async fn start_with(store: Arc<Store>, limits: Limits) -> Srv {
-    let sink = Arc::new(RecordingSink::default());
-    let opts = ServeOptions {
-        listen: Listen::Tcp("127.0.0.1:0".parse().unwrap()),
-        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
-        ofrep_listen: Some("127.0.0.1:0".parse().unwrap()),
-        limits,
-        ..ServeOptions::default()
-    };
-    let running = cohortd::server::start(opts, store.clone(), sink.clone(), Metrics::new())
-        .await
-        .unwrap();
-    Srv {
-        running,
-        store,
-        sink,
-    }
-}
-
-async fn start() -> Srv {
-    start_with(store(), Limits::default()).await
-}
 
 /// An HTTP/1.1 response: status, lower-cased headers, body.
 struct Resp {
@@ -130,7 +98,7 @@ fn user(u: &str) -> Value {
 
 #[tokio::test]
 async fn single_flags_have_their_values_variants_reasons_and_metadata() {
-    let s = start().await;
+    let s = start_ofrep(store(), Limits::default()).await;
     let a = s.ofrep();
     let exp: Value = serde_json::from_str(&expectations()).unwrap();
     let version = s.store.load().unwrap().version().to_owned();
@@ -218,7 +186,7 @@ async fn single_flags_have_their_values_variants_reasons_and_metadata() {
 
 #[tokio::test]
 async fn errors_have_the_specs_status_codes_and_bodies() {
-    let s = start().await;
+    let s = start_ofrep(store(), Limits::default()).await;
     let a = s.ofrep();
     let check = |r: &Resp, status: u16, code: &str| {
         assert_eq!(r.status, status, "{}", r.body);
@@ -312,7 +280,7 @@ async fn limits_apply_as_on_grpc() {
         max_string_value_bytes: 8,
         ..Limits::default()
     };
-    let s = start_with(store(), limits).await;
+    let s = start_ofrep(store(), limits).await;
     let a = s.ofrep();
     let big = json!({"context": {"targetingKey": "u1", "pad": "x".repeat(300)}});
     for path in [flag("greeting"), BULK.to_owned()] {
@@ -353,7 +321,7 @@ async fn limits_apply_as_on_grpc() {
 
 #[tokio::test]
 async fn not_ready_is_503_until_a_config_is_loaded() {
-    let s = start_with(Store::new(), Limits::default()).await;
+    let s = start_ofrep(Store::new(), Limits::default()).await;
     let a = s.ofrep();
     for path in [flag("greeting"), BULK.to_owned()] {
         let r = post(a, &path, &user("u1")).await;
@@ -361,14 +329,14 @@ async fn not_ready_is_503_until_a_config_is_loaded() {
         assert_eq!(r.json()["errorCode"], "PROVIDER_NOT_READY");
     }
     s.store
-        .install(flagd_common::snapshot(flagd_common::CONFIG));
+        .install(support::compile::compile_yaml(support::flagd::CONFIG));
     assert_eq!(post(a, &flag("greeting"), &user("u1")).await.status, 200);
     s.running.shutdown().await;
 }
 
 #[tokio::test]
 async fn bulk_evaluates_every_served_flag_with_etags() {
-    let s = start().await;
+    let s = start_ofrep(store(), Limits::default()).await;
     let a = s.ofrep();
     let exp: Value = serde_json::from_str(&expectations()).unwrap();
 
@@ -513,7 +481,7 @@ async fn bulk_evaluates_every_served_flag_with_etags() {
 
 #[tokio::test]
 async fn requests_are_counted_per_route_and_status() {
-    let s = start().await;
+    let s = start_ofrep(store(), Limits::default()).await;
     let a = s.ofrep();
     post(a, &flag("greeting"), &user("u1")).await;
     post(a, &flag("nope"), &user("u1")).await;
@@ -551,26 +519,9 @@ async fn the_listener_can_be_switched_off() {
     running.shutdown().await;
 }
 
-/// `cohortd serve` as a child process, killed on drop.
-struct Binary(std::process::Child);
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
 /// Starts `cohortd serve` on a free gRPC port (returned) with `--ofrep-listen ofrep`.
-fn spawn_binary(dir: &std::path::Path, ofrep: &str) -> (Binary, u16) {
-    let grpc = free_port();
+fn spawn_binary(dir: &std::path::Path, ofrep: &str) -> (Killed, u16) {
+    let grpc = free_port().port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_cohortd"))
         .arg("serve")
         .arg("--config-dir")
@@ -593,7 +544,7 @@ fn spawn_binary(dir: &std::path::Path, ofrep: &str) -> (Binary, u16) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    (Binary(child), grpc)
+    (Killed(child), grpc)
 }
 
 /// Polls (bounded) until `f` holds.
@@ -609,8 +560,8 @@ async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
 async fn cohortd_serve_serves_ofrep_and_follows_config_rewrites() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("flags.yaml");
-    std::fs::write(&file, flagd_common::CONFIG).unwrap();
-    let port = free_port();
+    std::fs::write(&file, support::flagd::CONFIG).unwrap();
+    let port = free_port().port();
     let _bin = spawn_binary(dir.path(), &format!("127.0.0.1:{port}"));
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let kill_switch = async || {
@@ -623,7 +574,7 @@ async fn cohortd_serve_serves_ofrep_and_follows_config_rewrites() {
     assert_eq!(kill_switch().await.unwrap()["value"], true);
 
     // Rewrite the file: the reload is served over OFREP.
-    let stopped = flagd_common::CONFIG.replace(
+    let stopped = support::flagd::CONFIG.replace(
         "  - key: kill-switch\n    status: running",
         "  - key: kill-switch\n    status: stopped",
     );
@@ -639,14 +590,14 @@ async fn cohortd_serve_serves_ofrep_and_follows_config_rewrites() {
 #[tokio::test]
 async fn cohortd_serve_ofrep_listen_off_opens_no_port() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("flags.yaml"), flagd_common::CONFIG).unwrap();
+    std::fs::write(dir.path().join("flags.yaml"), support::flagd::CONFIG).unwrap();
     // Hold flagd's OFREP port (if something else holds it, so much the better).
     let _held = std::net::TcpListener::bind("127.0.0.1:8016");
     // Asked to listen there, serve refuses to start and says why...
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cohortd"))
         .args(["serve", "--config-dir"])
         .arg(dir.path())
-        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--listen", &format!("127.0.0.1:{}", free_port().port())])
         .args(["--admin-listen", "off", "--ofrep-listen", "127.0.0.1:8016"])
         .env("COHORTD_LOG", "error")
         .output()

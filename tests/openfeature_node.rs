@@ -2,34 +2,20 @@
 //! tests/node/flagd_smoke.mjs makes the same checks as the Python client, plus
 //! flag metadata and error messages, which the Node provider passes through.
 
-mod flagd_common;
+mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use flagd_common::{expectations, start, stopped_kill_switch, store, Driven};
-
-/// The Node test directory when its modules are installed (`.ci/setup-node.sh`).
-/// Missing modules skip the test outside CI and fail it in CI.
-fn node_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    if dir
-        .join("node_modules/@openfeature/flagd-provider")
-        .exists()
-    {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("tests/node/node_modules is missing in CI: run `bash .ci/setup-node.sh` (bash .ci/test.sh does)");
-    }
-    eprintln!("skipping: tests/node/node_modules missing (run `bash .ci/setup-node.sh`)");
-    None
-}
+use support::flagd::{expectations, start, stopped_kill_switch, store};
+use support::process::Driven;
+use support::runners::node_dir;
 
 #[test]
 fn node_flagd_provider_resolves_and_sees_configuration_changes() {
-    let Some(dir) = node_dir() else { return };
+    let Some(dir) = node_dir("@openfeature/flagd-provider") else {
+        return;
+    };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let srv = rt.block_on(start(store(), Duration::from_secs(20)));
     let mut cmd = Command::new(std::env::var_os("COHORTD_NODE").unwrap_or_else(|| "node".into()));

@@ -1,6 +1,6 @@
 //! The real OpenFeature Node flagd provider (@openfeature/flagd-provider, pinned
 //! in tests/node/package-lock.json) in IN-PROCESS mode against a `cohortd serve`
-//! on the flagd-format file of tests/flagd_providers: the provider syncs the set
+//! on the flagd-format file of tests/support/providers.rs: the provider syncs the set
 //! from cohortd's flagd.sync.v1 service and evaluates it with its own
 //! @openfeature/flagd-core 4.x, whose `fractional` is the high-precision form
 //! over flagKey + targetingKey (its `fractional()` picks the bucket
@@ -8,15 +8,13 @@
 //! `--flagd-fractional v2`. Every answer must equal cohortd's own offline
 //! answer, before and after the file is rewritten (tests/node/flagd_inprocess.mjs).
 
-mod clients_common;
-mod flagd_common;
-mod flagd_providers;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use clients_common::installed;
-use flagd_providers::{drive, tests_dir, FlagdServe};
+use support::providers::{drive, tests_dir, FlagdServe};
+use support::runners::installed;
 
 #[test]
 fn node_flagd_provider_in_process_on_flagd_files_matches_cohortd() {

@@ -5,46 +5,22 @@
 //! metadata, error codes, and a configuration change served. Expected variants
 //! come from cohortd's engine.
 
-mod flagd_common;
+mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
-use cohortd::metrics::Metrics;
-use cohortd::server::{Listen, Running, ServeOptions};
-use flagd_common::{expectations, python, stopped_kill_switch, store, Driven, RecordingSink};
-
-/// A server with only the OFREP listener worth talking to.
-struct Srv {
-    running: Running,
-    store: Arc<cohortd::reload::Store>,
-    sink: Arc<RecordingSink>,
-}
-
-async fn start() -> Srv {
-    let store = store();
-    let sink = Arc::new(RecordingSink::default());
-    let opts = ServeOptions {
-        listen: Listen::Tcp("127.0.0.1:0".parse().unwrap()),
-        admin_listen: None,
-        ofrep_listen: Some("127.0.0.1:0".parse().unwrap()),
-        ..ServeOptions::default()
-    };
-    let running = cohortd::server::start(opts, store.clone(), sink.clone(), Metrics::new())
-        .await
-        .unwrap();
-    Srv {
-        running,
-        store,
-        sink,
-    }
-}
+use cohortd::transport::limits::Limits;
+use support::flagd::{expectations, stopped_kill_switch, store};
+use support::process::Driven;
+use support::runners::node_dir;
+use support::runners::python;
+use support::server::{start_ofrep, OfrepServer};
 
 /// Runs a driven client through the exchange: static checks, a config change,
 /// the new value served.
-fn drive(srv: &Srv, mut cmd: Command, who: &str) {
+fn drive(srv: &OfrepServer, mut cmd: Command, who: &str) {
     let port = srv.running.ofrep_addr.unwrap().port();
     let version = srv.store.load().unwrap().version().to_owned();
     cmd.arg(port.to_string()).arg(version).arg(expectations());
@@ -70,35 +46,20 @@ fn drive(srv: &Srv, mut cmd: Command, who: &str) {
 fn python_ofrep_provider_resolves_and_sees_configuration_changes() {
     let Some(python) = python() else { return };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let srv = rt.block_on(start());
+    let srv = rt.block_on(start_ofrep(store(), Limits::default()));
     let mut cmd = Command::new(python);
     cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/test_openfeature_ofrep.py"));
     drive(&srv, cmd, "Python");
     rt.block_on(srv.running.shutdown());
 }
 
-/// The Node test directory when its modules are installed (`.ci/setup-node.sh`).
-/// Missing modules skip the test outside CI and fail it in CI.
-fn node_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    if dir
-        .join("node_modules/@openfeature/ofrep-provider")
-        .exists()
-    {
-        return Some(dir);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("tests/node/node_modules is missing in CI: run `bash .ci/setup-node.sh` (bash .ci/test.sh does)");
-    }
-    eprintln!("skipping: tests/node/node_modules missing (run `bash .ci/setup-node.sh`)");
-    None
-}
-
 #[test]
 fn node_ofrep_provider_resolves_and_sees_configuration_changes() {
-    let Some(dir) = node_dir() else { return };
+    let Some(dir) = node_dir("@openfeature/ofrep-provider") else {
+        return;
+    };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let srv = rt.block_on(start());
+    let srv = rt.block_on(start_ofrep(store(), Limits::default()));
     let mut cmd = Command::new(std::env::var_os("COHORTD_NODE").unwrap_or_else(|| "node".into()));
     cmd.current_dir(&dir).arg("ofrep_smoke.mjs");
     drive(&srv, cmd, "Node");

@@ -3,18 +3,15 @@
 //! in-process server, checks reasons and error codes, then observes a
 //! configuration change. Also checks our protos against the provider's own.
 
-mod flagd_common;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use flagd_common::{expectations, python, start, stopped_kill_switch, store, Driven};
-
-fn script(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python")
-        .join(name)
-}
+use support::flagd::{expectations, start, stopped_kill_switch, store};
+use support::process::Driven;
+use support::runners::python;
+use support::runners::script;
 
 #[test]
 fn python_flagd_provider_resolves_and_sees_configuration_changes() {

@@ -11,17 +11,15 @@
 //!   cohortd runs with `--flagd-fractional v3`.
 //!
 //! Every answer must equal cohortd's own offline answer (its engine on the same
-//! file, tests/flagd_providers), before and after the file is rewritten.
+//! file, tests/support/providers.rs), before and after the file is rewritten.
 
-mod clients_common;
-mod flagd_common;
-mod flagd_providers;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use flagd_common::python;
-use flagd_providers::{drive, tests_dir, FlagdServe};
+use support::providers::{drive, tests_dir, FlagdServe};
+use support::runners::python;
 
 fn run(mode: &str) {
     let Some(python) = python() else { return };

@@ -3,68 +3,25 @@
 //! field) while the last good config keeps serving, and the process still exits 0
 //! on SIGTERM with the watcher running.
 
-#[path = "support/kubelet.rs"]
-mod kubelet;
+mod support;
 
 use std::io::BufRead;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cohortd::config::{parse_sources, RawFile};
 use cohortd::transport::pb;
 use cohortd::transport::pb::assignment_client::AssignmentClient;
-use cohortd::Snapshot;
-use kubelet::AtomicWriter;
+use support::binary::Killed;
+use support::compile::version_of;
+use support::kubelet::AtomicWriter;
+use support::unix::unix_client;
 use tonic::transport::Channel;
-
-/// Kills the server if the test fails before it exits on its own.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 fn exp(key: &str, name: &str) -> String {
     format!(
         r#"{{"key":"{key}","name":"{name}","status":"running","variants":["control","treatment"]}}"#
     )
-}
-
-fn version_of(payload: &[(&str, &str)]) -> String {
-    let raw: Vec<RawFile> = payload
-        .iter()
-        .map(|(n, t)| RawFile {
-            path: (*n).into(),
-            bytes: t.as_bytes().to_vec(),
-        })
-        .collect();
-    Snapshot::compile(&parse_sources(&raw).unwrap())
-        .unwrap()
-        .version()
-        .to_owned()
-}
-
-async fn client(sock: PathBuf) -> AssignmentClient<Channel> {
-    let ch = tonic::transport::Endpoint::try_from("http://localhost")
-        .unwrap()
-        .connect_with_connector(tower::service_fn(move |_: http::Uri| {
-            let p = sock.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(p).await?,
-                ))
-            }
-        }))
-        .await
-        .unwrap();
-    AssignmentClient::new(ch)
 }
 
 /// Collects the server's stderr (JSON log lines) as it is written.
@@ -125,7 +82,7 @@ async fn cohortd_serve_follows_a_configmap_volume() {
     let (a1, b1) = (exp("a", "1"), exp("b", "1"));
     writer.write(&[("a.json", &a1), ("b.json", &b1)]).unwrap();
 
-    let mut server = Server(
+    let mut server = Killed(
         Command::new(env!("CARGO_BIN_EXE_cohortd"))
             .arg("serve")
             .arg("--config-dir")
@@ -152,7 +109,7 @@ async fn cohortd_serve_follows_a_configmap_volume() {
         assert!(Instant::now() < deadline, "server did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut c = client(sock.clone()).await;
+    let mut c = unix_client(sock.clone()).await;
     assert_eq!(
         served_version(&mut c).await,
         version_of(&[("a.json", &a1), ("b.json", &b1)])

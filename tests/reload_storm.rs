@@ -5,25 +5,23 @@
 //! Zero failed requests; every response's `config_version` is one that was written
 //! and valid; no client ever sees an older generation after a newer one.
 
-#[path = "support/kubelet.rs"]
-mod kubelet;
+mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cohortd::config::{parse_sources, RawFile};
 use cohortd::exposure::NoopSink;
 use cohortd::metrics::Metrics;
 use cohortd::reload::{reload_now, watch, Store, WatchOptions};
 use cohortd::server::{Bound, Listen, ServeOptions};
 use cohortd::transport::pb;
 use cohortd::transport::pb::assignment_client::AssignmentClient;
-use cohortd::Snapshot;
-use kubelet::AtomicWriter;
 use prost_types::value::Kind;
 use prost_types::{Struct, Value};
+use support::compile::version_of;
+use support::kubelet::AtomicWriter;
 use tonic::transport::Channel;
 
 const REWRITES: usize = 300;
@@ -48,20 +46,6 @@ fn payload(i: usize) -> (Vec<(String, String)>, bool) {
         (false, _) => (a.replace("running", "runnin"), b),
     };
     (vec![("a.json".into(), a), ("b.yaml".into(), b)], valid)
-}
-
-fn version_of(files: &[(String, String)]) -> String {
-    let raw: Vec<RawFile> = files
-        .iter()
-        .map(|(n, t)| RawFile {
-            path: n.into(),
-            bytes: t.as_bytes().to_vec(),
-        })
-        .collect();
-    Snapshot::compile(&parse_sources(&raw).unwrap())
-        .unwrap()
-        .version()
-        .to_owned()
 }
 
 fn write(writer: &AtomicWriter, files: &[(String, String)]) {

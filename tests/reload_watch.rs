@@ -4,38 +4,21 @@
 //!
 //! Every wait polls the store with a deadline; nothing asserts on a fixed sleep.
 
-#[path = "support/kubelet.rs"]
-mod kubelet;
+mod support;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cohortd::config::{parse_sources, RawFile};
 use cohortd::reload::{reload_now, watch, ReloadOutcome, Store, WatchError, WatchOptions};
-use cohortd::Snapshot;
-use kubelet::AtomicWriter;
+use support::compile::version_of;
+use support::kubelet::AtomicWriter;
 
 /// A running experiment whose `name` makes each generation's content distinct.
 fn exp(key: &str, name: &str) -> String {
     format!(
         r#"{{"key":"{key}","name":"{name}","status":"running","variants":["control","treatment"]}}"#
     )
-}
-
-/// The version a payload compiles to (versions depend on content, not paths).
-fn version_of(payload: &[(&str, &str)]) -> String {
-    let raw: Vec<RawFile> = payload
-        .iter()
-        .map(|(n, t)| RawFile {
-            path: (*n).into(),
-            bytes: t.as_bytes().to_vec(),
-        })
-        .collect();
-    Snapshot::compile(&parse_sources(&raw).unwrap())
-        .unwrap()
-        .version()
-        .to_owned()
 }
 
 fn served_version(store: &Store) -> Option<String> {

@@ -4,16 +4,16 @@
 //! followed; `--ingest off` refuses LogExposures and Track with PERMISSION_DENIED and the
 //! per-connection budget answers RESOURCE_EXHAUSTED beyond it.
 
-mod security_support;
-mod server_common;
+mod support;
 
 use std::time::Duration;
 
 use cohortd::security::ingest::IngestPolicy;
 use cohortd::security::SecurityOptions;
 use cohortd::transport::pb::{AssignRequest, ExposureRecord, LogExposuresRequest};
-use security_support::eventually;
-use server_common::{ctx, http_get};
+use support::context::proto_ctx;
+use support::http::http_get;
+use support::wait::eventually;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 use tonic_health::pb::health_client::HealthClient;
@@ -24,7 +24,7 @@ const TOKEN: &str = "first-token-0123456789abcdef";
 fn assign() -> AssignRequest {
     AssignRequest {
         experiment: "flag".into(),
-        context: Some(ctx(&[("targetingKey", "u1")])),
+        context: Some(proto_ctx(&[("targetingKey", "u1")])),
         ..Default::default()
     }
 }
@@ -59,7 +59,7 @@ async fn calls_need_the_token_and_health_does_not() {
     let tokens = tempfile::tempdir().unwrap();
     let file = tokens.path().join("token");
     std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
-    let srv = server_common::start(true, |o| {
+    let srv = support::server::start(true, |o| {
         o.security = SecurityOptions {
             auth_token_file: Some(file.clone()),
             poll_interval: Duration::from_millis(100),
@@ -182,7 +182,7 @@ fn records(n: usize) -> LogExposuresRequest {
         exposures: (0..n)
             .map(|i| ExposureRecord {
                 experiment: "flag".into(),
-                context: Some(ctx(&[("targetingKey", &format!("u{i}"))])),
+                context: Some(proto_ctx(&[("targetingKey", &format!("u{i}"))])),
                 variant: "on".into(),
                 config_version: String::new(),
             })
@@ -192,7 +192,7 @@ fn records(n: usize) -> LogExposuresRequest {
 
 #[tokio::test]
 async fn ingest_off_refuses_log_exposures_but_serves_the_rest() {
-    let srv = server_common::start(true, |o| {
+    let srv = support::server::start(true, |o| {
         o.security.ingest = IngestPolicy {
             enabled: false,
             ..IngestPolicy::default()
@@ -217,7 +217,7 @@ async fn ingest_off_refuses_log_exposures_but_serves_the_rest() {
 
 #[tokio::test]
 async fn each_connection_has_its_own_ingest_budget() {
-    let srv = server_common::start(true, |o| {
+    let srv = support::server::start(true, |o| {
         o.security.ingest = IngestPolicy {
             enabled: true,
             records_per_second: 1,

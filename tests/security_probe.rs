@@ -4,25 +4,25 @@
 //! answers on the probe address over gRPC and HTTP, and nothing else does —
 //! Assign gets UNIMPLEMENTED, /metrics 404.
 
-mod server_common;
+mod support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cohortd::transport::pb::assignment_client::AssignmentClient;
 use cohortd::transport::pb::AssignRequest;
 use serde::Deserialize;
 use serde_json::Value;
-use server_common::{ctx, http_get};
+use support::binary::free_port;
+use support::binary::Killed;
+use support::context::proto_ctx;
+use support::http::http_get;
+use support::runners::repo;
 use tonic::transport::Channel;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// (file, args) of the cohortd sidecar in every rendered manifest.
 fn sidecars() -> Vec<(PathBuf, Vec<String>)> {
@@ -58,14 +58,6 @@ fn sidecars() -> Vec<(PathBuf, Vec<String>)> {
     out
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The manifest's args with the test's ports, socket dir and config dir.
 /// Returns them with the probe and (TCP) API addresses to dial.
 fn localise(args: &[String], tmp: &Path) -> (Vec<String>, SocketAddr, Option<SocketAddr>) {
@@ -87,7 +79,7 @@ fn localise(args: &[String], tmp: &Path) -> (Vec<String>, SocketAddr, Option<Soc
             let Ok(addr) = value.parse::<SocketAddr>() else {
                 return a.clone();
             };
-            let port = free_port();
+            let port = free_port().port();
             let dial = SocketAddr::from(([127, 0, 0, 1], port));
             match flag {
                 "--probe-listen" => probe = Some(dial),
@@ -98,15 +90,6 @@ fn localise(args: &[String], tmp: &Path) -> (Vec<String>, SocketAddr, Option<Soc
         })
         .collect();
     (out, probe.expect("the manifest sets --probe-listen"), api)
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 async fn channel(addr: SocketAddr) -> Option<Channel> {
@@ -121,7 +104,7 @@ async fn channel(addr: SocketAddr) -> Option<Channel> {
 fn assign() -> AssignRequest {
     AssignRequest {
         experiment: "payments-enabled".into(),
-        context: Some(ctx(&[("targetingKey", "u1")])),
+        context: Some(proto_ctx(&[("targetingKey", "u1")])),
         ..Default::default()
     }
 }

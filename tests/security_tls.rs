@@ -5,62 +5,19 @@
 //! without a restart, a broken rotation keeps the old one and `/readyz` says so,
 //! and a broken certificate at start is a clear error.
 
-#[path = "support/kubelet.rs"]
-mod kubelet;
-mod security_support;
-mod server_common;
+mod support;
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
-use cohortd::security::tls::TlsFiles;
 use cohortd::security::SecurityOptions;
-use cohortd::server::{Bound, Listen};
-use security_support::{der, eventually, https_get, served_cert, tls_channel, Ca, Pair};
+use cohortd::server::Listen;
+use support::tls::{
+    der, https_get, serve_tls, served_cert, tls_channel, tls_files, write_secret, Ca, Pair,
+};
+use support::wait::eventually;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
-
-/// A Secret volume holding `tls.crt`, `tls.key` and `ca.crt`.
-fn write_secret(dir: &Path, pair: &Pair, ca: &str) {
-    kubelet::AtomicWriter::new(dir)
-        .write(&[
-            ("tls.crt", &pair.cert),
-            ("tls.key", &pair.key),
-            ("ca.crt", ca),
-        ])
-        .unwrap();
-}
-
-fn files(dir: &Path, mutual: bool) -> TlsFiles {
-    TlsFiles {
-        cert: dir.join("tls.crt"),
-        key: dir.join("tls.key"),
-        client_ca: mutual.then(|| dir.join("ca.crt")),
-    }
-}
-
-/// A server whose gRPC and admin listeners are on 0.0.0.0 (so TLS applies),
-/// reached on 127.0.0.1.
-async fn serve(tls: TlsFiles) -> (server_common::TestServer, SocketAddr, SocketAddr) {
-    let srv = server_common::start(true, |o| {
-        o.listen = Listen::Tcp("0.0.0.0:0".parse().unwrap());
-        o.admin_listen = Some("0.0.0.0:0".parse().unwrap());
-        o.security = SecurityOptions {
-            tls: Some(tls),
-            poll_interval: Duration::from_millis(100),
-            ..SecurityOptions::default()
-        };
-    })
-    .await;
-    let Bound::Tcp(g) = srv.running.grpc_addr else {
-        panic!("tcp")
-    };
-    let a = srv.running.admin_addr.unwrap();
-    let local = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
-    (srv, local(g.port()), local(a.port()))
-}
 
 async fn health(ch: tonic::transport::Channel) -> Result<i32, tonic::Status> {
     HealthClient::new(ch)
@@ -75,7 +32,7 @@ async fn tls_serves_grpc_and_admin_and_follows_rotation() {
     let (first, second) = (ca.leaf("first"), ca.leaf("second"));
     let secret = tempfile::tempdir().unwrap();
     write_secret(secret.path(), &first, &ca.pem);
-    let (_srv, grpc, admin) = serve(files(secret.path(), false)).await;
+    let (_srv, grpc, admin) = serve_tls(tls_files(secret.path(), false)).await;
 
     let ch = tls_channel(grpc, &ca.pem, None).await.expect("TLS connect");
     assert_eq!(health(ch).await.unwrap(), ServingStatus::Serving as i32);
@@ -107,7 +64,7 @@ async fn tls_serves_grpc_and_admin_and_follows_rotation() {
         "the rotated certificate was not served"
     );
     // The admin listener follows the same rotation.
-    let s = security_support::tls_connect(admin, &ca.pem, None, b"http/1.1")
+    let s = support::tls::tls_connect(admin, &ca.pem, None, b"http/1.1")
         .await
         .unwrap();
     assert_eq!(s.get_ref().1.peer_certificates().unwrap()[0].to_vec(), want);
@@ -158,7 +115,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
     let stranger = Ca::new("other ca").leaf("stranger");
     let secret = tempfile::tempdir().unwrap();
     write_secret(secret.path(), &server, &ca.pem);
-    let (_srv, grpc, admin) = serve(files(secret.path(), true)).await;
+    let (_srv, grpc, admin) = serve_tls(tls_files(secret.path(), true)).await;
 
     let ch = tls_channel(grpc, &ca.pem, Some(client.clone()))
         .await
@@ -216,7 +173,7 @@ async fn an_unusable_certificate_stops_the_start_with_the_file_named() {
             listen: Listen::Tcp("0.0.0.0:0".parse().unwrap()),
             admin_listen: None,
             security: SecurityOptions {
-                tls: Some(files(&sub, false)),
+                tls: Some(tls_files(&sub, false)),
                 ..SecurityOptions::default()
             },
             ..Default::default()
@@ -239,8 +196,8 @@ async fn loopback_listeners_stay_plaintext_with_tls_configured() {
     let ca = Ca::new("test ca");
     let secret = tempfile::tempdir().unwrap();
     write_secret(secret.path(), &ca.leaf("server"), &ca.pem);
-    let srv = server_common::start(true, |o| {
-        o.security.tls = Some(files(secret.path(), false));
+    let srv = support::server::start(true, |o| {
+        o.security.tls = Some(tls_files(secret.path(), false));
     })
     .await;
     let ch = srv.channel().await;

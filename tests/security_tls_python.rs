@@ -6,64 +6,19 @@
 //! rotated the kubelet's way (`..data` swap) is picked up without a restart.
 //! tests/python/tls_client.py does one check per run.
 
-mod flagd_common;
-#[path = "support/kubelet.rs"]
-mod kubelet;
-mod security_support;
-mod server_common;
+mod support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use cohortd::security::tls::TlsFiles;
-use cohortd::security::SecurityOptions;
-use cohortd::server::{Bound, Listen};
-use security_support::{Ca, Pair};
-
-/// A Secret volume holding `tls.crt`, `tls.key` and `ca.crt`.
-fn write_secret(dir: &Path, pair: &Pair, ca: &str) {
-    kubelet::AtomicWriter::new(dir)
-        .write(&[
-            ("tls.crt", &pair.cert),
-            ("tls.key", &pair.key),
-            ("ca.crt", ca),
-        ])
-        .unwrap();
-}
+use support::tls::{serve_tls, tls_files, write_secret, Ca};
 
 /// Writes `text` to `dir/name` and returns the path (what the client reads).
 fn file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
-}
-
-/// A server whose gRPC and admin listeners are on 0.0.0.0 (so TLS applies),
-/// reached on 127.0.0.1.
-async fn serve(secret: &Path, mutual: bool) -> (server_common::TestServer, SocketAddr, SocketAddr) {
-    let tls = TlsFiles {
-        cert: secret.join("tls.crt"),
-        key: secret.join("tls.key"),
-        client_ca: mutual.then(|| secret.join("ca.crt")),
-    };
-    let srv = server_common::start(true, |o| {
-        o.listen = Listen::Tcp("0.0.0.0:0".parse().unwrap());
-        o.admin_listen = Some("0.0.0.0:0".parse().unwrap());
-        o.security = SecurityOptions {
-            tls: Some(tls),
-            poll_interval: Duration::from_millis(100),
-            ..SecurityOptions::default()
-        };
-    })
-    .await;
-    let Bound::Tcp(g) = srv.running.grpc_addr else {
-        panic!("tcp")
-    };
-    let a = srv.running.admin_addr.unwrap();
-    let local = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
-    (srv, local(g.port()), local(a.port()))
 }
 
 /// One run of tls_client.py.
@@ -118,13 +73,13 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcio_verifies_the_server_and_follows_a_rotation() {
-    let Some(python) = flagd_common::python() else {
+    let Some(python) = support::runners::python() else {
         return;
     };
     let (ca1, ca2) = (Ca::new("first ca"), Ca::new("second ca"));
     let secret = tempfile::tempdir().unwrap();
     write_secret(secret.path(), &ca1.leaf("first"), &ca1.pem);
-    let (_srv, grpc, admin) = serve(secret.path(), false).await;
+    let (_srv, grpc, admin) = serve_tls(tls_files(secret.path(), false)).await;
     let files = tempfile::tempdir().unwrap();
     let (ca1_pem, ca2_pem) = (
         file(files.path(), "ca1.pem", &ca1.pem),
@@ -176,13 +131,13 @@ async fn grpcio_verifies_the_server_and_follows_a_rotation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcio_under_mutual_tls_needs_a_certificate_from_the_ca() {
-    let Some(python) = flagd_common::python() else {
+    let Some(python) = support::runners::python() else {
         return;
     };
     let ca = Ca::new("test ca");
     let secret = tempfile::tempdir().unwrap();
     write_secret(secret.path(), &ca.leaf("server"), &ca.pem);
-    let (_srv, grpc, admin) = serve(secret.path(), true).await;
+    let (_srv, grpc, admin) = serve_tls(tls_files(secret.path(), true)).await;
     let files = tempfile::tempdir().unwrap();
     let d = files.path();
     let ca_pem = file(d, "ca.pem", &ca.pem);

@@ -6,6 +6,8 @@
 //! loaded), a fixed config logs "config recovered", and the `serving` and
 //! `shutting down` lines carry no Rust debug forms, in both log formats.
 
+mod support;
+
 use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -13,8 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cohortd::config::{parse_sources, RawFile};
-use cohortd::Snapshot;
+use support::compile::version_of;
 
 /// The running binary and every stderr line it has written so far.
 struct Serve {
@@ -134,21 +135,6 @@ fn get_json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
     let (code, body) = get(addr, path);
     let v = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body:?}"));
     (code, v)
-}
-
-/// The version cohortd gives these files, computed by the library.
-fn version_of(files: &[(&str, &str)]) -> String {
-    let raw: Vec<RawFile> = files
-        .iter()
-        .map(|(n, t)| RawFile {
-            path: (*n).into(),
-            bytes: t.as_bytes().to_vec(),
-        })
-        .collect();
-    Snapshot::compile(&parse_sources(&raw).unwrap())
-        .unwrap()
-        .version()
-        .to_owned()
 }
 
 fn experiment(key: &str, status: &str, traffic: f64) -> String {

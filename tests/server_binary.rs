@@ -1,14 +1,16 @@
 //! The real `cohortd serve` binary: JSON logs, and graceful shutdown on SIGTERM
 //! with a call in flight (it completes, the process exits 0, the socket is gone).
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cohortd::transport::pb;
-use cohortd::transport::pb::assignment_client::AssignmentClient;
 use prost_types::value::Kind;
 use prost_types::{Struct, Value};
+use support::unix::unix_client;
 
 fn spawn(config: &Path, sock: &Path, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_cohortd"))
@@ -38,22 +40,6 @@ async fn wait_for(sock: &Path, child: &mut Child) {
         assert!(Instant::now() < deadline, "server did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-async fn client(sock: PathBuf) -> AssignmentClient<tonic::transport::Channel> {
-    let ch = tonic::transport::Endpoint::try_from("http://localhost")
-        .unwrap()
-        .connect_with_connector(tower::service_fn(move |_: http::Uri| {
-            let p = sock.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(p).await?,
-                ))
-            }
-        }))
-        .await
-        .unwrap();
-    AssignmentClient::new(ch)
 }
 
 fn sigterm(child: &Child) {
@@ -99,7 +85,7 @@ async fn sigterm_lets_the_in_flight_call_finish_and_exits_zero() {
     // Every call is held for 1.5 s (test hook), so SIGTERM lands mid-call.
     let mut child = spawn(&examples, &sock, &["--debug-delay", "1500ms"]);
     wait_for(&sock, &mut child).await;
-    let mut c = client(sock.clone()).await;
+    let mut c = unix_client(sock.clone()).await;
     let mut ctx = Struct::default();
     ctx.fields.insert(
         "targetingKey".into(),
@@ -161,7 +147,7 @@ async fn an_invalid_config_at_startup_serves_unavailable_not_a_crash() {
     let sock = tmp.path().join("c.sock");
     let mut child = spawn(&cfg, &sock, &[]);
     wait_for(&sock, &mut child).await;
-    let mut c = client(sock.clone()).await;
+    let mut c = unix_client(sock.clone()).await;
     let e = c
         .assign(pb::AssignRequest {
             experiment: "z".into(),
@@ -189,7 +175,7 @@ async fn calls_longer_than_the_grace_period_are_cut_off() {
         &["--debug-delay", "20s", "--shutdown-grace", "300ms"],
     );
     wait_for(&sock, &mut child).await;
-    let mut c = client(sock.clone()).await;
+    let mut c = unix_client(sock.clone()).await;
     let call = tokio::spawn(async move { c.assign_all(pb::AssignAllRequest::default()).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
     sigterm(&child);
@@ -218,7 +204,7 @@ async fn the_binary_watches_its_config_directory() {
     let sock = tmp.path().join("c.sock");
     let mut child = spawn(&cfg, &sock, &["--debounce-ms", "20"]);
     wait_for(&sock, &mut child).await;
-    let mut c = client(sock.clone()).await;
+    let mut c = unix_client(sock.clone()).await;
     let mut watch = c.watch(pb::WatchRequest {}).await.unwrap().into_inner();
     let first = watch.message().await.unwrap().unwrap();
     let e = c

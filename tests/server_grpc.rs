@@ -1,23 +1,25 @@
 //! End-to-end tests of the `cohortd.v1.Assignment` service against an in-process
 //! server on an ephemeral loopback port, with the generated tonic client.
 
-mod server_common;
+mod support;
 
 use cohortd::engine::{EvalOptions, Reason};
 use cohortd::transport::pb;
 use prost_types::value::Kind;
 use prost_types::{Struct, Value};
-use server_common::{ctx, start};
+use support::context::proto_ctx;
+use support::server::start;
+use support::sink::Seen;
 use tonic::Code;
 
 /// A unit (userId `u{i}`, country NL) whose `half` assignment has `reason`,
 /// found with the engine itself (the oracle for what the server must return).
-fn unit_with(server: &server_common::TestServer, key: &str, reason: Reason) -> String {
+fn unit_with(server: &support::server::TestServer, key: &str, reason: Reason) -> String {
     let snap = server.store.load().unwrap();
     (0..10_000)
         .map(|i| format!("u{i}"))
         .find(|u| {
-            let c = ctx(&[("targetingKey", u), ("country", "NL")]);
+            let c = proto_ctx(&[("targetingKey", u), ("country", "NL")]);
             snap.assign(key, &c, EvalOptions::default()).unwrap().reason == reason
         })
         .expect("some unit has this reason")
@@ -31,7 +33,7 @@ async fn assign_returns_the_engine_assignment_and_version() {
     let r = c
         .assign(pb::AssignRequest {
             experiment: "flag".into(),
-            context: Some(ctx(&[("targetingKey", "user-1")])),
+            context: Some(proto_ctx(&[("targetingKey", "user-1")])),
             ..Default::default()
         })
         .await
@@ -73,7 +75,7 @@ async fn assign_returns_the_engine_assignment_and_version() {
     let r = c
         .assign(pb::AssignRequest {
             experiment: "done".into(),
-            context: Some(ctx(&[("targetingKey", "user-1")])),
+            context: Some(proto_ctx(&[("targetingKey", "user-1")])),
             ..Default::default()
         })
         .await
@@ -87,7 +89,7 @@ async fn assign_returns_the_engine_assignment_and_version() {
     let r = c
         .assign(pb::AssignRequest {
             experiment: "layered".into(),
-            context: Some(ctx(&[("targetingKey", "user-1")])),
+            context: Some(proto_ctx(&[("targetingKey", "user-1")])),
             ..Default::default()
         })
         .await
@@ -103,7 +105,7 @@ async fn assign_agrees_with_the_engine_and_honours_sticky() {
     let snap = s.store.load().unwrap();
     for i in 0..200 {
         let u = format!("user-{i}");
-        let context = ctx(&[("targetingKey", &u), ("country", "NL")]);
+        let context = proto_ctx(&[("targetingKey", &u), ("country", "NL")]);
         let want = snap
             .assign("half", &context, EvalOptions::default())
             .unwrap();
@@ -120,7 +122,7 @@ async fn assign_agrees_with_the_engine_and_honours_sticky() {
         assert_eq!(got.enrolled, want.enrolled, "{u}");
     }
     let u = unit_with(&s, "half", Reason::Split);
-    let context = ctx(&[("targetingKey", &u), ("country", "NL")]);
+    let context = proto_ctx(&[("targetingKey", &u), ("country", "NL")]);
     let natural = snap
         .assign("half", &context, EvalOptions::default())
         .unwrap();
@@ -269,7 +271,7 @@ async fn exposures_are_recorded_only_when_asked_and_enrolled() {
     let version = s.store.load().unwrap().version().to_owned();
     let call = |exposure: bool, u: String| pb::AssignRequest {
         experiment: "half".into(),
-        context: Some(ctx(&[("targetingKey", &u), ("country", "NL")])),
+        context: Some(proto_ctx(&[("targetingKey", &u), ("country", "NL")])),
         exposure,
         ..Default::default()
     };
@@ -286,7 +288,13 @@ async fn exposures_are_recorded_only_when_asked_and_enrolled() {
     c.assign(call(true, enrolled.clone())).await.unwrap();
     assert_eq!(
         s.sink.take(),
-        vec![("half".into(), r.variant, enrolled, "assign", version)]
+        vec![Seen {
+            experiment: "half".into(),
+            variant: r.variant,
+            unit: enrolled,
+            source: "assign",
+            config_version: version,
+        }]
     );
 }
 
@@ -294,7 +302,7 @@ async fn exposures_are_recorded_only_when_asked_and_enrolled() {
 async fn assign_all_serves_every_experiment_or_the_listed_ones() {
     let s = start(true, |_| {}).await;
     let mut c = s.client().await;
-    let context = ctx(&[("targetingKey", "user-7"), ("country", "NL")]);
+    let context = proto_ctx(&[("targetingKey", "user-7"), ("country", "NL")]);
     let all = c
         .assign_all(pb::AssignAllRequest {
             context: Some(context.clone()),
@@ -340,7 +348,7 @@ async fn assign_all_serves_every_experiment_or_the_listed_ones() {
     assert_eq!(exposed.len(), enrolled.len());
     assert!(exposed
         .iter()
-        .all(|e| e.3 == "assign_all" && e.2 == "user-7"));
+        .all(|e| e.source == "assign_all" && e.unit == "user-7"));
 
     for (key, needle) in [("nope", "unknown experiment"), ("wip", "draft")] {
         let e = c
@@ -369,7 +377,7 @@ async fn log_exposures_validates_every_record_and_keeps_enrolled_ones() {
         let a = snap
             .assign(
                 "half",
-                &ctx(&[("targetingKey", u), ("country", "NL")]),
+                &proto_ctx(&[("targetingKey", u), ("country", "NL")]),
                 EvalOptions::default(),
             )
             .unwrap();
@@ -377,7 +385,7 @@ async fn log_exposures_validates_every_record_and_keeps_enrolled_ones() {
     };
     let rec = |exp: &str, u: &str, v: &str| pb::ExposureRecord {
         experiment: exp.into(),
-        context: Some(ctx(&[("targetingKey", u), ("country", "NL")])),
+        context: Some(proto_ctx(&[("targetingKey", u), ("country", "NL")])),
         variant: v.into(),
         config_version: snap.version().into(),
     };
@@ -395,10 +403,10 @@ async fn log_exposures_validates_every_record_and_keeps_enrolled_ones() {
     assert_eq!(r.accepted, 2, "the unit outside the traffic is no exposure");
     let got = s.sink.take();
     assert_eq!(got.len(), 2);
-    assert_eq!(got[0].0, "half");
-    assert_eq!(got[0].2, enrolled);
-    assert_eq!(got[1].0, "flag");
-    assert!(got.iter().all(|e| e.3 == "log_exposures"));
+    assert_eq!(got[0].experiment, "half");
+    assert_eq!(got[0].unit, enrolled);
+    assert_eq!(got[1].experiment, "flag");
+    assert!(got.iter().all(|e| e.source == "log_exposures"));
 
     let cases = [
         (
@@ -415,7 +423,7 @@ async fn log_exposures_validates_every_record_and_keeps_enrolled_ones() {
         (
             pb::ExposureRecord {
                 experiment: "half".into(),
-                context: Some(ctx(&[("country", "NL")])),
+                context: Some(proto_ctx(&[("country", "NL")])),
                 variant: "a".into(),
                 config_version: String::new(),
             },
@@ -444,7 +452,7 @@ async fn explain_reports_every_decision_step() {
     let r = c
         .explain(pb::AssignRequest {
             experiment: "half".into(),
-            context: Some(ctx(&[("targetingKey", &u), ("country", "NL")])),
+            context: Some(proto_ctx(&[("targetingKey", &u), ("country", "NL")])),
             ..Default::default()
         })
         .await
@@ -485,7 +493,7 @@ async fn explain_reports_every_decision_step() {
     let r = c
         .explain(pb::AssignRequest {
             experiment: "half".into(),
-            context: Some(ctx(&[("targetingKey", &u), ("country", "DE")])),
+            context: Some(proto_ctx(&[("targetingKey", &u), ("country", "DE")])),
             ..Default::default()
         })
         .await
@@ -503,7 +511,7 @@ async fn explain_reports_every_decision_step() {
     let r = c
         .explain(pb::AssignRequest {
             experiment: "layered".into(),
-            context: Some(ctx(&[("targetingKey", &u)])),
+            context: Some(proto_ctx(&[("targetingKey", &u)])),
             ..Default::default()
         })
         .await
@@ -521,7 +529,7 @@ async fn explain_reports_every_decision_step() {
     let r = c
         .explain(pb::AssignRequest {
             experiment: "half".into(),
-            context: Some(ctx(&[("targetingKey", &u), ("country", "NL")])),
+            context: Some(proto_ctx(&[("targetingKey", &u), ("country", "NL")])),
             sticky: [(
                 "half".to_string(),
                 pb::StickyAssignment {
@@ -560,7 +568,7 @@ async fn watch_sends_the_version_then_one_event_per_reload() {
     assert_eq!(first.config_version, v0);
 
     // Edit: change `flag`, remove `done`, add `extra`.
-    let text = server_common::CONFIG
+    let text = support::server::CONFIG
         .replace("trafficAllocation: 0.5", "trafficAllocation: 0.6")
         .replace(
             "  - key: done\n    status: completed\n    winner: big\n    variants: [small, big]\n",
@@ -603,7 +611,7 @@ async fn limits_are_invalid_argument_naming_the_limit() {
     })
     .await;
     let mut c = s.client().await;
-    let many = ctx(&[("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")]);
+    let many = proto_ctx(&[("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")]);
     let e = c
         .assign(pb::AssignRequest {
             experiment: "flag".into(),
@@ -619,7 +627,7 @@ async fn limits_are_invalid_argument_naming_the_limit() {
     let e = c
         .assign(pb::AssignRequest {
             experiment: "flag".into(),
-            context: Some(ctx(&[("targetingKey", &long)])),
+            context: Some(proto_ctx(&[("targetingKey", &long)])),
             ..Default::default()
         })
         .await
@@ -650,7 +658,7 @@ async fn limits_are_invalid_argument_naming_the_limit() {
 
     let rec = pb::ExposureRecord {
         experiment: "flag".into(),
-        context: Some(ctx(&[("targetingKey", "u")])),
+        context: Some(proto_ctx(&[("targetingKey", "u")])),
         variant: "on".into(),
         config_version: String::new(),
     };
@@ -668,7 +676,7 @@ async fn limits_are_invalid_argument_naming_the_limit() {
     let e = c
         .assign(pb::AssignRequest {
             experiment: "flag".into(),
-            context: Some(ctx(&[("blob", &"y".repeat(8000))])),
+            context: Some(proto_ctx(&[("blob", &"y".repeat(8000))])),
             ..Default::default()
         })
         .await
@@ -700,7 +708,7 @@ async fn limits_are_invalid_argument_naming_the_limit() {
     let ok = c
         .assign(pb::AssignRequest {
             experiment: "flag".into(),
-            context: Some(ctx(&[("targetingKey", "u")])),
+            context: Some(proto_ctx(&[("targetingKey", "u")])),
             ..Default::default()
         })
         .await

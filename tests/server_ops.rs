@@ -2,14 +2,15 @@
 //! reflection (v1 and v1alpha), the Unix socket listener, Watch resync after a
 //! burst of reloads, and the management HTTP port (/healthz, /readyz, /metrics).
 
-mod server_common;
+mod support;
 
 use std::time::Duration;
 
 use cohortd::server::{Bound, Listen};
 use cohortd::transport::pb;
-use cohortd::transport::pb::assignment_client::AssignmentClient;
-use server_common::{ctx, start};
+use support::context::proto_ctx;
+use support::server::start;
+use support::unix::unix_client;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -188,22 +189,6 @@ async fn reflection_v1_and_v1alpha_list_the_services() {
         .any(|s| s.name == "cohortd.v1.Assignment"));
 }
 
-async fn uds_client(path: std::path::PathBuf) -> AssignmentClient<tonic::transport::Channel> {
-    let ch = tonic::transport::Endpoint::try_from("http://localhost")
-        .unwrap()
-        .connect_with_connector(tower::service_fn(move |_: http::Uri| {
-            let p = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(p).await?,
-                ))
-            }
-        }))
-        .await
-        .unwrap();
-    AssignmentClient::new(ch)
-}
-
 #[tokio::test]
 async fn serves_on_a_unix_socket_and_replaces_a_stale_one() {
     let sock_dir = tempfile::tempdir().unwrap();
@@ -218,11 +203,11 @@ async fn serves_on_a_unix_socket_and_replaces_a_stale_one() {
     })
     .await;
     assert_eq!(s.running.grpc_addr, Bound::Unix(path.clone()));
-    let mut c = uds_client(path.clone()).await;
+    let mut c = unix_client(path.clone()).await;
     let r = c
         .assign(pb::AssignRequest {
             experiment: "flag".into(),
-            context: Some(ctx(&[("targetingKey", "u1")])),
+            context: Some(proto_ctx(&[("targetingKey", "u1")])),
             ..Default::default()
         })
         .await
@@ -281,7 +266,7 @@ async fn watch_resyncs_after_falling_behind() {
     // More reloads than the broadcast buffer (64) holds, with no await in
     // between: on this runtime the stream task cannot keep up and lags.
     for i in 0..100 {
-        let text = server_common::CONFIG.replace(
+        let text = support::server::CONFIG.replace(
             "trafficAllocation: 0.5",
             &format!("trafficAllocation: 0.{:03}", 100 + i),
         );
@@ -314,7 +299,7 @@ async fn metrics_count_calls_by_method_and_code() {
     for _ in 0..3 {
         c.assign(pb::AssignRequest {
             experiment: "flag".into(),
-            context: Some(ctx(&[("targetingKey", "u1")])),
+            context: Some(proto_ctx(&[("targetingKey", "u1")])),
             ..Default::default()
         })
         .await

@@ -3,7 +3,7 @@
 //! of an event id are recorded once; a refused batch records nothing; a dead
 //! collector fails no call; and `cohortd analyze` reads what Track exported.
 
-mod exposure_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,10 +11,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cohortd::exposure::pipeline::PipelineConfig;
 use cohortd::exposure::privacy::{hash_unit, UnitIdMode};
 use cohortd::transport::pb;
-use exposure_support::otlp::{attrs, hex, Receiver, V};
-use exposure_support::{proto_ctx, serve};
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use support::context::proto_ctx;
+use support::otlp::{attrs, hex, Receiver, V};
+use support::pipeline::serve;
 
 const CONFIG: &str = r#"
 experiments:

@@ -138,6 +138,7 @@ pub fn welch(c: &Group, t: &Group, alpha: f64) -> Option<Comparison> {
     let p = 2.0 * dist.sf(stat.abs());
     let h = dist.inverse_cdf(1.0 - alpha / 2.0) * se;
     let (rel_lift, rel_ci) = relative(c, t, vc, vt, alpha);
+    // The same result shape as `two_proportion`, filled by a different test.
     Some(Comparison {
         control_mean: c.mean(),
         treatment_mean: t.mean(),

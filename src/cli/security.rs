@@ -1,5 +1,6 @@
 //! The `serve` flags for TLS, auth, ingest and the probe listener (see
-//! docs/security.md for what each one closes).
+//! docs/security.md for what each one closes). The `#[arg(...)]` blocks look
+//! alike because each flag declares its own name, env var and requirement.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

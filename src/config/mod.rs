@@ -9,14 +9,14 @@ pub mod flagd_schema;
 pub mod lenient;
 pub mod load;
 pub mod model;
+pub mod parse;
 pub mod read_limits;
 pub mod redact;
 pub mod schema;
 pub mod suggest;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use load::{
-    load_path, parse_file, parse_sources, read_sources, read_sources_with, RawFile, SourceFile,
-};
+pub use load::{load_path, parse_sources, read_sources, read_sources_with, RawFile};
 pub use model::*;
+pub use parse::{parse_file, SourceFile};
 pub use read_limits::ReadLimits;

@@ -4,6 +4,11 @@
 //! ConfigMap and are checked and compiled once into a [`crate::snapshot::Snapshot`].
 //! Every struct denies unknown fields, so a typo such as `trafficAlocation` is an
 //! error that names the field instead of a silently ignored setting.
+//!
+//! Over 500 lines because it is one idea, the whole cohortd format in one place
+//! (the JSON Schema is generated from it); the `#[serde(...)]` attribute lines
+//! repeat from struct to struct because each field declares its own spelling
+//! and default, not because logic is copied.
 
 use std::collections::BTreeMap;
 

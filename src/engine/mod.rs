@@ -3,6 +3,11 @@
 //! Nothing here allocates, locks or does I/O. The same code path serves `Assign`
 //! and `Explain`: explaining passes a [`Trace`] that records each decision, while
 //! ordinary evaluation passes `()`, whose calls compile to nothing.
+//!
+//! Over 500 lines because it is one idea, the evaluation of one experiment, kept
+//! whole so the decision order (status, unit, targeting, sticky, holdout, layer,
+//! traffic, variant) reads top to bottom; the types it reports (reasons, steps,
+//! errors) are its vocabulary, and the hashing itself is in [`bucket`].
 
 pub mod bucket;
 pub mod context;

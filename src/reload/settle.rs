@@ -72,12 +72,7 @@ pub async fn settled(
         let patient = !immediate && started.elapsed() < MAX_WAIT && !is_atomic_volume(dir);
         if patient && !s.settle.is_zero() {
             let wait = s.settle.saturating_sub(since.elapsed());
-            tokio::select! {
-                _ = &mut *stop => return None,
-                _ = sleep(wait) => {}
-            }
-            let now = blocking_stamp(dir).await;
-            if now != last {
+            if let Some(now) = changed_after(wait, dir, last, stop).await? {
                 (last, since) = (now, Instant::now());
                 continue;
             }
@@ -102,12 +97,7 @@ pub async fn settled(
                         wait = %format_args!("{:.1}s", wait.as_secs_f64()),
                         "config change removes a running experiment; waiting for it to persist (--removal-settle)"
                     );
-                    tokio::select! {
-                        _ = &mut *stop => return None,
-                        _ = sleep(wait) => {}
-                    }
-                    let now = blocking_stamp(dir).await;
-                    if now != last {
+                    if let Some(now) = changed_after(wait, dir, last, stop).await? {
                         (last, since) = (now, Instant::now());
                         continue;
                     }
@@ -121,6 +111,22 @@ pub async fn settled(
             compiled,
         });
     }
+}
+
+/// Waits `wait` (or until `stop`: `None`), then re-stamps `dir`: the new stamp
+/// if the content changed since `last`, so the wait starts over.
+async fn changed_after(
+    wait: Duration,
+    dir: &Path,
+    last: u64,
+    stop: &mut oneshot::Receiver<()>,
+) -> Option<Option<u64>> {
+    tokio::select! {
+        _ = &mut *stop => return None,
+        _ = sleep(wait) => {}
+    }
+    let now = blocking_stamp(dir).await;
+    Some((now != last).then_some(now))
 }
 
 /// Applies a [`Ready`] config on a blocking thread; frees the replaced snapshot

@@ -378,24 +378,22 @@ fn log_outcome(
         );
     }
     match outcome {
-        ReloadOutcome::Applied(ev) if was_failing => tracing::info!(
-            dir = %dir.display(),
-            trigger,
-            version = %ev.version,
-            added = ev.added.len(),
-            changed = ev.changed.len(),
-            removed = ev.removed.len(),
-            "config recovered: the new config is valid and now serves"
-        ),
-        ReloadOutcome::Applied(ev) => tracing::info!(
-            dir = %dir.display(),
-            trigger,
-            version = %ev.version,
-            added = ev.added.len(),
-            changed = ev.changed.len(),
-            removed = ev.removed.len(),
-            "config reload applied"
-        ),
+        ReloadOutcome::Applied(ev) => {
+            let what = if was_failing {
+                "config recovered: the new config is valid and now serves"
+            } else {
+                "config reload applied"
+            };
+            tracing::info!(
+                dir = %dir.display(),
+                trigger,
+                version = %ev.version,
+                added = ev.added.len(),
+                changed = ev.changed.len(),
+                removed = ev.removed.len(),
+                "{what}"
+            )
+        }
         ReloadOutcome::Unchanged if was_failing => tracing::info!(
             dir = %dir.display(),
             trigger,

@@ -20,7 +20,8 @@
 
 use serde::Serialize;
 
-use super::diff::{Cause, ExperimentDiff, SnapshotDiff};
+use super::cause::Cause;
+use super::diff::{ExperimentDiff, SnapshotDiff};
 use super::summary::Summary;
 use crate::config::{ConfigError, ConfigErrors};
 

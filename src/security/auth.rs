@@ -11,12 +11,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use arc_swap::ArcSwap;
 use subtle::ConstantTimeEq;
 
-use super::gate::GateFuture;
+use super::gate::{Check, Gate, GateLayer};
 use super::secret_file::{read_bounded, FileError};
 
 /// Shortest token accepted without a warning.
@@ -126,59 +125,31 @@ pub enum Style {
 }
 
 /// Refuses calls without a valid token (health excepted).
-#[derive(Debug, Clone)]
-pub struct AuthLayer {
-    store: Arc<TokenStore>,
-    style: Style,
-}
+pub type AuthLayer = GateLayer<TokenCheck>;
+
+/// A service behind [`AuthLayer`].
+pub type Auth<S> = Gate<S, TokenCheck>;
 
 impl AuthLayer {
     /// A layer checking against `store`.
     pub fn new(store: Arc<TokenStore>, style: Style) -> Self {
-        AuthLayer { store, style }
+        GateLayer(TokenCheck { store, style })
     }
 }
 
-impl<S> tower::Layer<S> for AuthLayer {
-    type Service = Auth<S>;
-
-    fn layer(&self, inner: S) -> Auth<S> {
-        Auth {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
-
-/// See [`AuthLayer`].
+/// The token check of [`AuthLayer`].
 #[derive(Debug, Clone)]
-pub struct Auth<S> {
-    inner: S,
-    layer: AuthLayer,
+pub struct TokenCheck {
+    store: Arc<TokenStore>,
+    style: Style,
 }
 
-impl<S, B, RB> tower::Service<http::Request<B>> for Auth<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<RB>>,
-    RB: Default,
-{
-    type Response = http::Response<RB>;
-    type Error = S::Error;
-    type Future = GateFuture<S::Future, http::Response<RB>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let ok = is_health(req.uri().path())
-            || presented(&req).is_some_and(|t| self.layer.store.accepts(t));
-        if ok {
-            return GateFuture::Inner {
-                fut: self.inner.call(req),
-            };
+impl Check for TokenCheck {
+    fn refuse<B, RB: Default>(&self, req: &http::Request<B>) -> Option<http::Response<RB>> {
+        if is_health(req.uri().path()) || presented(req).is_some_and(|t| self.store.accepts(t)) {
+            return None;
         }
-        let response = match self.layer.style {
+        Some(match self.style {
             Style::Grpc => tonic::Status::unauthenticated(
                 "missing or wrong token: send `authorization: Bearer <token>` (see --auth-token-file)",
             )
@@ -192,10 +163,7 @@ where
                 );
                 r
             }
-        };
-        GateFuture::Refused {
-            response: Some(response),
-        }
+        })
     }
 }
 

@@ -10,10 +10,9 @@
 //! the bucket travels in the connection's [`ConnInfo`](super::conn::ConnInfo).
 
 use std::sync::Mutex;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
-use super::gate::GateFuture;
+use super::gate::{Check, Gate, GateLayer};
 
 /// The gRPC paths of the ingest methods.
 pub const INGEST_METHODS: [&str; 2] = [
@@ -95,63 +94,35 @@ pub fn admit(extensions: &http::Extensions, records: usize) -> Result<(), tonic:
 }
 
 /// Refuses ingest methods when ingest is off.
-#[derive(Debug, Clone, Copy)]
-pub struct IngestGateLayer {
-    enabled: bool,
-}
+pub type IngestGateLayer = GateLayer<IngestCheck>;
+
+/// A service behind [`IngestGateLayer`].
+pub type IngestGate<S> = Gate<S, IngestCheck>;
 
 impl IngestGateLayer {
     /// A gate for `policy`.
     pub fn new(policy: IngestPolicy) -> Self {
-        IngestGateLayer {
+        GateLayer(IngestCheck {
             enabled: policy.enabled,
-        }
+        })
     }
 }
 
-impl<S> tower::Layer<S> for IngestGateLayer {
-    type Service = IngestGate<S>;
-
-    fn layer(&self, inner: S) -> IngestGate<S> {
-        IngestGate {
-            inner,
-            enabled: self.enabled,
-        }
-    }
-}
-
-/// See [`IngestGateLayer`].
-#[derive(Debug, Clone)]
-pub struct IngestGate<S> {
-    inner: S,
+/// The check of [`IngestGateLayer`]: ingest methods pass only when enabled.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestCheck {
     enabled: bool,
 }
 
-impl<S, B, RB> tower::Service<http::Request<B>> for IngestGate<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<RB>>,
-    RB: Default,
-{
-    type Response = http::Response<RB>;
-    type Error = S::Error;
-    type Future = GateFuture<S::Future, http::Response<RB>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        if !self.enabled && INGEST_METHODS.contains(&req.uri().path()) {
-            let status = tonic::Status::permission_denied(
-                "ingest calls are switched off on this server (--ingest off)",
-            );
-            return GateFuture::Refused {
-                response: Some(status.into_http()),
-            };
+impl Check for IngestCheck {
+    fn refuse<B, RB: Default>(&self, req: &http::Request<B>) -> Option<http::Response<RB>> {
+        if self.enabled || !INGEST_METHODS.contains(&req.uri().path()) {
+            return None;
         }
-        GateFuture::Inner {
-            fut: self.inner.call(req),
-        }
+        let status = tonic::Status::permission_denied(
+            "ingest calls are switched off on this server (--ingest off)",
+        );
+        Some(status.into_http())
     }
 }
 

@@ -33,7 +33,7 @@ impl Snapshot {
         for f in raw {
             // A file with problems is still checked as far as it could be read,
             // so one run lists everything to fix.
-            let (doc, mut problems) = crate::config::load::parse_file_partial(&f.path, &f.bytes);
+            let (doc, mut problems) = crate::config::parse::parse_file_partial(&f.path, &f.bytes);
             errors.append(&mut problems);
             if let Some(doc) = doc {
                 parsed.push(SourceFile {

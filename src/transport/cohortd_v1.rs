@@ -16,12 +16,13 @@ use tonic::{Request, Response, Status};
 
 use crate::engine::context::UnitBuf;
 use crate::engine::resolve::resolve;
-use crate::engine::{Assignment, EvalError, EvalOptions, Reason, Step, Sticky, Trace};
+use crate::engine::{Assignment, EvalError, EvalOptions, Reason, Sticky};
 use crate::exposure::{expose, Source, Subject};
 use crate::reload::ReloadEvent;
 use crate::snapshot::Experiment;
 use crate::state::AppState;
-use crate::transport::convert::{attr_to_proto, json_to_proto};
+use crate::transport::convert::json_to_proto;
+use crate::transport::explain::ExplainSteps;
 use crate::transport::pb;
 use crate::transport::status::{eval_status, snapshot_or_unavailable};
 use crate::Snapshot;
@@ -56,6 +57,27 @@ impl AssignmentService {
         let ctx = ctx.as_ref().unwrap_or(empty);
         self.state.limits.check_context(ctx)?;
         Ok(ctx)
+    }
+
+    /// What `Assign` and `Explain` check before evaluating one experiment: the
+    /// key, the sticky map and the context against the limits, then the serving
+    /// snapshot (UNAVAILABLE before the first config) and the options.
+    fn one_experiment<'r>(
+        &self,
+        r: &'r pb::AssignRequest,
+        empty: &'r Struct,
+    ) -> Result<(&'r Struct, Arc<Snapshot>, EvalOptions<'r>), Status> {
+        self.state
+            .limits
+            .check_key("experiment key", &r.experiment)?;
+        self.check_sticky(&r.sticky)?;
+        let ctx = self.context(&r.context, empty)?;
+        let snap = self.snapshot()?;
+        let opts = EvalOptions {
+            sticky: sticky_for(&r.sticky, &r.experiment),
+            ..EvalOptions::default()
+        };
+        Ok((ctx, snap, opts))
     }
 
     fn check_sticky(&self, sticky: &HashMap<String, pb::StickyAssignment>) -> Result<(), Status> {
@@ -134,17 +156,8 @@ impl pb::assignment_server::Assignment for AssignmentService {
         request: Request<pb::AssignRequest>,
     ) -> Result<Response<pb::AssignResponse>, Status> {
         let r = request.get_ref();
-        self.state
-            .limits
-            .check_key("experiment key", &r.experiment)?;
-        self.check_sticky(&r.sticky)?;
         let empty = Struct::default();
-        let ctx = self.context(&r.context, &empty)?;
-        let snap = self.snapshot()?;
-        let opts = EvalOptions {
-            sticky: sticky_for(&r.sticky, &r.experiment),
-            ..EvalOptions::default()
-        };
+        let (ctx, snap, opts) = self.one_experiment(r, &empty)?;
         let res = resolve(&snap, &r.experiment, ctx, opts).map_err(|e| eval_status(&snap, e))?;
         let Some(a) = res.assignment else {
             return Err(not_an_experiment(&r.experiment));
@@ -308,27 +321,13 @@ impl pb::assignment_server::Assignment for AssignmentService {
         request: Request<pb::AssignRequest>,
     ) -> Result<Response<pb::ExplainResponse>, Status> {
         let r = request.get_ref();
-        self.state
-            .limits
-            .check_key("experiment key", &r.experiment)?;
-        self.check_sticky(&r.sticky)?;
         let empty = Struct::default();
-        let ctx = self.context(&r.context, &empty)?;
-        let snap = self.snapshot()?;
-        let opts = EvalOptions {
-            sticky: sticky_for(&r.sticky, &r.experiment),
-            ..EvalOptions::default()
-        };
+        let (ctx, snap, opts) = self.one_experiment(r, &empty)?;
         let mut steps = ExplainSteps::default();
         let a = snap
             .assign_traced(&r.experiment, ctx, opts, &mut steps)
             .map_err(|e| eval_status(&snap, e))?;
-        let mut steps = steps.0;
-        if a.reason == Reason::Split {
-            for s in steps.iter_mut().filter(|s| s.kind == "score") {
-                s.passed = s.variant == *a.variant.key;
-            }
-        }
+        let steps = steps.finish(&a);
         Ok(Response::new(pb::ExplainResponse {
             assignment: Some(assign_response(&a, snap.version())),
             steps,
@@ -395,140 +394,5 @@ impl pb::assignment_server::Assignment for AssignmentService {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
-    }
-}
-
-/// Collects engine [`Step`]s as proto `ExplainStep`s. Score steps are marked
-/// `passed` afterwards, once the winner is known.
-#[derive(Default)]
-struct ExplainSteps(Vec<pb::ExplainStep>);
-
-impl Trace for ExplainSteps {
-    fn step(&mut self, step: Step<'_>) {
-        let seen = |s: Option<crate::engine::Attr<'_>>| s.map(attr_to_proto);
-        let s = match step {
-            Step::Status(st) => pb::ExplainStep {
-                kind: "status".into(),
-                description: format!("status is {}", st.as_str()),
-                passed: st == crate::config::Status::Running,
-                ..Default::default()
-            },
-            Step::Unit {
-                attribute,
-                seen: v,
-                usable,
-            } => pb::ExplainStep {
-                kind: "unit".into(),
-                description: if usable {
-                    format!("unit id read from `{attribute}`")
-                } else {
-                    format!("`{attribute}` is missing or not a usable unit id")
-                },
-                passed: usable,
-                attribute: attribute.into(),
-                seen: seen(v),
-                ..Default::default()
-            },
-            Step::Rule {
-                origin,
-                text,
-                attribute,
-                seen: v,
-                matched,
-            } => pb::ExplainStep {
-                kind: "rule".into(),
-                // "passed"/"failed" rather than "matched": an exclude that
-                // passes is one whose excluded value did not match.
-                description: format!(
-                    "{origin}: {text}: {}",
-                    if matched {
-                        "passed"
-                    } else {
-                        "failed, so the unit is outside the targeting"
-                    }
-                ),
-                passed: matched,
-                attribute: attribute.into(),
-                seen: seen(v),
-                ..Default::default()
-            },
-            Step::Sticky { variant, honoured } => pb::ExplainStep {
-                kind: "sticky".into(),
-                description: if honoured {
-                    format!("sticky assignment to `{variant}` honoured")
-                } else {
-                    format!("sticky assignment to `{variant}` ignored: no such variant")
-                },
-                passed: honoured,
-                variant: variant.into(),
-                ..Default::default()
-            },
-            Step::Holdout { key, slot, end } => pb::ExplainStep {
-                kind: "holdout".into(),
-                description: format!(
-                    "holdout `{key}`: slot {slot} {} threshold {end}",
-                    if (slot as u64) < end {
-                        "< (held out)"
-                    } else {
-                        ">= (not held out)"
-                    }
-                ),
-                passed: slot as u64 >= end,
-                slot: slot.into(),
-                threshold: end,
-                ..Default::default()
-            },
-            Step::Layer {
-                key,
-                slot,
-                start,
-                end,
-            } => {
-                let inside = start <= slot as u64 && (slot as u64) < end;
-                pb::ExplainStep {
-                    kind: "layer".into(),
-                    description: format!(
-                        "layer `{key}`: slot {slot} {} range [{start}, {end})",
-                        if inside { "inside" } else { "outside" }
-                    ),
-                    passed: inside,
-                    slot: slot.into(),
-                    threshold: end,
-                    ..Default::default()
-                }
-            }
-            Step::Traffic { slot, threshold } => {
-                let inside = (slot as u64) < threshold;
-                pb::ExplainStep {
-                    kind: "traffic".into(),
-                    description: format!(
-                        "traffic: slot {slot} {} threshold {threshold}",
-                        if inside {
-                            "< (enrolled)"
-                        } else {
-                            ">= (not enrolled)"
-                        }
-                    ),
-                    passed: inside,
-                    slot: slot.into(),
-                    threshold,
-                    ..Default::default()
-                }
-            }
-            Step::Score {
-                variant,
-                weight,
-                score,
-            } => pb::ExplainStep {
-                kind: "score".into(),
-                description: format!(
-                    "variant `{variant}` (weight {weight}) scores {score} (lowest wins)"
-                ),
-                variant: variant.into(),
-                score,
-                ..Default::default()
-            },
-        };
-        self.0.push(s);
     }
 }

@@ -20,9 +20,11 @@ use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Sleep;
 use tokio_stream::{Stream, StreamExt};
+
+use super::slot::Slot;
 
 /// Bytes a connection must send before the handshake deadline: the length of
 /// the HTTP/2 client preface.
@@ -50,21 +52,15 @@ impl ConnLimit {
 
     /// Takes a slot for `io`, or closes it (by dropping it) when none is free.
     pub fn admit<T>(&self, io: T) -> Option<Limited<T>> {
-        match Arc::clone(&self.slots).try_acquire_owned() {
-            Ok(permit) => {
-                self.open.inc();
-                Some(Limited {
-                    io,
-                    _slot: Slot {
-                        _permit: permit,
-                        open: self.open.clone(),
-                    },
-                    deadline: (!self.handshake.is_zero())
-                        .then(|| Box::pin(tokio::time::sleep(self.handshake))),
-                    read: 0,
-                })
-            }
-            Err(_) => {
+        match Slot::try_take(&self.slots, &self.open) {
+            Some(slot) => Some(Limited {
+                io,
+                _slot: slot,
+                deadline: (!self.handshake.is_zero())
+                    .then(|| Box::pin(tokio::time::sleep(self.handshake))),
+                read: 0,
+            }),
+            None => {
                 tracing::debug!(
                     listener = self.listener,
                     "connection refused: all slots taken"
@@ -83,19 +79,6 @@ impl ConnLimit {
             Ok(io) => self.admit(io).map(Ok),
             Err(e) => Some(Err(e)),
         })
-    }
-}
-
-/// Frees the slot and lowers the gauge when the connection is dropped.
-#[derive(Debug)]
-struct Slot {
-    _permit: OwnedSemaphorePermit,
-    open: Gauge,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.open.dec();
     }
 }
 

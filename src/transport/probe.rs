@@ -19,21 +19,14 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::state::AppState;
 
+/// The gRPC health service, as the API listener serves it (server.rs builds
+/// one and hands a clone here, so both listeners report the same statuses).
+pub type HealthGrpc =
+    tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>;
+
 /// The probe routes: `health` (the same gRPC health service the API listener
 /// serves, so both report the same status) plus the admin port's health pages.
-pub fn router<H>(state: AppState, health: H) -> Router
-where
-    H: tower::Service<
-            http::Request<tonic::body::Body>,
-            Error = std::convert::Infallible,
-            Response = http::Response<tonic::body::Body>,
-        > + tonic::server::NamedService
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    H::Future: Send + 'static,
-{
+pub fn router(state: AppState, health: HealthGrpc) -> Router {
     let grpc = tonic::service::Routes::new(health).into_axum_router();
     grpc.merge(super::admin::health_router(state))
         .fallback(not_here)
@@ -63,23 +56,11 @@ async fn not_here(req: axum::extract::Request) -> Response {
 /// Serves the probe listener (bound by the server, which owns binding errors)
 /// until shutdown: one port, gRPC health over h2c and `/healthz` `/readyz` over
 /// HTTP/1.
-pub fn start<H>(
+pub fn start(
     l: TcpListener,
     state: &AppState,
-    health: H,
-) -> JoinHandle<Result<(), tonic::transport::Error>>
-where
-    H: tower::Service<
-            http::Request<tonic::body::Body>,
-            Error = std::convert::Infallible,
-            Response = http::Response<tonic::body::Body>,
-        > + tonic::server::NamedService
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    H::Future: Send + 'static,
-{
+    health: HealthGrpc,
+) -> JoinHandle<Result<(), tonic::transport::Error>> {
     let routes = tonic::service::Routes::from(router(state.clone(), health));
     let mut stop = state.shutdown.clone();
     tokio::spawn(

@@ -14,8 +14,10 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use prometheus_client::metrics::gauge::Gauge;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tower::{Layer, Service};
+
+use super::slot::Slot;
 
 /// Whether a gRPC path is one of the long-lived streams.
 fn is_stream(path: &str) -> bool {
@@ -59,19 +61,6 @@ pub struct StreamLimit<S> {
     limit: StreamLimitLayer,
 }
 
-/// Holds a slot; lowers the gauge when dropped.
-#[derive(Debug)]
-struct Slot {
-    _permit: OwnedSemaphorePermit,
-    open: Gauge,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.open.dec();
-    }
-}
-
 impl<S, ReqB, ResB> Service<http::Request<ReqB>> for StreamLimit<S>
 where
     S: Service<http::Request<ReqB>, Response = http::Response<ResB>>,
@@ -92,19 +81,12 @@ where
                 slot: None,
             };
         }
-        match Arc::clone(&self.limit.slots).try_acquire_owned() {
-            Ok(permit) => {
-                self.limit.open.inc();
-                let slot = Slot {
-                    _permit: permit,
-                    open: self.limit.open.clone(),
-                };
-                SlotFuture::Call {
-                    inner: self.inner.call(req),
-                    slot: Some(slot),
-                }
-            }
-            Err(_) => SlotFuture::Refused {
+        match Slot::try_take(&self.limit.slots, &self.limit.open) {
+            Some(slot) => SlotFuture::Call {
+                inner: self.inner.call(req),
+                slot: Some(slot),
+            },
+            None => SlotFuture::Refused {
                 status: Some(tonic::Status::resource_exhausted(format!(
                     "all {} stream slots are in use (--max-streams); retry later",
                     self.limit.max

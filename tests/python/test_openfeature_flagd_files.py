@@ -7,7 +7,7 @@ Driven by tests/openfeature_python_flagd_files.rs:
 
     python test_openfeature_flagd_files.py rpc|in-process PORT CASES_JSON
 
-CASES_JSON holds cohortd's offline answers (tests/flagd_providers/mod.rs):
+CASES_JSON holds cohortd's offline answers (tests/support/providers.rs):
 for every flag and context, what get_<type>_details must return, asked with the
 flag's type and with a wrong type. Every answer (value or the caller's default,
 variant, reason, error code) and every flag's metadata must match. Then the

@@ -6,7 +6,7 @@ use cohortd::safety::guard::{judge, Verdict};
 use cohortd::safety::simulate::estimate;
 use cohortd::Snapshot;
 
-use super::snap;
+use crate::support::compile::compile;
 
 const AT: i64 = 1_800_000_000;
 
@@ -17,7 +17,7 @@ fn one(old: &Snapshot, new: &Snapshot) -> ExperimentDiff {
 }
 
 fn pair(old: &str, new: &str) -> (ExperimentDiff, Verdict) {
-    let d = one(&snap(old), &snap(new));
+    let d = one(&compile(old), &compile(new));
     let v = judge(&d).verdict;
     (d, v)
 }
@@ -31,11 +31,13 @@ const BASE: &str =
 
 #[test]
 fn identical_configs_differ_in_nothing() {
-    let d = diff(&snap(BASE), &snap(BASE), AT);
+    let d = diff(&compile(BASE), &compile(BASE), AT);
     assert!(d.experiments.is_empty());
     // Reformatting is not a change either.
     let spaced = BASE.replace(',', ", ");
-    assert!(diff(&snap(BASE), &snap(&spaced), AT).experiments.is_empty());
+    assert!(diff(&compile(BASE), &compile(&spaced), AT)
+        .experiments
+        .is_empty());
 }
 
 #[test]
@@ -181,11 +183,11 @@ fn experiments_added_and_removed() {
         "[{BASE},{}]",
         r#"{"key":"f","status":"running","variants":["x"]}"#
     );
-    let d = diff(&snap(BASE), &snap(&two), AT);
+    let d = diff(&compile(BASE), &compile(&two), AT);
     assert_eq!(d.experiments[0].key, "f");
     assert_eq!(d.experiments[0].causes, vec![Cause::ExperimentAdded]);
     assert_eq!(judge(&d.experiments[0]).verdict, Verdict::Safe);
-    let d = diff(&snap(&two), &snap(BASE), AT);
+    let d = diff(&compile(&two), &compile(BASE), AT);
     assert_eq!(d.experiments[0].causes, vec![Cause::ExperimentRemoved]);
     assert_eq!(judge(&d.experiments[0]).verdict, Verdict::Warn);
     assert!(close(d.experiments[0].impact.left, 1.0));
@@ -312,7 +314,7 @@ fn exact_fractions_match_the_simulation() {
     ];
     const N: u64 = 200_000;
     for (name, old, new) in cases {
-        let (o, n) = (snap(&old), snap(&new));
+        let (o, n) = (compile(&old), compile(&new));
         let d = one(&o, &n);
         let est = estimate(o.experiment("e"), n.experiment("e"), AT, N);
         let before = d.before.as_ref().unwrap().enrolled;

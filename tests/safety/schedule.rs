@@ -10,7 +10,7 @@ use cohortd::{EvalOptions, Snapshot};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-use super::snap;
+use crate::support::compile::compile;
 
 fn ramp(base: f64, steps: &[(&str, f64)]) -> String {
     let steps: Vec<Value> = steps
@@ -78,7 +78,7 @@ fn invalid_schedules_name_file_experiment_and_field() {
 
 #[test]
 fn the_step_in_force_decides_enrolment() {
-    let s = snap(&ramp(
+    let s = compile(&ramp(
         0.0,
         &[("2026-01-01T00:00:00Z", 0.5), ("2026-01-02T00:00:00Z", 1.0)],
     ));
@@ -104,8 +104,8 @@ fn the_step_in_force_decides_enrolment() {
 
 #[test]
 fn without_a_time_the_clock_decides() {
-    let past = snap(&ramp(0.0, &[("2000-01-01T00:00:00Z", 1.0)]));
-    let future = snap(&ramp(0.0, &[("2999-01-01T00:00:00Z", 1.0)]));
+    let past = compile(&ramp(0.0, &[("2000-01-01T00:00:00Z", 1.0)]));
+    let future = compile(&ramp(0.0, &[("2999-01-01T00:00:00Z", 1.0)]));
     let u = ctx("someone");
     assert!(past.assign("r", &u, at(None)).unwrap().enrolled);
     assert!(!future.assign("r", &u, at(None)).unwrap().enrolled);
@@ -113,8 +113,8 @@ fn without_a_time_the_clock_decides() {
 
 #[test]
 fn diff_and_guard_understand_schedules() {
-    let old = snap(&ramp(0.1, &[]));
-    let new = snap(&ramp(0.1, &[("2026-06-01T00:00:00Z", 0.5)]));
+    let old = compile(&ramp(0.1, &[]));
+    let new = compile(&ramp(0.1, &[("2026-06-01T00:00:00Z", 0.5)]));
     let before = parse_time("2026-05-01T00:00:00Z").unwrap();
     let after = parse_time("2026-07-01T00:00:00Z").unwrap();
     let d = diff(&old, &new, before);
@@ -130,7 +130,7 @@ fn diff_and_guard_understand_schedules() {
     ));
     assert_eq!(judge(&d.experiments[0]).verdict, Verdict::Safe);
     // Replacing a ramp by a lower one drops enrolled units: allowed, with a warning.
-    let lower = snap(&ramp(0.1, &[("2026-06-01T00:00:00Z", 0.2)]));
+    let lower = compile(&ramp(0.1, &[("2026-06-01T00:00:00Z", 0.2)]));
     let d = diff(&new, &lower, after);
     assert_eq!(judge(&d.experiments[0]).verdict, Verdict::Warn);
     assert!((d.experiments[0].left_of_enrolled() - 0.6).abs() < 1e-9);
@@ -165,7 +165,7 @@ proptest! {
             (at.to_string(), level)
         }).collect();
         let steps: Vec<(&str, f64)> = steps.iter().map(|(a, f)| (a.as_str(), *f)).collect();
-        let s = snap(&ramp(base, &steps));
+        let s = compile(&ramp(base, &steps));
         let mut times = times;
         times.sort_unstable();
         for i in 0..300 {

@@ -1,31 +1,18 @@
 //! The cohort guard through the directory watcher: a ConfigMap-style update
-//! (new timestamped directory, `..data` symlink swapped by rename) that rotates a
+//! (the kubelet's `AtomicWriter`: new timestamped directory, `..data` swapped) that rotates a
 //! running experiment's salt is refused; the same change with an epoch bump applies;
 //! a new unit attribute is refused; lowering traffic and removing a variant apply.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cohortd::reload::watch::{spawn, WatchOptions};
 use cohortd::reload::{reload_now, ReloadOutcome, Store};
 
+use crate::support::kubelet::AtomicWriter;
+
 const BASE: &str =
     r#"{"key":"e","status":"running","trafficAllocation":0.5,"variants":["a","b","c"]}"#;
-
-/// Publishes `text` as `exp.json` the way the kubelet updates a ConfigMap volume.
-fn publish(dir: &Path, generation: u32, text: &str) {
-    let data = dir.join(format!("..gen_{generation}"));
-    std::fs::create_dir(&data).unwrap();
-    std::fs::write(data.join("exp.json"), text).unwrap();
-    let tmp = dir.join("..data_tmp");
-    std::os::unix::fs::symlink(format!("..gen_{generation}"), &tmp).unwrap();
-    std::fs::rename(&tmp, dir.join("..data")).unwrap();
-    let link = dir.join("exp.json");
-    if std::fs::symlink_metadata(&link).is_err() {
-        std::os::unix::fs::symlink("..data/exp.json", &link).unwrap();
-    }
-}
 
 /// Waits (bounded: 10 s in 20 ms steps) until `done` holds.
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
@@ -42,7 +29,9 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 async fn watcher_refuses_a_salt_change_and_applies_it_with_an_epoch_bump() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    publish(dir, 1, BASE);
+    let volume = AtomicWriter::new(dir);
+    let publish = |text: &str| volume.write(&[("exp.json", text)]).unwrap();
+    publish(BASE);
     let store = Store::new();
     assert!(matches!(reload_now(dir, &store), ReloadOutcome::Applied(_)));
     let served = store.load().unwrap().version().to_owned();
@@ -55,7 +44,7 @@ async fn watcher_refuses_a_salt_change_and_applies_it_with_an_epoch_bump() {
     let watcher = spawn(dir.to_owned(), Arc::clone(&store), opts).unwrap();
 
     let salted = BASE.replace(r#""variants""#, r#""assignment":{"salt":"q4"},"variants""#);
-    publish(dir, 2, &salted);
+    publish(&salted);
     until("the guard to refuse the salt change", || {
         store.status().guard_rejected >= 1
     })
@@ -72,7 +61,7 @@ async fn watcher_refuses_a_salt_change_and_applies_it_with_an_epoch_bump() {
     );
 
     let acked = salted.replace(r#""salt":"q4""#, r#""salt":"q4","epoch":1"#);
-    publish(dir, 3, &acked);
+    publish(&acked);
     until("the acknowledged change to apply", || {
         store.load().unwrap().version() != served
     })
@@ -87,7 +76,7 @@ async fn watcher_refuses_a_salt_change_and_applies_it_with_an_epoch_bump() {
     // and a poll can both re-read it), so count from what has been seen so far.
     let refused_before = store.status().guard_rejected;
     let rekeyed = acked.replace(r#""epoch":1"#, r#""epoch":1,"hashKey":"userId""#);
-    publish(dir, 4, &rekeyed);
+    publish(&rekeyed);
     until("the guard to refuse the hashKey change", || {
         store.status().guard_rejected > refused_before
     })
@@ -101,7 +90,7 @@ async fn watcher_refuses_a_salt_change_and_applies_it_with_an_epoch_bump() {
 
     // Lowering traffic and removing a variant are allowed.
     let lowered = acked.replace("0.5", "0.2").replace(r#","c"]"#, "]");
-    publish(dir, 5, &lowered);
+    publish(&lowered);
     until("the allowed change to apply", || {
         store.load().unwrap().version() != served
     })

@@ -60,19 +60,22 @@ where
 {
     let (tx, rx) = mpsc::channel(BUFFER);
     let stop = stop.map(|s| s());
-    tokio::spawn(async move {
-        let run = pump(store, keep_alive, tx, make);
-        match stop {
-            Some(stop) => {
-                tokio::select! {
-                    _ = run => {}
-                    _ = stop => {}
-                }
-            }
-            None => run.await,
-        }
-    });
+    tokio::spawn(until_stopped(pump(store, keep_alive, tx, make), stop));
     ReceiverStream::new(rx)
+}
+
+/// Runs a stream's producer until it ends or `stop` (the server's shutdown,
+/// taken when the stream was opened) fires.
+pub(super) async fn until_stopped(run: impl Future<Output = ()>, stop: Option<impl Future>) {
+    match stop {
+        Some(stop) => {
+            tokio::select! {
+                _ = run => {}
+                _ = stop => {}
+            }
+        }
+        None => run.await,
+    }
 }
 
 async fn pump<M, F>(

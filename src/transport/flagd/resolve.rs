@@ -11,6 +11,10 @@
 //! message starts with `TARGETING_KEY_MISSING`) or a request over the limits
 //! (`INVALID_CONTEXT`); providers report those as GENERAL since flagd defines no
 //! status code for them.
+//!
+//! Over 500 lines because it is one idea, a resolution in flagd's terms, for
+//! every caller (v1, v2, OFREP, bulk): the value conversions, reasons and error
+//! codes must stay identical across them, which one file guarantees.
 
 use std::sync::Arc;
 
@@ -196,6 +200,15 @@ impl Resolver {
         &self.store
     }
 
+    /// What every single-flag resolution checks first: the key and context
+    /// against the limits, then the serving snapshot (NotReady before the first
+    /// config).
+    fn snapshot_for(&self, flag: &str, ctx: &Struct) -> Result<Arc<Snapshot>, ResolveError> {
+        self.limits.check_key("flag key", flag)?;
+        self.limits.check_context(ctx)?;
+        self.store.load().ok_or(ResolveError::NotReady)
+    }
+
     /// Resolves `flag` for `ctx` as a `want` value. An enrolled unit's evaluation
     /// (or a flagd flag bucketed by `fractional`) is an exposure (source `flagd`);
     /// errors record nothing.
@@ -214,9 +227,7 @@ impl Resolver {
     ) -> Result<Resolution, ResolveError> {
         let empty = Struct::default();
         let ctx = ctx.unwrap_or(&empty);
-        self.limits.check_key("flag key", flag)?;
-        self.limits.check_context(ctx)?;
-        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
+        let snap = self.snapshot_for(flag, ctx)?;
         let r = resolve_selected(&snap, flag, ctx, sel)?;
         let (value, variant) = match served(&r)? {
             Some((value, variant)) => {
@@ -304,9 +315,7 @@ impl Resolver {
         source: Source,
         sel: Option<&Selector>,
     ) -> Result<ValueResolution, ResolveError> {
-        self.limits.check_key("flag key", flag)?;
-        self.limits.check_context(ctx)?;
-        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
+        let snap = self.snapshot_for(flag, ctx)?;
         let r = resolve_selected(&snap, flag, ctx, sel)?;
         let out = value_resolution(&snap, &r)?;
         record(&*self.sink, &r, ctx, &snap, source);

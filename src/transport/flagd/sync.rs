@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::events::StopSignal;
+use super::events::{until_stopped, StopSignal};
 use crate::reload::Store;
 use crate::Snapshot;
 
@@ -105,47 +105,37 @@ impl pb::flag_sync_service_server::FlagSyncService for FlagSync {
         let (tx, rx) = mpsc::channel(BUFFER);
         let store = self.store.clone();
         let stop = self.stop.as_ref().map(|s| s());
-        tokio::spawn(async move {
-            let run = async move {
-                let mut last: Option<String> = None;
-                loop {
-                    if let Some(snap) = store.load() {
-                        let msg = configuration(&snap, selector.as_deref());
-                        // Unchanged for this selector (another file changed): nothing to send.
-                        let same = matches!((&msg, &last), (Ok(m), Some(l)) if m == l);
-                        if !same {
-                            let end = msg.is_err();
-                            let out = msg.map(|m| {
-                                last = Some(m.clone());
-                                pb::SyncFlagsResponse {
-                                    flag_configuration: m,
-                                    sync_context: None,
-                                }
-                            });
-                            if tx.send(out).await.is_err() || end {
-                                return;
+        let run = async move {
+            let mut last: Option<String> = None;
+            loop {
+                if let Some(snap) = store.load() {
+                    let msg = configuration(&snap, selector.as_deref());
+                    // Unchanged for this selector (another file changed): nothing to send.
+                    let same = matches!((&msg, &last), (Ok(m), Some(l)) if m == l);
+                    if !same {
+                        let end = msg.is_err();
+                        let out = msg.map(|m| {
+                            last = Some(m.clone());
+                            pb::SyncFlagsResponse {
+                                flag_configuration: m,
+                                sync_context: None,
                             }
+                        });
+                        if tx.send(out).await.is_err() || end {
+                            return;
                         }
                     }
-                    tokio::select! {
-                        _ = tx.closed() => return,
-                        r = reloads.recv() => match r {
-                            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                            Err(broadcast::error::RecvError::Closed) => return,
-                        },
-                    }
                 }
-            };
-            match stop {
-                Some(stop) => {
-                    tokio::select! {
-                        _ = run => {}
-                        _ = stop => {}
-                    }
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    r = reloads.recv() => match r {
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
                 }
-                None => run.await,
             }
-        });
+        };
+        tokio::spawn(until_stopped(run, stop));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 

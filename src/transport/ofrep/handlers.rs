@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 use super::errors::{self, OfrepError};
 use super::stats::{BULK, SINGLE};
 use super::{etag, Shared};
+use crate::config::flagd::kind as json_kind;
 use crate::snapshot::selector::Selector;
 use crate::transport::convert::{json_object_to_struct, struct_to_json};
 use crate::transport::flagd::resolve::ValueResolution;
@@ -141,7 +142,7 @@ pub fn parse_context(bytes: &[u8]) -> Result<Struct, OfrepError> {
     let Value::Object(req) = req else {
         return Err(OfrepError::InvalidContext(format!(
             "the request body must be a JSON object such as {{\"context\": {{\"targetingKey\": \"user-1\"}}}}, not {}",
-            json_type(&req)
+            json_kind(&req)
         )));
     };
     match req.get("context") {
@@ -149,19 +150,8 @@ pub fn parse_context(bytes: &[u8]) -> Result<Struct, OfrepError> {
         Some(Value::Object(m)) => Ok(json_object_to_struct(m)),
         Some(other) => Err(OfrepError::InvalidContext(format!(
             "`context` must be a JSON object, not {}",
-            json_type(other)
+            json_kind(other)
         ))),
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

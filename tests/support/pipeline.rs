@@ -1,31 +1,5 @@
-//! Shared helpers of the exposure tests.
-#![allow(dead_code)]
-
-pub mod otlp;
-
-use std::path::Path;
-
-use cohortd::config::SourceFile;
-use cohortd::Snapshot;
-
-/// Compiles one YAML config document into a snapshot.
-pub fn snapshot(yaml: &str) -> Snapshot {
-    let path = Path::new("test.yaml");
-    let doc = cohortd::config::parse_file(path, yaml.as_bytes()).expect("config parses");
-    Snapshot::compile(&[SourceFile {
-        path: path.to_owned(),
-        doc,
-    }])
-    .expect("config compiles")
-}
-
-/// A JSON object context.
-pub fn ctx(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-    match v {
-        serde_json::Value::Object(m) => m,
-        _ => panic!("context must be an object"),
-    }
-}
+//! The in-process server wired to a real exposure pipeline (dedup, SRM,
+//! OTLP export), as `cohortd serve` wires it: what the exposure tests start.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,51 +77,4 @@ impl Served {
         };
         AssignmentClient::connect(url).await.unwrap()
     }
-}
-
-/// A `google.protobuf.Struct` of string fields.
-pub fn proto_ctx(fields: &[(&str, &str)]) -> prost_types::Struct {
-    prost_types::Struct {
-        fields: fields
-            .iter()
-            .map(|(k, v)| {
-                (
-                    (*k).to_owned(),
-                    prost_types::Value {
-                        kind: Some(prost_types::value::Kind::StringValue((*v).to_owned())),
-                    },
-                )
-            })
-            .collect(),
-    }
-}
-
-/// One OFREP POST over a fresh HTTP/1.1 connection with extra `headers`;
-/// returns the status and the JSON body (null when there is none).
-pub async fn ofrep_post(
-    addr: std::net::SocketAddr,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, serde_json::Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let status = out[9..12].parse().unwrap();
-    let json = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (
-        status,
-        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
-    )
 }

@@ -1,59 +1,11 @@
-//! Helpers shared by the engine integration tests: building snapshots from inline
-//! config text, a tiny allocation-free context, and Pearson's chi-square test.
-#![allow(dead_code)]
+//! What the engine tests share: evaluating one experiment for a unit, a
+//! [`Trace`] that records the steps taken, Pearson's chi-square test with its
+//! critical values, and a deterministic proptest configuration.
 
-use std::path::Path;
-
-use cohortd::config::{parse_file, ConfigErrors, SourceFile};
-use cohortd::engine::{Attr, Context, EvalOptions, Reason, Step, Trace};
+use cohortd::engine::{EvalOptions, Reason, Step, Trace};
 use cohortd::snapshot::Experiment;
-use cohortd::Snapshot;
 
-/// Compiles config files given as `(file name, text)`; the extension picks the format.
-pub fn try_compile(files: &[(&str, &str)]) -> Result<Snapshot, ConfigErrors> {
-    let mut parsed = Vec::new();
-    let mut errors = Vec::new();
-    for (name, text) in files {
-        match parse_file(Path::new(name), text.as_bytes()) {
-            Ok(doc) => parsed.push(SourceFile {
-                path: name.into(),
-                doc,
-            }),
-            Err(mut e) => errors.append(&mut e),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ConfigErrors(errors));
-    }
-    Snapshot::compile(&parsed)
-}
-
-/// Compiles one JSON config text, panicking with the errors if it is invalid.
-pub fn compile(json: &str) -> Snapshot {
-    try_compile(&[("test.json", json)]).unwrap_or_else(|e| panic!("invalid test config:\n{e}"))
-}
-
-/// A context holding one attribute (the unit id) plus optional extra string attributes.
-pub struct Unit<'a> {
-    /// Attribute name of the unit id.
-    pub key: &'a str,
-    /// The unit id.
-    pub id: &'a str,
-    /// Extra attributes.
-    pub extra: &'a [(&'a str, &'a str)],
-}
-
-impl Context for Unit<'_> {
-    fn get(&self, name: &str) -> Option<Attr<'_>> {
-        if name == self.key {
-            return Some(Attr::Str(self.id));
-        }
-        self.extra
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| Attr::Str(v))
-    }
-}
+use super::context::Unit;
 
 /// Evaluates `e` for unit `id` under attribute `key`: `(variant key, enrolled, reason)`.
 pub fn eval<'s>(e: &'s Experiment, key: &str, id: &str) -> (&'s str, bool, Reason) {
@@ -162,9 +114,4 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
         failure_persistence: None,
         ..proptest::test_runner::Config::default()
     }
-}
-
-/// Compiles one experiment given as a JSON value.
-pub fn compile_value(v: &serde_json::Value) -> Snapshot {
-    compile(&v.to_string())
 }

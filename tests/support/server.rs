@@ -1,22 +1,20 @@
-//! Shared helpers for the server tests: a config directory, an in-process server
-//! on ephemeral loopback ports, a recording exposure sink, and a tiny HTTP GET.
+//! The in-process cohortd server: a config covering every experiment form,
+//! written to a temporary directory, and `cohortd::server::start` on ephemeral
+//! loopback ports (gRPC and admin) with a recording exposure sink.
 
-#![allow(dead_code)]
-
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use cohortd::exposure::{Exposure, ExposureSink};
 use cohortd::metrics::Metrics;
 use cohortd::reload::Store;
 use cohortd::server::{Bound, Listen, Running, ServeOptions};
+use cohortd::transport::limits::Limits;
 use cohortd::transport::pb::assignment_client::AssignmentClient;
-use prost_types::value::Kind;
-use prost_types::{Struct, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Channel;
+
+use super::http::http_get;
+use super::sink::RecordingSink;
 
 /// A config with a flag, a 50% experiment with targeting, a layered experiment
 /// behind a holdout, a completed one with a winner, and a draft.
@@ -58,31 +56,6 @@ experiments:
 /// Writes [`CONFIG`] into `dir/experiments.yaml`.
 pub fn write_config(dir: &Path) {
     std::fs::write(dir.join("experiments.yaml"), CONFIG).unwrap();
-}
-
-/// One recorded exposure: `(experiment, variant, unit, source, config_version)`.
-pub type Recorded = (String, String, String, &'static str, String);
-
-/// Keeps every exposure it is handed.
-#[derive(Debug, Default)]
-pub struct RecordingSink(pub Mutex<Vec<Recorded>>);
-
-impl ExposureSink for RecordingSink {
-    fn record(&self, e: &Exposure<'_>) {
-        self.0.lock().unwrap().push((
-            e.subject.key().to_string(),
-            e.subject.variant().to_string(),
-            e.unit.to_owned(),
-            e.source.as_str(),
-            e.config_version.to_owned(),
-        ));
-    }
-}
-
-impl RecordingSink {
-    pub fn take(&self) -> Vec<Recorded> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
 }
 
 /// An in-process server and what the tests need to poke at it.
@@ -154,34 +127,36 @@ impl TestServer {
     }
 }
 
-/// A minimal HTTP/1.1 GET (Connection: close), returning status and body.
-pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8(buf).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let code = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (code, body.to_owned())
+/// An in-process server with the OFREP listener on, over a given store.
+pub struct OfrepServer {
+    pub running: Running,
+    pub store: Arc<Store>,
+    pub sink: Arc<RecordingSink>,
 }
 
-pub fn sv(s: &str) -> Value {
-    Value {
-        kind: Some(Kind::StringValue(s.into())),
+impl OfrepServer {
+    /// The OFREP listener's address.
+    pub fn ofrep(&self) -> std::net::SocketAddr {
+        self.running.ofrep_addr.expect("OFREP is on")
     }
 }
 
-/// A context from `(name, string value)` pairs.
-pub fn ctx(pairs: &[(&str, &str)]) -> Struct {
-    Struct {
-        fields: pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), sv(v)))
-            .collect::<BTreeMap<_, _>>(),
+/// Starts gRPC, admin and OFREP on 127.0.0.1:0 over `store` with `limits`.
+pub async fn start_ofrep(store: Arc<Store>, limits: Limits) -> OfrepServer {
+    let sink = Arc::new(RecordingSink::default());
+    let opts = ServeOptions {
+        listen: Listen::Tcp("127.0.0.1:0".parse().unwrap()),
+        admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ofrep_listen: Some("127.0.0.1:0".parse().unwrap()),
+        limits,
+        ..ServeOptions::default()
+    };
+    let running = cohortd::server::start(opts, store.clone(), sink.clone(), Metrics::new())
+        .await
+        .unwrap();
+    OfrepServer {
+        running,
+        store,
+        sink,
     }
 }

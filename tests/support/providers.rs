@@ -13,7 +13,6 @@
 //! error (`GENERAL`); a value of another type than asked is `TYPE_MISMATCH`.
 //! Each client driver (Python, Node, Java) compares its provider's answers with
 //! these and exits non-zero on the first difference.
-#![allow(dead_code)]
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -25,7 +24,8 @@ use cohortd::engine::flagd::FractionalForm;
 use cohortd::Snapshot;
 use serde_json::{json, Map, Value};
 
-use crate::clients_common::free_port;
+use super::binary::free_port;
+use super::process::Driven;
 
 /// The flag file every provider test serves.
 pub const FLAGS: &str = include_str!("../vectors/flagd/providers.flagd.json");
@@ -308,7 +308,7 @@ impl Drop for FlagdServe {
 /// client's stderr on any failure; on success prints that stderr (the clients
 /// report how many answers they compared, and any documented deviation).
 pub fn drive(srv: &FlagdServe, mut cmd: Command, limit: Duration, what: &str) {
-    let mut child = crate::flagd_common::Driven::spawn(
+    let mut child = Driven::spawn(
         {
             cmd.arg(srv.cases("cases-before.json", FLAGS));
             cmd

@@ -1,6 +1,5 @@
 //! A real OTLP/gRPC receiver for tests: the opentelemetry-proto crate's tonic
 //! TraceService and LogsService on 127.0.0.1:0, keeping every request it gets.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -1,55 +1,16 @@
-//! What the Go and Java client tests share: a real `cohortd serve` (TCP and Unix
-//! socket) on a config directory, the offline answers of `cohortd assign --all`
-//! for a set of contexts, and the config change the clients must notice.
-//! The client process itself is driven with `flagd_common::Driven`.
-#![allow(dead_code)]
+//! What the Go and Java client tests share: two real `cohortd serve` processes
+//! (TCP with OFREP, and a Unix socket) on the flagd fixture's config directory,
+//! and the offline answers of `cohortd assign --all` the clients must match.
+//! The client process itself is driven with [`super::process::Driven`].
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::flagd_common::CONFIG;
-
-/// `None` (skip, with a message) when `artifact` is missing outside CI; in CI
-/// (`CI=true`) a missing toolchain fails the test instead.
-pub fn installed(artifact: &str, setup: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(artifact);
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{artifact} is missing in CI: run `bash {setup}` (bash .ci/test.sh does)");
-    }
-    eprintln!("skipping: {artifact} missing (run `bash {setup}`)");
-    None
-}
-
-/// Contexts the clients evaluate: plain users, users matching `beta-only`'s
-/// rule, and one without a unit.
-pub fn contexts() -> Vec<serde_json::Value> {
-    let mut out: Vec<serde_json::Value> = (0..10)
-        .map(|i| serde_json::json!({"targetingKey": format!("user-{i}")}))
-        .collect();
-    out.push(serde_json::json!({"targetingKey": "user-beta-1", "plan": "beta"}));
-    out.push(serde_json::json!({"targetingKey": "user-beta-2", "plan": "beta"}));
-    out.push(serde_json::json!({}));
-    out
-}
-
-/// [`CONFIG`] with the kill switch stopped: the change the clients must see.
-pub fn changed_config() -> String {
-    let stopped = CONFIG.replace(
-        "  - key: kill-switch\n    status: running",
-        "  - key: kill-switch\n    status: stopped",
-    );
-    assert_ne!(
-        stopped, CONFIG,
-        "the kill switch moved in flagd_common::CONFIG"
-    );
-    stopped
-}
+use super::binary::free_port;
+use super::flagd::{contexts, CONFIG, PLAIN_FLAGS};
 
 /// Two `cohortd serve` processes on one config directory: one on loopback TCP
 /// (with its OFREP listener on `ofrep`), one on a Unix socket. Killed on drop.
@@ -120,19 +81,6 @@ impl Drop for Served {
             let _ = c.wait();
         }
     }
-}
-
-/// The experiments of [`CONFIG`] that are plain flags (one live variant for
-/// everyone): OpenFeature reports STATIC for them where a split says SPLIT.
-pub const PLAIN_FLAGS: &[&str] = &["kill-switch"];
-
-/// A free loopback port: bound, read, released (the window before cohortd
-/// binds it is tiny).
-pub fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 /// Every listener but `--listen` and `--ofrep-listen` is off, so parallel

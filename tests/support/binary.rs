@@ -1,14 +1,15 @@
-//! Helpers for the hardening tests (issue 15): the real `cohortd serve` binary on
-//! ephemeral loopback ports, its logs collected line by line, `/readyz` and
-//! `/metrics` over a plain HTTP/1.0 GET, and signals.
-#![allow(dead_code)]
+//! The real `cohortd serve` binary on ephemeral loopback ports: its JSON logs
+//! collected line by line, the ports it reports, `/readyz` and `/metrics` over
+//! a plain HTTP/1.0 GET, and signals. Killed when dropped.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use super::http::http_get_blocking;
 
 /// A running `cohortd serve`. Killed when dropped.
 pub struct Server {
@@ -110,7 +111,7 @@ impl Server {
 
     /// `GET path` on the admin port: status code and body.
     pub fn get(&self, path: &str) -> (u16, String) {
-        http_get(self.admin, path)
+        http_get_blocking(self.admin, path)
     }
 
     /// The `/readyz` body.
@@ -144,41 +145,62 @@ impl Drop for Server {
     }
 }
 
-/// A minimal HTTP/1.0 GET.
-pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .unwrap_or("")
-        .to_owned();
-    (code, body)
+/// A free loopback port: bound, read, released (the window before cohortd
+/// binds it is tiny). For listeners the binary cannot report back, such as
+/// `--ofrep-listen`; `127.0.0.1:0` is better wherever the log names the port.
+pub fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
-/// Polls `cond` every 20 ms until it holds or `within` passes.
-pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
+/// A child process killed (and reaped) when the test ends, however it ends.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
         }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        let _ = self.0.wait();
     }
 }
 
 /// One running experiment as a JSON config file body.
 pub fn experiment(key: &str) -> String {
     format!(r#"{{"key":"{key}","status":"running","variants":["a","b"]}}"#)
+}
+
+/// Runs `cohortd ARGS` with `stdin` as its input (no `COHORTD_CONFIG_DIR`
+/// from the environment) and waits for it. Input is written from a thread, so
+/// a large input cannot deadlock against a full stdout pipe, and a process
+/// that refuses its arguments (exiting without reading) is not an error.
+pub fn cohortd(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cohortd"))
+        .args(args)
+        .env_remove("COHORTD_CONFIG_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cohortd");
+    let mut input = child.stdin.take().unwrap();
+    let text = stdin.to_owned();
+    let writer = std::thread::spawn(move || input.write_all(text.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    if let Err(e) = writer.join().unwrap() {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
+    out
+}
+
+/// [`cohortd`] as `(exit code, stdout, stderr)`, the streams as UTF-8.
+pub fn cohortd_text(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let out = cohortd(args, stdin);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
 }

@@ -2,12 +2,13 @@
 //! client (tokio-rustls under a tonic channel, and raw HTTP/1.1 over TLS), and
 //! a Secret volume laid out the kubelet's way.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cohortd::security::tls::TlsFiles;
+use cohortd::security::SecurityOptions;
+use cohortd::server::{Bound, Listen};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -15,6 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint};
+
+use super::server::TestServer;
 
 /// A certificate authority that signs server and client certificates.
 pub struct Ca {
@@ -156,18 +159,46 @@ pub async fn https_get(
     (code, body.to_owned())
 }
 
-/// Polls `f` every 50 ms until it returns true or `limit` passes.
-pub async fn eventually<F, Fut>(limit: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// Writes a Secret volume holding `tls.crt`, `tls.key` and `ca.crt` the
+/// kubelet's way (a `..data` swap), so a rewrite is a certificate rotation.
+pub fn write_secret(dir: &std::path::Path, pair: &Pair, ca: &str) {
+    super::kubelet::AtomicWriter::new(dir)
+        .write(&[
+            ("tls.crt", &pair.cert),
+            ("tls.key", &pair.key),
+            ("ca.crt", ca),
+        ])
+        .unwrap();
+}
+
+/// The certificate files of a Secret volume written by [`write_secret`];
+/// `mutual` also names its `ca.crt` as the client CA (mutual TLS).
+pub fn tls_files(dir: &std::path::Path, mutual: bool) -> TlsFiles {
+    TlsFiles {
+        cert: dir.join("tls.crt"),
+        key: dir.join("tls.key"),
+        client_ca: mutual.then(|| dir.join("ca.crt")),
     }
-    false
+}
+
+/// The in-process server with its gRPC and admin listeners on 0.0.0.0 (so TLS
+/// applies; loopback listeners stay plaintext), certificates polled every
+/// 100 ms; returns it with those two listeners' 127.0.0.1 addresses.
+pub async fn serve_tls(tls: TlsFiles) -> (TestServer, SocketAddr, SocketAddr) {
+    let srv = super::server::start(true, |o| {
+        o.listen = Listen::Tcp("0.0.0.0:0".parse().unwrap());
+        o.admin_listen = Some("0.0.0.0:0".parse().unwrap());
+        o.security = SecurityOptions {
+            tls: Some(tls),
+            poll_interval: Duration::from_millis(100),
+            ..SecurityOptions::default()
+        };
+    })
+    .await;
+    let Bound::Tcp(g) = srv.running.grpc_addr else {
+        panic!("tcp")
+    };
+    let a = srv.running.admin_addr.unwrap();
+    let local = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+    (srv, local(g.port()), local(a.port()))
 }

@@ -1,43 +1,12 @@
-//! The shared kit of the `cohortd analyze` tests: a seeded generator, writers
-//! for the input formats, config directories, and running the binary.
-#![allow(dead_code)]
+//! What the `cohortd analyze` tests share: generated populations, writers for
+//! the input formats (flat JSON, OTLP Collector lines, CSV), config
+//! directories, and running the binary.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// A small seeded generator (SplitMix64): reproducible populations without a
-/// dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// True with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.uniform() < p
-    }
-    /// A standard normal draw (Box-Muller).
-    pub fn normal(&mut self) -> f64 {
-        let u1 = self.uniform().max(1e-300);
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-    }
-}
+use super::rng::Rng;
 
 /// Nanoseconds of `day` days plus `secs` seconds after 2026-11-02T00:00:00Z (a Monday).
 pub fn at(day: u64, secs: u64) -> u64 {
@@ -116,30 +85,6 @@ pub fn report(out: &Output) -> serde_json::Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
-}
-
-/// The Python interpreter of the project venv (`COHORTD_PYTHON`, or `.venv`).
-/// `None` (the test skips, saying so) outside CI when neither exists.
-pub fn python() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    match std::env::var_os("COHORTD_PYTHON") {
-        Some(p) => Some(p.into()),
-        None if venv.exists() => Some(venv),
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("COHORTD_PYTHON is unset in CI: run the suite with `bash .ci/test.sh`")
-        }
-        None => {
-            eprintln!("skipping: no COHORTD_PYTHON and no .venv (run `bash .ci/setup-python.sh`)");
-            None
-        }
-    }
-}
-
-/// A script under tests/python.
-pub fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python")
-        .join(name)
 }
 
 /// A flat JSON exposure or outcome line rewritten as one OTLP Collector line
