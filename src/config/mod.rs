@@ -8,6 +8,7 @@ pub mod flagd;
 pub mod lenient;
 pub mod load;
 pub mod model;
+pub mod parse_parallel;
 pub mod read_limits;
 pub mod redact;
 pub mod schema;

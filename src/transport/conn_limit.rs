@@ -53,6 +53,7 @@ impl ConnLimit {
         match Arc::clone(&self.slots).try_acquire_owned() {
             Ok(permit) => {
                 self.open.inc();
+                super::mem_return::opened();
                 Some(Limited {
                     io,
                     _slot: Slot {
@@ -86,7 +87,8 @@ impl ConnLimit {
     }
 }
 
-/// Frees the slot and lowers the gauge when the connection is dropped.
+/// Frees the slot and lowers the gauge when the connection is dropped; the end
+/// of a burst of connections returns its memory ([`super::mem_return`]).
 #[derive(Debug)]
 struct Slot {
     _permit: OwnedSemaphorePermit,
@@ -96,6 +98,7 @@ struct Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.open.dec();
+        super::mem_return::closed();
     }
 }
 

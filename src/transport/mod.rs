@@ -10,6 +10,7 @@ pub mod delay;
 pub mod flagd;
 pub mod http_serve;
 pub mod limits;
+pub mod mem_return;
 pub mod observe;
 pub mod ofrep;
 pub mod probe;
