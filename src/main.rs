@@ -3,11 +3,10 @@
 use clap::Parser;
 use cohortd::cli::{Cli, Command};
 
-/// mimalloc instead of glibc malloc (feature `mimalloc`, off by default): glibc
-/// keeps the memory of a burst of connections and streams in its per-thread
-/// arenas, so RSS stays at the high-water mark (`benches/rss_churn.sh`, numbers in
-/// docs/benchmarks.md). Whether mimalloc brings it back within 1.5x of idle is not
-/// measured yet, which is why it is not the default.
+/// mimalloc instead of glibc malloc (feature `mimalloc`, off by default, kept to
+/// compare): its idle RSS was about 3x glibc's. The default is glibc with
+/// [`glibc_trim`] after bursts, which brings RSS back to idle
+/// (`benches/rss_churn.sh`, numbers in docs/benchmarks.md).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
