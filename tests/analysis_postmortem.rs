@@ -192,22 +192,22 @@ fn simulated_win(
         cohorts
             .expose(&Exposure {
                 time_ns: 10,
-                unit: unit.clone(),
+                unit: unit.clone().into(),
                 experiment: "clean".into(),
                 variant: if treatment { "treatment" } else { "control" }.into(),
                 version: "v1".into(),
                 epoch: 0,
-                salt_fingerprint: String::new(),
+                salt_fingerprint: "".into(),
                 stratum: None,
             })
             .unwrap();
         if rng.chance(if treatment { p_treatment } else { p_control }) {
             outcomes.push(Outcome {
                 time_ns: 20,
-                unit,
+                unit: unit.into(),
                 metric: "purchase".into(),
                 value: 1.0,
-                event_id: String::new(),
+                event_id: "".into(),
                 experiments: vec![],
             });
         }

@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "../fuzz/bodies/analysis.rs"]
+mod analysis;
 #[path = "../fuzz/bodies/config.rs"]
 mod config;
 #[path = "../fuzz/bodies/flagd.rs"]
@@ -59,4 +61,12 @@ fn request_inputs_replay() {
 #[test]
 fn flagd_inputs_replay() {
     assert!(replay("flagd", flagd::run) > 0, "no flagd seeds found");
+}
+
+#[test]
+fn analysis_inputs_replay() {
+    assert!(
+        replay("analysis", analysis::run) > 0,
+        "no analysis seeds found"
+    );
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cohortd::exposure::pipeline::PipelineConfig;
 use cohortd::exposure::privacy::{hash_unit, UnitIdMode};
 use cohortd::transport::pb;
-use exposure_support::otlp::{attrs, collector_json_line, hex, Receiver, V};
+use exposure_support::otlp::{attrs, hex, Receiver, V};
 use exposure_support::{proto_ctx, serve};
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -495,15 +495,7 @@ async fn cohortd_analyze_reads_what_track_exported() {
     // What the collector's file exporter would have written.
     let work = tempfile::tempdir().unwrap();
     let input = work.path().join("collector.jsonl");
-    let lines: Vec<String> = rx
-        .got
-        .lock()
-        .unwrap()
-        .logs
-        .iter()
-        .map(collector_json_line)
-        .collect();
-    std::fs::write(&input, lines.join("\n")).unwrap();
+    rx.write_collector_file(&input);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cohortd"))
         .arg("analyze")
         .env_remove("COHORTD_CONFIG_DIR")

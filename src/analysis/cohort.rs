@@ -9,6 +9,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use foldhash::fast::RandomState;
+
 use super::plan::{Kind, Plan};
 use super::record::{Exposure, Outcome};
 use super::summary::Summary;
@@ -37,11 +39,11 @@ struct Unit {
 
 #[derive(Debug, Default)]
 struct ExperimentTable {
-    index: HashMap<Box<str>, u32>,
+    index: HashMap<Box<str>, u32, RandomState>,
     units: Vec<Unit>,
     values: Vec<f64>,
     strata: Vec<String>,
-    strata_index: HashMap<String, u32>,
+    strata_index: HashMap<String, u32, RandomState>,
     summary: Summary,
 }
 
@@ -74,25 +76,27 @@ pub struct Unmatched {
 pub struct Cohorts {
     plans: Vec<Plan>,
     version: String,
-    by_key: HashMap<String, usize>,
-    by_metric: HashMap<String, Vec<(usize, usize)>>,
+    by_key: HashMap<String, usize, RandomState>,
+    by_metric: HashMap<String, Vec<(usize, usize)>, RandomState>,
     tables: Vec<ExperimentTable>,
-    event_ids: HashSet<u64>,
+    event_ids: HashSet<u64, RandomState>,
     /// Records that matched nothing.
     pub unmatched: Unmatched,
 }
 
+/// Identifies an (epoch, salt fingerprint) pair; only compared for equality.
 fn cohort_hash(epoch: u32, salt: &str) -> u64 {
-    let mut buf = Vec::with_capacity(salt.len() + 4);
-    buf.extend_from_slice(&epoch.to_le_bytes());
-    buf.extend_from_slice(salt.as_bytes());
-    seahash::hash(&buf) | 1
+    use std::hash::Hasher as _;
+    let mut h = seahash::SeaHasher::new();
+    h.write_u32(epoch);
+    h.write(salt.as_bytes());
+    h.finish() | 1
 }
 
 impl Cohorts {
     /// An empty table for `plans`; `version` is the analysed config's version.
     pub fn new(plans: Vec<Plan>, version: &str) -> Cohorts {
-        let mut by_metric: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        let mut by_metric: HashMap<String, Vec<(usize, usize)>, RandomState> = HashMap::default();
         for (e, p) in plans.iter().enumerate() {
             for (m, metric) in p.metrics.iter().enumerate() {
                 by_metric
@@ -117,14 +121,14 @@ impl Cohorts {
             plans,
             version: version.to_owned(),
             by_metric,
-            event_ids: HashSet::new(),
+            event_ids: HashSet::default(),
             unmatched: Unmatched::default(),
         }
     }
 
     /// Folds one exposure in (first pass).
     pub fn expose(&mut self, x: &Exposure) -> Result<(), CohortError> {
-        let Some(&e) = self.by_key.get(x.experiment.as_str()) else {
+        let Some(&e) = self.by_key.get(&*x.experiment) else {
             self.unmatched.exposures_unknown_experiment += 1;
             return Ok(());
         };
@@ -135,14 +139,14 @@ impl Cohorts {
             integrity.unknown_variant_exposures += 1;
             return Ok(());
         };
-        if !x.version.is_empty() && x.version != self.version {
+        if !x.version.is_empty() && *x.version != *self.version {
             integrity.other_version_exposures += 1;
         }
         let salt_known = !x.salt_fingerprint.is_empty();
         let in_cohort =
             x.epoch == plan.epoch && (!salt_known || x.salt_fingerprint == plan.salt_fingerprint);
         let salt = if salt_known {
-            x.salt_fingerprint.as_str()
+            &*x.salt_fingerprint
         } else {
             plan.salt_fingerprint.as_str()
         };
@@ -150,13 +154,13 @@ impl Cohorts {
         if !in_cohort {
             integrity.foreign_exposures += 1;
         }
-        let id = match t.index.get(x.unit.as_str()) {
+        let id = match t.index.get(&*x.unit) {
             Some(&i) => i as usize,
             None => {
                 if t.units.len() >= MAX_UNITS {
                     return Err(CohortError::TooManyUnits(plan.experiment.clone()));
                 }
-                t.index.insert(x.unit.as_str().into(), t.units.len() as u32);
+                t.index.insert((*x.unit).into(), t.units.len() as u32);
                 t.units.push(Unit {
                     variant: NONE,
                     first_ns: u64::MAX,
@@ -169,12 +173,12 @@ impl Cohorts {
             }
         };
         let stratum = match (&x.stratum, &plan.strata) {
-            (Some(s), Some(_)) => match t.strata_index.get(s) {
+            (Some(s), Some(_)) => match t.strata_index.get(&**s) {
                 Some(&i) => i,
                 None if t.strata.len() < 1024 => {
-                    t.strata.push(s.clone());
+                    t.strata.push(s.to_string());
                     let i = (t.strata.len() - 1) as u32;
-                    t.strata_index.insert(s.clone(), i);
+                    t.strata_index.insert(s.to_string(), i);
                     i
                 }
                 None => u32::MAX,
@@ -207,7 +211,7 @@ impl Cohorts {
     /// declares its metric (or the ones it names), for a unit exposed there,
     /// dated at or after that unit's first exposure.
     pub fn outcome(&mut self, o: &Outcome) -> Result<(), CohortError> {
-        let Some(targets) = self.by_metric.get(o.metric.as_str()) else {
+        let Some(targets) = self.by_metric.get(&*o.metric) else {
             self.unmatched.outcomes_unknown_metric += 1;
             return Ok(());
         };
@@ -222,12 +226,12 @@ impl Cohorts {
         }
         for &(e, m) in targets {
             let plan = &self.plans[e];
-            if !o.experiments.is_empty() && !o.experiments.contains(&plan.experiment) {
+            if !o.experiments.is_empty() && !o.experiments.iter().any(|e| *e == plan.experiment) {
                 continue;
             }
             let t = &mut self.tables[e];
             let integrity = &mut t.summary.integrity;
-            let Some(&id) = t.index.get(o.unit.as_str()) else {
+            let Some(&id) = t.index.get(&*o.unit) else {
                 integrity.outcomes_unexposed += 1;
                 continue;
             };

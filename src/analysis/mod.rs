@@ -36,7 +36,7 @@ use crate::snapshot::Snapshot;
 
 use cohort::{CohortError, Cohorts};
 use evaluate::{evaluate, Look, Settings};
-use input::{InputError, InputStats};
+use input::{InputError, InputStats, Pass};
 use ledger::{Ledger, LedgerError};
 use plan::{Plan, Spending};
 use record::Record;
@@ -69,6 +69,9 @@ pub struct Options {
     pub spending: Spending,
     /// Bad input lines tolerated before giving up.
     pub max_bad_lines: u64,
+    /// Threads parsing JSON-lines input (1: the calling thread only); the
+    /// report is the same for any number.
+    pub threads: usize,
     /// Thresholds not in the config.
     pub settings: Settings,
 }
@@ -177,7 +180,7 @@ pub fn run(opts: &Options) -> Result<Report, AnalyzeError> {
             let mut cohorts = Cohorts::new(plans, snapshot.version());
             let mut stats = InputStats::default();
             let mut failure = None;
-            input::scan(paths, Some(&mut stats), |r| {
+            input::scan(paths, opts.threads, Pass::All, &mut stats, |r| {
                 if let (Record::Exposure(x), None) = (&r, &failure) {
                     failure = cohorts.expose(x).err();
                 }
@@ -193,7 +196,8 @@ pub fn run(opts: &Options) -> Result<Report, AnalyzeError> {
             }
             cohorts.exposures_done();
             if stats.outcomes > 0 {
-                input::scan(paths, None, |r| {
+                let mut again = InputStats::default();
+                input::scan(paths, opts.threads, Pass::Outcomes, &mut again, |r| {
                     if let (Record::Outcome(o), None) = (&r, &failure) {
                         failure = cohorts.outcome(o).err();
                     }

@@ -1,54 +1,57 @@
 //! One input record, whatever file format it came from.
 //!
-//! The readers (`otlp`, `flat`) turn lines into these; the cohort table consumes
-//! them. Strings are owned because a record outlives the line buffer only for
-//! the few fields the cohort table keeps (the unit id, once per unit).
+//! The readers (`otlp`, `flat`) turn lines into these. Strings borrow from the
+//! line buffer (`Cow::Borrowed`) unless the input escaped them, so parsing a
+//! line allocates nothing per record; the cohort table copies only what it
+//! keeps (the unit id, once per unit and experiment).
+
+use std::borrow::Cow;
 
 /// An exposure: a unit saw a variant of an experiment.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Exposure {
+pub struct Exposure<'a> {
     /// When, in nanoseconds since the Unix epoch.
     pub time_ns: u64,
     /// The unit id as exported (raw or hashed: it only has to match the outcomes').
-    pub unit: String,
+    pub unit: Cow<'a, str>,
     /// Experiment key.
-    pub experiment: String,
+    pub experiment: Cow<'a, str>,
     /// Variant key.
-    pub variant: String,
+    pub variant: Cow<'a, str>,
     /// Config version that produced the assignment (empty when unknown).
-    pub version: String,
+    pub version: Cow<'a, str>,
     /// Acknowledged-reshuffle counter.
     pub epoch: u32,
     /// Fingerprint of the salt (empty when unknown).
-    pub salt_fingerprint: String,
+    pub salt_fingerprint: Cow<'a, str>,
     /// Value of the experiment's `srm.strata` attribute, when the input carries it.
-    pub stratum: Option<String>,
+    pub stratum: Option<Cow<'a, str>>,
 }
 
 /// An outcome: a metric event of a unit.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
+pub struct Outcome<'a> {
     /// When, in nanoseconds since the Unix epoch.
     pub time_ns: u64,
     /// The unit id (must match the exposures').
-    pub unit: String,
+    pub unit: Cow<'a, str>,
     /// Metric name.
-    pub metric: String,
+    pub metric: Cow<'a, str>,
     /// Numeric value (1 for a plain conversion event).
     pub value: f64,
     /// Idempotency key: records with the same id count once (empty: no dedup).
-    pub event_id: String,
+    pub event_id: Cow<'a, str>,
     /// Experiments the sidecar attached; empty means "every experiment with this metric".
-    pub experiments: Vec<String>,
+    pub experiments: Vec<Cow<'a, str>>,
 }
 
 /// A parsed input record.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Record {
+pub enum Record<'a> {
     /// An exposure.
-    Exposure(Exposure),
+    Exposure(Exposure<'a>),
     /// An outcome.
-    Outcome(Outcome),
+    Outcome(Outcome<'a>),
 }
 
 /// Parses a timestamp: an integer of Unix nanoseconds, or an RFC 3339 time.

@@ -3,7 +3,8 @@
 //! block an assignment).
 //!
 //! The real sink is [`pipeline::ExposurePipeline`]: [`dedup`] (once per unit,
-//! variant and config version per window), [`counts`] and the live [`srm`] check,
+//! variant and config version per window), [`counts`] and the live [`srm`] check
+//! (also within each [`stratum`], which exposures carry for offline analysis),
 //! then a bounded queue to a background task that exports through [`otel`]
 //! (OTLP/gRPC spans and log records with a deterministic [`id`]). Requests get a
 //! server span continuing the caller's W3C trace context from
@@ -22,6 +23,7 @@ pub mod outcome;
 pub mod pipeline;
 pub mod privacy;
 pub mod srm;
+pub mod stratum;
 pub mod trace_context;
 
 /// One exposure: an enrolled unit that the caller reports as seeing its variant.

@@ -17,7 +17,6 @@
 //! mechanism; splitting them would spread its invariants (every queued item is
 //! emitted or counted as dropped) over several files.
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,9 +31,10 @@ use super::id::{window_index, ExposureId, IdFields};
 use super::otel::{shared, ExportFailures, ExposureEvent, OtelExport};
 use super::outcome::{self, Outcome, OutcomeVerdict, PendingOutcome};
 use super::privacy::UnitIdMode;
-use super::srm::{strata_attribute, Srm, SrmSettings};
+use super::srm::{Srm, SrmSettings};
+use super::stratum;
 use super::{counts::Counts, Exposure, ExposureSink};
-use crate::engine::{Attr, Context, Reason};
+use crate::engine::{Context, Reason};
 use crate::reload::Store;
 
 /// Settings of the pipeline (the `--exposure-*` and `--srm-*` serve flags).
@@ -140,13 +140,16 @@ enum Field {
     Layer,
     UnitAttribute,
     SaltFingerprint,
+    /// The unit's stratum (`srm.strata`); empty when there is none.
+    Stratum,
 }
 
 /// An exposure waiting in the export queue. Its strings are packed into one
-/// buffer, so queuing costs the request path a single allocation.
+/// buffer, so queuing costs the request path a single allocation (the stratum,
+/// when the experiment declares one, shares it; none adds nothing).
 struct Pending {
     text: String,
-    ends: [u32; 7],
+    ends: [u32; 8],
     has_layer: bool,
     reason: &'static str,
     window: u64,
@@ -158,9 +161,9 @@ struct Pending {
 }
 
 impl Pending {
-    fn pack(fields: [&str; 7]) -> (String, [u32; 7]) {
+    fn pack(fields: [&str; 8]) -> (String, [u32; 8]) {
         let mut text = String::with_capacity(fields.iter().map(|f| f.len()).sum());
-        let mut ends = [0u32; 7];
+        let mut ends = [0u32; 8];
         for (i, f) in fields.iter().enumerate() {
             text.push_str(f);
             ends[i] = u32::try_from(text.len()).unwrap_or(u32::MAX);
@@ -247,11 +250,9 @@ impl Shared {
             }
         }
         self.counts.add(&exp.key, &a.variant.key);
+        // `None` at once (no context read) when the experiment declares no strata.
+        let stratum = ctx.and_then(|ctx| stratum::stratum(exp, ctx));
         if a.reason == Reason::Split {
-            let stratum = match (strata_attribute(exp), ctx) {
-                (Some(attr), Some(ctx)) => stratum_value(ctx.get(attr)),
-                _ => None,
-            };
             self.srm.observe(exp, &a.variant.key, stratum.as_deref());
         }
         let Some(tx) = &self.tx else { return };
@@ -265,6 +266,7 @@ impl Shared {
             layer.unwrap_or(""),
             &exp.hash_key,
             &exp.salt_fingerprint,
+            stratum.as_deref().unwrap_or(""),
         ]);
         let pending = Pending {
             text,
@@ -324,19 +326,6 @@ fn current_span() -> Option<SpanContext> {
         let sc = span.span_context();
         sc.is_valid().then(|| sc.clone())
     })
-}
-
-/// The string form of a strata attribute value (scalars only).
-fn stratum_value(attr: Option<Attr<'_>>) -> Option<Cow<'_, str>> {
-    match attr? {
-        Attr::Str(s) => Some(Cow::Borrowed(s)),
-        Attr::Bool(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
-        Attr::Num(n) if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 => {
-            Some(Cow::Owned(format!("{}", n as i64)))
-        }
-        Attr::Num(n) if n.is_finite() => Some(Cow::Owned(n.to_string())),
-        _ => None,
-    }
 }
 
 /// The sink handed to transports (cheap to clone, `Arc` inside).
@@ -626,6 +615,10 @@ fn event(p: &Pending, mode: UnitIdMode) -> ExposureEvent {
     attributes.push(KeyValue::new("cohortd.experiment.status", p.status));
     attributes.push(KeyValue::new("cohortd.epoch", i64::from(p.epoch)));
     attributes.push(KeyValue::new("cohortd.source", p.source));
+    let s = p.get(Field::Stratum);
+    if let Some(s) = (!s.is_empty()).then(|| stratum::export(s, mode)).flatten() {
+        attributes.push(shared("cohortd.stratum", &s));
+    }
     ExposureEvent {
         attributes,
         time: p.time,

@@ -26,6 +26,8 @@ use statrs::distribution::{ChiSquared, ContinuousCDF};
 use crate::config::Status;
 use crate::snapshot::{Experiment, Snapshot};
 
+use super::stratum::strata_attribute;
+
 /// Thresholds of the check.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SrmSettings {
@@ -94,11 +96,6 @@ pub fn chi_square(counts: &[u64], weights: &[f64], min_expected: f64) -> Option<
     let df = (positive.len() - 1) as f64;
     let dist = ChiSquared::new(df).ok()?;
     Some((stat, dist.sf(stat)))
-}
-
-/// The strata attribute an experiment declares, if any.
-pub fn strata_attribute(e: &Experiment) -> Option<&str> {
-    e.config.srm.as_ref()?.strata.as_deref()
 }
 
 struct Tally {

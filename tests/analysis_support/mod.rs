@@ -156,6 +156,9 @@ pub fn to_otlp(flat: &str) -> String {
         );
         attrs.push(serde_json::json!({"key": "cohortd.salt_fingerprint", "value": s(&v["salt_fingerprint"])}));
         attrs.push(serde_json::json!({"key": "cohortd.epoch", "value": {"intValue": v["epoch"].to_string()}}));
+        if v["stratum"].is_string() {
+            attrs.push(serde_json::json!({"key": "cohortd.stratum", "value": s(&v["stratum"])}));
+        }
         "feature_flag.evaluation"
     } else {
         attrs.push(serde_json::json!({"key": "cohortd.outcome.metric", "value": s(&v["metric"])}));
@@ -172,20 +175,7 @@ pub fn to_otlp(flat: &str) -> String {
 
 /// Flat JSON lines rewritten as CSV with the documented header.
 pub fn to_csv(flat: &[String]) -> String {
-    let cols = [
-        "type",
-        "time",
-        "unit",
-        "experiment",
-        "variant",
-        "version",
-        "epoch",
-        "salt_fingerprint",
-        "stratum",
-        "metric",
-        "value",
-        "event_id",
-    ];
+    let cols = cohortd::analysis::flat::COLUMNS;
     let mut out = cols.join(",") + "\n";
     for l in flat {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();

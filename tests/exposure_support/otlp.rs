@@ -101,6 +101,14 @@ impl Receiver {
         out
     }
 
+    /// Writes what the Collector's `file` exporter would have written for the
+    /// logs received (one [`collector_json_line`] per export request) to `path`.
+    pub fn write_collector_file(&self, path: &std::path::Path) {
+        let got = self.got.lock().unwrap();
+        let lines: Vec<String> = got.logs.iter().map(collector_json_line).collect();
+        std::fs::write(path, lines.join("\n")).unwrap();
+    }
+
     /// Every log record received.
     pub fn logs(&self) -> Vec<LogRecord> {
         let got = self.got.lock().unwrap();
