@@ -6,8 +6,8 @@
 //! every reload really applies a new version, and reports the median and worst of
 //! `--rounds` reloads for each step of `reload_now`: `Snapshot::load` (read, parse,
 //! compile), the cohort guard's check against the served snapshot, `Store::install`
-//! (diff and swap), and freeing the replaced snapshot (the watcher does that last
-//! step on its own thread).
+//! (diff and swap), and handing the replaced snapshot to the reaper thread that
+//! frees it off the reload's path (`cohortd::reload::reaper`), as the watcher does.
 //!
 //! Run: `cargo run --release --example reload_time -- --experiments 10000 --rounds 10`
 
@@ -77,7 +77,7 @@ fn main() {
         verdict.expect("names only change: the guard allows it");
         let (ev, iw, ic) = timed(|| store.install(snap));
         assert!(ev.is_some(), "every round applies a new version");
-        let (_, dw, dc) = timed(move || drop(old));
+        let (_, dw, dc) = timed(move || cohortd::reload::reaper::release(old));
         rows.push([
             (lw, lc),
             (gw, gc),
@@ -95,7 +95,7 @@ fn main() {
         "load (read+parse+compile)",
         "cohort guard",
         "install (diff+swap)",
-        "free old snapshot",
+        "release old (to reaper)",
         "total",
     ]
     .iter()

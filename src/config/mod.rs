@@ -10,6 +10,7 @@ pub mod lenient;
 pub mod load;
 pub mod model;
 pub mod parse;
+pub mod parse_parallel;
 pub mod read_limits;
 pub mod redact;
 pub mod schema;

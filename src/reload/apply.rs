@@ -1,12 +1,9 @@
 //! One reload attempt: read, parse, compile and publish, all or nothing.
 
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
-
 use super::{ReloadEvent, Store};
 use crate::config::ConfigErrors;
 use crate::Snapshot;
+use std::path::Path;
 
 /// What one reload attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,20 +60,6 @@ pub fn apply_compiled(compiled: Result<Snapshot, ConfigErrors>, store: &Store) -
             }
         }
     }
-}
-
-/// Frees a replaced snapshot here, on the reload thread, rather than wherever its
-/// last reader happens to drop it: freeing 10,000 experiments takes milliseconds,
-/// and that reader would be a request. Readers hold a snapshot for one request, so
-/// waiting for them is short; after a second the last reader frees it after all.
-pub(super) fn release(previous: Arc<crate::Snapshot>) {
-    for _ in 0..1000 {
-        if Arc::strong_count(&previous) == 1 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    drop(previous);
 }
 
 #[cfg(test)]

@@ -129,15 +129,15 @@ async fn changed_after(
     Some((now != last).then_some(now))
 }
 
-/// Applies a [`Ready`] config on a blocking thread; frees the replaced snapshot
-/// there too (see `apply::release`).
+/// Applies a [`Ready`] config on a blocking thread; the replaced snapshot goes to
+/// the [`super::reaper`], which frees it off this path.
 pub async fn apply(ready: Ready, store: &Arc<Store>) -> Option<ReloadOutcome> {
     let s = Arc::clone(store);
     tokio::task::spawn_blocking(move || {
         let previous = s.load();
         let outcome = apply_compiled(ready.compiled, &s);
         if let (ReloadOutcome::Applied(_), Some(previous)) = (&outcome, previous) {
-            super::apply::release(previous);
+            super::reaper::release(previous);
         }
         outcome
     })

@@ -244,6 +244,31 @@ fn side(e: &Experiment, at: i64) -> Side {
     }
 }
 
+/// Whether `o` and `n` target the same units: the typed targeting and the
+/// segments it uses compared first (cheap, and what almost every reload finds),
+/// and only when they differ the serialized [`targeting_signature`]s, which
+/// decide as before (typed equality implies equal signatures, so the answer is
+/// the same; the signatures cost a JSON tree per experiment, most of the cohort
+/// guard's time on a reload of 10,000 experiments).
+fn same_targeting(os: &Snapshot, o: &Experiment, ns: &Snapshot, n: &Experiment) -> bool {
+    let typed_equal =
+        o.config.targeting == n.config.targeting && used_segments(os, o).eq(used_segments(ns, n));
+    typed_equal || targeting_signature(os, o) == targeting_signature(ns, n)
+}
+
+/// The definitions of the segments `e`'s targeting uses, in order.
+fn used_segments<'a>(
+    s: &'a Snapshot,
+    e: &'a Experiment,
+) -> impl Iterator<Item = Option<&'a crate::config::Targeting>> {
+    let defined = &s.document().segments;
+    e.config
+        .targeting
+        .iter()
+        .flat_map(|t| &t.segments)
+        .map(move |name| defined.get(name))
+}
+
 /// The targeting as written plus the segments it uses, for comparison.
 fn targeting_signature(s: &Snapshot, e: &Experiment) -> serde_json::Value {
     let segs: Vec<_> = e
@@ -403,7 +428,7 @@ fn causes(os: &Snapshot, o: &Experiment, ns: &Snapshot, n: &Experiment, at: i64)
             lowers_from: first_lower(o, n, at).map(crate::snapshot::schedule::format_time),
         });
     }
-    if targeting_signature(os, o) != targeting_signature(ns, n) {
+    if !same_targeting(os, o, ns, n) {
         c.push(Cause::TargetingChanged);
     }
     let layer = |l: &SlotRange| format!("range [{}, {})", frac(l.start), frac(l.end));

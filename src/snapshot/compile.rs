@@ -30,10 +30,11 @@ impl Snapshot {
     pub fn from_raw(raw: &[crate::config::RawFile]) -> Result<Snapshot, ConfigErrors> {
         let mut errors = Vec::new();
         let mut parsed = Vec::with_capacity(raw.len());
-        for f in raw {
+        // Large configs parse on two threads, in file order (see `parse_parallel`).
+        let docs = crate::config::parse_parallel::parse_all(raw);
+        for (f, (doc, mut problems)) in raw.iter().zip(docs) {
             // A file with problems is still checked as far as it could be read,
             // so one run lists everything to fix.
-            let (doc, mut problems) = crate::config::parse::parse_file_partial(&f.path, &f.bytes);
             errors.append(&mut problems);
             if let Some(doc) = doc {
                 parsed.push(SourceFile {

@@ -56,6 +56,7 @@ impl ConnLimit {
             Some(slot) => Some(Limited {
                 io,
                 _slot: slot,
+                _counted: Counted::new(),
                 deadline: (!self.handshake.is_zero())
                     .then(|| Box::pin(tokio::time::sleep(self.handshake))),
                 read: 0,
@@ -82,11 +83,31 @@ impl ConnLimit {
     }
 }
 
+/// Tells [`super::mem_return`] that a connection opened and, when dropped with
+/// the connection, that it closed: the end of a burst of connections returns
+/// its memory.
+#[derive(Debug)]
+struct Counted;
+
+impl Counted {
+    fn new() -> Self {
+        super::mem_return::opened();
+        Counted
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        super::mem_return::closed();
+    }
+}
+
 /// An admitted connection.
 #[derive(Debug)]
 pub struct Limited<T> {
     io: T,
     _slot: Slot,
+    _counted: Counted,
     deadline: Option<Pin<Box<Sleep>>>,
     read: usize,
 }

@@ -11,6 +11,7 @@ pub mod explain;
 pub mod flagd;
 pub mod http_serve;
 pub mod limits;
+pub mod mem_return;
 pub mod observe;
 pub mod ofrep;
 pub mod probe;
