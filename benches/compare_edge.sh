@@ -6,6 +6,8 @@
 # (cohortd: -c4 -m10 over h2c; Edge: 40 HTTP/1.1 connections, as actix serves
 # h2 only over TLS). Reports throughput, server CPU per call and response bytes.
 #
+# Edge's offline mode refuses to start without client tokens, so the same
+# token is given as client and frontend token.
 # Edge 20.1.0 is installed into target/bench-tools/edge if missing (a release
 # build of Edge: ~15 min) unless UNLEASH_EDGE points at a binary.
 #   bash benches/compare_edge.sh [SECONDS] [ROUNDS] [N]
@@ -28,10 +30,11 @@ trap cleanup EXIT
 python3 benches/edge/gen.py "$n" "$tmp"
 $R/examples/loadgen request-file --rpc assign-all "$tmp/all.bin" >/dev/null
 $R/cohortd serve --config-dir "$tmp/cohortd" --listen 127.0.0.1:18113 \
-  --admin-listen 127.0.0.1:18114 2>"$tmp/cohortd.log" & cpid=$!; pids+=($cpid)
+  --admin-listen 127.0.0.1:18114 --ofrep-listen off --sync-listen off \
+  2>"$tmp/cohortd.log" & cpid=$!; pids+=($cpid)
 token='*:development.0123456789abcdef0123456789abcdef'
 "$edge" --port 18163 --interface 127.0.0.1 --workers 1 offline \
-  --bootstrap-file "$tmp/edge-features.json" --frontend-tokens "$token" \
+  --bootstrap-file "$tmp/edge-features.json" --frontend-tokens "$token" --client-tokens "$token" \
   >"$tmp/edge.log" 2>&1 & xpid=$!; pids+=($xpid)
 sleep 2
 
