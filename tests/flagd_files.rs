@@ -266,6 +266,16 @@ async fn flagd_rpc_serves_flagd_reasons_codes_and_metadata() {
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert!(e.message().contains("not a cohortd experiment"));
+    // Explain gives the same answer (not NOT_FOUND: the key exists).
+    let e = a
+        .explain(cohortd::transport::pb::AssignRequest {
+            experiment: "banner".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("not a cohortd experiment"));
     srv.shutdown().await;
 }
 

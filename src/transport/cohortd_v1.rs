@@ -323,6 +323,11 @@ impl pb::assignment_server::Assignment for AssignmentService {
         let r = request.get_ref();
         let empty = Struct::default();
         let (ctx, snap, opts) = self.one_experiment(r, &empty)?;
+        // A flagd-format key gets Assign's answer, not NOT_FOUND: it exists,
+        // but cohortd.v1 serves experiments only.
+        if snap.flagd().get(&r.experiment).is_some() {
+            return Err(not_an_experiment(&r.experiment));
+        }
         let mut steps = ExplainSteps::default();
         let a = snap
             .assign_traced(&r.experiment, ctx, opts, &mut steps)
