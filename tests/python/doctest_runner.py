@@ -36,7 +36,8 @@ Convention (README.md points here):
   cargo test built (CI never does a second, release build), `python` and
   `.venv/bin/python` are $COHORTD_PYTHON, `grpcurl` is .tools/bin/grpcurl.
   `/tmp/`, `/run/` and `/etc/cohortd` are mapped into the scratch directory and
-  ports 8013/8014 to free ports (and back, in outputs), so runs never collide.
+  ports 8013/8014 (and OFREP 8016, sync 8015) to free ports (and back, in
+  outputs), so runs never collide.
 * `cohortd serve` runs in the background until the next `serve` or the end of
   the file; the harness waits for its /readyz to answer 200.
 * Blocks calling grpcurl run when .tools/bin/grpcurl exists, and are required
@@ -228,11 +229,16 @@ class Runner:
         if self.grpcurl:
             (shim / "grpcurl").symlink_to(self.grpcurl)
         self.p1, self.p2 = free_port(), free_port()
+        # OFREP (8016) and sync (8015) move too, so a run never collides with a
+        # cohortd or flagd already running on this machine.
+        self.p3, self.p4 = free_port(), free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("COHORTD_", "OTEL_", "FLAGD_"))}
         self.env.update(
             PATH=f"{shim}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             COHORTD_LISTEN=f"127.0.0.1:{self.p1}",
             COHORTD_ADMIN_LISTEN=f"127.0.0.1:{self.p2}",
+            COHORTD_OFREP_LISTEN=f"127.0.0.1:{self.p3}",
+            COHORTD_SYNC_LISTEN=f"127.0.0.1:{self.p4}",
             COHORTD_ADDR=f"127.0.0.1:{self.p1}",
             FLAGD_HOST="127.0.0.1",
             FLAGD_PORT=str(self.p1),
@@ -382,6 +388,8 @@ class Runner:
         cmd = re.sub(r"(?<![\w/])target/(release|debug)/cohortd", "cohortd", cmd)
         cmd = re.sub(r"(?<![\w/])\.venv/bin/python", "python", cmd)
         cmd = cmd.replace("127.0.0.1:8013", f"127.0.0.1:{self.p1}").replace("127.0.0.1:8014", f"127.0.0.1:{self.p2}")
+        for host in ("127.0.0.1", "localhost"):
+            cmd = cmd.replace(f"{host}:8016", f"{host}:{self.p3}").replace(f"{host}:8015", f"{host}:{self.p4}")
         for p in ("/tmp/", "/run/", "/etc/cohortd"):
             cmd = re.sub(r"(?<![\w./])" + re.escape(p), str(self.root) + p, cmd)
         return re.sub(r"\s*&\s*$", "", cmd)
@@ -389,6 +397,8 @@ class Runner:
     def normalise(self, text: str) -> str:
         text = ANSI.sub("", text).replace(str(self.root), "")
         text = text.replace(f"127.0.0.1:{self.p1}", "127.0.0.1:8013").replace(f"127.0.0.1:{self.p2}", "127.0.0.1:8014")
+        for host in ("127.0.0.1", "localhost"):
+            text = text.replace(f"{host}:{self.p3}", f"{host}:8016").replace(f"{host}:{self.p4}", f"{host}:8015")
         text = TIMESTAMP.sub("<TIME>", text)
         text = DURATION.sub("<DURATION>", text)
         lines = [l.rstrip() for l in text.split("\n")]
