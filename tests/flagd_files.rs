@@ -22,7 +22,7 @@ use prost_types::value::Kind;
 use prost_types::Struct;
 use serde_json::{json, Value};
 use support::context::proto_ctx;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::http::ofrep_post;
 use tonic::Code;
 
 fn flagd_doc() -> Value {
@@ -279,29 +279,16 @@ async fn flagd_rpc_serves_flagd_reasons_codes_and_metadata() {
     srv.shutdown().await;
 }
 
-async fn http_post(addr: std::net::SocketAddr, path: &str, body: &str) -> (u16, Value) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let status = out[9..12].parse().unwrap();
-    let body = out.split_once("\r\n\r\n").unwrap().1;
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn ofrep_serves_flagd_flags() {
     let store = Store::new();
     store.install(snapshot(&[("flags.json", flagd_doc())]).unwrap());
     let srv = start(store).await;
     let addr = srv.ofrep_addr.unwrap();
-    let (st, b) = http_post(
+    let (st, b) = ofrep_post(
         addr,
         "/ofrep/v1/evaluate/flags/color",
+        &[],
         r#"{"context":{"targetingKey":"u","email":"a@example.com"}}"#,
     )
     .await;
@@ -311,9 +298,10 @@ async fn ofrep_serves_flagd_flags() {
         (&json!("#00f"), &json!("blue"), &json!("TARGETING_MATCH"))
     );
     assert_eq!(b["metadata"]["flagSetVersion"], json!(3));
-    let (st, b) = http_post(
+    let (st, b) = ofrep_post(
         addr,
         "/ofrep/v1/evaluate/flags/broken",
+        &[],
         r#"{"context":{"targetingKey":"u","name":"q"}}"#,
     )
     .await;

@@ -12,9 +12,8 @@ use cohortd::security::ingest::IngestPolicy;
 use cohortd::security::SecurityOptions;
 use cohortd::transport::pb::{AssignRequest, ExposureRecord, LogExposuresRequest};
 use support::context::proto_ctx;
-use support::http::http_get;
+use support::http::{http_get, request};
 use support::wait::eventually;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -35,23 +34,10 @@ fn with_header(name: &'static str, value: &str) -> tonic::Request<AssignRequest>
     r
 }
 
-/// GET with extra header lines, returning the status code.
-async fn get_with(addr: std::net::SocketAddr, path: &str, header: &str) -> u16 {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req =
-        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{header}Connection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    String::from_utf8_lossy(&buf)
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap()
+/// GET with an optional `name: value` header, returning the status code.
+async fn get_with(addr: std::net::SocketAddr, path: &str, header: Option<(&str, &str)>) -> u16 {
+    let headers: Vec<_> = header.into_iter().collect();
+    request(addr, "GET", path, &headers, b"").await.status
 }
 
 #[tokio::test]
@@ -102,12 +88,12 @@ async fn calls_need_the_token_and_health_does_not() {
     assert_eq!(http_get(admin, "/healthz").await.0, 200);
     assert_eq!(http_get(admin, "/readyz").await.0, 200);
     // Metrics do.
-    assert_eq!(get_with(admin, "/metrics", "").await, 401);
+    assert_eq!(get_with(admin, "/metrics", None).await, 401);
     assert_eq!(
         get_with(
             admin,
             "/metrics",
-            "Authorization: Bearer wrong-token-0123456789\r\n"
+            Some(("Authorization", "Bearer wrong-token-0123456789"))
         )
         .await,
         401
@@ -116,13 +102,13 @@ async fn calls_need_the_token_and_health_does_not() {
         get_with(
             admin,
             "/metrics",
-            &format!("Authorization: Bearer {TOKEN}\r\n")
+            Some(("Authorization", &format!("Bearer {TOKEN}")))
         )
         .await,
         200
     );
     assert_eq!(
-        get_with(admin, "/metrics", &format!("X-API-Key: {TOKEN}\r\n")).await,
+        get_with(admin, "/metrics", Some(("X-API-Key", TOKEN))).await,
         200
     );
 

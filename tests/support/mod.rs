@@ -18,7 +18,7 @@
 //! | `providers` | the OpenFeature flagd-provider tests on flagd files: `FLAGS`, `contexts`, `expected`, `FlagdServe`, `drive`, `changed_flags` | flagd_providers::* |
 //! | `process`  | `Driven`: a client process driven line by line with one deadline    | flagd_common::Driven |
 //! | `runners`  | `python`, `require_python`, `script`, `node_dir`, `installed`, `repo` | flagd_common/analysis_support::python, local `python`/`node_dir`/`repo`/`script`, clients_common::installed |
-//! | `http`     | `http_get` (async HTTP/1.1), `http_get_blocking` (HTTP/1.0), `ofrep_post` | server_common::http_get, hardening_support::http_get |
+//! | `http`     | `request` (any method, headers, body -> `Resp`), `http_get`, `ofrep_post`, `http_get_blocking` (HTTP/1.0) | server_common::http_get, hardening_support::http_get, the `request` of ofrep.rs, `http_post` of flagd_files.rs, `get_with` of security_auth.rs |
 //! | `wait`     | `wait_until` (blocking), `eventually` (async), both bounded         | hardening_support::wait_until, security_support::eventually |
 //! | `tls`      | rcgen `Ca`/`Pair`, TLS channel, `https_get`, `served_cert`, `der`, `write_secret`, `tls_files`, `serve_tls` | security_support::*, the `write_secret`/`files`/`serve` of security_tls*.rs |
 //! | `unix`     | `unix_channel`, `unix_client`: cohortd.v1 over a Unix socket        | local `client(sock)` in reload_serve/server_binary, server_ops::uds_client |
