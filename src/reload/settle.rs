@@ -77,10 +77,13 @@ pub async fn settled(
                 continue;
             }
         }
-        let d = dir.to_owned();
+        let (d, st) = (dir.to_owned(), Arc::clone(store));
         let (after, compiled) = tokio::task::spawn_blocking(move || {
             let files = read_sources_with(&d, &limits);
-            (stamp(&d), files.and_then(|f| Snapshot::from_raw(&f)))
+            // Unchanged experiments are copied from the served snapshot (`reuse`).
+            let served = st.load();
+            let compiled = files.and_then(|f| Snapshot::from_raw_reusing(&f, served.as_deref()));
+            (stamp(&d), compiled)
         })
         .await
         .ok()?;
