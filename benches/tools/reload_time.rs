@@ -97,9 +97,8 @@ fn main() {
                 })
                 .collect::<Vec<_>>()
         });
-        let (snap, cw, cc) = timed(|| {
-            Snapshot::compile_reusing(&parsed, Some(&old)).expect("valid config")
-        });
+        let (snap, cw, cc) =
+            timed(|| Snapshot::compile_reusing(&parsed, Some(&old)).expect("valid config"));
         drop(parsed);
         reused = snap.reused_experiments();
         let (verdict, gw, gc) = timed(|| check_reload(&old, &snap, unix_now()));

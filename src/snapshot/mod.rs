@@ -14,10 +14,10 @@ pub mod compile;
 pub mod experiment;
 pub mod flagd;
 pub mod listing;
+mod reuse;
 pub mod schedule;
 pub mod selector;
 pub mod targeting;
-mod reuse;
 
 use std::collections::HashMap;
 
