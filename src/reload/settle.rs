@@ -139,8 +139,11 @@ pub async fn apply(ready: Ready, store: &Arc<Store>) -> Option<ReloadOutcome> {
     tokio::task::spawn_blocking(move || {
         let previous = s.load();
         let outcome = apply_compiled(ready.compiled, &s);
-        if let (ReloadOutcome::Applied(_), Some(previous)) = (&outcome, previous) {
-            super::reaper::release(previous);
+        match (&outcome, previous) {
+            (ReloadOutcome::Applied(_), Some(previous)) => super::reaper::release(previous),
+            // The first config: building it left parse and compile scratch.
+            (ReloadOutcome::Applied(_), None) => crate::transport::mem_return::request(),
+            _ => {}
         }
         outcome
     })
