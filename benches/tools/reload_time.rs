@@ -2,8 +2,9 @@
 //! in CPU time of the reloading thread (the latter is what a busy machine cannot
 //! inflate: other processes delay the reload but do not make it do more work).
 //!
-//! Alternates between two generated directories of `--experiments` experiments, so
-//! every reload really applies a new version, and reports the median and worst of
+//! Rewrites a generated directory of `--experiments` experiments between two
+//! contents before each reload (outside the timing), so every reload really
+//! applies a new version, and reports the median and 90th percentile of
 //! `--rounds` reloads for each step of `reload_now`: reading the files, parsing
 //! them, compiling (experiments unchanged since the served snapshot are copied from
 //! it, `cohortd::snapshot::reuse`), the cohort guard's check against the served
@@ -64,23 +65,25 @@ fn main() {
     let n = flag("--experiments", 10_000);
     let rounds = flag("--rounds", 10).max(1);
     let changed = flag("--changed-files", usize::MAX);
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let mut bytes = 0;
-    let (a, b) = (gen::payload(n, "a"), gen::payload(n, "b"));
-    for (i, ((name, ta), (_, tb))) in a.iter().zip(&b).enumerate() {
-        bytes += ta.len();
-        std::fs::write(dirs[0].path().join(name), ta).unwrap();
-        let other = if i < changed { tb } else { ta };
-        std::fs::write(dirs[1].path().join(name), other).unwrap();
-    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let contents = [gen::payload(n, "a"), gen::payload(n, "b")];
+    let bytes: usize = contents[0].iter().map(|(_, t)| t.len()).sum();
+    // Writes content `which` into the first `changed` files (all of them first).
+    let write = |which: usize, files: usize| {
+        for (name, text) in contents[which].iter().take(files) {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+    };
+    write(1, usize::MAX);
     let store = Store::default();
-    store.install(Snapshot::load(dirs[1].path()).unwrap());
+    store.install(Snapshot::load(dir).unwrap());
 
     // (wall, cpu) per phase per round.
     let mut rows: Vec<[(Duration, Duration); 7]> = Vec::new();
     let mut reused = 0;
     for r in 0..rounds {
-        let dir = dirs[r % 2].path();
+        write(r % 2, changed);
         let old: Arc<Snapshot> = store.load().expect("a snapshot is served");
         let (raw, rw, rc) = timed(|| cohortd::config::read_sources(dir).expect("readable"));
         // `Snapshot::from_raw_reusing` in two steps, to time them apart.
