@@ -46,6 +46,16 @@ fn assert_same_as_scratch(dir: &Path, store: &Store) {
     assert_eq!(show(&served), show(&scratch));
 }
 
+/// a.json with `a1` and b.json with `b1`, applied: the store and its version.
+fn two_files_served(d: &Path) -> (Store, String) {
+    write(d, "a.json", &[exp("a1", "x")]);
+    write(d, "b.json", &[exp("b1", "x")]);
+    let store = Store::default();
+    applied(d, &store);
+    let good = store.load().unwrap().version().to_owned();
+    (store, good)
+}
+
 #[test]
 fn experiments_of_unchanged_files_are_reused_and_changed_ones_compiled() {
     let dir = tempfile::tempdir().unwrap();
@@ -68,11 +78,7 @@ fn experiments_of_unchanged_files_are_reused_and_changed_ones_compiled() {
 fn a_changed_file_is_validated_again_with_file_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write(d, "a.json", &[exp("a1", "x")]);
-    write(d, "b.json", &[exp("b1", "x")]);
-    let store = Store::default();
-    applied(d, &store);
-    let good = store.load().unwrap().version().to_owned();
+    let (store, good) = two_files_served(d);
 
     let bad =
         r#"{"key":"b1","status":"running","variants":[{"key":"control","weight":-1},"treatment"]}"#;
@@ -165,11 +171,7 @@ fn a_deleted_file_removes_its_experiments_and_a_moved_one_names_its_new_file() {
 fn a_reshuffle_in_a_changed_file_is_still_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write(d, "a.json", &[exp("a1", "x")]);
-    write(d, "b.json", &[exp("b1", "x")]);
-    let store = Store::default();
-    applied(d, &store);
-    let good = store.load().unwrap().version().to_owned();
+    let (store, good) = two_files_served(d);
 
     let salted = r#"{"key":"b1","status":"running","variants":["control","treatment"],"assignment":{"salt":"new"}}"#;
     write(d, "b.json", &[salted.to_owned()]);
