@@ -23,6 +23,7 @@ mod service;
 pub mod sync;
 pub mod v1;
 pub mod v2;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +43,26 @@ pub mod pb_v1 {
 #[allow(missing_docs, clippy::all)]
 pub mod pb_v2 {
     tonic::include_proto!("flagd.evaluation.v2");
+}
+
+/// The server side of `flagd.evaluation.v1.Service` as cohortd serves it: the
+/// generated one's routes and responses, with the typed `Resolve*` requests
+/// read as [`wire::ResolveRequest`] (see build.rs and [`wire`]).
+#[allow(missing_docs, clippy::all)]
+pub mod wire_v1 {
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/flagd_wire/flagd.evaluation.v1.Service.rs"
+    ));
+}
+
+/// The server side of `flagd.evaluation.v2.Service`, as [`wire_v1`] for v1.
+#[allow(missing_docs, clippy::all)]
+pub mod wire_v2 {
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/flagd_wire/flagd.evaluation.v2.Service.rs"
+    ));
 }
 
 /// The port flagd providers connect to by default.
@@ -83,9 +104,9 @@ impl std::fmt::Debug for FlagdOptions {
 }
 
 /// The v1 service, ready to add to a tonic router.
-pub type V1Server = pb_v1::service_server::ServiceServer<v1::EvaluationV1>;
+pub type V1Server = wire_v1::service_server::ServiceServer<v1::EvaluationV1>;
 /// The v2 service, ready to add to a tonic router.
-pub type V2Server = pb_v2::service_server::ServiceServer<v2::EvaluationV2>;
+pub type V2Server = wire_v2::service_server::ServiceServer<v2::EvaluationV2>;
 
 /// Both flagd services with default options, for `Server::builder().add_service(..)`.
 pub fn services(store: Arc<Store>, sink: Arc<dyn ExposureSink>) -> (V1Server, V2Server) {

@@ -25,7 +25,7 @@ use tonic::{Code, Status};
 use crate::engine::resolve::{
     resolve_flag, Flag, FlagError, Meta, Reason, Resolution as ResolutionOf, Served,
 };
-use crate::engine::{EvalError, EvalOptions};
+use crate::engine::{Context, EvalError, EvalOptions};
 use crate::exposure::{expose, ExposureSink, Source, Subject};
 use crate::reload::Store;
 use crate::snapshot::selector::Selector;
@@ -227,7 +227,41 @@ impl Resolver {
     ) -> Result<Resolution, ResolveError> {
         let empty = Struct::default();
         let ctx = ctx.unwrap_or(&empty);
-        let snap = self.snapshot_for(flag, ctx)?;
+        self.limits.check_key("flag key", flag)?;
+        self.limits.check_context(ctx)?;
+        self.resolve_checked(flag, ctx, want, v1, sel)
+    }
+
+    /// [`Resolver::resolve`] for a context still encoded as it came on the wire
+    /// (a `google.protobuf.Struct`'s bytes): decoded by [`super::wire`] straight
+    /// into the JSON the flagd evaluator reads, with the same limits and the
+    /// same answers. Bytes that are no `Struct` are INVALID_ARGUMENT.
+    pub fn resolve_encoded(
+        &self,
+        flag: &str,
+        ctx: &[u8],
+        want: ValueType,
+        v1: bool,
+        sel: Option<&Selector>,
+    ) -> Result<Resolution, Status> {
+        self.limits
+            .check_key("flag key", flag)
+            .map_err(ResolveError::from)?;
+        let ctx = super::wire::decode_context(ctx, &self.limits)?;
+        Ok(self.resolve_checked(flag, &ctx, want, v1, sel)?)
+    }
+
+    /// The rest of a single-flag resolution once the key and context passed
+    /// the limits.
+    fn resolve_checked<C: Context>(
+        &self,
+        flag: &str,
+        ctx: &C,
+        want: ValueType,
+        v1: bool,
+        sel: Option<&Selector>,
+    ) -> Result<Resolution, ResolveError> {
+        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
         let r = resolve_selected(&snap, flag, ctx, sel)?;
         let (value, variant) = match served(&r)? {
             Some((value, variant)) => {
@@ -353,10 +387,10 @@ pub fn request_selector(md: &tonic::metadata::MetadataMap) -> Option<Selector> {
 
 /// Looks `flag` up among the flags `sel` selects (all without one) and
 /// resolves it; a flag the selector leaves out is not found, as in flagd.
-fn resolve_selected<'s>(
+fn resolve_selected<'s, C: Context + ?Sized>(
     snap: &'s Snapshot,
     flag: &str,
-    ctx: &Struct,
+    ctx: &C,
     sel: Option<&Selector>,
 ) -> Result<ResolutionOf<'s>, ResolveError> {
     match snap.flag(flag) {
@@ -433,7 +467,7 @@ fn reason_of(r: &ResolutionOf<'_>) -> &'static str {
 fn record(
     sink: &dyn ExposureSink,
     r: &ResolutionOf<'_>,
-    ctx: &Struct,
+    ctx: &dyn Context,
     snap: &Snapshot,
     source: Source,
 ) {

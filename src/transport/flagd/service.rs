@@ -10,9 +10,11 @@ pub(super) fn wrong_type() -> tonic::Status {
     tonic::Status::internal("resolved value has the wrong type")
 }
 
-/// Implements `$pb::service_server::Service` for `$svc` (a struct with
-/// `resolver: Arc<Resolver>` and `opts: FlagdOptions`). `$opt` wraps `value` and
-/// `variant`; `$extra` are the protocol's other methods, verbatim.
+/// Implements `$wire::service_server::Service` (the server side of the
+/// protocol, requests read by [`super::wire`]) for `$svc` (a struct with
+/// `resolver: Arc<Resolver>` and `opts: FlagdOptions`), answering with `$pb`'s
+/// messages. `$opt` wraps `value` and `variant`; `$extra` are the protocol's
+/// other methods, verbatim.
 /// v1: no value means the zero value (flagd's v1 sends zero values).
 pub(super) fn v1_value<T: Default>(v: Option<T>) -> T {
     v.unwrap_or_default()
@@ -24,8 +26,8 @@ pub(super) fn v1_object<T: Default>(v: Option<T>) -> Option<T> {
 }
 
 macro_rules! evaluation_service {
-    ($svc:ty, $pb:ident, v1: $v1:expr, opt: $opt:path, obj: $obj:path, extra: { $($extra:tt)* }) => {
-        evaluation_service!(@impl $svc, $pb, $v1, $opt, { $($extra)* },
+    ($svc:ty, $pb:ident, $wire:ident, v1: $v1:expr, opt: $opt:path, obj: $obj:path, extra: { $($extra:tt)* }) => {
+        evaluation_service!(@impl $svc, $pb, $wire, $v1, $opt, { $($extra)* },
             (resolve_boolean, ResolveBooleanRequest, ResolveBooleanResponse, Boolean, Bool, $opt),
             (resolve_string, ResolveStringRequest, ResolveStringResponse, String, String, $opt),
             (resolve_float, ResolveFloatRequest, ResolveFloatResponse, Float, Float, $opt),
@@ -33,22 +35,22 @@ macro_rules! evaluation_service {
             (resolve_object, ResolveObjectRequest, ResolveObjectResponse, Object, Object, $obj)
         );
     };
-    (@impl $svc:ty, $pb:ident, $v1:expr, $opt:path, { $($extra:tt)* },
+    (@impl $svc:ty, $pb:ident, $wire:ident, $v1:expr, $opt:path, { $($extra:tt)* },
         $(($method:ident, $req:ident, $resp:ident, $want:ident, $got:ident, $wrap:path)),*) => {
         #[tonic::async_trait]
-        impl $pb::service_server::Service for $svc {
+        impl $wire::service_server::Service for $svc {
             $($extra)*
 
             $(
                 async fn $method(
                     &self,
-                    req: tonic::Request<$pb::$req>,
+                    req: tonic::Request<$crate::transport::flagd::wire::ResolveRequest>,
                 ) -> Result<tonic::Response<$pb::$resp>, tonic::Status> {
                     let m = req.get_ref();
                     let sel = $crate::transport::flagd::resolve::request_selector(req.metadata());
-                    let r = self.resolver.resolve(
+                    let r = self.resolver.resolve_encoded(
                         &m.flag_key,
-                        m.context.as_ref(),
+                        &m.context,
                         $crate::transport::flagd::resolve::ValueType::$want,
                         $v1,
                         sel.as_ref(),
