@@ -17,7 +17,9 @@
 # so cohortd runs with `--flagd-fractional v2`: both answer identically
 # (tests/flagd_differential.rs checks that on this file).
 # cohortd side: target/release/cohortd serve (built if missing; $COHORTD_BIN
-# overrides). Loopback only; ghz shares the machine's cores with the server, so
+# overrides). With $COHORTD_BASE_BIN set, a second cohortd (e.g. one built from
+# main before a change) runs the same rounds too, as `base` rows: an A/B in one
+# run. Loopback only; ghz shares the machine's cores with the server, so
 # compare CPU per call and rounds of one run, not runs on different machines.
 set -euo pipefail
 rounds=3 duration=10s conc=16
@@ -41,14 +43,20 @@ cohortd=${COHORTD_BIN:-$root/target/release/cohortd}
 [ -x "$cohortd" ] || (cd "$root" && cargo build --release --locked --quiet)
 ghz="$root/.tools/bin/ghz"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-fport=$(free_port) cport=$(free_port)
+fport=$(free_port) cport=$(free_port) bport=$(free_port)
 "$root/.tools/bin/flagd-ref" -f "$flagd_file" -p "$fport" >/dev/null &
 fpid=$!
 "$cohortd" serve --config-dir "$cfg" --listen "127.0.0.1:$cport" --flagd-fractional v2 \
   --admin-listen off --ofrep-listen off --sync-listen off >/dev/null 2>&1 &
 cpid=$!
-trap 'kill $fpid $cpid 2>/dev/null; wait 2>/dev/null; rm -rf "$cfg"' EXIT
-for port in $fport $cport; do
+bpid=
+if [ -n "${COHORTD_BASE_BIN:-}" ]; then
+  "$COHORTD_BASE_BIN" serve --config-dir "$cfg" --listen "127.0.0.1:$bport" --flagd-fractional v2 \
+    --admin-listen off --ofrep-listen off --sync-listen off >/dev/null 2>&1 &
+  bpid=$!
+fi
+trap 'kill $fpid $cpid $bpid 2>/dev/null; wait 2>/dev/null; rm -rf "$cfg"' EXIT
+for port in $fport $cport ${bpid:+$bport}; do
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 done
 tck=$(getconf CLK_TCK)
@@ -83,7 +91,9 @@ echo "|------------------|-----------:|---------:|---------:|-------------:|----
 for _ in $(seq "$rounds"); do
   round "flagd String" "$fpid" "$fport" ResolveString "$one"
   round "cohortd String" "$cpid" "$cport" ResolveString "$one"
+  [ -z "$bpid" ] || round "base String" "$bpid" "$bport" ResolveString "$one"
   round "flagd All" "$fpid" "$fport" ResolveAll "$all"
   round "cohortd All" "$cpid" "$cport" ResolveAll "$all"
+  [ -z "$bpid" ] || round "base All" "$bpid" "$bport" ResolveAll "$all"
 done
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg); ghz -c $conc -z $duration"
