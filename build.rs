@@ -24,8 +24,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// The server side of `flagd.evaluation.v1.Service` and `v2.Service` with the
 /// typed `Resolve*` requests read as `transport::flagd::wire::ResolveRequest`
 /// (context kept as raw bytes, decoded straight into the JSON the flagd
-/// evaluator reads; see that module). Same routes and response messages as
-/// the generated services; the public descriptors (reflection, clients) are
+/// evaluator reads) and answered as `transport::flagd::encode::Encoded` (the
+/// typed response's bytes, written from the borrowed resolution; see those
+/// modules). Same routes and wire messages as the generated services; the public descriptors (reflection, clients) are
 /// the `.proto` files, unchanged. Written to `OUT_DIR/flagd_wire/`.
 fn flagd_wire_services(out: &std::path::Path) {
     use tonic_build::manual::{Builder, Method, Service};
@@ -42,21 +43,19 @@ fn flagd_wire_services(out: &std::path::Path) {
                 .codec_path("tonic_prost::ProstCodec")
         };
         let wire = || "crate::transport::flagd::wire::ResolveRequest".to_string();
+        let encoded = || "crate::transport::flagd::encode::Encoded".to_string();
         let mut service = Service::builder()
             .name("Service")
             .package(format!("flagd.evaluation.{version}"));
-        for (name, route, resp) in [
-            (
-                "resolve_boolean",
-                "ResolveBoolean",
-                "ResolveBooleanResponse",
-            ),
-            ("resolve_string", "ResolveString", "ResolveStringResponse"),
-            ("resolve_float", "ResolveFloat", "ResolveFloatResponse"),
-            ("resolve_int", "ResolveInt", "ResolveIntResponse"),
-            ("resolve_object", "ResolveObject", "ResolveObjectResponse"),
+        // Answered as `encode::Encoded`: the bytes of the typed response.
+        for (name, route) in [
+            ("resolve_boolean", "ResolveBoolean"),
+            ("resolve_string", "ResolveString"),
+            ("resolve_float", "ResolveFloat"),
+            ("resolve_int", "ResolveInt"),
+            ("resolve_object", "ResolveObject"),
         ] {
-            service = service.method(method(name, route, wire(), format!("{pb}::{resp}")).build());
+            service = service.method(method(name, route, wire(), encoded()).build());
         }
         if version == "v1" {
             service = service.method(

@@ -4,8 +4,10 @@
 //! files and a generated set of contexts (nested objects, lists, numbers of
 //! every kind, unicode, empty), `Resolver::resolve_encoded` on the encoded
 //! bytes gives exactly what `Resolver::resolve` gives on the decoded `Struct`
-//! (value, variant, reason, metadata, or the same error code and message), and
-//! the JSON built is `struct_to_json`'s, key order included. Malformed bytes are
+//! (the response's bytes, `transport::flagd::encode`'s against prost's of the
+//! generated message built as the services used to, for v1 and v2; or the same
+//! error code and message), and the JSON built is `struct_to_json`'s, key order
+//! included. Malformed bytes are
 //! INVALID_ARGUMENT with a message naming the field, in process and over gRPC.
 
 mod support;
@@ -14,6 +16,7 @@ use std::sync::Arc;
 
 use cohortd::reload::Store;
 use cohortd::transport::convert::{json_object_to_struct, struct_to_json};
+use cohortd::transport::flagd::encode::Shape;
 use cohortd::transport::flagd::pb_v2;
 use cohortd::transport::flagd::resolve::{Resolution, Resolver, ValueType};
 use cohortd::transport::flagd::wire::{decode_context, ResolveRequest};
@@ -128,6 +131,8 @@ fn context(r: &mut Rng) -> Map<String, Value> {
     m
 }
 
+/// The flagd vector files, plus the flagd protocol fixture's cohortd
+/// experiments (their metadata: status, epoch, salt fingerprint).
 fn vector_files() -> Vec<(String, String)> {
     let dir = repo().join("tests/vectors/flagd");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -137,13 +142,15 @@ fn vector_files() -> Vec<(String, String)> {
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no flagd vectors in {}", dir.display());
-    files
+    let mut out: Vec<(String, String)> = files
         .into_iter()
         .map(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             (name, std::fs::read_to_string(&p).unwrap())
         })
-        .collect()
+        .collect();
+    out.push(("fixture.yaml".into(), support::flagd::CONFIG.into()));
+    out
 }
 
 fn resolver(name: &str, text: &str) -> (Resolver, Vec<String>) {
@@ -158,9 +165,7 @@ fn resolver(name: &str, text: &str) -> (Resolver, Vec<String>) {
 }
 
 /// A resolution or an error, comparable across the two paths.
-fn outcome<E: Into<tonic::Status>>(
-    r: Result<Resolution, E>,
-) -> Result<Resolution, (tonic::Code, String)> {
+fn outcome<T, E: Into<tonic::Status>>(r: Result<T, E>) -> Result<T, (tonic::Code, String)> {
     r.map_err(|e| {
         let s: tonic::Status = e.into();
         (s.code(), s.message().to_owned())
@@ -183,8 +188,11 @@ fn wire_path_answers_as_the_struct_path_for_every_vector_flag() {
             for key in &keys {
                 for want in TYPES {
                     for v1 in [false, true] {
-                        let old = outcome(resolver.resolve(key, Some(ctx), want, v1, None));
-                        let new = outcome(resolver.resolve_encoded(key, &bytes, want, v1, None));
+                        let shape = if v1 { Shape::V1 } else { Shape::V2 };
+                        let old = outcome(resolver.resolve(key, Some(ctx), want, v1, None))
+                            .map(|r| old_response_bytes(&r, want, v1));
+                        let new = outcome(resolver.resolve_encoded(key, &bytes, want, shape, None))
+                            .map(|e| e.0);
                         assert_eq!(
                             old, new,
                             "{name}: flag {key}, {want:?}, v1={v1}, context {ctx:?}"
@@ -305,11 +313,11 @@ fn limits_and_unrepresentable_values_give_the_struct_paths_errors() {
             "split",
             &ctx.encode_to_vec(),
             ValueType::String,
-            false,
+            Shape::V2,
             None,
         ));
         assert!(old.is_err(), "{ctx:?} should be refused");
-        assert_eq!(old, new, "{ctx:?}");
+        assert_eq!(old.map(drop), new.map(drop), "{ctx:?}");
     }
 }
 
@@ -346,7 +354,7 @@ fn malformed_context_bytes_are_invalid_argument_naming_the_field() {
             "{what}: prost accepts it"
         );
         let err = resolver
-            .resolve_encoded("split", &bytes, ValueType::String, false, None)
+            .resolve_encoded("split", &bytes, ValueType::String, Shape::V2, None)
             .expect_err(what);
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{what}: {err:?}");
         assert!(
@@ -409,4 +417,61 @@ async fn malformed_context_over_grpc_is_invalid_argument_and_the_server_keeps_se
         .into_inner();
     assert_eq!(raw, want);
     assert!(raw.value.is_some_and(|v| !v.is_empty()));
+}
+
+/// The response bytes the services sent before `encode`: the generated
+/// message built from a [`Resolution`] as the old service macro built it (v1:
+/// zero values for the caller's default and an empty object; v2: optional
+/// fields left unset), encoded by prost.
+fn old_response_bytes(r: &Resolution, want: ValueType, v1: bool) -> Vec<u8> {
+    use cohortd::transport::flagd::pb_v1;
+    use cohortd::transport::flagd::resolve::FlagValue as F;
+    let reason = r.reason.to_owned();
+    let metadata = Some(r.metadata.clone());
+    let variant = r.variant.clone();
+    macro_rules! typed {
+        ($pb:ident, $resp:ident, $got:ident, $v1:expr) => {{
+            let value = match &r.value {
+                Some(F::$got(v)) => Some(v.clone()),
+                None => None,
+                Some(other) => panic!("{other:?} is not a {want:?}"),
+            };
+            if $v1 {
+                typed!(@v1 $pb, $resp, value, $got)
+            } else {
+                pb_v2::$resp {
+                    value,
+                    reason,
+                    variant,
+                    metadata,
+                }
+                .encode_to_vec()
+            }
+        }};
+        (@v1 $pb:ident, $resp:ident, $value:ident, Object) => {
+            pb_v1::$resp {
+                value: Some($value.unwrap_or_default()),
+                reason,
+                variant: variant.unwrap_or_default(),
+                metadata,
+            }
+            .encode_to_vec()
+        };
+        (@v1 $pb:ident, $resp:ident, $value:ident, $got:ident) => {
+            pb_v1::$resp {
+                value: $value.unwrap_or_default(),
+                reason,
+                variant: variant.unwrap_or_default(),
+                metadata,
+            }
+            .encode_to_vec()
+        };
+    }
+    match want {
+        ValueType::Boolean => typed!(pb, ResolveBooleanResponse, Bool, v1),
+        ValueType::String => typed!(pb, ResolveStringResponse, String, v1),
+        ValueType::Float => typed!(pb, ResolveFloatResponse, Float, v1),
+        ValueType::Integer => typed!(pb, ResolveIntResponse, Int, v1),
+        ValueType::Object => typed!(pb, ResolveObjectResponse, Object, v1),
+    }
 }

@@ -1,8 +1,7 @@
 //! What the flagd evaluation v1 and v2 services share, written once: the five
 //! typed `Resolve*` methods and the event stream. The two protocols differ only
-//! in whether `value` and `variant` are optional on the wire, so a service is
-//! generated from its protobuf module and the wrapper of its optional fields
-//! (`Some` for v2, `std::convert::identity` for v1), plus its own extra methods.
+//! in whether `value` and `variant` are optional on the wire (the response
+//! [`super::encode::Shape`]), plus v1's extra method.
 
 /// `Resolver::resolve` converts to the requested type, so this cannot happen; it
 /// is an internal error rather than a panic all the same.
@@ -11,32 +10,23 @@ pub(super) fn wrong_type() -> tonic::Status {
 }
 
 /// Implements `$wire::service_server::Service` (the server side of the
-/// protocol, requests read by [`super::wire`]) for `$svc` (a struct with
-/// `resolver: Arc<Resolver>` and `opts: FlagdOptions`), answering with `$pb`'s
-/// messages. `$opt` wraps `value` and `variant`; `$extra` are the protocol's
-/// other methods, verbatim.
-/// v1: no value means the zero value (flagd's v1 sends zero values).
-pub(super) fn v1_value<T: Default>(v: Option<T>) -> T {
-    v.unwrap_or_default()
-}
-
-/// v1 objects: an empty object for the caller's default.
-pub(super) fn v1_object<T: Default>(v: Option<T>) -> Option<T> {
-    Some(v.unwrap_or_default())
-}
-
+/// protocol: requests read by [`super::wire`], typed responses written by
+/// [`super::encode`] in the protocol's `$shape`) for `$svc` (a struct with
+/// `resolver: Arc<Resolver>` and `opts: FlagdOptions`); `$pb` is the
+/// protocol's generated module (event stream messages); `$extra` are the
+/// protocol's other methods, verbatim.
 macro_rules! evaluation_service {
-    ($svc:ty, $pb:ident, $wire:ident, v1: $v1:expr, opt: $opt:path, obj: $obj:path, extra: { $($extra:tt)* }) => {
-        evaluation_service!(@impl $svc, $pb, $wire, $v1, $opt, { $($extra)* },
-            (resolve_boolean, ResolveBooleanRequest, ResolveBooleanResponse, Boolean, Bool, $opt),
-            (resolve_string, ResolveStringRequest, ResolveStringResponse, String, String, $opt),
-            (resolve_float, ResolveFloatRequest, ResolveFloatResponse, Float, Float, $opt),
-            (resolve_int, ResolveIntRequest, ResolveIntResponse, Integer, Int, $opt),
-            (resolve_object, ResolveObjectRequest, ResolveObjectResponse, Object, Object, $obj)
+    ($svc:ty, $pb:ident, $wire:ident, shape: $shape:ident, extra: { $($extra:tt)* }) => {
+        evaluation_service!(@impl $svc, $pb, $wire, $shape, { $($extra)* },
+            (resolve_boolean, Boolean),
+            (resolve_string, String),
+            (resolve_float, Float),
+            (resolve_int, Integer),
+            (resolve_object, Object)
         );
     };
-    (@impl $svc:ty, $pb:ident, $wire:ident, $v1:expr, $opt:path, { $($extra:tt)* },
-        $(($method:ident, $req:ident, $resp:ident, $want:ident, $got:ident, $wrap:path)),*) => {
+    (@impl $svc:ty, $pb:ident, $wire:ident, $shape:ident, { $($extra:tt)* },
+        $(($method:ident, $want:ident)),*) => {
         #[tonic::async_trait]
         impl $wire::service_server::Service for $svc {
             $($extra)*
@@ -45,27 +35,18 @@ macro_rules! evaluation_service {
                 async fn $method(
                     &self,
                     req: tonic::Request<$crate::transport::flagd::wire::ResolveRequest>,
-                ) -> Result<tonic::Response<$pb::$resp>, tonic::Status> {
+                ) -> Result<tonic::Response<$crate::transport::flagd::encode::Encoded>, tonic::Status> {
                     let m = req.get_ref();
                     let sel = $crate::transport::flagd::resolve::request_selector(req.metadata());
-                    let r = self.resolver.resolve_encoded(
-                        &m.flag_key,
-                        &m.context,
-                        $crate::transport::flagd::resolve::ValueType::$want,
-                        $v1,
-                        sel.as_ref(),
-                    )?;
-                    let value = match r.value {
-                        Some($crate::transport::flagd::resolve::FlagValue::$got(v)) => Some(v),
-                        None => None,
-                        Some(_) => return Err($crate::transport::flagd::service::wrong_type()),
-                    };
-                    Ok(tonic::Response::new($pb::$resp {
-                        value: $wrap(value),
-                        reason: r.reason.into(),
-                        variant: $opt(r.variant),
-                        metadata: Some(r.metadata),
-                    }))
+                    self.resolver
+                        .resolve_encoded(
+                            &m.flag_key,
+                            &m.context,
+                            $crate::transport::flagd::resolve::ValueType::$want,
+                            $crate::transport::flagd::encode::Shape::$shape,
+                            sel.as_ref(),
+                        )
+                        .map(tonic::Response::new)
                 }
             )*
 

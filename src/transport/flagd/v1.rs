@@ -25,7 +25,7 @@ impl EvaluationV1 {
     }
 }
 
-evaluation_service!(EvaluationV1, pb, wire, v1: true, opt: super::service::v1_value, obj: super::service::v1_object, extra: {
+evaluation_service!(EvaluationV1, pb, wire, shape: V1, extra: {
     async fn resolve_all(
         &self,
         req: Request<pb::ResolveAllRequest>,

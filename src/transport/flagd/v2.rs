@@ -25,4 +25,4 @@ impl EvaluationV2 {
     }
 }
 
-evaluation_service!(EvaluationV2, pb, wire, v1: false, opt: std::convert::identity, obj: std::convert::identity, extra: {});
+evaluation_service!(EvaluationV2, pb, wire, shape: V2, extra: {});
