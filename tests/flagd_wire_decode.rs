@@ -7,8 +7,8 @@
 //! (the response's bytes, `transport::flagd::encode`'s against prost's of the
 //! generated message built as the services used to, for v1 and v2; or the same
 //! error code and message), and the JSON built is `struct_to_json`'s, key order
-//! included. Malformed bytes are
-//! INVALID_ARGUMENT with a message naming the field, in process and over gRPC.
+//! included. Malformed bytes are INVALID_ARGUMENT with a message naming the
+//! field, in process and over gRPC.
 
 mod support;
 
@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use cohortd::reload::Store;
 use cohortd::transport::convert::{json_object_to_struct, struct_to_json};
-use cohortd::transport::flagd::encode::Shape;
+use cohortd::transport::flagd::encode::{self, Shape};
 use cohortd::transport::flagd::pb_v2;
 use cohortd::transport::flagd::resolve::{Resolution, Resolver, ValueType};
 use cohortd::transport::flagd::wire::{decode_context, ResolveRequest};
@@ -164,6 +164,12 @@ fn resolver(name: &str, text: &str) -> (Resolver, Vec<String>) {
     )
 }
 
+/// A resolver over tests/vectors/flagd/all_operators.flagd.json.
+fn all_operators() -> Resolver {
+    let path = repo().join("tests/vectors/flagd/all_operators.flagd.json");
+    resolver("flags.flagd.json", &std::fs::read_to_string(path).unwrap()).0
+}
+
 /// A resolution or an error, comparable across the two paths.
 fn outcome<T, E: Into<tonic::Status>>(r: Result<T, E>) -> Result<T, (tonic::Code, String)> {
     r.map_err(|e| {
@@ -191,8 +197,12 @@ fn wire_path_answers_as_the_struct_path_for_every_vector_flag() {
                         let shape = if v1 { Shape::V1 } else { Shape::V2 };
                         let old = outcome(resolver.resolve(key, Some(ctx), want, v1, None))
                             .map(|r| old_response_bytes(&r, want, v1));
-                        let new = outcome(resolver.resolve_encoded(key, &bytes, want, shape, None))
-                            .map(|e| e.0);
+                        let new = resolver
+                            .resolve_encoded(key, &bytes, want, v1, None, |r| {
+                                encode::write(&r, want, shape)
+                            })
+                            .and_then(|written| written);
+                        let new = outcome(new).map(|e| e.0);
                         assert_eq!(
                             old, new,
                             "{name}: flag {key}, {want:?}, v1={v1}, context {ctx:?}"
@@ -274,11 +284,7 @@ fn duplicate_keys_and_repeated_kinds_decode_as_prost_does() {
 
 #[test]
 fn limits_and_unrepresentable_values_give_the_struct_paths_errors() {
-    let (resolver, _) = resolver(
-        "flags.flagd.json",
-        &std::fs::read_to_string(repo().join("tests/vectors/flagd/all_operators.flagd.json"))
-            .unwrap(),
-    );
+    let resolver = all_operators();
     let long = "x".repeat(5000);
     let many: Map<String, Value> = (0..200).map(|i| (format!("a{i}"), json!(i))).collect();
     let nested_long = json!({"deep": {"list": [1, {"k": long.clone()}]}});
@@ -313,8 +319,9 @@ fn limits_and_unrepresentable_values_give_the_struct_paths_errors() {
             "split",
             &ctx.encode_to_vec(),
             ValueType::String,
-            Shape::V2,
+            false,
             None,
+            |_| (),
         ));
         assert!(old.is_err(), "{ctx:?} should be refused");
         assert_eq!(old.map(drop), new.map(drop), "{ctx:?}");
@@ -342,11 +349,7 @@ fn malformed_contexts() -> Vec<(&'static str, Vec<u8>)> {
 
 #[test]
 fn malformed_context_bytes_are_invalid_argument_naming_the_field() {
-    let (resolver, _) = resolver(
-        "flags.flagd.json",
-        &std::fs::read_to_string(repo().join("tests/vectors/flagd/all_operators.flagd.json"))
-            .unwrap(),
-    );
+    let resolver = all_operators();
     for (what, bytes) in malformed_contexts() {
         // prost refuses the same bytes, so they are malformed for either path.
         assert!(
@@ -354,7 +357,7 @@ fn malformed_context_bytes_are_invalid_argument_naming_the_field() {
             "{what}: prost accepts it"
         );
         let err = resolver
-            .resolve_encoded("split", &bytes, ValueType::String, Shape::V2, None)
+            .resolve_encoded("split", &bytes, ValueType::String, false, None, |_| ())
             .expect_err(what);
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{what}: {err:?}");
         assert!(

@@ -51,6 +51,12 @@ impl prost::Message for Encoded {
     }
 }
 
+/// `Resolver` checked the value's type, so this cannot happen; it is an
+/// internal error rather than a panic all the same.
+fn wrong_type() -> tonic::Status {
+    tonic::Status::internal("resolved value has the wrong type")
+}
+
 /// Which flagd protocol's response shape to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -83,14 +89,14 @@ pub fn write(r: &Resolved<'_>, want: ValueType, shape: Shape) -> Result<Encoded,
             }
         }
         (ValueType::Float, Some(Value::Number(n))) => {
-            let x = n.as_f64().ok_or_else(super::service::wrong_type)?;
+            let x = n.as_f64().ok_or_else(wrong_type)?;
             if x != 0.0 || !v1 {
                 encode_key(1, WireType::SixtyFourBit, &mut out);
                 out.put_f64_le(x);
             }
         }
         (ValueType::Integer, Some(Value::Number(n))) => {
-            let i = super::resolve::int_of(n).ok_or_else(super::service::wrong_type)?;
+            let i = super::resolve::int_of(n).ok_or_else(wrong_type)?;
             if i != 0 || !v1 {
                 encode_key(1, WireType::Varint, &mut out);
                 encode_varint(i as u64, &mut out);
@@ -103,7 +109,7 @@ pub fn write(r: &Resolved<'_>, want: ValueType, shape: Shape) -> Result<Encoded,
         // The caller's default: v1 sends an empty object, v2 nothing.
         (ValueType::Object, None) if v1 => message(1, 0, &mut out),
         (_, None) => {}
-        _ => return Err(super::service::wrong_type()),
+        _ => return Err(wrong_type()),
     }
     if !r.reason.is_empty() {
         string(2, r.reason, &mut out);

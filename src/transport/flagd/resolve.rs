@@ -22,7 +22,7 @@ use prost_types::value::Kind;
 use prost_types::{Struct, Value};
 use tonic::{Code, Status};
 
-use super::encode::{Encoded, Shape};
+use super::wire::ContextError;
 use crate::engine::resolve::{
     resolve_flag, Flag, FlagError, Meta, Reason, Resolution as ResolutionOf, Served,
 };
@@ -271,26 +271,28 @@ impl Resolver {
     }
 
     /// [`Resolver::resolve`] for a context still encoded as it came on the wire
-    /// (a `google.protobuf.Struct`'s bytes), answered as an encoded response
-    /// of `shape`: the context is decoded by [`super::wire`] straight into the
-    /// JSON the flagd evaluator reads, and the response written by
-    /// [`super::encode`] from the borrowed resolution. Same limits, same
-    /// answers; bytes that are no `Struct` are INVALID_ARGUMENT.
-    pub fn resolve_encoded(
+    /// (a `google.protobuf.Struct`'s bytes), decoded by [`super::wire`]
+    /// straight into the JSON the flagd evaluator reads; the borrowed result
+    /// goes to `out` (the services write the response with [`super::encode`]).
+    /// Same limits, same answers; bytes that are no `Struct` are
+    /// INVALID_ARGUMENT.
+    pub fn resolve_encoded<T>(
         &self,
         flag: &str,
         ctx: &[u8],
         want: ValueType,
-        shape: Shape,
+        v1: bool,
         sel: Option<&Selector>,
-    ) -> Result<Encoded, Status> {
+        out: impl FnOnce(Resolved<'_>) -> T,
+    ) -> Result<T, Status> {
         self.limits
             .check_key("flag key", flag)
             .map_err(ResolveError::from)?;
-        let ctx = super::wire::decode_context(ctx, &self.limits)?;
-        self.resolve_checked(flag, &ctx, want, shape == Shape::V1, sel, |r| {
-            super::encode::write(&r, want, shape)
-        })?
+        let ctx = super::wire::decode_context(ctx, &self.limits).map_err(|e| match e {
+            ContextError::Limit(l) => Status::from(ResolveError::Rejected(l)),
+            ContextError::Wire { .. } => Status::invalid_argument(e.to_string()),
+        })?;
+        Ok(self.resolve_checked(flag, &ctx, want, v1, sel, out)?)
     }
 
     /// The rest of a single-flag resolution once the key and context passed

@@ -3,12 +3,6 @@
 //! in whether `value` and `variant` are optional on the wire (the response
 //! [`super::encode::Shape`]), plus v1's extra method.
 
-/// `Resolver::resolve` converts to the requested type, so this cannot happen; it
-/// is an internal error rather than a panic all the same.
-pub(super) fn wrong_type() -> tonic::Status {
-    tonic::Status::internal("resolved value has the wrong type")
-}
-
 /// Implements `$wire::service_server::Service` (the server side of the
 /// protocol: requests read by [`super::wire`], typed responses written by
 /// [`super::encode`] in the protocol's `$shape`) for `$svc` (a struct with
@@ -38,14 +32,17 @@ macro_rules! evaluation_service {
                 ) -> Result<tonic::Response<$crate::transport::flagd::encode::Encoded>, tonic::Status> {
                     let m = req.get_ref();
                     let sel = $crate::transport::flagd::resolve::request_selector(req.metadata());
+                    let shape = $crate::transport::flagd::encode::Shape::$shape;
+                    let want = $crate::transport::flagd::resolve::ValueType::$want;
                     self.resolver
                         .resolve_encoded(
                             &m.flag_key,
                             &m.context,
-                            $crate::transport::flagd::resolve::ValueType::$want,
-                            $crate::transport::flagd::encode::Shape::$shape,
+                            want,
+                            shape == $crate::transport::flagd::encode::Shape::V1,
                             sel.as_ref(),
-                        )
+                            |r| $crate::transport::flagd::encode::write(&r, want, shape),
+                        )?
                         .map(tonic::Response::new)
                 }
             )*

@@ -16,13 +16,14 @@
 //! `Limits::check_context` checks a `Struct` (tests/flagd_wire_decode.rs holds the
 //! two paths to the same answers). Two things a `Struct` can carry and JSON
 //! cannot, a value with no kind and a non-finite number, are refused while
-//! decoding with the same `INVALID_CONTEXT` error `check_context` gives. Bytes
-//! that are not a `Struct` at all are `INVALID_ARGUMENT` naming the field and the
-//! offset.
+//! decoding with the same limit error `check_context` gives (the resolver
+//! answers it as INVALID_CONTEXT, as before). Bytes that are not a `Struct` at
+//! all are a [`ContextError::Wire`] naming the field and the offset (the
+//! resolver answers INVALID_ARGUMENT).
 
 use serde_json::{Map, Number, Value};
 
-use crate::transport::limits::{LimitError, Limits};
+use crate::transport::limits::{truncate, LimitError, Limits};
 
 /// The server's view of `ResolveBooleanRequest`, `ResolveStringRequest`,
 /// `ResolveFloatRequest`, `ResolveIntRequest` and `ResolveObjectRequest` (v1 and
@@ -53,17 +54,6 @@ pub enum ContextError {
     /// A well-formed `Struct` that holds no JSON value, or one over a limit.
     #[error(transparent)]
     Limit(#[from] LimitError),
-}
-
-impl From<ContextError> for tonic::Status {
-    fn from(e: ContextError) -> Self {
-        match e {
-            ContextError::Wire { .. } => tonic::Status::invalid_argument(e.to_string()),
-            // As `ResolveError::Rejected`: INVALID_CONTEXT (not INVALID_ARGUMENT,
-            // which flagd providers report as TYPE_MISMATCH).
-            ContextError::Limit(l) => super::resolve::ResolveError::Rejected(l).into(),
-        }
-    }
 }
 
 /// prost's nesting limit: a message nested deeper than this fails to decode.
@@ -200,14 +190,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Merges a `Struct`'s entries into `out` (later duplicates win). `attr` is
-    /// the top-level attribute being read (`None` at the top level).
-    fn merge_struct(
-        &mut self,
-        out: &mut Map<String, Value>,
-        depth: u32,
-        attr: Option<&str>,
-    ) -> Wire<()> {
+    /// The next element of the message's repeated field 1 (a `Struct`'s
+    /// entries, a `ListValue`'s values), skipping other fields; `None` at the
+    /// end of the message.
+    fn next_repeated(&mut self, depth: u32) -> Wire<Option<Reader<'a>>> {
         while let Some((tag, wt)) = self.key()? {
             if tag != 1 {
                 self.skip(tag, wt, depth)?;
@@ -216,7 +202,20 @@ impl<'a> Reader<'a> {
             if depth == 0 {
                 return self.err("nested too deeply");
             }
-            let mut entry = self.delimited(wt)?;
+            return self.delimited(wt).map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Merges a `Struct`'s entries into `out` (later duplicates win). `attr` is
+    /// the top-level attribute being read (`None` at the top level).
+    fn merge_struct(
+        &mut self,
+        out: &mut Map<String, Value>,
+        depth: u32,
+        attr: Option<&str>,
+    ) -> Wire<()> {
+        while let Some(mut entry) = self.next_repeated(depth)? {
             let (mut key, mut value) = ("", None);
             while let Some((t, w)) = entry.key()? {
                 match t {
@@ -298,15 +297,7 @@ impl<'a> Reader<'a> {
 
     /// A `ListValue`'s elements, appended to `items`.
     fn merge_list(&mut self, items: &mut Vec<Value>, depth: u32, attr: &str) -> Wire<()> {
-        while let Some((tag, wt)) = self.key()? {
-            if tag != 1 {
-                self.skip(tag, wt, depth)?;
-                continue;
-            }
-            if depth == 0 {
-                return self.err("nested too deeply");
-            }
-            let mut v = self.delimited(wt)?;
+        while let Some(mut v) = self.next_repeated(depth)? {
             match v.value(depth - 1, attr)? {
                 Some(v) => items.push(v),
                 None => return Err(malformed(attr, "a value with no kind set")),
@@ -333,19 +324,6 @@ fn malformed(attr: &str, why: &'static str) -> ContextError {
         attribute: truncate(attr, 64),
         why,
     })
-}
-
-/// `s` cut to at most `max` bytes on a character boundary (as limits.rs names
-/// attributes in errors).
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 /// `Limits::check_context` on the decoded JSON: the same limits, the same
