@@ -116,14 +116,16 @@ impl<'a> WireContext<'a> {
                 continue;
             }
             let entry = delimited(wt, &mut buf)?;
-            let (name, kind, value) = walk.entry(entry, 2)?;
-            if name.len() > limits.max_attribute_name_bytes {
-                return Err(LimitError::AttributeName {
-                    got: name.len(),
-                    limit: limits.max_attribute_name_bytes,
+            let (name, kind, value) = walk.entry(entry, 2, |name| {
+                if name.len() > limits.max_attribute_name_bytes {
+                    return Err(LimitError::AttributeName {
+                        got: name.len(),
+                        limit: limits.max_attribute_name_bytes,
+                    }
+                    .into());
                 }
-                .into());
-            }
+                Ok(())
+            })?;
             walk.count(name.len() + kind.scalar_bytes())?;
             walk.finish_attribute(name)?;
             let attr = kind.attr();
@@ -266,11 +268,13 @@ impl<'l> Walk<'l> {
     }
 
     /// A map entry (`string key = 1; Value value = 2;`) at `level`: its key,
-    /// its value's kind and the encoded value.
+    /// its value's kind and the encoded value. `check_name` runs before the
+    /// value is walked (the top level checks the name's length first).
     fn entry<'a>(
         &mut self,
         mut buf: &'a [u8],
         level: u32,
+        check_name: impl FnOnce(&str) -> Result<()>,
     ) -> Result<(&'a str, Kind<'a>, &'a [u8])> {
         deeper(level)?;
         let (mut name, mut value) = ("", None);
@@ -281,6 +285,7 @@ impl<'l> Walk<'l> {
                 (tag, wt) => skip(wt, tag, &mut buf)?,
             }
         }
+        check_name(name)?;
         let Some(value) = value else {
             self.check(Kind::None);
             return Ok((name, Kind::None, &[]));
@@ -338,7 +343,8 @@ impl<'l> Walk<'l> {
         while !buf.is_empty() {
             match key(&mut buf)? {
                 (1, wt) => {
-                    let (name, kind, _) = self.entry(delimited(wt, &mut buf)?, level + 1)?;
+                    let (name, kind, _) =
+                        self.entry(delimited(wt, &mut buf)?, level + 1, |_| Ok(()))?;
                     self.longest = self.longest.max(name.len());
                     self.count(name.len() + kind.scalar_bytes())?;
                 }
