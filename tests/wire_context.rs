@@ -5,6 +5,9 @@
 
 mod support;
 
+#[path = "../fuzz/bodies/wire_context.rs"]
+mod fuzz_body;
+
 use cohortd::engine::{Attr, Context};
 use cohortd::transport::convert::struct_to_json;
 use cohortd::transport::limits::Limits;
@@ -343,5 +346,42 @@ fn a_generated_sweep_agrees_with_prost_under_default_and_tight_limits() {
         };
         agrees(&s, &Limits::default(), true);
         agrees(&s, &tight, false);
+    }
+}
+
+/// The fuzz target's invariants (never looser than prost plus the limits, the
+/// same attributes when both accept) over mutations of encoded contexts: bytes
+/// flipped, replaced, cut and duplicated. A bounded stand-in for libFuzzer in
+/// the ordinary test run.
+#[test]
+fn mutated_encodings_keep_the_fuzz_invariants() {
+    let mut rng = Rng::new(1414);
+    let mut seeds = Vec::new();
+    for _ in 0..40 {
+        let s = Struct {
+            fields: (0..rng.below(5))
+                .map(|i| (format!("k{i}"), random_value(&mut rng, 2)))
+                .collect(),
+        };
+        seeds.push(s.encode_to_vec());
+    }
+    for _ in 0..20_000 {
+        let mut b = seeds[rng.below(seeds.len() as u64) as usize].clone();
+        for _ in 0..=rng.below(3) {
+            if b.is_empty() {
+                break;
+            }
+            let i = rng.below(b.len() as u64) as usize;
+            match rng.below(4) {
+                0 => b[i] ^= 1 << rng.below(8),
+                1 => b[i] = rng.below(256) as u8,
+                2 => b.truncate(i),
+                _ => {
+                    let tail = b[i..].to_vec();
+                    b.extend(tail);
+                }
+            }
+        }
+        fuzz_body::run(&b);
     }
 }

@@ -13,11 +13,14 @@
 //! deep). Protobuf semantics are kept: unknown fields are skipped, a later
 //! duplicate name replaces an earlier one (as prost's map does), the last member
 //! of a `Value`'s oneof wins, repeated occurrences of the context concatenate.
-//! Two differences, both stricter and only for input no protobuf library writes:
-//! values a later duplicate replaces (a nested duplicate name, an overridden
-//! oneof member) still count towards the node and byte limits and are still
-//! checked; a `struct_value` given twice in one `Value` keeps the last (prost
-//! would merge the two).
+//! A message field given twice merges as in prost (a map entry's value, a
+//! `struct_value` or `list_value`: [`Context::json`] shows the merge). One
+//! difference, stricter and only for input no protobuf library writes: values a
+//! later duplicate replaces (a nested duplicate name, an overridden oneof
+//! member, a repeated map-entry value) still count towards the node and byte
+//! limits and are checked on their own (a later occurrence with no kind is
+//! refused even where prost would keep the earlier kind). `tests/wire_context.rs`
+//! and the `wire_context` fuzz target check the decoder is never looser.
 //!
 //! Bytes that are not a valid Struct encoding are INVALID_ARGUMENT naming what
 //! is wrong, as is every limit.
@@ -42,12 +45,12 @@ pub struct WireContext<'a> {
 }
 
 /// One top-level attribute: its name, its value as the engine sees it, and the
-/// encoded `Value` (read again only for [`Context::json`]).
+/// encoded map entry (read again only for [`Context::json`]).
 #[derive(Debug, Clone, Copy)]
 struct Entry<'a> {
     name: &'a str,
     attr: Attr<'a>,
-    value: &'a [u8],
+    entry: &'a [u8],
 }
 
 /// Why a context was refused.
@@ -116,7 +119,7 @@ impl<'a> WireContext<'a> {
                 continue;
             }
             let entry = delimited(wt, &mut buf)?;
-            let (name, kind, value) = walk.entry(entry, 2, |name| {
+            let (name, kind, _) = walk.entry(entry, 2, |name| {
                 if name.len() > limits.max_attribute_name_bytes {
                     return Err(LimitError::AttributeName {
                         got: name.len(),
@@ -130,7 +133,7 @@ impl<'a> WireContext<'a> {
             walk.finish_attribute(name)?;
             let attr = kind.attr();
             match self.attrs.iter_mut().find(|e| same_name(e.name, name)) {
-                Some(e) => *e = Entry { name, attr, value },
+                Some(e) => *e = Entry { name, attr, entry },
                 None => {
                     if self.attrs.len() == limits.max_context_attributes {
                         return Err(LimitError::ContextAttributes {
@@ -139,7 +142,7 @@ impl<'a> WireContext<'a> {
                         }
                         .into());
                     }
-                    self.attrs.push(Entry { name, attr, value });
+                    self.attrs.push(Entry { name, attr, entry });
                 }
             }
         }
@@ -161,7 +164,7 @@ impl Context for WireContext<'_> {
     fn json(&self) -> std::borrow::Cow<'_, serde_json::Map<String, serde_json::Value>> {
         let mut m = serde_json::Map::with_capacity(self.attrs.len());
         for e in &self.attrs {
-            m.insert(e.name.to_owned(), value_json(e.value));
+            m.insert(e.name.to_owned(), entry_json(e.entry).1);
         }
         std::borrow::Cow::Owned(m)
     }
@@ -281,7 +284,13 @@ impl<'l> Walk<'l> {
         while !buf.is_empty() {
             match key(&mut buf)? {
                 (1, wt) => name = utf8(delimited(wt, &mut buf)?)?,
-                (2, wt) => value = Some(delimited(wt, &mut buf)?),
+                (2, wt) => {
+                    // prost merges every occurrence, so every one must be valid;
+                    // an earlier one is checked and counted here, the last below.
+                    if let Some(earlier) = value.replace(delimited(wt, &mut buf)?) {
+                        self.value(earlier, level + 1)?;
+                    }
+                }
                 (tag, wt) => skip(wt, tag, &mut buf)?,
             }
         }
@@ -436,68 +445,99 @@ fn count_entries(mut buf: &[u8]) -> usize {
 }
 
 /// A checked `Value` as JSON (what [`crate::transport::convert::struct_to_json`]
-/// gives for the decoded value).
-fn value_json(mut buf: &[u8]) -> serde_json::Value {
+/// gives for the decoded value), merged into `out` as prost merges a message
+/// that occurs again: the last oneof member wins, but a struct merges into a
+/// struct and a list extends a list.
+fn merge_value_json(out: &mut serde_json::Value, mut buf: &[u8]) {
     use serde_json::Value as J;
-    let mut out = J::Null;
     while let Ok((tag, wt)) = key(&mut buf) {
-        out = match (tag, wt) {
-            (1, _) => varint(wt, &mut buf).map(|_| J::Null),
-            (2, _) => fixed64(wt, &mut buf).map(number_to_json),
-            (3, _) => delimited(wt, &mut buf)
+        let next = match tag {
+            1 => varint(wt, &mut buf).map(|_| J::Null),
+            2 => fixed64(wt, &mut buf).map(number_to_json),
+            3 => delimited(wt, &mut buf)
                 .and_then(utf8)
                 .map(|s| J::String(s.to_owned())),
-            (4, _) => varint(wt, &mut buf).map(|v| J::Bool(v != 0)),
-            (5, _) => delimited(wt, &mut buf).map(|s| J::Object(struct_json(s))),
-            (6, _) => delimited(wt, &mut buf).map(list_json),
-            _ => skip(wt, tag, &mut buf).map(|_| out),
+            4 => varint(wt, &mut buf).map(|v| J::Bool(v != 0)),
+            5 => delimited(wt, &mut buf).map(|s| {
+                let mut m = match std::mem::take(out) {
+                    J::Object(m) => m,
+                    _ => serde_json::Map::new(),
+                };
+                merge_struct_json(&mut m, s);
+                J::Object(m)
+            }),
+            6 => delimited(wt, &mut buf).map(|l| {
+                let mut items = match std::mem::take(out) {
+                    J::Array(items) => items,
+                    _ => Vec::new(),
+                };
+                merge_list_json(&mut items, l);
+                J::Array(items)
+            }),
+            _ => {
+                if skip(wt, tag, &mut buf).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        match next {
+            Ok(v) => *out = v,
+            Err(_) => return,
         }
-        .unwrap_or(J::Null);
     }
-    out
 }
 
-fn struct_json(mut buf: &[u8]) -> serde_json::Map<String, serde_json::Value> {
-    let mut m = serde_json::Map::new();
+/// A map entry's name and its value as JSON (every occurrence merged).
+fn entry_json(mut buf: &[u8]) -> (&str, serde_json::Value) {
+    let (mut name, mut value) = ("", serde_json::Value::Null);
     while let Ok((tag, wt)) = key(&mut buf) {
-        let Ok(field) = (if tag == 1 {
-            delimited(wt, &mut buf)
-        } else {
-            skip(wt, tag, &mut buf).map(|_| &[][..])
-        }) else {
-            break;
-        };
-        if tag != 1 {
-            continue;
-        }
-        let (mut name, mut value) = ("", &[][..]);
-        let mut entry = field;
-        while let Ok((t, w)) = key(&mut entry) {
-            match t {
-                1 => name = delimited(w, &mut entry).and_then(utf8).unwrap_or(""),
-                2 => value = delimited(w, &mut entry).unwrap_or(&[]),
-                _ => {
-                    let _ = skip(w, t, &mut entry);
+        match tag {
+            1 => name = delimited(wt, &mut buf).and_then(utf8).unwrap_or(""),
+            2 => {
+                if let Ok(v) = delimited(wt, &mut buf) {
+                    merge_value_json(&mut value, v);
                 }
             }
-        }
-        m.insert(name.to_owned(), value_json(value));
-    }
-    m
-}
-
-fn list_json(mut buf: &[u8]) -> serde_json::Value {
-    let mut items = Vec::new();
-    while let Ok((tag, wt)) = key(&mut buf) {
-        match (tag, delimited(wt, &mut buf)) {
-            (1, Ok(v)) => items.push(value_json(v)),
-            (_, Ok(_)) => {}
-            (_, Err(_)) => {
+            _ => {
                 if skip(wt, tag, &mut buf).is_err() {
                     break;
                 }
             }
         }
     }
-    serde_json::Value::Array(items)
+    (name, value)
+}
+
+fn merge_struct_json(m: &mut serde_json::Map<String, serde_json::Value>, mut buf: &[u8]) {
+    while let Ok((tag, wt)) = key(&mut buf) {
+        if tag != 1 {
+            if skip(wt, tag, &mut buf).is_err() {
+                break;
+            }
+            continue;
+        }
+        let Ok(entry) = delimited(wt, &mut buf) else {
+            break;
+        };
+        let (name, value) = entry_json(entry);
+        m.insert(name.to_owned(), value);
+    }
+}
+
+fn merge_list_json(items: &mut Vec<serde_json::Value>, mut buf: &[u8]) {
+    while let Ok((tag, wt)) = key(&mut buf) {
+        if tag != 1 {
+            if skip(wt, tag, &mut buf).is_err() {
+                break;
+            }
+            continue;
+        }
+        let Ok(v) = delimited(wt, &mut buf) else {
+            break;
+        };
+        let mut value = serde_json::Value::Null;
+        merge_value_json(&mut value, v);
+        items.push(value);
+    }
 }
