@@ -16,12 +16,13 @@ use tonic::{Request, Response, Status};
 
 use crate::engine::context::UnitBuf;
 use crate::engine::resolve::resolve;
-use crate::engine::{Assignment, EvalError, EvalOptions, Reason, Sticky};
+use crate::engine::{Assignment, EvalError, EvalOptions, Sticky};
 use crate::exposure::{expose, Source, Subject};
 use crate::reload::ReloadEvent;
 use crate::snapshot::Experiment;
 use crate::state::AppState;
 use crate::transport::convert::json_to_proto;
+pub use crate::transport::convert::reason_to_proto;
 use crate::transport::explain::ExplainSteps;
 use crate::transport::pb;
 use crate::transport::status::{eval_status, snapshot_or_unavailable};
@@ -135,21 +136,6 @@ fn sticky_for<'a>(
     sticky.get(key).map(|s| Sticky {
         variant: &s.variant,
     })
-}
-
-/// The proto enum for a [`Reason`].
-pub fn reason_to_proto(r: Reason) -> pb::Reason {
-    match r {
-        Reason::Split => pb::Reason::Split,
-        Reason::Sticky => pb::Reason::Sticky,
-        Reason::TargetingMiss => pb::Reason::TargetingMiss,
-        Reason::Holdout => pb::Reason::Holdout,
-        Reason::NotInLayer => pb::Reason::NotInLayer,
-        Reason::NotInTraffic => pb::Reason::NotInTraffic,
-        Reason::Disabled => pb::Reason::Disabled,
-        Reason::Winner => pb::Reason::Winner,
-        Reason::MissingUnit => pb::Reason::MissingUnit,
-    }
 }
 
 /// Builds the response message for one assignment.

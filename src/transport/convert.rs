@@ -6,7 +6,8 @@
 use prost_types::value::Kind;
 use prost_types::{ListValue, Struct, Value};
 
-use crate::engine::{Attr, Context};
+use crate::engine::{Attr, Context, Reason};
+use crate::transport::pb;
 
 impl Context for Struct {
     #[inline]
@@ -107,6 +108,21 @@ pub fn attr_to_proto(a: Attr<'_>) -> Value {
         Attr::Null | Attr::Other => Kind::NullValue(0),
     };
     Value { kind: Some(kind) }
+}
+
+/// The proto enum for a [`Reason`].
+pub fn reason_to_proto(r: Reason) -> pb::Reason {
+    match r {
+        Reason::Split => pb::Reason::Split,
+        Reason::Sticky => pb::Reason::Sticky,
+        Reason::TargetingMiss => pb::Reason::TargetingMiss,
+        Reason::Holdout => pb::Reason::Holdout,
+        Reason::NotInLayer => pb::Reason::NotInLayer,
+        Reason::NotInTraffic => pb::Reason::NotInTraffic,
+        Reason::Disabled => pb::Reason::Disabled,
+        Reason::Winner => pb::Reason::Winner,
+        Reason::MissingUnit => pb::Reason::MissingUnit,
+    }
 }
 
 #[cfg(test)]

@@ -28,8 +28,7 @@ use prost::{DecodeError, Message};
 
 use crate::engine::Assignment;
 use crate::snapshot::Experiment;
-use crate::transport::cohortd_v1::reason_to_proto;
-use crate::transport::convert::json_to_proto;
+use crate::transport::convert::{json_to_proto, reason_to_proto};
 use crate::Snapshot;
 
 /// The encoded shared fields of every experiment of one snapshot.
