@@ -134,8 +134,6 @@ async fn exact_attributes(
 ) -> BTreeMap<String, V> {
     let pipeline = ExposurePipeline::start(cfg(UnitIdMode::Raw), Some(otel));
     let sink = pipeline.sink();
-    let pipeline = ExposurePipeline::start(cfg(UnitIdMode::Raw), Some(otel));
-    let sink = pipeline.sink();
 
     let variant = expose(&*sink, snap, "user-1");
     // The same unit, variant and config version again: deduped, not exported.
