@@ -14,12 +14,13 @@ mod support;
 
 use std::sync::Arc;
 
+use cohortd::engine::Context;
 use cohortd::reload::Store;
 use cohortd::transport::convert::{json_object_to_struct, struct_to_json};
 use cohortd::transport::flagd::encode::{self, Shape};
 use cohortd::transport::flagd::pb_v2;
 use cohortd::transport::flagd::resolve::{Resolution, Resolver, ValueType};
-use cohortd::transport::flagd::wire::{decode_context, ResolveRequest};
+use cohortd::transport::flagd::wire::{ContextError, ResolveRequest, WireContext};
 use cohortd::transport::limits::Limits;
 use prost::Message;
 use prost_types::value::Kind;
@@ -38,6 +39,13 @@ const TYPES: [ValueType; 5] = [
     ValueType::Float,
     ValueType::Object,
 ];
+
+/// The JSON object the flagd evaluator reads for these context bytes (what
+/// `resolve_encoded` hands a flag with targeting).
+fn decode_context(bytes: &[u8], limits: &Limits) -> Result<Map<String, Value>, ContextError> {
+    let chunks = [bytes];
+    Ok(WireContext::decode(&chunks, limits)?.json().into_owned())
+}
 
 fn scalar(r: &mut Rng) -> Value {
     match r.below(12) {

@@ -205,7 +205,7 @@ fn malformed_bytes_are_invalid_argument_with_a_reason() {
     for cut in 1..good.len() {
         let m = wire_error(good[..cut].to_vec());
         assert!(
-            m.starts_with("malformed context: not a valid google.protobuf.Struct"),
+            m.starts_with("malformed request: field `context` is not a google.protobuf.Struct: "),
             "{m}"
         );
     }

@@ -22,7 +22,7 @@ use prost_types::value::Kind;
 use prost_types::{Struct, Value};
 use tonic::{Code, Status};
 
-use super::wire::ContextError;
+use super::wire::{ContextError, WireContext};
 use crate::engine::resolve::{
     resolve_flag, Flag, FlagError, Meta, Reason, Resolution as ResolutionOf, Served,
 };
@@ -271,8 +271,8 @@ impl Resolver {
     }
 
     /// [`Resolver::resolve`] for a context still encoded as it came on the wire
-    /// (a `google.protobuf.Struct`'s bytes), decoded by [`super::wire`]
-    /// straight into the JSON the flagd evaluator reads; the borrowed result
+    /// (a `google.protobuf.Struct`'s bytes), read by [`WireContext`] (the JSON
+    /// the flagd evaluator reads is built only for a flag with targeting); the borrowed result
     /// goes to `out` (the services write the response with [`super::encode`]).
     /// Same limits, same answers; bytes that are no `Struct` are
     /// INVALID_ARGUMENT.
@@ -288,9 +288,10 @@ impl Resolver {
         self.limits
             .check_key("flag key", flag)
             .map_err(ResolveError::from)?;
-        let ctx = super::wire::decode_context(ctx, &self.limits).map_err(|e| match e {
+        let chunks = [ctx];
+        let ctx = WireContext::decode(&chunks, &self.limits).map_err(|e| match e {
             ContextError::Limit(l) => Status::from(ResolveError::Rejected(l)),
-            ContextError::Wire { .. } => Status::invalid_argument(e.to_string()),
+            ContextError::Wire(_) => Status::invalid_argument(e.to_string()),
         })?;
         Ok(self.resolve_checked(flag, &ctx, want, v1, sel, out)?)
     }

@@ -1,11 +1,19 @@
 //! A `google.protobuf.Struct` context read straight from its wire bytes into a
 //! flat list of borrowed attributes: no map, no owned strings, no boxed values.
+//! This is the one reader of `Struct`/`Value`/`ListValue` wire bytes: the
+//! cohortd.v1 `Assign`/`AssignAll` contexts and the flagd `Resolve*` contexts
+//! (`transport/flagd/wire.rs`) both come through it, so every wire rule and
+//! limit below exists once.
 //!
 //! The engine reads a handful of top-level scalars per call, so decoding the
 //! Struct into prost's `BTreeMap<String, Value>` (an allocation per name, per
 //! string and per node) was most of the cost of a call. Here a top-level
 //! attribute is a name and an [`Attr`] pointing into the request buffer; nested
 //! structs and lists are [`Attr::Other`] and are only walked, to check them.
+//! flagd-format targeting reads nested values through JSONLogic: it asks
+//! [`Context::json`], which builds the object `convert::struct_to_json` makes of
+//! the decoded `Struct` (same values, same key order) from the checked bytes,
+//! only when a flag has targeting.
 //!
 //! What the decoded `Struct` gets elsewhere ([`Limits::check_context`]), this
 //! gets too: the same limits with the same errors, malformed values (no kind, a
@@ -19,13 +27,15 @@
 //! later duplicate replaces (a nested duplicate name, an overridden oneof
 //! member, a repeated map-entry value) still count towards the node and byte
 //! limits and are checked on their own (a later occurrence with no kind is
-//! refused even where prost would keep the earlier kind). `tests/wire_context.rs`
-//! and the `wire_context` fuzz target check the decoder is never looser.
+//! refused even where prost would keep the earlier kind). `tests/wire_context.rs`,
+//! `tests/flagd_wire_decode.rs` and the `wire_context` fuzz target check the
+//! decoder is never looser.
 //!
-//! Bytes that are not a valid Struct encoding are INVALID_ARGUMENT naming what
-//! is wrong, as is every limit.
+//! Bytes that are not a valid Struct encoding are a [`ContextError::Wire`]
+//! naming what is wrong (INVALID_ARGUMENT for both protocols); a limit is a
+//! [`ContextError::Limit`] (INVALID_ARGUMENT in cohortd.v1, flagd's
+//! INVALID_CONTEXT in `Resolve*`, each protocol's answer to a limit).
 
-use prost::bytes::Bytes;
 use prost::encoding::{decode_key, decode_varint, skip_field, DecodeContext, WireType};
 use smallvec::SmallVec;
 use tonic::Status;
@@ -67,7 +77,7 @@ impl std::fmt::Display for ContextError {
         match self {
             ContextError::Wire(why) => write!(
                 f,
-                "malformed context: not a valid google.protobuf.Struct encoding ({why})"
+                "malformed request: field `context` is not a google.protobuf.Struct: {why}"
             ),
             ContextError::Limit(e) => e.fmt(f),
         }
@@ -90,12 +100,13 @@ type Result<T> = std::result::Result<T, ContextError>;
 
 impl<'a> WireContext<'a> {
     /// Reads the occurrences of a context field (see
-    /// [`super::request::ContextBytes`]) under `limits`.
-    pub fn decode(chunks: &'a [Bytes], limits: &Limits) -> Result<WireContext<'a>> {
+    /// [`super::request::ContextBytes`]; flagd's request has one, a `&[u8]`)
+    /// under `limits`.
+    pub fn decode<B: AsRef<[u8]>>(chunks: &'a [B], limits: &Limits) -> Result<WireContext<'a>> {
         let mut out = WireContext::default();
         let mut walk = Walk::new(limits);
         for chunk in chunks {
-            out.read_struct(chunk, &mut walk)?;
+            out.read_struct(chunk.as_ref(), &mut walk)?;
         }
         Ok(out)
     }
@@ -159,13 +170,17 @@ impl Context for WireContext<'_> {
             .map(|e| e.attr)
     }
 
-    /// Only flagd-format targeting asks for this; cohortd.v1 never does on its
-    /// hot path. Values were checked when decoded, so nothing fails here.
+    /// Only flagd-format targeting asks for this (once per flag with
+    /// targeting); cohortd.v1 never does on its hot path. Values were checked
+    /// when decoded, so nothing fails here. Keys are sorted at every level: the
+    /// order of the `BTreeMap` a prost-decoded `Struct` is, which
+    /// `convert::struct_to_json` keeps.
     fn json(&self) -> std::borrow::Cow<'_, serde_json::Map<String, serde_json::Value>> {
         let mut m = serde_json::Map::with_capacity(self.attrs.len());
         for e in &self.attrs {
             m.insert(e.name.to_owned(), entry_json(e.entry).1);
         }
+        m.sort_keys();
         std::borrow::Cow::Owned(m)
     }
 }
@@ -523,6 +538,7 @@ fn merge_struct_json(m: &mut serde_json::Map<String, serde_json::Value>, mut buf
         let (name, value) = entry_json(entry);
         m.insert(name.to_owned(), value);
     }
+    m.sort_keys();
 }
 
 fn merge_list_json(items: &mut Vec<serde_json::Value>, mut buf: &[u8]) {
