@@ -10,6 +10,7 @@
 # empty, /work/base-bin/cohortd if present, target/release/cohortd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/support/callgrind.sh
 n="${1:-20000}"; rpc="${2:-assign}"; shift 2 || shift $#
 R=target/release
 [ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin cohortd --example loadgen --example empty_server
@@ -44,10 +45,6 @@ for s in "${servers[@]}"; do
   h2load -c4 -m10 -t1 -n 2000 "${H[@]}" "$url" >/dev/null 2>&1   # warm-up
   callgrind_control -z "$pid" >/dev/null
   ok=$(h2load -c4 -m10 -t1 -n "$n" "${H[@]}" "$url" 2>&1 | awk '/^requests:/ {print $8}')
-  callgrind_control -d "$pid" >/dev/null
-  sleep 1
-  total=$(cat "$out".* 2>/dev/null | awk '/^summary:/ {s+=$2} /^totals:/ {t+=$2} END {print (s ? s : t) + 0}')
-  kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-  rm -f "$out" "$out".*
+  cg_finish "$pid" "$out"
   printf '%-28s %10s instructions/call  (%s of %s calls succeeded)\n' "$s" "$((total / n))" "$ok" "$n"
 done

@@ -9,6 +9,7 @@
 #   bash benches/callgrind_flagd.sh [N] [COHORTD...]   (default: target/release/cohortd)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/support/callgrind.sh
 n="${1:-5000}"; shift || true
 servers=("$@"); [ ${#servers[@]} -gt 0 ] || servers=(target/release/cohortd)
 bash .ci/setup-go.sh >/dev/null
@@ -33,12 +34,8 @@ for s in "${servers[@]}"; do
     [ "$(call 18313 1)" = 1 ] && break; sleep 1
   done
   call 18313 1000 >/dev/null   # warm-up
-  callgrind_control -z "$pid" >/dev/null
+  callgrind_control -z "$pid" >/dev/null 2>&1
   ok=$(call 18313 "$n")
-  callgrind_control -d "$pid" >/dev/null
-  sleep 1
-  total=$(cat "$out".* 2>/dev/null | awk '/^summary:/ {s+=$2} /^totals:/ {t+=$2} END {print (s ? s : t) + 0}')
-  kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-  rm -f "$out" "$out".*
+  cg_finish "$pid" "$out"
   printf '%-40s %10s instructions/call  (%s of %s calls succeeded)\n' "$s" "$((total / n))" "$ok" "$n"
 done

@@ -44,7 +44,9 @@ const TYPES: [ValueType; 5] = [
 /// `resolve_encoded` hands a flag with targeting).
 fn decode_context(bytes: &[u8], limits: &Limits) -> Result<Map<String, Value>, ContextError> {
     let chunks = [bytes];
-    Ok(WireContext::decode(&chunks, limits)?.json().into_owned())
+    let ctx = WireContext::decode(&chunks, limits)?;
+    let json = ctx.json().into_owned();
+    Ok(json)
 }
 
 fn scalar(r: &mut Rng) -> Value {
