@@ -446,11 +446,22 @@ fn utf8(b: &[u8]) -> Result<&str> {
     std::str::from_utf8(b).map_err(|_| ContextError::Wire("a string is not valid UTF-8"))
 }
 
+/// The next field key, `None` at the end of the bytes or at a bad key. The
+/// end is tested first: prost's error for an empty buffer is an allocation,
+/// which the JSON builders below would otherwise pay at the end of every
+/// message they read.
+fn next_key(buf: &mut &[u8]) -> Option<(u32, WireType)> {
+    if buf.is_empty() {
+        return None;
+    }
+    key(buf).ok()
+}
+
 /// Counts the map entries left in a Struct's bytes, for the error that names
 /// how many attributes were sent (duplicates beyond the limit included).
 fn count_entries(mut buf: &[u8]) -> usize {
     let mut n = 0;
-    while let Ok((tag, wt)) = key(&mut buf) {
+    while let Some((tag, wt)) = next_key(&mut buf) {
         n += usize::from(tag == 1);
         if skip(wt, tag, &mut buf).is_err() {
             break;
@@ -465,7 +476,7 @@ fn count_entries(mut buf: &[u8]) -> usize {
 /// struct and a list extends a list.
 fn merge_value_json(out: &mut serde_json::Value, mut buf: &[u8]) {
     use serde_json::Value as J;
-    while let Ok((tag, wt)) = key(&mut buf) {
+    while let Some((tag, wt)) = next_key(&mut buf) {
         let next = match tag {
             1 => varint(wt, &mut buf).map(|_| J::Null),
             2 => fixed64(wt, &mut buf).map(number_to_json),
@@ -506,7 +517,7 @@ fn merge_value_json(out: &mut serde_json::Value, mut buf: &[u8]) {
 /// A map entry's name and its value as JSON (every occurrence merged).
 fn entry_json(mut buf: &[u8]) -> (&str, serde_json::Value) {
     let (mut name, mut value) = ("", serde_json::Value::Null);
-    while let Ok((tag, wt)) = key(&mut buf) {
+    while let Some((tag, wt)) = next_key(&mut buf) {
         match tag {
             1 => name = delimited(wt, &mut buf).and_then(utf8).unwrap_or(""),
             2 => {
@@ -525,7 +536,7 @@ fn entry_json(mut buf: &[u8]) -> (&str, serde_json::Value) {
 }
 
 fn merge_struct_json(m: &mut serde_json::Map<String, serde_json::Value>, mut buf: &[u8]) {
-    while let Ok((tag, wt)) = key(&mut buf) {
+    while let Some((tag, wt)) = next_key(&mut buf) {
         if tag != 1 {
             if skip(wt, tag, &mut buf).is_err() {
                 break;
@@ -542,7 +553,7 @@ fn merge_struct_json(m: &mut serde_json::Map<String, serde_json::Value>, mut buf
 }
 
 fn merge_list_json(items: &mut Vec<serde_json::Value>, mut buf: &[u8]) {
-    while let Ok((tag, wt)) = key(&mut buf) {
+    while let Some((tag, wt)) = next_key(&mut buf) {
         if tag != 1 {
             if skip(wt, tag, &mut buf).is_err() {
                 break;
