@@ -13,7 +13,7 @@ use crate::config::{
 use crate::engine::bucket::{self, purpose, DrawKey};
 
 use super::schedule;
-use super::targeting::CompiledTargeting;
+use super::targeting::{CompiledTargeting, COND_MEMO};
 use super::{Experiment, SlotRange, Snapshot, Variant, DEFAULT_HASH_KEY};
 
 impl Snapshot {
@@ -213,6 +213,7 @@ impl Compiler {
             index.insert(e.key.clone(), i);
         }
         let unit_keys = index_unit_keys(&mut experiments);
+        index_shared_conds(&mut experiments);
         Ok(Snapshot {
             version: version.into(),
             experiments,
@@ -588,6 +589,33 @@ fn index_unit_keys(experiments: &mut [Experiment]) -> Box<[Box<str>]> {
             .unwrap_or(usize::MAX);
     }
     keys
+}
+
+/// Gives each targeting condition that two or more running experiments share a
+/// slot in the per-call condition memo (`engine::rules::CondMemo`), most shared
+/// first, up to [`COND_MEMO`] slots; every other condition keeps `usize::MAX` and
+/// is evaluated on its own.
+fn index_shared_conds(experiments: &mut [Experiment]) {
+    let running = |e: &&mut Experiment| e.status == Status::Running;
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for e in experiments.iter_mut().filter(running) {
+        for c in &e.targeting.conds {
+            *counts.entry(c.sharing_key()).or_default() += 1;
+        }
+    }
+    let mut shared: Vec<(String, usize)> = counts.into_iter().filter(|(_, n)| *n > 1).collect();
+    shared.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    shared.truncate(COND_MEMO);
+    let slots: HashMap<String, usize> = shared
+        .into_iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k, i))
+        .collect();
+    for e in experiments.iter_mut().filter(running) {
+        for c in &mut e.targeting.conds {
+            c.memo = slots.get(&c.sharing_key()).copied().unwrap_or(usize::MAX);
+        }
+    }
 }
 
 fn doc_error(file: &Path, field: String, msg: impl Into<String>) -> ConfigError {
