@@ -408,7 +408,7 @@ impl Experiment {
             }
         }
         if let Some(h) = &self.holdout {
-            match range_slot(h, ctx, &unit, &self.hash_key) {
+            match range_slot(h, ctx, &unit) {
                 None => return self.outside(Reason::MissingUnit),
                 Some(slot) => {
                     trace.step(Step::Holdout {
@@ -423,7 +423,7 @@ impl Experiment {
             }
         }
         if let Some(l) = &self.layer {
-            match range_slot(l, ctx, &unit, &self.hash_key) {
+            match range_slot(l, ctx, &unit) {
                 None => return self.outside(Reason::MissingUnit),
                 Some(slot) => {
                     trace.step(Step::Layer {
@@ -561,13 +561,8 @@ fn choose_pruned<'v>(variants: &'v [Variant], unit: &Unit<'_>) -> Option<&'v Var
 /// The unit's slot for a layer or holdout draw, reusing the experiment's unit bytes
 /// when the draw uses the same attribute.
 #[inline]
-fn range_slot<C: Context + ?Sized>(
-    r: &SlotRange,
-    ctx: &C,
-    unit: &Unit<'_>,
-    exp_hash_key: &str,
-) -> Option<u32> {
-    if *r.hash_key == *exp_hash_key {
+fn range_slot<C: Context + ?Sized>(r: &SlotRange, ctx: &C, unit: &Unit<'_>) -> Option<u32> {
+    if r.same_unit {
         return Some(bucket::slot(r.draw.draw_unit(unit)));
     }
     let mut buf = UnitBuf::default();

@@ -387,9 +387,11 @@ impl Compiler {
                 ),
                 None => (m.key.clone(), None),
             };
+            let lhash = lhash.unwrap_or_else(|| hash_key.clone());
             SlotRange {
                 key: m.key.as_str().into(),
-                hash_key: lhash.unwrap_or_else(|| hash_key.clone()).into(),
+                same_unit: lhash == hash_key,
+                hash_key: lhash.into(),
                 start: bucket::threshold(start),
                 end: bucket::threshold(end),
                 draw: DrawKey::derive(purpose::LAYER, &lsalt, ""),
@@ -407,6 +409,7 @@ impl Compiler {
             }
             Some((_, d)) => Some(SlotRange {
                 key: d.key.as_str().into(),
+                same_unit: d.hash_key.as_ref().is_none_or(|h| *h == hash_key),
                 hash_key: d
                     .hash_key
                     .clone()
@@ -597,7 +600,7 @@ fn index_unit_keys(experiments: &mut [Experiment]) -> Box<[Box<str>]> {
 /// is evaluated on its own.
 fn index_shared_conds(experiments: &mut [Experiment]) {
     let running = |e: &&mut Experiment| e.status == Status::Running;
-    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for e in experiments.iter_mut().filter(running) {
         for c in &e.targeting.conds {
             *counts.entry(c.sharing_key()).or_default() += 1;
@@ -606,7 +609,7 @@ fn index_shared_conds(experiments: &mut [Experiment]) {
     let mut shared: Vec<(String, usize)> = counts.into_iter().filter(|(_, n)| *n > 1).collect();
     shared.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     shared.truncate(COND_MEMO);
-    let slots: HashMap<String, usize> = shared
+    let slots: BTreeMap<String, usize> = shared
         .into_iter()
         .enumerate()
         .map(|(i, (k, _))| (k, i))

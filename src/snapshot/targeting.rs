@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 
 use crate::config::{Op, Rule, Targeting};
-use crate::engine::context::{Attr, Context};
+use crate::engine::context::{same_bytes, Attr, Context};
 
 /// A scalar operand, pre-parsed into every form a comparison may need, so a
 /// match compares a number, a boolean or a string, never formats or parses.
@@ -37,7 +37,7 @@ impl Scalar {
     #[inline]
     fn equals(&self, attr: Attr<'_>) -> bool {
         match attr {
-            Attr::Str(s) => s == &*self.text,
+            Attr::Str(s) => same_bytes(s.as_bytes(), self.text.as_bytes()),
             Attr::Num(n) => self.num == Some(n),
             Attr::Bool(b) => self.boolean == Some(b),
             Attr::Null => self.null,
