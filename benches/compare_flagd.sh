@@ -6,7 +6,14 @@
 # (every flag of the file, what a provider's bulk prefetch does).
 #
 #   bash benches/compare_flagd.sh [-r ROUNDS] [-d DURATION] [-c CONCURRENCY] \
-#       [FLAGD_FILE [STRING_FLAG]]
+#       [-q RATE] [FLAGD_FILE [STRING_FLAG]]
+#
+# Without -q, ghz runs closed-loop (each of the -c workers sends its next call
+# when the last is answered): calls/s is as fast as the slower of client and
+# server, and latency includes queueing at that throughput, so p99 compares
+# servers at different loads. With -q RATE every server gets the same offered
+# load (ghz --rps RATE, total), which is the fair latency comparison when RATE
+# is below every server's closed-loop throughput.
 #
 # Defaults: tests/go/testdata/flags.json (the differential test's file: every
 # operator) and its fractional string flag `headline`.
@@ -17,19 +24,21 @@
 # so cohortd runs with `--flagd-fractional v2`: both answer identically
 # (tests/flagd_differential.rs checks that on this file).
 # cohortd side: target/release/cohortd serve (built if missing; $COHORTD_BIN
-# overrides). Loopback only; ghz shares the machine's cores with the server, so
+# overrides). With $COHORTD_BASE_BIN set, a second cohortd (e.g. one built from
+# main before a change) runs the same rounds too, as `base` rows: an A/B in one
+# run. Loopback only; ghz shares the machine's cores with the server, so
 # compare CPU per call and rounds of one run, not runs on different machines.
 set -euo pipefail
-rounds=3 duration=10s conc=16
-while getopts "r:d:c:" o; do
+rounds=3 duration=10s conc=16 rate=0
+while getopts "r:d:c:q:" o; do
   case $o in
-    r) rounds=$OPTARG ;; d) duration=$OPTARG ;; c) conc=$OPTARG ;;
+    r) rounds=$OPTARG ;; d) duration=$OPTARG ;; c) conc=$OPTARG ;; q) rate=$OPTARG ;;
     *) exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
 if [ $# -gt 2 ]; then
-  sed -n '2,22p' "$0" >&2
+  sed -n '2,32p' "$0" >&2
   exit 2
 fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -41,14 +50,20 @@ cohortd=${COHORTD_BIN:-$root/target/release/cohortd}
 [ -x "$cohortd" ] || (cd "$root" && cargo build --release --locked --quiet)
 ghz="$root/.tools/bin/ghz"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-fport=$(free_port) cport=$(free_port)
+fport=$(free_port) cport=$(free_port) bport=$(free_port)
 "$root/.tools/bin/flagd-ref" -f "$flagd_file" -p "$fport" >/dev/null &
 fpid=$!
 "$cohortd" serve --config-dir "$cfg" --listen "127.0.0.1:$cport" --flagd-fractional v2 \
   --admin-listen off --ofrep-listen off --sync-listen off >/dev/null 2>&1 &
 cpid=$!
-trap 'kill $fpid $cpid 2>/dev/null; wait 2>/dev/null; rm -rf "$cfg"' EXIT
-for port in $fport $cport; do
+bpid=
+if [ -n "${COHORTD_BASE_BIN:-}" ]; then
+  "$COHORTD_BASE_BIN" serve --config-dir "$cfg" --listen "127.0.0.1:$bport" --flagd-fractional v2 \
+    --admin-listen off --ofrep-listen off --sync-listen off >/dev/null 2>&1 &
+  bpid=$!
+fi
+trap 'kill $fpid $cpid $bpid 2>/dev/null; wait 2>/dev/null; rm -rf "$cfg"' EXIT
+for port in $fport $cport ${bpid:+$bport}; do
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 done
 tck=$(getconf CLK_TCK)
@@ -61,7 +76,7 @@ round() { # name pid port method data
   before=$(cpu_ticks "$2")
   "$ghz" --insecure --proto "$root/proto/flagd/evaluation/v1/evaluation.proto" \
     --import-paths "$root/proto" --call "flagd.evaluation.v1.Service/$4" -d "$5" \
-    -c "$conc" -z "$duration" --connections 2 -O json "127.0.0.1:$3" > "$out" || true
+    -c "$conc" -z "$duration" --rps "$rate" --connections 2 -O json "127.0.0.1:$3" > "$out" || true
   after=$(cpu_ticks "$2")
   python3 - "$out" "$1" "$((after - before))" "$tck" "$(rss_kb "$2")" <<'PY'
 import json, sys
@@ -83,7 +98,9 @@ echo "|------------------|-----------:|---------:|---------:|-------------:|----
 for _ in $(seq "$rounds"); do
   round "flagd String" "$fpid" "$fport" ResolveString "$one"
   round "cohortd String" "$cpid" "$cport" ResolveString "$one"
+  [ -z "$bpid" ] || round "base String" "$bpid" "$bport" ResolveString "$one"
   round "flagd All" "$fpid" "$fport" ResolveAll "$all"
   round "cohortd All" "$cpid" "$cport" ResolveAll "$all"
+  [ -z "$bpid" ] || round "base All" "$bpid" "$bport" ResolveAll "$all"
 done
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg); ghz -c $conc -z $duration"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg); ghz -c $conc -z $duration --rps $rate (0: unlimited)"

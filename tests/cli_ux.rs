@@ -155,6 +155,10 @@ fn help_lists_unit_id_modes_and_every_serve_env_var() {
         "{help}"
     );
     assert!(help.contains("COHORTD_SHUTDOWN_GRACE"), "{help}");
+    assert!(
+        help.contains("--exposure-spans") && help.contains("COHORTD_EXPOSURE_SPANS"),
+        "{help}"
+    );
     let bare = text(&cohortd(&[], "").stderr);
     let long = text(&cohortd(&["--help"], "").stdout);
     assert_eq!(bare.lines().next(), long.lines().next());

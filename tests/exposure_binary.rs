@@ -1,6 +1,7 @@
 //! The real `cohortd serve` binary with OTEL_* export: flags and environment
-//! are honoured, exposures join the caller's trace, and SIGTERM flushes what is
-//! queued before the process exits.
+//! are honoured, exposures join the caller's trace, spans only with
+//! `--exposure-spans`, and SIGTERM flushes what is queued before the process
+//! exits.
 
 mod support;
 
@@ -22,7 +23,42 @@ experiments:
 const TRACE_ID: &str = "5bf92f3577b34da6a3ce929d0e0e4736";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_exports_with_otel_env_and_flushes_on_sigterm() {
+async fn serve_exports_log_records_with_otel_env_and_flushes_on_sigterm() {
+    let rx = run_serve(&[]).await;
+    assert!(rx.spans().is_empty(), "no spans without --exposure-spans");
+    let logs = rx.logs();
+    for l in &logs {
+        assert_eq!(hex(&l.span_id), CALLER_SPAN, "the caller's span");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exposure_spans_flag_adds_server_and_exposure_spans() {
+    let rx = run_serve(&["--exposure-spans"]).await;
+    let spans = rx.spans();
+    let named = |n: &str| spans.iter().filter(|(_, s)| s.name == n).count();
+    assert_eq!(named("feature_flag.evaluation"), 3);
+    assert_eq!(
+        named("cohortd.v1.Assignment/Assign"),
+        3,
+        "a server span per call"
+    );
+    for l in &rx.logs() {
+        assert!(
+            spans
+                .iter()
+                .any(|(_, s)| s.span_id == l.span_id && s.name == "feature_flag.evaluation"),
+            "the log record points at its exposure span"
+        );
+    }
+}
+
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+/// Runs `cohortd serve` (with `extra` flags) exporting to a receiver, makes
+/// three traced exposure calls (dedup off), SIGTERMs it, checks the log
+/// records, and returns the receiver.
+async fn run_serve(extra: &[&str]) -> Receiver {
     let (rx, endpoint) = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("e.yaml"), CONFIG).unwrap();
@@ -42,6 +78,7 @@ async fn serve_exports_with_otel_env_and_flushes_on_sigterm() {
             "--exposure-dedup-window",
             "off",
         ])
+        .args(extra)
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
         .env("OTEL_SERVICE_NAME", "checkout-web")
         .env("COHORTD_LOG", "warn")
@@ -70,9 +107,7 @@ async fn serve_exports_with_otel_env_and_flushes_on_sigterm() {
         });
         req.metadata_mut().insert(
             "traceparent",
-            format!("00-{TRACE_ID}-00f067aa0ba902b7-01")
-                .parse()
-                .unwrap(),
+            format!("00-{TRACE_ID}-{CALLER_SPAN}-01").parse().unwrap(),
         );
         client.assign(req).await.unwrap();
     }
@@ -117,10 +152,5 @@ async fn serve_exports_with_otel_env_and_flushes_on_sigterm() {
         V::S("checkout-web".into())
     );
     drop(got);
-    let exposure_spans = rx
-        .spans()
-        .into_iter()
-        .filter(|(_, s)| s.name == "feature_flag.evaluation")
-        .count();
-    assert_eq!(exposure_spans, 3);
+    rx
 }

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use cohortd::engine::EvalOptions;
-use cohortd::exposure::otel::{endpoint_from_env, OtelExport};
+use cohortd::exposure::otel::{endpoint_from_env, OtelExport, Signals};
 use cohortd::exposure::pipeline::{ExposurePipeline, PipelineConfig};
 use cohortd::exposure::Exposure;
 use support::otlp::{attrs, Receiver, V};
@@ -23,7 +23,19 @@ async fn otel_env_vars_configure_endpoint_resource_and_sampler() {
     }
     // No endpoint: export is off.
     assert_eq!(endpoint_from_env(), None);
-    assert!(OtelExport::from_env().unwrap().is_none());
+    assert!(OtelExport::from_env(Signals::Logs).unwrap().is_none());
+
+    // Spans are implied only when a traces endpoint is the only one set.
+    assert_eq!(Signals::from_env(), Signals::Logs);
+    std::env::set_var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:1");
+    assert_eq!(Signals::from_env(), Signals::Spans);
+    std::env::set_var("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://127.0.0.1:1");
+    assert_eq!(Signals::from_env(), Signals::Logs);
+    std::env::remove_var("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT");
+    std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1");
+    assert_eq!(Signals::from_env(), Signals::Logs);
+    std::env::remove_var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    std::env::remove_var("OTEL_EXPORTER_OTLP_ENDPOINT");
 
     let (rx, endpoint) = Receiver::start().await;
     std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint);
@@ -40,7 +52,8 @@ async fn otel_env_vars_configure_endpoint_resource_and_sampler() {
     // Sampling drops the exposure spans; the log records still carry every exposure.
     std::env::set_var("OTEL_TRACES_SAMPLER", "always_off");
 
-    let otel = OtelExport::from_env()
+    // Spans on, so the sampler has something to drop.
+    let otel = OtelExport::from_env(Signals::Spans)
         .unwrap()
         .expect("endpoint set: export on");
     let pipeline = ExposurePipeline::start(PipelineConfig::default(), Some(otel));

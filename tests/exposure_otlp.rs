@@ -1,6 +1,7 @@
 //! Exposure export against a real OTLP/gRPC receiver on loopback: exact
-//! attributes on the span event and the log record, the caller's trace as
-//! parent, dedup, unit-id hashing/omission, and a dead collector.
+//! attributes on the log record (and, with spans on, the span event), the
+//! caller's trace as parent, dedup, unit-id hashing/omission, batching, and a
+//! dead collector.
 
 mod support;
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use cohortd::engine::EvalOptions;
 use cohortd::exposure::id::{window_index, ExposureId, IdFields};
-use cohortd::exposure::otel::OtelExport;
+use cohortd::exposure::otel::{OtelExport, Signals};
 use cohortd::exposure::pipeline::{ExposurePipeline, PipelineConfig, Recorder};
 use cohortd::exposure::privacy::{hash_unit, UnitIdMode};
 use cohortd::exposure::trace_context::extract;
@@ -72,17 +73,71 @@ fn s(v: &str) -> V {
     V::S(v.to_owned())
 }
 
+fn export_to(endpoint: &str, signals: Signals) -> OtelExport {
+    OtelExport::to_endpoint_with(endpoint, Some(Duration::from_secs(5)), signals).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn span_event_and_log_record_carry_exact_attributes_in_the_callers_trace() {
+async fn by_default_only_a_log_record_in_the_callers_trace_with_exact_attributes() {
     let (rx, endpoint) = Receiver::start().await;
     let snap = support::compile::compile_yaml(CONFIG);
     let otel = OtelExport::to_endpoint(&endpoint, Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(otel.signals(), Signals::Logs);
+    let expected = exact_attributes(&rx, &snap, otel, 0).await;
+    assert!(rx.spans().is_empty(), "no spans unless asked for");
+    let logs = rx.logs();
+    assert_eq!(logs.len(), 1, "one exposure log record after dedup");
+    let log = &logs[0];
+    assert_eq!(log.event_name, "feature_flag.evaluation");
+    assert_eq!(attrs(&log.attributes), expected);
+    assert_eq!(hex(&log.trace_id), TRACE_ID, "the caller's trace");
+    assert_eq!(hex(&log.span_id), PARENT_SPAN, "the caller's span");
+    assert_eq!(log.flags & 0xff, 1, "sampled, as the caller said");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_spans_on_span_event_and_log_record_carry_exact_attributes_in_the_callers_trace() {
+    let (rx, endpoint) = Receiver::start().await;
+    let snap = support::compile::compile_yaml(CONFIG);
+    let expected = exact_attributes(&rx, &snap, export_to(&endpoint, Signals::Spans), 1).await;
+    let spans = rx.spans();
+    assert_eq!(spans.len(), 1, "one exposure span after dedup");
+    let (service, span) = &spans[0];
+    assert_eq!(service, "cohortd");
+    assert_eq!(span.name, "feature_flag.evaluation");
+    assert_eq!(hex(&span.trace_id), TRACE_ID, "joins the caller's trace");
+    assert_eq!(hex(&span.parent_span_id), PARENT_SPAN);
+    assert_eq!(span.events.len(), 1);
+    assert_eq!(span.events[0].name, "feature_flag.evaluation");
+    assert_eq!(attrs(&span.events[0].attributes), expected);
+
+    let logs = rx.logs();
+    assert_eq!(logs.len(), 1, "one exposure log record after dedup");
+    let log = &logs[0];
+    assert_eq!(log.event_name, "feature_flag.evaluation");
+    assert_eq!(attrs(&log.attributes), expected);
+    assert_eq!(hex(&log.trace_id), TRACE_ID);
+    assert_eq!(
+        log.span_id, span.span_id,
+        "the log points at the exposure span"
+    );
+}
+
+/// Exposes `user-1` twice (the second deduped) through `otel`, checks the
+/// totals (`spans` exposure spans exported), and returns the attributes the
+/// exported exposure must carry.
+async fn exact_attributes(
+    rx: &Receiver,
+    snap: &Snapshot,
+    otel: OtelExport,
+    spans: u64,
+) -> BTreeMap<String, V> {
     let pipeline = ExposurePipeline::start(cfg(UnitIdMode::Raw), Some(otel));
     let sink = pipeline.sink();
 
-    let variant = expose(&*sink, &snap, "user-1");
+    let variant = expose(&*sink, snap, "user-1");
     // The same unit, variant and config version again: deduped, not exported.
-    expose(&*sink, &snap, "user-1");
+    expose(&*sink, snap, "user-1");
     let report = pipeline.shutdown(Duration::from_secs(10)).await;
     assert!(report.completed, "{report:?}");
     assert_eq!(report.stats.received, 2);
@@ -91,7 +146,7 @@ async fn span_event_and_log_record_carry_exact_attributes_in_the_callers_trace()
     assert_eq!(report.stats.dropped, 0);
     assert_eq!(
         (report.stats.exported_spans, report.stats.exported_logs),
-        (1, 1)
+        (spans, 1)
     );
     assert_eq!(
         (report.stats.failed_spans, report.stats.failed_logs),
@@ -134,30 +189,10 @@ async fn span_event_and_log_record_carry_exact_attributes_in_the_callers_trace()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
 
-    let spans = rx.spans();
-    assert_eq!(spans.len(), 1, "one exposure span after dedup");
-    let (service, span) = &spans[0];
-    assert_eq!(service, "cohortd");
-    assert_eq!(span.name, "feature_flag.evaluation");
-    assert_eq!(hex(&span.trace_id), TRACE_ID, "joins the caller's trace");
-    assert_eq!(hex(&span.parent_span_id), PARENT_SPAN);
-    assert_eq!(span.events.len(), 1);
-    assert_eq!(span.events[0].name, "feature_flag.evaluation");
-    assert_eq!(attrs(&span.events[0].attributes), expected);
     // The salt itself is never exported.
     let everything = format!("{:?}{:?}", rx.spans(), rx.logs());
     assert!(!everything.contains("secret-salt-123"));
-
-    let logs = rx.logs();
-    assert_eq!(logs.len(), 1, "one exposure log record after dedup");
-    let log = &logs[0];
-    assert_eq!(log.event_name, "feature_flag.evaluation");
-    assert_eq!(attrs(&log.attributes), expected);
-    assert_eq!(hex(&log.trace_id), TRACE_ID);
-    assert_eq!(
-        log.span_id, span.span_id,
-        "the log points at the exposure span"
-    );
+    expected
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +200,7 @@ async fn unit_id_can_be_hashed_or_omitted() {
     let snap = support::compile::compile_yaml(CONFIG);
     for mode in [UnitIdMode::Hash, UnitIdMode::Omit] {
         let (rx, endpoint) = Receiver::start().await;
-        let otel = OtelExport::to_endpoint(&endpoint, Some(Duration::from_secs(5))).unwrap();
+        let otel = export_to(&endpoint, Signals::Spans);
         let pipeline = ExposurePipeline::start(cfg(mode), Some(otel));
         expose(&*pipeline.sink(), &snap, "alice@example.com");
         assert!(pipeline.shutdown(Duration::from_secs(10)).await.completed);
@@ -250,7 +285,7 @@ async fn dead_collector_never_blocks_and_counts_drops_and_failures() {
     let report = pipeline.shutdown(Duration::from_secs(5)).await;
     let st = report.stats;
     assert_eq!(st.emitted, 16);
-    assert_eq!(st.failed_spans, 16, "{st:?}");
+    assert_eq!(st.failed_spans, 0, "no spans unless asked for: {st:?}");
     assert_eq!(st.failed_logs, 16, "{st:?}");
     // After shutdown, recording still returns at once and counts a drop.
     let recorder_stats_before = sink_stats(&recorder);
@@ -306,23 +341,8 @@ impl tonic::codegen::Service<tonic::codegen::http::Request<()>> for Handler {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_layer_makes_a_server_span_that_parents_the_exposure() {
-    use tonic::codegen::Service as _;
-    use tower::Layer as _;
     let (rx, endpoint) = Receiver::start().await;
-    let snap = std::sync::Arc::new(support::compile::compile_yaml(CONFIG));
-    let otel = OtelExport::to_endpoint(&endpoint, Some(Duration::from_secs(5))).unwrap();
-    let pipeline = ExposurePipeline::start(cfg(UnitIdMode::Raw), Some(otel));
-    let mut svc = pipeline.trace_layer().layer(Handler {
-        sink: pipeline.sink(),
-        snap,
-    });
-    let mut req = tonic::codegen::http::Request::builder()
-        .uri("http://localhost/cohortd.v1.Assignment/Assign")
-        .body(())
-        .unwrap();
-    *req.headers_mut() = traceparent();
-    svc.call(req).await.unwrap();
-    assert!(pipeline.shutdown(Duration::from_secs(10)).await.completed);
+    through_trace_layer(export_to(&endpoint, Signals::Spans), Some(traceparent())).await;
 
     let spans = rx.spans();
     assert_eq!(spans.len(), 2, "server span + exposure span");
@@ -346,4 +366,89 @@ async fn trace_layer_makes_a_server_span_that_parents_the_exposure() {
     assert_eq!(a["rpc.system"], s("grpc"));
     assert_eq!(a["rpc.service"], s("cohortd.v1.Assignment"));
     assert_eq!(a["rpc.method"], s("Assign"));
+    let logs = rx.logs();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].span_id, exposure.span_id);
+}
+
+/// Sends one request (with `headers`) through the pipeline's trace layer to a
+/// handler that records one exposure, then shuts the pipeline down.
+async fn through_trace_layer(otel: OtelExport, headers: Option<HeaderMap>) {
+    use tonic::codegen::Service as _;
+    use tower::Layer as _;
+    let snap = std::sync::Arc::new(support::compile::compile_yaml(CONFIG));
+    let pipeline = ExposurePipeline::start(cfg(UnitIdMode::Raw), Some(otel));
+    let mut svc = pipeline.trace_layer().layer(Handler {
+        sink: pipeline.sink(),
+        snap,
+    });
+    let mut req = tonic::codegen::http::Request::builder()
+        .uri("http://localhost/cohortd.v1.Assignment/Assign")
+        .body(())
+        .unwrap();
+    if let Some(h) = headers {
+        *req.headers_mut() = h;
+    }
+    svc.call(req).await.unwrap();
+    assert!(pipeline.shutdown(Duration::from_secs(10)).await.completed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_spans_the_trace_layer_puts_the_log_record_in_the_callers_trace() {
+    let (rx, endpoint) = Receiver::start().await;
+    through_trace_layer(export_to(&endpoint, Signals::Logs), Some(traceparent())).await;
+    assert!(rx.spans().is_empty(), "no server span, no exposure span");
+    let logs = rx.logs();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(hex(&logs[0].trace_id), TRACE_ID);
+    assert_eq!(hex(&logs[0].span_id), PARENT_SPAN, "the caller's span");
+
+    // No traceparent (or a broken one): the record carries no trace.
+    let (rx, endpoint) = Receiver::start().await;
+    through_trace_layer(export_to(&endpoint, Signals::Logs), None).await;
+    let mut broken = HeaderMap::new();
+    broken.insert("traceparent", "00-zz-nonsense-01".parse().unwrap());
+    let (rx2, endpoint2) = Receiver::start().await;
+    through_trace_layer(export_to(&endpoint2, Signals::Logs), Some(broken)).await;
+    for rx in [rx, rx2] {
+        let logs = rx.logs();
+        assert_eq!(logs.len(), 1);
+        assert!(logs[0].trace_id.is_empty() && logs[0].span_id.is_empty());
+        assert!(rx.spans().is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_exposures_arrive_batched_and_all_counted() {
+    let (rx, endpoint) = Receiver::start().await;
+    let snap = support::compile::compile_yaml(CONFIG);
+    let pipeline = ExposurePipeline::start(
+        PipelineConfig {
+            queue: 100_000,
+            ..PipelineConfig::default()
+        },
+        Some(export_to(&endpoint, Signals::Logs)),
+    );
+    let sink = pipeline.sink();
+    let n = 5_000;
+    for i in 0..n {
+        expose(&*sink, &snap, &format!("load-{i}"));
+    }
+    let report = pipeline.shutdown(Duration::from_secs(30)).await;
+    assert!(report.completed, "{report:?}");
+    let st = report.stats;
+    assert_eq!((st.received, st.queued, st.dropped), (n, n, 0), "{st:?}");
+    assert_eq!((st.emitted, st.exported_logs, st.failed_logs), (n, n, 0));
+    let requests = rx.got.lock().unwrap().logs.len();
+    assert_eq!(rx.logs().len() as u64, n);
+    assert!(
+        requests < 50,
+        "{n} records in {requests} export requests: batched, not one call each"
+    );
+    let ids: std::collections::BTreeSet<_> = rx
+        .logs()
+        .iter()
+        .map(|l| format!("{:?}", attrs(&l.attributes)["cohortd.exposure.id"]))
+        .collect();
+    assert_eq!(ids.len() as u64, n, "every exposure exactly once");
 }

@@ -13,6 +13,8 @@ mod config;
 mod flagd;
 #[path = "../fuzz/bodies/request.rs"]
 mod request;
+#[path = "../fuzz/bodies/wire_context.rs"]
+mod wire_context;
 
 /// Files in `fuzz/<kind>/<target>/`, sorted; none when the folder is absent.
 fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
@@ -55,6 +57,14 @@ fn request_inputs_replay() {
     assert!(
         replay("request", request::run) > 0,
         "no request seeds found"
+    );
+}
+
+#[test]
+fn wire_context_inputs_replay() {
+    assert!(
+        replay("wire_context", wire_context::run) > 0,
+        "no wire_context seeds found"
     );
 }
 

@@ -6,7 +6,14 @@
 //! receiver that decodes and counts what it gets), drives it with a closed-loop
 //! client (every request a fresh unit, so every call is a new, exported
 //! exposure: the worst case for export), and prints throughput and latency
-//! percentiles per mode and the on/off throughput ratio.
+//! percentiles per mode and the on/off throughput ratio, and the server's CPU
+//! per call (user + system time of the whole process, every thread, from
+//! `/proc/PID/stat` over the measured seconds): on a shared machine that is
+//! steadier than throughput.
+//!
+//! Export on means log records only (cohortd's default); set
+//! `COHORTD_EXPOSURE_SPANS=true` in the environment to measure
+//! `--exposure-spans` (server spans and exposure spans too).
 //!
 //! ```sh
 //! cargo build --release --bin cohortd
@@ -181,6 +188,8 @@ struct Measured {
     errors: u64,
     secs: f64,
     lat_ns: Vec<u64>,
+    /// Server CPU seconds (user + system, all threads) while measuring.
+    cpu_secs: f64,
 }
 
 impl Measured {
@@ -195,6 +204,24 @@ impl Measured {
     fn rps(&self) -> f64 {
         self.calls as f64 / self.secs
     }
+    fn cpu_us_per_call(&self) -> f64 {
+        self.cpu_secs * 1e6 / self.calls.max(1) as f64
+    }
+}
+
+/// CPU seconds (user + system, every thread) process `pid` has used so far,
+/// from `/proc/PID/stat` (clock ticks of 1/100 s, as on every Linux this runs
+/// on); 0 where there is no procfs.
+fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces, inside parentheses).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after `)`.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 async fn connect(addr: SocketAddr) -> Result<Channel, Box<dyn std::error::Error>> {
@@ -212,7 +239,11 @@ async fn connect(addr: SocketAddr) -> Result<Channel, Box<dyn std::error::Error>
     }
 }
 
-async fn drive(args: &Args, addr: SocketAddr) -> Result<Measured, Box<dyn std::error::Error>> {
+async fn drive(
+    args: &Args,
+    addr: SocketAddr,
+    pid: u32,
+) -> Result<Measured, Box<dyn std::error::Error>> {
     let mut channels = Vec::new();
     for _ in 0..args.connections {
         channels.push(connect(addr).await?);
@@ -257,8 +288,10 @@ async fn drive(args: &Args, addr: SocketAddr) -> Result<Measured, Box<dyn std::e
     tokio::time::sleep(Duration::from_secs_f64(args.warmup)).await;
     measuring.store(true, Ordering::Relaxed);
     let began = Instant::now();
+    let cpu_before = cpu_secs(pid);
     tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
     measuring.store(false, Ordering::Relaxed);
+    let cpu = cpu_secs(pid) - cpu_before;
     let secs = began.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     let mut m = Measured {
@@ -266,6 +299,7 @@ async fn drive(args: &Args, addr: SocketAddr) -> Result<Measured, Box<dyn std::e
         errors: 0,
         secs,
         lat_ns: Vec::new(),
+        cpu_secs: cpu,
     };
     for t in tasks {
         let (lat, errors) = t.await?;
@@ -302,7 +336,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 recv.logs.load(Ordering::Relaxed),
             );
             let server = spawn_server(&args.bin, dir.path(), export.then_some(otlp.as_str()))?;
-            let m = drive(&args, server.addr).await?;
+            let m = drive(&args, server.addr, server.child.id()).await?;
             drop(server);
             // Let the receiver finish what was in flight before counting.
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -311,11 +345,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 recv.logs.load(Ordering::Relaxed) - before.1,
             );
             println!(
-                "round {round} export={:<3} calls={} errors={} throughput={:.0}/s p50={:.0}us p99={:.0}us p999={:.0}us received spans={} logs={}",
+                "round {round} export={:<3} calls={} errors={} throughput={:.0}/s cpu/call={:.1}us p50={:.0}us p99={:.0}us p999={:.0}us received spans={} logs={}",
                 if export { "on" } else { "off" },
                 m.calls,
                 m.errors,
                 m.rps(),
+                m.cpu_us_per_call(),
                 m.pct(0.50),
                 m.pct(0.99),
                 m.pct(0.999),
@@ -333,11 +368,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         v.iter().map(f).sum::<f64>() / v.len().max(1) as f64
     };
     let (r_off, r_on) = (mean(&off, &|m| m.rps()), mean(&on, &|m| m.rps()));
+    let (c_off, c_on) = (
+        mean(&off, &|m| m.cpu_us_per_call()),
+        mean(&on, &|m| m.cpu_us_per_call()),
+    );
     println!(
-        "summary export=off throughput={r_off:.0}/s p99={:.0}us | export=on throughput={r_on:.0}/s p99={:.0}us | on/off={:.3}",
+        "summary export=off throughput={r_off:.0}/s cpu/call={c_off:.1}us p99={:.0}us | export=on throughput={r_on:.0}/s cpu/call={c_on:.1}us p99={:.0}us | on/off={:.3} cpu on/off={:.3}",
         mean(&off, &|m| m.pct(0.99)),
         mean(&on, &|m| m.pct(0.99)),
-        r_on / r_off.max(1.0)
+        r_on / r_off.max(1.0),
+        c_on / c_off.max(f64::MIN_POSITIVE)
     );
     Ok(())
 }

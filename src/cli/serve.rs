@@ -400,7 +400,7 @@ async fn serve(args: &Args) -> i32 {
 
     // Exposures: dedup, counts and the SRM check always; OTLP export when an
     // OTEL_EXPORTER_OTLP_*ENDPOINT is configured.
-    let otel = match OtelExport::from_env() {
+    let otel = match OtelExport::from_env(args.exposure.signals()) {
         Ok(o) => o,
         Err(e) => {
             tracing::error!(error = %e, "invalid OpenTelemetry export settings");
@@ -414,6 +414,8 @@ async fn serve(args: &Args) -> i32 {
     )));
     tracing::info!(
         export = exposures.exporting(),
+        spans = exposures.exporting()
+            && args.exposure.signals() == crate::exposure::otel::Signals::Spans,
         unit_id = args.exposure.exposure_unit_id.as_str(),
         "exposure pipeline started"
     );

@@ -61,12 +61,30 @@ pub struct ExposureArgs {
     /// p-value below which a sample ratio mismatch is logged as a warning.
     #[arg(long, value_name = "P", default_value_t = 0.001, env = "COHORTD_SRM_ALPHA", value_parser = parse_alpha)]
     pub srm_alpha: f64,
+    /// Also export exposures as spans: a server span per request and a
+    /// `feature_flag.evaluation` span (with a span event) per exposure, besides
+    /// the log record every exposure becomes. Costs more CPU per exposure
+    /// (docs/benchmarks.md); implied when only OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+    /// is set.
+    #[arg(long, env = "COHORTD_EXPOSURE_SPANS")]
+    pub exposure_spans: bool,
     /// How often the sample-ratio-mismatch check runs.
     #[arg(long, value_name = "DURATION", default_value = "10s", env = "COHORTD_SRM_INTERVAL", value_parser = parse_interval)]
     pub srm_interval: Duration,
 }
 
 impl ExposureArgs {
+    /// Which signals carry exposures: spans when asked for, or when the
+    /// environment configures only a traces endpoint.
+    pub fn signals(&self) -> crate::exposure::otel::Signals {
+        use crate::exposure::otel::Signals;
+        if self.exposure_spans {
+            Signals::Spans
+        } else {
+            Signals::from_env()
+        }
+    }
+
     /// The pipeline settings these flags describe.
     pub fn config(&self) -> PipelineConfig {
         PipelineConfig {

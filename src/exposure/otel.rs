@@ -1,14 +1,19 @@
 //! OTLP/gRPC export of exposures, configured by the standard `OTEL_*`
 //! environment variables.
 //!
-//! Each exposure becomes, following the OpenTelemetry feature-flag semantic
-//! conventions, both
+//! The semantic conventions define `feature_flag.evaluation` as an event, so
+//! each exposure becomes an OTLP log record with that event name and every
+//! attribute. When the request carried a W3C trace context, the record carries
+//! the caller's trace and span id (see `trace_context`).
 //!
-//! * a short span named `feature_flag.evaluation`, child of the request's server
-//!   span (so it joins the caller's trace), carrying one span event of the same
-//!   name with every attribute; and
-//! * an OTLP log record with event name `feature_flag.evaluation`, the same
-//!   attributes, and the trace and span id of that span.
+//! Spans are opt-in ([`Signals::Spans`], `cohortd serve --exposure-spans`, or
+//! implied when only `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is configured): then
+//! every request also gets a server span, every exposure a short span named
+//! `feature_flag.evaluation` (child of the server span) carrying one span event
+//! of the same name, and the log record points at that span. They are opt-in
+//! because they are most of export's cost: measured with `bench_exposure`
+//! (docs/benchmarks.md) when every call is a new exposure, export with spans
+//! doubled the server's CPU per call; log records alone add about 30%.
 //!
 //! Export is off unless an endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`,
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`),
@@ -43,6 +48,36 @@ use opentelemetry_sdk::Resource;
 pub const SCOPE: &str = "cohortd";
 /// The semantic-convention event (and span) name of an exposure.
 pub const EVENT_NAME: &str = "feature_flag.evaluation";
+
+/// Which OpenTelemetry signals carry exposures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Signals {
+    /// One log record per exposure (the semconv event), in the caller's trace
+    /// when the request carried one. No tracer, no spans.
+    #[default]
+    Logs,
+    /// Log records, plus a server span per request and a span (with a span
+    /// event) per exposure.
+    Spans,
+}
+
+impl Signals {
+    /// What the environment implies on its own: [`Signals::Spans`] when only a
+    /// traces endpoint is configured (the operator asked for traces and nothing
+    /// else), otherwise [`Signals::Logs`]. `cohortd serve --exposure-spans`
+    /// turns spans on in any case.
+    pub fn from_env() -> Signals {
+        let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
+        let only_traces = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            && !set("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+            && !set("OTEL_EXPORTER_OTLP_ENDPOINT");
+        if only_traces {
+            Signals::Spans
+        } else {
+            Signals::Logs
+        }
+    }
+}
 
 /// Why the exporter could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -149,9 +184,10 @@ pub fn shared(key: &'static str, value: &str) -> KeyValue {
 /// The span and log pipelines of the OpenTelemetry SDK, exporting over OTLP/gRPC.
 #[derive(Debug)]
 pub struct OtelExport {
-    tracer_provider: SdkTracerProvider,
+    /// `None` unless spans are on ([`Signals::Spans`]).
+    tracer_provider: Option<SdkTracerProvider>,
     logger_provider: SdkLoggerProvider,
-    tracer: SdkTracer,
+    tracer: Option<SdkTracer>,
     logger: SdkLogger,
     failures: Arc<ExportFailures>,
 }
@@ -159,54 +195,63 @@ pub struct OtelExport {
 impl OtelExport {
     /// Export as the environment says: `Ok(None)` when no endpoint is configured.
     /// Must be called inside a Tokio runtime (the gRPC channel lives on it).
-    pub fn from_env() -> Result<Option<OtelExport>, OtelError> {
+    pub fn from_env(signals: Signals) -> Result<Option<OtelExport>, OtelError> {
         if endpoint_from_env().is_none() {
             return Ok(None);
         }
-        OtelExport::build(None, None).map(Some)
+        OtelExport::build(None, None, signals).map(Some)
     }
 
-    /// Export to `endpoint` (e.g. `http://127.0.0.1:4317`), overriding the
-    /// environment's endpoint; `timeout` bounds each export call. Other settings
-    /// still come from the environment.
+    /// Export log records only to `endpoint` (e.g. `http://127.0.0.1:4317`),
+    /// overriding the environment's endpoint; `timeout` bounds each export call.
+    /// Other settings still come from the environment.
     pub fn to_endpoint(endpoint: &str, timeout: Option<Duration>) -> Result<OtelExport, OtelError> {
-        OtelExport::build(Some(endpoint.to_owned()), timeout)
+        OtelExport::build(Some(endpoint.to_owned()), timeout, Signals::Logs)
     }
 
-    fn build(endpoint: Option<String>, timeout: Option<Duration>) -> Result<OtelExport, OtelError> {
+    /// As [`OtelExport::to_endpoint`], choosing the signals.
+    pub fn to_endpoint_with(
+        endpoint: &str,
+        timeout: Option<Duration>,
+        signals: Signals,
+    ) -> Result<OtelExport, OtelError> {
+        OtelExport::build(Some(endpoint.to_owned()), timeout, signals)
+    }
+
+    fn build(
+        endpoint: Option<String>,
+        timeout: Option<Duration>,
+        signals: Signals,
+    ) -> Result<OtelExport, OtelError> {
         let failures = Arc::new(ExportFailures::default());
-        let mut spans = opentelemetry_otlp::SpanExporter::builder().with_tonic();
         let mut logs = opentelemetry_otlp::LogExporter::builder().with_tonic();
         if let Some(e) = &endpoint {
-            spans = spans.with_endpoint(e.clone());
             logs = logs.with_endpoint(e.clone());
         }
         if let Some(t) = timeout {
-            spans = spans.with_timeout(t);
             logs = logs.with_timeout(t);
         }
         let resource = resource();
-        let span_processor = opentelemetry_sdk::trace::BatchSpanProcessor::builder(CountedSpans {
-            inner: spans.build()?,
-            failures: failures.clone(),
-        })
-        .with_batch_config(span_batch_config())
-        .build();
+        let tracer_provider = match signals {
+            Signals::Logs => None,
+            Signals::Spans => Some(tracer_provider(
+                endpoint.as_deref(),
+                timeout,
+                &failures,
+                &resource,
+            )?),
+        };
         let log_processor = opentelemetry_sdk::logs::BatchLogProcessor::builder(CountedLogs {
             inner: logs.build()?,
             failures: failures.clone(),
         })
         .with_batch_config(log_batch_config())
         .build();
-        let tracer_provider = SdkTracerProvider::builder()
-            .with_span_processor(span_processor)
-            .with_resource(resource.clone())
-            .build();
         let logger_provider = SdkLoggerProvider::builder()
             .with_log_processor(log_processor)
             .with_resource(resource)
             .build();
-        let tracer = tracer_provider.tracer(SCOPE);
+        let tracer = tracer_provider.as_ref().map(|p| p.tracer(SCOPE));
         let logger = logger_provider.logger(SCOPE);
         Ok(OtelExport {
             tracer_provider,
@@ -217,9 +262,19 @@ impl OtelExport {
         })
     }
 
-    /// The tracer, for the request server spans (see `trace_context`).
-    pub fn tracer(&self) -> &SdkTracer {
-        &self.tracer
+    /// The tracer, for the request server spans (see `trace_context`); `None`
+    /// unless spans are on.
+    pub fn tracer(&self) -> Option<&SdkTracer> {
+        self.tracer.as_ref()
+    }
+
+    /// Which signals carry exposures.
+    pub fn signals(&self) -> Signals {
+        if self.tracer.is_some() {
+            Signals::Spans
+        } else {
+            Signals::Logs
+        }
     }
 
     /// What the exporters failed to deliver so far.
@@ -227,37 +282,15 @@ impl OtelExport {
         &self.failures
     }
 
-    /// Hands one exposure to the SDK as a span (with an event) and a log record.
-    /// Never waits on the network: the batch processors queue (or drop) it.
+    /// Hands one exposure to the SDK as a log record, and as a span (with an
+    /// event) when spans are on. Never waits on the network: the batch
+    /// processors queue (or drop) it.
     pub fn emit(&self, ev: ExposureEvent) {
-        let attrs = ev.attributes;
-        let parent = match &ev.parent {
-            Some(sc) if sc.is_valid() => {
-                opentelemetry::Context::new().with_remote_span_context(sc.clone())
-            }
-            _ => opentelemetry::Context::new(),
+        let sc = match &self.tracer {
+            Some(tracer) => Some(exposure_span(tracer, &ev)),
+            None => ev.parent.filter(SpanContext::is_valid),
         };
-        let span_attrs: Vec<KeyValue> = attrs
-            .iter()
-            .filter(|kv| {
-                matches!(
-                    kv.key.as_str(),
-                    "feature_flag.key" | "feature_flag.result.variant" | "cohortd.exposure.id"
-                )
-            })
-            .cloned()
-            .collect();
-        let mut span = self
-            .tracer
-            .span_builder(EVENT_NAME)
-            .with_kind(SpanKind::Internal)
-            .with_start_time(ev.time)
-            .with_attributes(span_attrs)
-            .start_with_context(&self.tracer, &parent);
-        span.add_event_with_timestamp(EVENT_NAME, ev.time, attrs.clone());
-        let sc = span.span_context().clone();
-        span.end_with_timestamp(ev.time);
-
+        let attrs = ev.attributes;
         let mut rec = self.logger.create_log_record();
         rec.set_event_name(EVENT_NAME);
         rec.set_timestamp(ev.time);
@@ -274,12 +307,11 @@ impl OtelExport {
             };
             Some((kv.key, v))
         }));
-        if sc.is_valid() {
+        if let Some(sc) = sc.filter(SpanContext::is_valid) {
             rec.set_trace_context(sc.trace_id(), sc.span_id(), Some(sc.trace_flags()));
         }
         self.logger.emit(rec);
     }
-
     /// Hands one outcome to the SDK as a log record (event name
     /// `cohortd.outcome`), in the request's trace when there was one. Never
     /// waits on the network.
@@ -303,7 +335,10 @@ impl OtelExport {
         let t = &self.tracer_provider;
         let l = &self.logger_provider;
         std::thread::scope(|s| {
-            let spans = s.spawn(|| t.shutdown_with_timeout(timeout));
+            let spans = s.spawn(|| {
+                t.as_ref()
+                    .map_or(Ok(()), |t| t.shutdown_with_timeout(timeout))
+            });
             let logs = s.spawn(|| l.shutdown_with_timeout(timeout));
             if let Ok(Err(e)) = spans.join() {
                 tracing::warn!(error = %e, "exposure span export did not flush cleanly");
@@ -313,6 +348,64 @@ impl OtelExport {
             }
         });
     }
+}
+
+/// The span pipeline (only when spans are on).
+fn tracer_provider(
+    endpoint: Option<&str>,
+    timeout: Option<Duration>,
+    failures: &Arc<ExportFailures>,
+    resource: &Resource,
+) -> Result<SdkTracerProvider, OtelError> {
+    let mut spans = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+    if let Some(e) = endpoint {
+        spans = spans.with_endpoint(e.to_owned());
+    }
+    if let Some(t) = timeout {
+        spans = spans.with_timeout(t);
+    }
+    let processor = opentelemetry_sdk::trace::BatchSpanProcessor::builder(CountedSpans {
+        inner: spans.build()?,
+        failures: failures.clone(),
+    })
+    .with_batch_config(span_batch_config())
+    .build();
+    Ok(SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .with_resource(resource.clone())
+        .build())
+}
+
+/// The exposure's span (with one span event carrying every attribute), child
+/// of the request's span; its context, for the log record to point at.
+fn exposure_span(tracer: &SdkTracer, ev: &ExposureEvent) -> SpanContext {
+    let parent = match &ev.parent {
+        Some(sc) if sc.is_valid() => {
+            opentelemetry::Context::new().with_remote_span_context(sc.clone())
+        }
+        _ => opentelemetry::Context::new(),
+    };
+    let span_attrs: Vec<KeyValue> = ev
+        .attributes
+        .iter()
+        .filter(|kv| {
+            matches!(
+                kv.key.as_str(),
+                "feature_flag.key" | "feature_flag.result.variant" | "cohortd.exposure.id"
+            )
+        })
+        .cloned()
+        .collect();
+    let mut span = tracer
+        .span_builder(EVENT_NAME)
+        .with_kind(SpanKind::Internal)
+        .with_start_time(ev.time)
+        .with_attributes(span_attrs)
+        .start_with_context(tracer, &parent);
+    span.add_event_with_timestamp(EVENT_NAME, ev.time, ev.attributes.clone());
+    let sc = span.span_context().clone();
+    span.end_with_timestamp(ev.time);
+    sc
 }
 
 /// A span exporter that counts the spans of failed export calls.

@@ -5,7 +5,8 @@
 //! lookup, counter bumps, the SRM tally and a `try_send` into a bounded queue
 //! (when the queue is full the exposure is dropped and counted in
 //! `exposures_dropped_total`). A background task turns queued exposures into
-//! OpenTelemetry spans and log records, whose SDK batch processors export them
+//! OpenTelemetry log records (and spans, when they are on), whose SDK batch
+//! processors export them
 //! on their own threads. A dead, slow or refusing collector therefore never
 //! changes assignment latency or errors; it only fills queues, which drop.
 //! With export off (no OTLP endpoint) there is no queue and no task; dedup,
@@ -457,10 +458,18 @@ impl ExposurePipeline {
         self.otel.is_some()
     }
 
-    /// The layer giving each request a server span that continues the caller's
-    /// trace (a pass-through when export is off).
+    /// The layer that makes the caller's trace current while a request runs,
+    /// and gives each request a server span when exposure spans are on (a
+    /// pass-through when export is off).
     pub fn trace_layer(&self) -> super::trace_context::TraceContextLayer {
-        super::trace_context::TraceContextLayer::new(self.otel.as_ref().map(|o| o.tracer().clone()))
+        use super::trace_context::TraceContextLayer;
+        match &self.otel {
+            None => TraceContextLayer::default(),
+            Some(o) => match o.tracer() {
+                Some(t) => TraceContextLayer::new(Some(t.clone())),
+                None => TraceContextLayer::propagate(),
+            },
+        }
     }
 
     /// Totals so far.

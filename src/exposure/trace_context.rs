@@ -1,11 +1,13 @@
-//! W3C trace context for gRPC requests: a tower layer that gives each request a
-//! server span continuing the caller's `traceparent` (gRPC metadata is HTTP/2
-//! headers), and makes it the current OpenTelemetry context while the handler
-//! runs, so exposures recorded by the handler join the caller's trace.
+//! W3C trace context for gRPC requests: a tower layer that makes the caller's
+//! `traceparent` (gRPC metadata is HTTP/2 headers) the current OpenTelemetry
+//! context while the handler runs, so exposures recorded by the handler join
+//! the caller's trace. With exposure spans on it also gives each request a
+//! server span continuing that trace, which the exposure spans are children of.
 //!
 //! Add it at the server composition point in one line:
 //! `Server::builder().layer(pipeline.trace_layer())`. With export off the layer
-//! holds no tracer and passes requests straight through.
+//! passes requests straight through; with log records only it costs one header
+//! lookup for a request without `traceparent`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -37,16 +39,37 @@ pub fn extract(headers: &HeaderMap) -> Context {
     TraceContextPropagator::new().extract(&HeaderExtractor(headers))
 }
 
+/// What the layer does per request.
+#[derive(Debug, Clone, Default)]
+enum Mode {
+    /// Nothing (export off).
+    #[default]
+    Off,
+    /// Makes a valid caller `traceparent` the current context (log records only).
+    Propagate,
+    /// Also starts a server span from this tracer (exposure spans on).
+    Spans(SdkTracer),
+}
+
 /// The layer: wraps a service in [`TraceContextService`].
 #[derive(Debug, Clone, Default)]
 pub struct TraceContextLayer {
-    tracer: Option<SdkTracer>,
+    mode: Mode,
 }
 
 impl TraceContextLayer {
     /// Server spans from `tracer`; `None` makes the layer a pass-through.
     pub fn new(tracer: Option<SdkTracer>) -> TraceContextLayer {
-        TraceContextLayer { tracer }
+        let mode = tracer.map_or(Mode::Off, Mode::Spans);
+        TraceContextLayer { mode }
+    }
+
+    /// No server spans: only the caller's trace context, when the request
+    /// carries a valid one, becomes current while the handler runs.
+    pub fn propagate() -> TraceContextLayer {
+        TraceContextLayer {
+            mode: Mode::Propagate,
+        }
     }
 }
 
@@ -55,7 +78,7 @@ impl<S> tower::Layer<S> for TraceContextLayer {
     fn layer(&self, inner: S) -> Self::Service {
         TraceContextService {
             inner,
-            tracer: self.tracer.clone(),
+            mode: self.mode.clone(),
         }
     }
 }
@@ -65,7 +88,7 @@ impl<S> tower::Layer<S> for TraceContextLayer {
 #[derive(Debug, Clone)]
 pub struct TraceContextService<S> {
     inner: S,
-    tracer: Option<SdkTracer>,
+    mode: Mode,
 }
 
 /// `/pkg.Service/Method` -> (`pkg.Service`, `Method`).
@@ -87,11 +110,19 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let Some(tracer) = &self.tracer else {
-            return ResponseFuture {
-                inner: self.inner.call(req),
-                cx: None,
-            };
+        let tracer = match &self.mode {
+            Mode::Off => return self.pass(req),
+            Mode::Propagate => {
+                if !req.headers().contains_key("traceparent") {
+                    return self.pass(req);
+                }
+                let cx = extract(req.headers());
+                if !cx.span().span_context().is_valid() {
+                    return self.pass(req);
+                }
+                return self.within(cx, false, req);
+            }
+            Mode::Spans(tracer) => tracer,
         };
         let parent = extract(req.headers());
         let (service, method) = rpc_parts(req.uri().path());
@@ -104,7 +135,32 @@ where
                 KeyValue::new("rpc.method", method.to_owned()),
             ])
             .start_with_context(tracer, &parent);
-        let cx = parent.with_span(span);
+        self.within(parent.with_span(span), true, req)
+    }
+}
+
+impl<S> TraceContextService<S> {
+    fn pass<B, RB>(&mut self, req: Request<B>) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request<B>, Response = Response<RB>>,
+    {
+        ResponseFuture {
+            inner: self.inner.call(req),
+            cx: None,
+            server_span: false,
+        }
+    }
+
+    /// Calls the handler inside `cx`; `server_span`: `cx`'s span is ours to end.
+    fn within<B, RB>(
+        &mut self,
+        cx: Context,
+        server_span: bool,
+        req: Request<B>,
+    ) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request<B>, Response = Response<RB>>,
+    {
         let inner = {
             let _guard = cx.clone().attach();
             self.inner.call(req)
@@ -112,6 +168,7 @@ where
         ResponseFuture {
             inner,
             cx: Some(cx),
+            server_span,
         }
     }
 }
@@ -123,6 +180,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         cx: Option<Context>,
+        server_span: bool,
     }
 }
 
@@ -141,6 +199,12 @@ where
             let _guard = cx.clone().attach();
             this.inner.poll(task)
         };
+        if !*this.server_span {
+            if out.is_ready() {
+                *this.cx = None;
+            }
+            return out;
+        }
         if let Poll::Ready(res) = &out {
             let span = cx.span();
             match res {

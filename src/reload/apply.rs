@@ -32,7 +32,11 @@ pub fn apply_files(
     files: Result<Vec<crate::config::RawFile>, ConfigErrors>,
     store: &Store,
 ) -> ReloadOutcome {
-    apply_compiled(files.and_then(|f| Snapshot::from_raw(&f)), store)
+    // Unchanged experiments are copied from the served snapshot (`reuse`).
+    let served = store.load();
+    let compiled = files.and_then(|f| Snapshot::from_raw_reusing(&f, served.as_deref()));
+    drop(served);
+    apply_compiled(compiled, store)
 }
 
 /// The last step of [`reload_now`]: the cohort guard, then publication.

@@ -66,6 +66,8 @@ fn free_when_unread(previous: Arc<Snapshot>) {
         waited += step;
     }
     drop(previous);
+    // A snapshot is the largest thing the sidecar frees: give its pages back.
+    crate::transport::mem_return::request();
 }
 
 #[cfg(test)]

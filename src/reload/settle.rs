@@ -77,10 +77,13 @@ pub async fn settled(
                 continue;
             }
         }
-        let d = dir.to_owned();
+        let (d, st) = (dir.to_owned(), Arc::clone(store));
         let (after, compiled) = tokio::task::spawn_blocking(move || {
             let files = read_sources_with(&d, &limits);
-            (stamp(&d), files.and_then(|f| Snapshot::from_raw(&f)))
+            // Unchanged experiments are copied from the served snapshot (`reuse`).
+            let served = st.load();
+            let compiled = files.and_then(|f| Snapshot::from_raw_reusing(&f, served.as_deref()));
+            (stamp(&d), compiled)
         })
         .await
         .ok()?;
@@ -136,8 +139,11 @@ pub async fn apply(ready: Ready, store: &Arc<Store>) -> Option<ReloadOutcome> {
     tokio::task::spawn_blocking(move || {
         let previous = s.load();
         let outcome = apply_compiled(ready.compiled, &s);
-        if let (ReloadOutcome::Applied(_), Some(previous)) = (&outcome, previous) {
-            super::reaper::release(previous);
+        match (&outcome, previous) {
+            (ReloadOutcome::Applied(_), Some(previous)) => super::reaper::release(previous),
+            // The first config: building it left parse and compile scratch.
+            (ReloadOutcome::Applied(_), None) => crate::transport::mem_return::request(),
+            _ => {}
         }
         outcome
     })

@@ -28,6 +28,16 @@ impl Snapshot {
 
     /// Parses and compiles files already read (see [`Snapshot::load`]).
     pub fn from_raw(raw: &[crate::config::RawFile]) -> Result<Snapshot, ConfigErrors> {
+        Snapshot::from_raw_reusing(raw, None)
+    }
+
+    /// [`Snapshot::from_raw`] for a reload: experiments that did not change
+    /// since `previous` (the served snapshot) are copied from it instead of
+    /// compiled again (see [`super::reuse`]); the result is the same.
+    pub fn from_raw_reusing(
+        raw: &[crate::config::RawFile],
+        previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, ConfigErrors> {
         let mut errors = Vec::new();
         let mut parsed = Vec::with_capacity(raw.len());
         // Large configs parse on two threads, in file order (see `parse_parallel`).
@@ -43,7 +53,7 @@ impl Snapshot {
                 });
             }
         }
-        match Snapshot::compile(&parsed) {
+        match Snapshot::compile_reusing(&parsed, previous) {
             Ok(snap) if errors.is_empty() => Ok(snap),
             Ok(_) => Err(ConfigErrors(errors)),
             Err(more) => {
@@ -59,7 +69,21 @@ impl Snapshot {
 
     /// Compiles parsed files into a snapshot, reporting every problem found.
     pub fn compile(files: &[SourceFile]) -> Result<Snapshot, ConfigErrors> {
-        Compiler::default().run(files)
+        Snapshot::compile_reusing(files, None)
+    }
+
+    /// [`Snapshot::compile`], copying the experiments of `previous` that did not
+    /// change (see [`super::reuse`]).
+    pub fn compile_reusing(
+        files: &[SourceFile],
+        previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, ConfigErrors> {
+        Compiler {
+            errors: Vec::new(),
+            previous,
+            reused: 0,
+        }
+        .run(files)
     }
 }
 
@@ -74,9 +98,12 @@ fn hex64(bytes: &[u8]) -> String {
     format!("{:016x}", seahash::hash(bytes))
 }
 
-#[derive(Default)]
-struct Compiler {
+struct Compiler<'p> {
     errors: Vec<ConfigError>,
+    /// The served snapshot, whose unchanged experiments are copied.
+    previous: Option<&'p Snapshot>,
+    /// How many were.
+    reused: usize,
 }
 
 struct Owned<'a> {
@@ -84,7 +111,7 @@ struct Owned<'a> {
     cfg: &'a ExperimentConfig,
 }
 
-impl Compiler {
+impl Compiler<'_> {
     fn err(&mut self, file: &Path, exp: &str, field: impl Into<String>, msg: impl Into<String>) {
         self.errors.push(ConfigError::field(file, exp, field, msg));
     }
@@ -178,7 +205,13 @@ impl Compiler {
 
         let mut experiments = Vec::with_capacity(owners.len());
         for o in owners.values() {
-            if let Some(e) = self.experiment(o.file, o.cfg, &segments, &layers, &holdouts) {
+            let before = self.previous.and_then(|p| {
+                super::reuse::compiled_before(p, o.file, o.cfg, &segments, &layers, &holdouts)
+            });
+            if let Some(e) = before {
+                self.reused += 1;
+                experiments.push(e);
+            } else if let Some(e) = self.experiment(o.file, o.cfg, &segments, &layers, &holdouts) {
                 experiments.push(e);
             }
         }
@@ -222,6 +255,7 @@ impl Compiler {
             unit_keys,
             flagd,
             flagd_form: Default::default(),
+            reused: self.reused,
         })
     }
 
@@ -614,9 +648,15 @@ fn index_shared_conds(experiments: &mut [Experiment]) {
         .enumerate()
         .map(|(i, (k, _))| (k, i))
         .collect();
-    for e in experiments.iter_mut().filter(running) {
+    // Every experiment, so one copied from the served snapshot on a reload
+    // (`super::reuse`) never keeps that snapshot's slots.
+    for e in experiments.iter_mut() {
+        let run = e.status == Status::Running;
         for c in &mut e.targeting.conds {
-            c.memo = slots.get(&c.sharing_key()).copied().unwrap_or(usize::MAX);
+            c.memo = match run {
+                true => slots.get(&c.sharing_key()).copied().unwrap_or(usize::MAX),
+                false => usize::MAX,
+            };
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod compile;
 pub mod experiment;
 pub mod flagd;
 pub mod listing;
+mod reuse;
 pub mod schedule;
 pub mod selector;
 pub mod targeting;
@@ -41,6 +42,8 @@ pub struct Snapshot {
     /// The `fractional` form flagd flags bucket with (`serve --flagd-fractional`),
     /// set by the store that serves this snapshot.
     pub(crate) flagd_form: crate::engine::flagd::FractionalForm,
+    /// Experiments copied from the snapshot this one replaced (see `reuse`).
+    pub(super) reused: usize,
 }
 
 impl Snapshot {
@@ -91,5 +94,12 @@ impl Snapshot {
     /// The merged document this snapshot was compiled from (experiments sorted).
     pub fn document(&self) -> &ConfigDocument {
         &self.document
+    }
+
+    /// How many experiments were copied, unchanged, from the served snapshot
+    /// when this one was compiled for a reload instead of compiled again (see
+    /// [`Snapshot::from_raw_reusing`]); 0 for a snapshot compiled from scratch.
+    pub fn reused_experiments(&self) -> usize {
+        self.reused
     }
 }

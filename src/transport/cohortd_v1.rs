@@ -16,33 +16,43 @@ use tonic::{Request, Response, Status};
 
 use crate::engine::context::UnitBuf;
 use crate::engine::resolve::resolve;
-use crate::engine::{Assignment, EvalError, EvalOptions, Reason, Sticky};
+use crate::engine::{Assignment, EvalError, EvalOptions, Sticky};
 use crate::exposure::{expose, Source, Subject};
 use crate::reload::ReloadEvent;
 use crate::snapshot::Experiment;
 use crate::state::AppState;
 use crate::transport::convert::json_to_proto;
+pub use crate::transport::convert::reason_to_proto;
 use crate::transport::explain::ExplainSteps;
 use crate::transport::pb;
 use crate::transport::status::{eval_status, snapshot_or_unavailable};
+use crate::transport::wire::context::WireContext;
+use crate::transport::wire::reply::{AssignAllReply, AssignReply, EncodedCache, Item};
+use crate::transport::wire::{request as wire_pb, server as wire_server};
 use crate::Snapshot;
 
 /// The `Assignment` service over the shared [`AppState`].
 #[derive(Debug, Clone)]
 pub struct AssignmentService {
     state: AppState,
+    /// The encoded response fields of the served snapshot (see `wire::reply`).
+    encoded: Arc<EncodedCache>,
 }
 
 impl AssignmentService {
     /// A service reading from `state`.
     pub fn new(state: AppState) -> Self {
-        AssignmentService { state }
+        AssignmentService {
+            state,
+            encoded: Arc::default(),
+        }
     }
 
-    /// The generated tonic server, with the configured decoding limit.
-    pub fn into_server(self) -> pb::assignment_server::AssignmentServer<Self> {
+    /// The tonic server (`cohortd.v1.Assignment`, see `wire::server`), with the
+    /// configured decoding limit.
+    pub fn into_server(self) -> wire_server::assignment_server::AssignmentServer<Self> {
         let max = self.state.limits.max_message_bytes;
-        pb::assignment_server::AssignmentServer::new(self).max_decoding_message_size(max)
+        wire_server::assignment_server::AssignmentServer::new(self).max_decoding_message_size(max)
     }
 
     fn snapshot(&self) -> Result<Arc<Snapshot>, Status> {
@@ -80,6 +90,21 @@ impl AssignmentService {
         Ok((ctx, snap, opts))
     }
 
+    /// The response item of `a` in the encoded table of `snap`.
+    fn item(
+        &self,
+        enc: &crate::transport::wire::reply::Encoded,
+        snap: &Snapshot,
+        a: &Assignment<'_>,
+    ) -> Result<Item, Status> {
+        enc.item(snap, a).ok_or_else(|| {
+            Status::internal(format!(
+                "assignment of `{}` is not from the served config",
+                a.experiment.key
+            ))
+        })
+    }
+
     fn check_sticky(&self, sticky: &HashMap<String, pb::StickyAssignment>) -> Result<(), Status> {
         let l = &self.state.limits;
         if sticky.len() > l.max_assign_all_experiments {
@@ -113,21 +138,6 @@ fn sticky_for<'a>(
     })
 }
 
-/// The proto enum for a [`Reason`].
-pub fn reason_to_proto(r: Reason) -> pb::Reason {
-    match r {
-        Reason::Split => pb::Reason::Split,
-        Reason::Sticky => pb::Reason::Sticky,
-        Reason::TargetingMiss => pb::Reason::TargetingMiss,
-        Reason::Holdout => pb::Reason::Holdout,
-        Reason::NotInLayer => pb::Reason::NotInLayer,
-        Reason::NotInTraffic => pb::Reason::NotInTraffic,
-        Reason::Disabled => pb::Reason::Disabled,
-        Reason::Winner => pb::Reason::Winner,
-        Reason::MissingUnit => pb::Reason::MissingUnit,
-    }
-}
-
 /// Builds the response message for one assignment.
 pub fn assign_response(a: &Assignment<'_>, version: &str) -> pb::AssignResponse {
     let e = a.experiment;
@@ -150,59 +160,71 @@ pub fn assign_response(a: &Assignment<'_>, version: &str) -> pb::AssignResponse 
 }
 
 #[tonic::async_trait]
-impl pb::assignment_server::Assignment for AssignmentService {
+impl wire_server::assignment_server::Assignment for AssignmentService {
     async fn assign(
         &self,
-        request: Request<pb::AssignRequest>,
-    ) -> Result<Response<pb::AssignResponse>, Status> {
+        request: Request<wire_pb::AssignRequest>,
+    ) -> Result<Response<AssignReply>, Status> {
         let r = request.get_ref();
-        let empty = Struct::default();
-        let (ctx, snap, opts) = self.one_experiment(r, &empty)?;
-        let res = resolve(&snap, &r.experiment, ctx, opts).map_err(|e| eval_status(&snap, e))?;
+        let limits = &self.state.limits;
+        let key = r.experiment.as_str();
+        limits.check_key("experiment key", key)?;
+        self.check_sticky(&r.sticky)?;
+        let ctx = WireContext::decode(&r.context, limits)?;
+        let snap = self.snapshot()?;
+        let opts = EvalOptions {
+            sticky: sticky_for(&r.sticky, key),
+            ..EvalOptions::default()
+        };
+        let res = resolve(&snap, key, &ctx, opts).map_err(|e| eval_status(&snap, e))?;
         let Some(a) = res.assignment else {
-            return Err(not_an_experiment(&r.experiment));
+            return Err(not_an_experiment(key));
         };
         if let Some(s) = Subject::of(&res).filter(|_| r.exposure) {
-            expose(&*self.state.sink, s, ctx, snap.version(), Source::Assign);
+            expose(&*self.state.sink, s, &ctx, snap.version(), Source::Assign);
         }
-        Ok(Response::new(assign_response(&a, snap.version())))
+        let enc = self.encoded.get(&snap);
+        let item = self.item(&enc, &snap, &a)?;
+        Ok(Response::new(AssignReply::new(enc, item)))
     }
 
     async fn assign_all(
         &self,
-        request: Request<pb::AssignAllRequest>,
-    ) -> Result<Response<pb::AssignAllResponse>, Status> {
+        request: Request<wire_pb::AssignAllRequest>,
+    ) -> Result<Response<AssignAllReply>, Status> {
         let r = request.get_ref();
-        self.state.limits.check_assign_all(&r.experiments)?;
+        let limits = &self.state.limits;
+        limits.check_assign_all(&r.experiments)?;
         self.check_sticky(&r.sticky)?;
-        let empty = Struct::default();
-        let ctx = self.context(&r.context, &empty)?;
+        let ctx = WireContext::decode(&r.context, limits)?;
         let snap = self.snapshot()?;
         let version = snap.version();
+        let enc = self.encoded.get(&snap);
         let mut out = Vec::with_capacity(if r.experiments.is_empty() {
             snap.experiments().len()
         } else {
             r.experiments.len()
         });
-        let mut one = |e: &Experiment| {
+        let mut one = |e: &Experiment| -> Result<(), Status> {
             let opts = EvalOptions {
                 sticky: sticky_for(&r.sticky, &e.key),
                 ..EvalOptions::default()
             };
-            let a = e.evaluate(ctx, opts, &mut ());
+            let a = e.evaluate(&ctx, opts, &mut ());
             if r.exposure {
                 expose(
                     &*self.state.sink,
                     Subject::Experiment(a),
-                    ctx,
+                    &ctx,
                     version,
                     Source::AssignAll,
                 );
             }
-            out.push(assign_response(&a, version));
+            out.push(self.item(&enc, &snap, &a)?);
+            Ok(())
         };
         if r.experiments.is_empty() {
-            snap.served().for_each(&mut one);
+            snap.served().try_for_each(&mut one)?;
         } else {
             // Look every key up before evaluating any, so an unknown key records
             // no exposures for the others.
@@ -217,12 +239,9 @@ impl pb::assignment_server::Assignment for AssignmentService {
                     Some(e) => Ok(e),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            found.into_iter().for_each(&mut one);
+            found.into_iter().try_for_each(&mut one)?;
         }
-        Ok(Response::new(pb::AssignAllResponse {
-            assignments: out,
-            config_version: version.to_owned(),
-        }))
+        Ok(Response::new(AssignAllReply::new(enc, out)))
     }
 
     async fn log_exposures(

@@ -6,7 +6,8 @@
 use prost_types::value::Kind;
 use prost_types::{ListValue, Struct, Value};
 
-use crate::engine::{Attr, Context};
+use crate::engine::{Attr, Context, Reason};
+use crate::transport::pb;
 
 impl Context for Struct {
     #[inline]
@@ -39,9 +40,7 @@ fn kind_to_json(k: Option<&Kind>) -> serde_json::Value {
     match k {
         Some(Kind::BoolValue(b)) => J::Bool(*b),
         Some(Kind::StringValue(s)) => J::String(s.clone()),
-        // Integral numbers go out as JSON integers (protobuf has only doubles).
-        Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9.0e15 => J::from(*n as i64),
-        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(*n).map_or(J::Null, J::Number),
+        Some(Kind::NumberValue(n)) => number_to_json(*n),
         Some(Kind::StructValue(s)) => J::Object(struct_to_json(s)),
         Some(Kind::ListValue(l)) => l
             .values
@@ -50,6 +49,16 @@ fn kind_to_json(k: Option<&Kind>) -> serde_json::Value {
             .collect(),
         Some(Kind::NullValue(_)) | None => J::Null,
     }
+}
+
+/// A protobuf number as JSON: integral numbers go out as JSON integers
+/// (protobuf has only doubles), non-finite ones as null.
+pub fn number_to_json(n: f64) -> serde_json::Value {
+    use serde_json::Value as J;
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        return J::from(n as i64);
+    }
+    serde_json::Number::from_f64(n).map_or(J::Null, J::Number)
 }
 
 /// Views a protobuf `Value` as an [`Attr`].
@@ -99,6 +108,21 @@ pub fn attr_to_proto(a: Attr<'_>) -> Value {
         Attr::Null | Attr::Other => Kind::NullValue(0),
     };
     Value { kind: Some(kind) }
+}
+
+/// The proto enum for a [`Reason`].
+pub fn reason_to_proto(r: Reason) -> pb::Reason {
+    match r {
+        Reason::Split => pb::Reason::Split,
+        Reason::Sticky => pb::Reason::Sticky,
+        Reason::TargetingMiss => pb::Reason::TargetingMiss,
+        Reason::Holdout => pb::Reason::Holdout,
+        Reason::NotInLayer => pb::Reason::NotInLayer,
+        Reason::NotInTraffic => pb::Reason::NotInTraffic,
+        Reason::Disabled => pb::Reason::Disabled,
+        Reason::Winner => pb::Reason::Winner,
+        Reason::MissingUnit => pb::Reason::MissingUnit,
+    }
 }
 
 #[cfg(test)]

@@ -327,7 +327,9 @@ fn scan(kind: Option<&Kind>, total: &mut Total, limits: &Limits) -> Scan {
     out
 }
 
-fn truncate(s: &str, max: usize) -> String {
+/// `s` cut to at most `max` bytes on a character boundary, for naming an
+/// attribute in an error.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }

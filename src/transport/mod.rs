@@ -19,6 +19,7 @@ pub mod slot;
 pub mod status;
 pub mod stream_limit;
 pub mod track;
+pub mod wire;
 
 /// Generated code for `proto/cohortd/v1`.
 #[allow(missing_docs, clippy::all)]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cohortd::exposure::otel::OtelExport;
+use cohortd::exposure::otel::{OtelExport, Signals};
 use cohortd::exposure::pipeline::{ExposurePipeline, PipelineConfig};
 use cohortd::metrics::Metrics;
 use cohortd::reload::Store;
@@ -26,11 +26,27 @@ pub async fn serve(yaml: &str, endpoint: Option<&str>, cfg: PipelineConfig) -> S
     serve_with(yaml, endpoint, cfg, |_| {}).await
 }
 
+/// As [`serve`], exporting exposure spans (and server spans) besides the log
+/// records, as `cohortd serve --exposure-spans` does.
+pub async fn serve_spans(yaml: &str, endpoint: &str, cfg: PipelineConfig) -> Served {
+    serve_signals(yaml, Some(endpoint), Signals::Spans, cfg, |_| {}).await
+}
+
 /// As [`serve`], with the server options adjusted by `adjust` (e.g. an OFREP
 /// listener).
 pub async fn serve_with(
     yaml: &str,
     endpoint: Option<&str>,
+    cfg: PipelineConfig,
+    adjust: impl FnOnce(&mut ServeOptions),
+) -> Served {
+    serve_signals(yaml, endpoint, Signals::Logs, cfg, adjust).await
+}
+
+async fn serve_signals(
+    yaml: &str,
+    endpoint: Option<&str>,
+    signals: Signals,
     cfg: PipelineConfig,
     adjust: impl FnOnce(&mut ServeOptions),
 ) -> Served {
@@ -42,7 +58,8 @@ pub async fn serve_with(
         matches!(out, cohortd::reload::ReloadOutcome::Applied(_)),
         "{out:?}"
     );
-    let otel = endpoint.map(|e| OtelExport::to_endpoint(e, Some(Duration::from_secs(2))).unwrap());
+    let otel = endpoint
+        .map(|e| OtelExport::to_endpoint_with(e, Some(Duration::from_secs(2)), signals).unwrap());
     let mut pipeline = ExposurePipeline::start(cfg, otel);
     pipeline.follow_reloads(&store);
     let metrics = Metrics::new();

@@ -36,10 +36,10 @@ use prost::Message;
 use tokio_stream::StreamExt;
 
 use super::pb_v2 as pb;
-use super::pb_v2::service_server::Service as _;
 use super::resolve::Resolver;
 use super::sync::SELECTOR_HEADER;
 use super::v2::EvaluationV2;
+use super::wire_v2::service_server::Service as _;
 use super::FlagdOptions;
 use crate::exposure::ExposureSink;
 use crate::reload::Store;

@@ -22,10 +22,11 @@ use prost_types::value::Kind;
 use prost_types::{Struct, Value};
 use tonic::{Code, Status};
 
+use super::wire::ContextError;
 use crate::engine::resolve::{
     resolve_flag, Flag, FlagError, Meta, Reason, Resolution as ResolutionOf, Served,
 };
-use crate::engine::{EvalError, EvalOptions};
+use crate::engine::{Context, EvalError, EvalOptions};
 use crate::exposure::{expose, ExposureSink, Source, Subject};
 use crate::reload::Store;
 use crate::snapshot::selector::Selector;
@@ -100,6 +101,31 @@ pub struct Resolution {
     pub reason: &'static str,
     /// Flag metadata: config version, experiment status, epoch, salt fingerprint.
     pub metadata: Struct,
+}
+
+/// A successful single-flag resolution as borrowed from the snapshot, before
+/// it is put in a response (see [`super::encode`]).
+pub struct Resolved<'a> {
+    /// The variant's value (of the requested type) and key; `None` when the
+    /// caller's default is served.
+    pub value: Option<(&'a serde_json::Value, &'a str)>,
+    /// The flagd reason (see [`reason`]).
+    pub reason: &'static str,
+    version: &'a str,
+    r: &'a ResolutionOf<'a>,
+}
+
+impl<'a> Resolved<'a> {
+    /// The flag metadata, in insertion order: the config version first, then
+    /// what the resolution reports (a later duplicate key wins).
+    pub fn metadata(&self) -> impl Iterator<Item = (&'a str, Meta<'a>)> + '_ {
+        std::iter::once((self.r.version_key(), Meta::Str(self.version))).chain(self.r.metadata())
+    }
+
+    /// [`Resolved::metadata`] as a `Struct`.
+    fn metadata_struct(&self) -> Struct {
+        metadata(self.version, self.r)
+    }
 }
 
 /// Why a flag could not be resolved; each maps to the gRPC code flagd uses.
@@ -227,30 +253,86 @@ impl Resolver {
     ) -> Result<Resolution, ResolveError> {
         let empty = Struct::default();
         let ctx = ctx.unwrap_or(&empty);
-        let snap = self.snapshot_for(flag, ctx)?;
+        self.limits.check_key("flag key", flag)?;
+        self.limits.check_context(ctx)?;
+        self.resolve_checked(flag, ctx, want, v1, sel, |r| {
+            let (value, variant) = match r.value {
+                // resolve_checked checked the type, so `convert` succeeds.
+                Some((v, name)) => (convert(v, want), Some(name.to_owned())),
+                None => (None, None),
+            };
+            Resolution {
+                variant,
+                value,
+                reason: r.reason,
+                metadata: r.metadata_struct(),
+            }
+        })
+    }
+
+    /// [`Resolver::resolve`] for a context still encoded as it came on the wire
+    /// (a `google.protobuf.Struct`'s bytes), decoded by [`super::wire`]
+    /// straight into the JSON the flagd evaluator reads; the borrowed result
+    /// goes to `out` (the services write the response with [`super::encode`]).
+    /// Same limits, same answers; bytes that are no `Struct` are
+    /// INVALID_ARGUMENT.
+    pub fn resolve_encoded<T>(
+        &self,
+        flag: &str,
+        ctx: &[u8],
+        want: ValueType,
+        v1: bool,
+        sel: Option<&Selector>,
+        out: impl FnOnce(Resolved<'_>) -> T,
+    ) -> Result<T, Status> {
+        self.limits
+            .check_key("flag key", flag)
+            .map_err(ResolveError::from)?;
+        let ctx = super::wire::decode_context(ctx, &self.limits).map_err(|e| match e {
+            ContextError::Limit(l) => Status::from(ResolveError::Rejected(l)),
+            ContextError::Wire { .. } => Status::invalid_argument(e.to_string()),
+        })?;
+        Ok(self.resolve_checked(flag, &ctx, want, v1, sel, out)?)
+    }
+
+    /// The rest of a single-flag resolution once the key and context passed
+    /// the limits: looks the flag up, resolves it, checks the value's type,
+    /// records the exposure and hands the borrowed result to `out`.
+    fn resolve_checked<C: Context, T>(
+        &self,
+        flag: &str,
+        ctx: &C,
+        want: ValueType,
+        v1: bool,
+        sel: Option<&Selector>,
+        out: impl FnOnce(Resolved<'_>) -> T,
+    ) -> Result<T, ResolveError> {
+        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
         let r = resolve_selected(&snap, flag, ctx, sel)?;
-        let (value, variant) = match served(&r)? {
+        let value = match served(&r)? {
             Some((value, variant)) => {
-                let value = convert(value, want).ok_or_else(|| ResolveError::TypeMismatch {
-                    flag: flag.to_owned(),
-                    variant: variant.to_owned(),
-                    wanted: want.as_str(),
-                    found: json_type(value),
-                })?;
-                (Some(value), Some(variant.to_owned()))
+                if !has_type(value, want) {
+                    return Err(ResolveError::TypeMismatch {
+                        flag: flag.to_owned(),
+                        variant: variant.to_owned(),
+                        wanted: want.as_str(),
+                        found: json_type(value),
+                    });
+                }
+                Some((value, variant))
             }
             None if v1 && r.reason != Reason::Disabled => {
                 return Err(ResolveError::NotFound(flag.to_owned(), String::new()))
             }
-            None => (None, None),
+            None => None,
         };
         record(&*self.sink, &r, ctx, &snap, Source::Flagd);
-        Ok(Resolution {
-            variant,
+        Ok(out(Resolved {
             value,
             reason: reason_of(&r),
-            metadata: metadata(&snap, &r),
-        })
+            version: snap.version(),
+            r: &r,
+        }))
     }
 
     /// Resolves every served flag for `ctx` (v1 `ResolveAll`). Like flagd, flags
@@ -298,7 +380,7 @@ impl Resolver {
                     variant: variant.to_owned(),
                     value,
                     reason: reason_of(&r),
-                    metadata: metadata(&snap, &r),
+                    metadata: metadata(snap.version(), &r),
                 },
             ));
         }
@@ -353,10 +435,10 @@ pub fn request_selector(md: &tonic::metadata::MetadataMap) -> Option<Selector> {
 
 /// Looks `flag` up among the flags `sel` selects (all without one) and
 /// resolves it; a flag the selector leaves out is not found, as in flagd.
-fn resolve_selected<'s>(
+fn resolve_selected<'s, C: Context + ?Sized>(
     snap: &'s Snapshot,
     flag: &str,
-    ctx: &Struct,
+    ctx: &C,
     sel: Option<&Selector>,
 ) -> Result<ResolutionOf<'s>, ResolveError> {
     match snap.flag(flag) {
@@ -414,7 +496,7 @@ fn value_resolution(
         variant,
         value,
         reason: reason_of(r),
-        metadata: metadata(snap, r),
+        metadata: metadata(snap.version(), r),
     })
 }
 
@@ -433,7 +515,7 @@ fn reason_of(r: &ResolutionOf<'_>) -> &'static str {
 fn record(
     sink: &dyn ExposureSink,
     r: &ResolutionOf<'_>,
-    ctx: &Struct,
+    ctx: &dyn Context,
     snap: &Snapshot,
     source: Source,
 ) {
@@ -512,15 +594,32 @@ pub fn convert(v: &serde_json::Value, want: ValueType) -> Option<FlagValue> {
     match (want, v) {
         (ValueType::Boolean, J::Bool(b)) => Some(FlagValue::Bool(*b)),
         (ValueType::String, J::String(s)) => Some(FlagValue::String(s.clone())),
-        (ValueType::Integer, J::Number(n)) => n.as_i64().map(FlagValue::Int).or_else(|| {
-            let f = n.as_f64()?;
-            // Integral floats such as 250.0 are integers; 2^63 and beyond are not i64.
-            (f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f))
-                .then_some(FlagValue::Int(f as i64))
-        }),
+        (ValueType::Integer, J::Number(n)) => int_of(n).map(FlagValue::Int),
         (ValueType::Float, J::Number(n)) => n.as_f64().map(FlagValue::Float),
         (ValueType::Object, J::Object(m)) => Some(FlagValue::Object(json_object_to_struct(m))),
         _ => None,
+    }
+}
+
+/// A number as `ResolveInt` serves it: integral floats such as 250.0 are
+/// integers; 2^63 and beyond are not i64.
+pub fn int_of(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        let f = n.as_f64()?;
+        (f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f))
+            .then_some(f as i64)
+    })
+}
+
+/// Whether [`convert`] converts `v` to `want`, without converting it.
+fn has_type(v: &serde_json::Value, want: ValueType) -> bool {
+    use serde_json::Value as J;
+    match (want, v) {
+        (ValueType::Boolean, J::Bool(_)) | (ValueType::String, J::String(_)) => true,
+        (ValueType::Integer, J::Number(n)) => int_of(n).is_some(),
+        (ValueType::Float, J::Number(n)) => n.as_f64().is_some(),
+        (ValueType::Object, J::Object(_)) => true,
+        _ => false,
     }
 }
 
@@ -545,10 +644,10 @@ fn string(s: &str) -> Value {
 }
 
 /// Flag metadata: the config version and what the resolution reports.
-fn metadata(snap: &Snapshot, r: &ResolutionOf<'_>) -> Struct {
+fn metadata(version: &str, r: &ResolutionOf<'_>) -> Struct {
     let mut m = Struct::default();
     let f = &mut m.fields;
-    f.insert(r.version_key().into(), string(snap.version()));
+    f.insert(r.version_key().into(), string(version));
     for (k, v) in r.metadata() {
         let kind = match v {
             Meta::Str(s) => Kind::StringValue(s.to_owned()),

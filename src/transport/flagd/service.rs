@@ -1,69 +1,49 @@
 //! What the flagd evaluation v1 and v2 services share, written once: the five
 //! typed `Resolve*` methods and the event stream. The two protocols differ only
-//! in whether `value` and `variant` are optional on the wire, so a service is
-//! generated from its protobuf module and the wrapper of its optional fields
-//! (`Some` for v2, `std::convert::identity` for v1), plus its own extra methods.
+//! in whether `value` and `variant` are optional on the wire (the response
+//! [`super::encode::Shape`]), plus v1's extra method.
 
-/// `Resolver::resolve` converts to the requested type, so this cannot happen; it
-/// is an internal error rather than a panic all the same.
-pub(super) fn wrong_type() -> tonic::Status {
-    tonic::Status::internal("resolved value has the wrong type")
-}
-
-/// Implements `$pb::service_server::Service` for `$svc` (a struct with
-/// `resolver: Arc<Resolver>` and `opts: FlagdOptions`). `$opt` wraps `value` and
-/// `variant`; `$extra` are the protocol's other methods, verbatim.
-/// v1: no value means the zero value (flagd's v1 sends zero values).
-pub(super) fn v1_value<T: Default>(v: Option<T>) -> T {
-    v.unwrap_or_default()
-}
-
-/// v1 objects: an empty object for the caller's default.
-pub(super) fn v1_object<T: Default>(v: Option<T>) -> Option<T> {
-    Some(v.unwrap_or_default())
-}
-
+/// Implements `$wire::service_server::Service` (the server side of the
+/// protocol: requests read by [`super::wire`], typed responses written by
+/// [`super::encode`] in the protocol's `$shape`) for `$svc` (a struct with
+/// `resolver: Arc<Resolver>` and `opts: FlagdOptions`); `$pb` is the
+/// protocol's generated module (event stream messages); `$extra` are the
+/// protocol's other methods, verbatim.
 macro_rules! evaluation_service {
-    ($svc:ty, $pb:ident, v1: $v1:expr, opt: $opt:path, obj: $obj:path, extra: { $($extra:tt)* }) => {
-        evaluation_service!(@impl $svc, $pb, $v1, $opt, { $($extra)* },
-            (resolve_boolean, ResolveBooleanRequest, ResolveBooleanResponse, Boolean, Bool, $opt),
-            (resolve_string, ResolveStringRequest, ResolveStringResponse, String, String, $opt),
-            (resolve_float, ResolveFloatRequest, ResolveFloatResponse, Float, Float, $opt),
-            (resolve_int, ResolveIntRequest, ResolveIntResponse, Integer, Int, $opt),
-            (resolve_object, ResolveObjectRequest, ResolveObjectResponse, Object, Object, $obj)
+    ($svc:ty, $pb:ident, $wire:ident, shape: $shape:ident, extra: { $($extra:tt)* }) => {
+        evaluation_service!(@impl $svc, $pb, $wire, $shape, { $($extra)* },
+            (resolve_boolean, Boolean),
+            (resolve_string, String),
+            (resolve_float, Float),
+            (resolve_int, Integer),
+            (resolve_object, Object)
         );
     };
-    (@impl $svc:ty, $pb:ident, $v1:expr, $opt:path, { $($extra:tt)* },
-        $(($method:ident, $req:ident, $resp:ident, $want:ident, $got:ident, $wrap:path)),*) => {
+    (@impl $svc:ty, $pb:ident, $wire:ident, $shape:ident, { $($extra:tt)* },
+        $(($method:ident, $want:ident)),*) => {
         #[tonic::async_trait]
-        impl $pb::service_server::Service for $svc {
+        impl $wire::service_server::Service for $svc {
             $($extra)*
 
             $(
                 async fn $method(
                     &self,
-                    req: tonic::Request<$pb::$req>,
-                ) -> Result<tonic::Response<$pb::$resp>, tonic::Status> {
+                    req: tonic::Request<$crate::transport::flagd::wire::ResolveRequest>,
+                ) -> Result<tonic::Response<$crate::transport::flagd::encode::Encoded>, tonic::Status> {
                     let m = req.get_ref();
                     let sel = $crate::transport::flagd::resolve::request_selector(req.metadata());
-                    let r = self.resolver.resolve(
-                        &m.flag_key,
-                        m.context.as_ref(),
-                        $crate::transport::flagd::resolve::ValueType::$want,
-                        $v1,
-                        sel.as_ref(),
-                    )?;
-                    let value = match r.value {
-                        Some($crate::transport::flagd::resolve::FlagValue::$got(v)) => Some(v),
-                        None => None,
-                        Some(_) => return Err($crate::transport::flagd::service::wrong_type()),
-                    };
-                    Ok(tonic::Response::new($pb::$resp {
-                        value: $wrap(value),
-                        reason: r.reason.into(),
-                        variant: $opt(r.variant),
-                        metadata: Some(r.metadata),
-                    }))
+                    let shape = $crate::transport::flagd::encode::Shape::$shape;
+                    let want = $crate::transport::flagd::resolve::ValueType::$want;
+                    self.resolver
+                        .resolve_encoded(
+                            &m.flag_key,
+                            &m.context,
+                            want,
+                            shape == $crate::transport::flagd::encode::Shape::V1,
+                            sel.as_ref(),
+                            |r| $crate::transport::flagd::encode::write(&r, want, shape),
+                        )?
+                        .map(tonic::Response::new)
                 }
             )*
 

@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status};
 use super::pb_v1 as pb;
 use super::resolve::{FlagValue, Resolver};
 use super::service::evaluation_service;
+use super::wire_v1 as wire;
 use super::FlagdOptions;
 
 /// The v1 service implementation.
@@ -24,7 +25,7 @@ impl EvaluationV1 {
     }
 }
 
-evaluation_service!(EvaluationV1, pb, v1: true, opt: super::service::v1_value, obj: super::service::v1_object, extra: {
+evaluation_service!(EvaluationV1, pb, wire, shape: V1, extra: {
     async fn resolve_all(
         &self,
         req: Request<pb::ResolveAllRequest>,

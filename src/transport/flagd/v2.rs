@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::pb_v2 as pb;
 use super::resolve::Resolver;
 use super::service::evaluation_service;
+use super::wire_v2 as wire;
 use super::FlagdOptions;
 
 /// The v2 service implementation.
@@ -24,4 +25,4 @@ impl EvaluationV2 {
     }
 }
 
-evaluation_service!(EvaluationV2, pb, v1: false, opt: std::convert::identity, obj: std::convert::identity, extra: {});
+evaluation_service!(EvaluationV2, pb, wire, shape: V2, extra: {});

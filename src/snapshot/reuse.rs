@@ -1,0 +1,70 @@
+//! Reusing the served snapshot's compiled experiments on a reload.
+//!
+//! Compiling an experiment (draw keys, targeting, fingerprint) is most of a
+//! reload's work, and a typical reload changes a few experiments of many: the
+//! others are written exactly as before. An experiment compiles from its own
+//! config, the file that defines it (named in its errors) and the shared
+//! declarations it uses (its segments, its layer, its holdout), nothing else. So
+//! when all of these are equal to those of the served snapshot's experiment of
+//! the same key, which compiled without errors, compiling it again would give
+//! the same experiment and no errors: the served one is copied instead.
+//!
+//! Only that per-experiment step is skipped. Everything that involves several
+//! experiments (duplicate keys, layer overlaps, the unit-key index, the
+//! shared-condition memo slots, the version, the flagd flags) and the cohort
+//! guard run over the whole new config as before, so a reload's outcome, errors and version are those of a full compile
+//! (`tests/reload_reuse.rs` compares them).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::config::{ExperimentConfig, HoldoutConfig, LayerConfig, Targeting};
+
+use super::{Experiment, Snapshot};
+
+/// The served experiment `c` would compile to, if nothing it depends on changed:
+/// same key, same defining file, an equal config (a NaN anywhere makes it unequal,
+/// which only means compiling it again), and equal definitions of the segments,
+/// layer and holdout it uses.
+pub(super) fn compiled_before(
+    previous: &Snapshot,
+    file: &Path,
+    c: &ExperimentConfig,
+    segments: &BTreeMap<String, Targeting>,
+    layers: &BTreeMap<String, (&Path, &LayerConfig)>,
+    holdouts: &BTreeMap<String, (&Path, &HoldoutConfig)>,
+) -> Option<Experiment> {
+    let old = previous.experiment(&c.experiment_id)?;
+    if old.source != file || old.config != *c {
+        return None;
+    }
+    let doc = previous.document();
+    let same_segments = c
+        .targeting
+        .iter()
+        .flat_map(|t| &t.segments)
+        .all(|name| doc.segments.get(name) == segments.get(name));
+    // The served document lists layers and holdouts sorted by key, each once.
+    let same_layer = c.layer.as_ref().is_none_or(|m| {
+        let before = doc
+            .layers
+            .binary_search_by(|l| l.key.as_str().cmp(&m.key))
+            .ok()
+            .map(|i| &doc.layers[i]);
+        before == layers.get(&m.key).map(|(_, l)| *l)
+    });
+    let same_holdout = c.holdout.as_ref().is_none_or(|h| {
+        let before = doc
+            .holdouts
+            .binary_search_by(|d| d.key.as_str().cmp(h))
+            .ok()
+            .map(|i| &doc.holdouts[i]);
+        before == holdouts.get(h).map(|(_, d)| *d)
+    });
+    (same_segments && same_layer && same_holdout).then(|| {
+        let mut e = old.clone();
+        // Set again for the new snapshot's unit-key list.
+        e.unit_key = usize::MAX;
+        e
+    })
+}

@@ -1,0 +1,543 @@
+//! A `google.protobuf.Struct` context read straight from its wire bytes into a
+//! flat list of borrowed attributes: no map, no owned strings, no boxed values.
+//!
+//! The engine reads a handful of top-level scalars per call, so decoding the
+//! Struct into prost's `BTreeMap<String, Value>` (an allocation per name, per
+//! string and per node) was most of the cost of a call. Here a top-level
+//! attribute is a name and an [`Attr`] pointing into the request buffer; nested
+//! structs and lists are [`Attr::Other`] and are only walked, to check them.
+//!
+//! What the decoded `Struct` gets elsewhere ([`Limits::check_context`]), this
+//! gets too: the same limits with the same errors, malformed values (no kind, a
+//! number that is not finite) refused, and prost's nesting limit (100 messages
+//! deep). Protobuf semantics are kept: unknown fields are skipped, a later
+//! duplicate name replaces an earlier one (as prost's map does), the last member
+//! of a `Value`'s oneof wins, repeated occurrences of the context concatenate.
+//! A message field given twice merges as in prost (a map entry's value, a
+//! `struct_value` or `list_value`: [`Context::json`] shows the merge). One
+//! difference, stricter and only for input no protobuf library writes: values a
+//! later duplicate replaces (a nested duplicate name, an overridden oneof
+//! member, a repeated map-entry value) still count towards the node and byte
+//! limits and are checked on their own (a later occurrence with no kind is
+//! refused even where prost would keep the earlier kind). `tests/wire_context.rs`
+//! and the `wire_context` fuzz target check the decoder is never looser.
+//!
+//! Bytes that are not a valid Struct encoding are INVALID_ARGUMENT naming what
+//! is wrong, as is every limit.
+
+use prost::bytes::Bytes;
+use prost::encoding::{decode_key, decode_varint, skip_field, DecodeContext, WireType};
+use smallvec::SmallVec;
+use tonic::Status;
+
+use crate::engine::context::same_name;
+use crate::engine::{Attr, Context};
+use crate::transport::convert::number_to_json;
+use crate::transport::limits::{truncate, LimitError, Limits};
+
+/// Prost's nesting limit, counted the same way (the request is level 0).
+const MAX_LEVEL: u32 = 100;
+
+/// The flat, borrowed context of one request.
+#[derive(Debug, Default, Clone)]
+pub struct WireContext<'a> {
+    attrs: SmallVec<[Entry<'a>; 8]>,
+}
+
+/// One top-level attribute: its name, its value as the engine sees it, and the
+/// encoded map entry (read again only for [`Context::json`]).
+#[derive(Debug, Clone, Copy)]
+struct Entry<'a> {
+    name: &'a str,
+    attr: Attr<'a>,
+    entry: &'a [u8],
+}
+
+/// Why a context was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextError {
+    /// The bytes are not a valid `google.protobuf.Struct` encoding.
+    Wire(&'static str),
+    /// Valid, but over a limit or holding something no JSON value can be.
+    Limit(LimitError),
+}
+
+impl std::fmt::Display for ContextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContextError::Wire(why) => write!(
+                f,
+                "malformed context: not a valid google.protobuf.Struct encoding ({why})"
+            ),
+            ContextError::Limit(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<ContextError> for Status {
+    fn from(e: ContextError) -> Status {
+        Status::invalid_argument(e.to_string())
+    }
+}
+
+impl From<LimitError> for ContextError {
+    fn from(e: LimitError) -> Self {
+        ContextError::Limit(e)
+    }
+}
+
+type Result<T> = std::result::Result<T, ContextError>;
+
+impl<'a> WireContext<'a> {
+    /// Reads the occurrences of a context field (see
+    /// [`super::request::ContextBytes`]) under `limits`.
+    pub fn decode(chunks: &'a [Bytes], limits: &Limits) -> Result<WireContext<'a>> {
+        let mut out = WireContext::default();
+        let mut walk = Walk::new(limits);
+        for chunk in chunks {
+            out.read_struct(chunk, &mut walk)?;
+        }
+        Ok(out)
+    }
+
+    /// The number of distinct top-level attributes.
+    pub fn len(&self) -> usize {
+        self.attrs.len()
+    }
+
+    /// Whether the context has no attributes.
+    pub fn is_empty(&self) -> bool {
+        self.attrs.is_empty()
+    }
+
+    fn read_struct(&mut self, mut buf: &'a [u8], walk: &mut Walk<'_>) -> Result<()> {
+        let limits = walk.limits;
+        while !buf.is_empty() {
+            let (tag, wt) = key(&mut buf)?;
+            if tag != 1 {
+                skip(wt, tag, &mut buf)?;
+                continue;
+            }
+            let entry = delimited(wt, &mut buf)?;
+            let (name, kind, _) = walk.entry(entry, 2, |name| {
+                if name.len() > limits.max_attribute_name_bytes {
+                    return Err(LimitError::AttributeName {
+                        got: name.len(),
+                        limit: limits.max_attribute_name_bytes,
+                    }
+                    .into());
+                }
+                Ok(())
+            })?;
+            walk.count(name.len() + kind.scalar_bytes())?;
+            walk.finish_attribute(name)?;
+            let attr = kind.attr();
+            match self.attrs.iter_mut().find(|e| same_name(e.name, name)) {
+                Some(e) => *e = Entry { name, attr, entry },
+                None => {
+                    if self.attrs.len() == limits.max_context_attributes {
+                        return Err(LimitError::ContextAttributes {
+                            got: self.attrs.len() + 1 + count_entries(buf),
+                            limit: limits.max_context_attributes,
+                        }
+                        .into());
+                    }
+                    self.attrs.push(Entry { name, attr, entry });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Context for WireContext<'_> {
+    #[inline]
+    fn get(&self, name: &str) -> Option<Attr<'_>> {
+        self.attrs
+            .iter()
+            .find(|e| same_name(e.name, name))
+            .map(|e| e.attr)
+    }
+
+    /// Only flagd-format targeting asks for this; cohortd.v1 never does on its
+    /// hot path. Values were checked when decoded, so nothing fails here.
+    fn json(&self) -> std::borrow::Cow<'_, serde_json::Map<String, serde_json::Value>> {
+        let mut m = serde_json::Map::with_capacity(self.attrs.len());
+        for e in &self.attrs {
+            m.insert(e.name.to_owned(), entry_json(e.entry).1);
+        }
+        std::borrow::Cow::Owned(m)
+    }
+}
+
+/// A `Value`'s kind, borrowed from the buffer.
+#[derive(Debug, Clone, Copy)]
+enum Kind<'a> {
+    None,
+    Null,
+    Num(f64),
+    Str(&'a str),
+    Bool(bool),
+    Struct,
+    List,
+}
+
+impl<'a> Kind<'a> {
+    /// Bytes a value counts for in the context total: a string its length,
+    /// anything else 8 (as [`Limits::check_context`] counts).
+    fn scalar_bytes(&self) -> usize {
+        match self {
+            Kind::Str(s) => s.len(),
+            _ => 8,
+        }
+    }
+
+    fn attr(self) -> Attr<'a> {
+        match self {
+            Kind::Str(s) => Attr::Str(s),
+            Kind::Num(n) => Attr::Num(n),
+            Kind::Bool(b) => Attr::Bool(b),
+            Kind::Null | Kind::None => Attr::Null,
+            Kind::Struct | Kind::List => Attr::Other,
+        }
+    }
+}
+
+/// The running totals and the current attribute's findings while walking.
+struct Walk<'l> {
+    limits: &'l Limits,
+    nodes: usize,
+    bytes: usize,
+    /// Longest string (values, nested names) in the current attribute.
+    longest: usize,
+    /// Why the current attribute is malformed, if it is.
+    malformed: Option<&'static str>,
+}
+
+impl<'l> Walk<'l> {
+    fn new(limits: &'l Limits) -> Self {
+        Walk {
+            limits,
+            nodes: 0,
+            bytes: 0,
+            longest: 0,
+            malformed: None,
+        }
+    }
+
+    /// Counts one value of `bytes` towards the context totals.
+    fn count(&mut self, bytes: usize) -> Result<()> {
+        self.nodes += 1;
+        self.bytes += bytes;
+        if self.nodes > self.limits.max_context_nodes {
+            return Err(LimitError::ContextTotal {
+                what: "values",
+                limit: self.limits.max_context_nodes,
+                flag: "--max-context-nodes",
+            }
+            .into());
+        }
+        if self.bytes > self.limits.max_context_bytes {
+            return Err(LimitError::ContextTotal {
+                what: "bytes",
+                limit: self.limits.max_context_bytes,
+                flag: "--max-context-bytes",
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Reports what the walk of the top-level attribute `name` found.
+    fn finish_attribute(&mut self, name: &str) -> Result<()> {
+        let (longest, malformed) = (self.longest, self.malformed.take());
+        self.longest = 0;
+        if let Some(why) = malformed {
+            return Err(LimitError::Malformed {
+                attribute: truncate(name, 64),
+                why,
+            }
+            .into());
+        }
+        if longest > self.limits.max_string_value_bytes {
+            return Err(LimitError::StringValue {
+                attribute: truncate(name, 64),
+                got: longest,
+                limit: self.limits.max_string_value_bytes,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// A map entry (`string key = 1; Value value = 2;`) at `level`: its key,
+    /// its value's kind and the encoded value. `check_name` runs before the
+    /// value is walked (the top level checks the name's length first).
+    fn entry<'a>(
+        &mut self,
+        mut buf: &'a [u8],
+        level: u32,
+        check_name: impl FnOnce(&str) -> Result<()>,
+    ) -> Result<(&'a str, Kind<'a>, &'a [u8])> {
+        deeper(level)?;
+        let (mut name, mut value) = ("", None);
+        while !buf.is_empty() {
+            match key(&mut buf)? {
+                (1, wt) => name = utf8(delimited(wt, &mut buf)?)?,
+                (2, wt) => {
+                    // prost merges every occurrence, so every one must be valid;
+                    // an earlier one is checked and counted here, the last below.
+                    if let Some(earlier) = value.replace(delimited(wt, &mut buf)?) {
+                        self.value(earlier, level + 1)?;
+                    }
+                }
+                (tag, wt) => skip(wt, tag, &mut buf)?,
+            }
+        }
+        check_name(name)?;
+        let Some(value) = value else {
+            self.check(Kind::None);
+            return Ok((name, Kind::None, &[]));
+        };
+        Ok((name, self.value(value, level + 1)?, value))
+    }
+
+    /// A `Value` at `level`: its kind (the last oneof member on the wire); a
+    /// nested struct or list is walked and counted.
+    fn value<'a>(&mut self, mut buf: &'a [u8], level: u32) -> Result<Kind<'a>> {
+        deeper(level)?;
+        let mut kind = Kind::None;
+        while !buf.is_empty() {
+            kind = match key(&mut buf)? {
+                (1, wt) => {
+                    varint(wt, &mut buf)?;
+                    Kind::Null
+                }
+                (2, wt) => Kind::Num(fixed64(wt, &mut buf)?),
+                (3, wt) => Kind::Str(utf8(delimited(wt, &mut buf)?)?),
+                (4, wt) => Kind::Bool(varint(wt, &mut buf)? != 0),
+                (5, wt) => {
+                    let s = delimited(wt, &mut buf)?;
+                    self.nested_struct(s, level + 1)?;
+                    Kind::Struct
+                }
+                (6, wt) => {
+                    let l = delimited(wt, &mut buf)?;
+                    self.list(l, level + 1)?;
+                    Kind::List
+                }
+                (tag, wt) => {
+                    skip(wt, tag, &mut buf)?;
+                    kind
+                }
+            };
+        }
+        self.check(kind);
+        Ok(kind)
+    }
+
+    /// Records what a value makes of the current attribute: its string length,
+    /// or why it is malformed.
+    fn check(&mut self, kind: Kind<'_>) {
+        match kind {
+            Kind::None => self.malformed = Some("a value with no kind set"),
+            Kind::Num(n) if !n.is_finite() => self.malformed = Some("a number that is not finite"),
+            Kind::Str(s) => self.longest = self.longest.max(s.len()),
+            _ => {}
+        }
+    }
+
+    fn nested_struct(&mut self, mut buf: &[u8], level: u32) -> Result<()> {
+        deeper(level)?;
+        while !buf.is_empty() {
+            match key(&mut buf)? {
+                (1, wt) => {
+                    let (name, kind, _) =
+                        self.entry(delimited(wt, &mut buf)?, level + 1, |_| Ok(()))?;
+                    self.longest = self.longest.max(name.len());
+                    self.count(name.len() + kind.scalar_bytes())?;
+                }
+                (tag, wt) => skip(wt, tag, &mut buf)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn list(&mut self, mut buf: &[u8], level: u32) -> Result<()> {
+        deeper(level)?;
+        while !buf.is_empty() {
+            match key(&mut buf)? {
+                (1, wt) => {
+                    let kind = self.value(delimited(wt, &mut buf)?, level + 1)?;
+                    self.count(kind.scalar_bytes())?;
+                }
+                (tag, wt) => skip(wt, tag, &mut buf)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn deeper(level: u32) -> Result<()> {
+    if level > MAX_LEVEL {
+        return Err(ContextError::Wire("nested more than 100 messages deep"));
+    }
+    Ok(())
+}
+
+fn key(buf: &mut &[u8]) -> Result<(u32, WireType)> {
+    decode_key(buf).map_err(|_| ContextError::Wire("invalid field key"))
+}
+
+fn skip(wt: WireType, tag: u32, buf: &mut &[u8]) -> Result<()> {
+    skip_field(wt, tag, buf, DecodeContext::default())
+        .map_err(|_| ContextError::Wire("truncated or invalid unknown field"))
+}
+
+fn varint(wt: WireType, buf: &mut &[u8]) -> Result<u64> {
+    if wt != WireType::Varint {
+        return Err(ContextError::Wire("wrong wire type for a varint field"));
+    }
+    decode_varint(buf).map_err(|_| ContextError::Wire("invalid varint"))
+}
+
+fn fixed64(wt: WireType, buf: &mut &[u8]) -> Result<f64> {
+    if wt != WireType::SixtyFourBit {
+        return Err(ContextError::Wire("wrong wire type for number_value"));
+    }
+    let Some((bytes, rest)) = buf.split_first_chunk::<8>() else {
+        return Err(ContextError::Wire("truncated number_value"));
+    };
+    *buf = rest;
+    Ok(f64::from_le_bytes(*bytes))
+}
+
+fn delimited<'a>(wt: WireType, buf: &mut &'a [u8]) -> Result<&'a [u8]> {
+    if wt != WireType::LengthDelimited {
+        return Err(ContextError::Wire(
+            "wrong wire type for a string or message field",
+        ));
+    }
+    let len = decode_varint(buf).map_err(|_| ContextError::Wire("invalid length"))?;
+    if len > buf.len() as u64 {
+        return Err(ContextError::Wire("a length runs past the end"));
+    }
+    let (out, rest) = buf.split_at(len as usize);
+    *buf = rest;
+    Ok(out)
+}
+
+fn utf8(b: &[u8]) -> Result<&str> {
+    std::str::from_utf8(b).map_err(|_| ContextError::Wire("a string is not valid UTF-8"))
+}
+
+/// Counts the map entries left in a Struct's bytes, for the error that names
+/// how many attributes were sent (duplicates beyond the limit included).
+fn count_entries(mut buf: &[u8]) -> usize {
+    let mut n = 0;
+    while let Ok((tag, wt)) = key(&mut buf) {
+        n += usize::from(tag == 1);
+        if skip(wt, tag, &mut buf).is_err() {
+            break;
+        }
+    }
+    n
+}
+
+/// A checked `Value` as JSON (what [`crate::transport::convert::struct_to_json`]
+/// gives for the decoded value), merged into `out` as prost merges a message
+/// that occurs again: the last oneof member wins, but a struct merges into a
+/// struct and a list extends a list.
+fn merge_value_json(out: &mut serde_json::Value, mut buf: &[u8]) {
+    use serde_json::Value as J;
+    while let Ok((tag, wt)) = key(&mut buf) {
+        let next = match tag {
+            1 => varint(wt, &mut buf).map(|_| J::Null),
+            2 => fixed64(wt, &mut buf).map(number_to_json),
+            3 => delimited(wt, &mut buf)
+                .and_then(utf8)
+                .map(|s| J::String(s.to_owned())),
+            4 => varint(wt, &mut buf).map(|v| J::Bool(v != 0)),
+            5 => delimited(wt, &mut buf).map(|s| {
+                let mut m = match std::mem::take(out) {
+                    J::Object(m) => m,
+                    _ => serde_json::Map::new(),
+                };
+                merge_struct_json(&mut m, s);
+                J::Object(m)
+            }),
+            6 => delimited(wt, &mut buf).map(|l| {
+                let mut items = match std::mem::take(out) {
+                    J::Array(items) => items,
+                    _ => Vec::new(),
+                };
+                merge_list_json(&mut items, l);
+                J::Array(items)
+            }),
+            _ => {
+                if skip(wt, tag, &mut buf).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        match next {
+            Ok(v) => *out = v,
+            Err(_) => return,
+        }
+    }
+}
+
+/// A map entry's name and its value as JSON (every occurrence merged).
+fn entry_json(mut buf: &[u8]) -> (&str, serde_json::Value) {
+    let (mut name, mut value) = ("", serde_json::Value::Null);
+    while let Ok((tag, wt)) = key(&mut buf) {
+        match tag {
+            1 => name = delimited(wt, &mut buf).and_then(utf8).unwrap_or(""),
+            2 => {
+                if let Ok(v) = delimited(wt, &mut buf) {
+                    merge_value_json(&mut value, v);
+                }
+            }
+            _ => {
+                if skip(wt, tag, &mut buf).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    (name, value)
+}
+
+fn merge_struct_json(m: &mut serde_json::Map<String, serde_json::Value>, mut buf: &[u8]) {
+    while let Ok((tag, wt)) = key(&mut buf) {
+        if tag != 1 {
+            if skip(wt, tag, &mut buf).is_err() {
+                break;
+            }
+            continue;
+        }
+        let Ok(entry) = delimited(wt, &mut buf) else {
+            break;
+        };
+        let (name, value) = entry_json(entry);
+        m.insert(name.to_owned(), value);
+    }
+}
+
+fn merge_list_json(items: &mut Vec<serde_json::Value>, mut buf: &[u8]) {
+    while let Ok((tag, wt)) = key(&mut buf) {
+        if tag != 1 {
+            if skip(wt, tag, &mut buf).is_err() {
+                break;
+            }
+            continue;
+        }
+        let Ok(v) = delimited(wt, &mut buf) else {
+            break;
+        };
+        let mut value = serde_json::Value::Null;
+        merge_value_json(&mut value, v);
+        items.push(value);
+    }
+}
