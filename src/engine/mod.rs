@@ -13,11 +13,14 @@ pub mod bucket;
 pub mod context;
 pub mod flagd;
 pub mod resolve;
+pub(crate) mod rules;
 
 use crate::config::Status;
 use crate::snapshot::{Experiment, SlotRange, Snapshot, Variant};
+use bucket::Unit;
 use context::UnitBuf;
 pub use context::{Attr, Context};
+use rules::{CondMemo, Direct, Rules};
 
 /// Why a unit got the variant it got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -258,24 +261,31 @@ impl Snapshot {
     {
         // Resolve each unit attribute shared by many experiments once, not once per
         // experiment (an assign-all call usually evaluates hundreds with one or two
-        // distinct `hashKey`s).
+        // distinct `hashKey`s), and read its words once for all the draws.
         const CACHED: usize = 4;
         let mut bufs: [UnitBuf; CACHED] = Default::default();
-        let mut units: [(Option<Attr<'_>>, Option<&[u8]>); CACHED] = [(None, None); CACHED];
+        let mut units: [(Option<Attr<'_>>, Option<Unit<'_>>); CACHED] = [(None, None); CACHED];
         for ((buf, key), unit) in bufs.iter_mut().zip(&*self.unit_keys).zip(&mut units) {
             let seen = ctx.get(key);
-            *unit = (seen, buf.unit_bytes(seen));
+            *unit = (seen, buf.unit_bytes(seen).map(Unit::new));
         }
         let cached = self.unit_keys.len().min(CACHED);
+        // Conditions shared between experiments are evaluated once per call.
+        let mut memo = CondMemo::new(ctx);
         for e in self.served() {
             let o = opts(e);
             let a = match e.not_running(&mut ()) {
                 Some(a) => a,
                 None if e.unit_key < cached => {
                     let (seen, unit) = units[e.unit_key];
-                    e.evaluate_unit(ctx, seen, unit, o, &mut ())
+                    e.evaluate_unit(ctx, &mut memo, seen, unit, o, &mut ())
                 }
-                None => e.evaluate(ctx, o, &mut ()),
+                None => {
+                    let mut buf = UnitBuf::default();
+                    let seen = ctx.get(&e.hash_key);
+                    let unit = buf.unit_bytes(seen).map(Unit::new);
+                    e.evaluate_unit(ctx, &mut memo, seen, unit, o, &mut ())
+                }
             };
             f(a);
         }
@@ -330,8 +340,8 @@ impl Experiment {
         }
         let mut buf = UnitBuf::default();
         let seen = ctx.get(&self.hash_key);
-        let unit = buf.unit_bytes(seen);
-        self.evaluate_unit(ctx, seen, unit, opts, trace)
+        let unit = buf.unit_bytes(seen).map(Unit::new);
+        self.evaluate_unit(ctx, &mut Direct(ctx), seen, unit, opts, trace)
     }
 
     /// The status step: the assignment of an experiment that is not running (its
@@ -354,13 +364,15 @@ impl Experiment {
     }
 
     /// Evaluates a running experiment for a unit already read from the context:
-    /// `seen` is the `hashKey` attribute and `unit` its bytes (see [`UnitBuf`]).
+    /// `seen` is the `hashKey` attribute and `unit` its bytes (see [`UnitBuf`]);
+    /// `rules` checks the targeting conditions (directly, or through a memo).
     #[inline]
-    fn evaluate_unit<C: Context + ?Sized, T: Trace>(
+    fn evaluate_unit<'c, C: Context + ?Sized, R: Rules<'c>, T: Trace>(
         &self,
-        ctx: &C,
+        ctx: &'c C,
+        rules: &mut R,
         seen: Option<Attr<'_>>,
-        unit: Option<&[u8]>,
+        unit: Option<Unit<'_>>,
         opts: EvalOptions<'_>,
         trace: &mut T,
     ) -> Assignment<'_> {
@@ -383,7 +395,7 @@ impl Experiment {
             };
         };
         for c in &self.targeting.conds {
-            let (matched, seen) = c.eval(ctx);
+            let (matched, seen) = rules.check(c);
             trace.step(Step::Rule {
                 origin: &c.origin,
                 text: &c.text,
@@ -396,7 +408,7 @@ impl Experiment {
             }
         }
         if let Some(h) = &self.holdout {
-            match range_slot(h, ctx, unit, &self.hash_key) {
+            match range_slot(h, ctx, &unit) {
                 None => return self.outside(Reason::MissingUnit),
                 Some(slot) => {
                     trace.step(Step::Holdout {
@@ -411,7 +423,7 @@ impl Experiment {
             }
         }
         if let Some(l) = &self.layer {
-            match range_slot(l, ctx, unit, &self.hash_key) {
+            match range_slot(l, ctx, &unit) {
                 None => return self.outside(Reason::MissingUnit),
                 Some(slot) => {
                     trace.step(Step::Layer {
@@ -444,16 +456,16 @@ impl Experiment {
                 };
             }
         }
-        let slot = bucket::slot(self.traffic_draw.draw(unit));
+        let slot = bucket::slot(self.traffic_draw.draw_unit(&unit));
         let threshold = self.traffic_at(opts.now_unix_secs);
         trace.step(Step::Traffic { slot, threshold });
         if slot as u64 >= threshold {
             return self.outside(Reason::NotInTraffic);
         }
         let best = if trace.wants_all_scores() {
-            choose_scoring_all(&self.variants, unit, trace)
+            choose_scoring_all(&self.variants, unit.bytes(), trace)
         } else {
-            choose_pruned(&self.variants, unit)
+            choose_pruned(&self.variants, &unit)
         };
         match best {
             Some(v) => Assignment {
@@ -494,35 +506,47 @@ fn choose_scoring_all<'v, T: Trace>(
     best.map(|(v, _)| v)
 }
 
-/// The same winner as [`choose_scoring_all`], computing fewer logarithms: the
-/// variant with the smallest lower bound is scored first, and any other whose lower
-/// bound is certainly above the best score so far is skipped
-/// ([`bucket::cannot_beat`]). Skipped variants score strictly worse than one that
-/// was scored, so neither the minimum nor the tie-break can change.
+/// The same winner as [`choose_scoring_all`], computing fewer logarithms, usually
+/// none: the variant with the smallest lower bound ([`bucket::score_lower_bound`])
+/// is the candidate; when its upper bound is certainly below every other
+/// variant's lower bound ([`bucket::certainly_below`]) it wins outright. Otherwise
+/// its score is computed, and any other variant whose lower bound is certainly
+/// above the best score so far is skipped ([`bucket::certainly_above`]). Skipped
+/// variants score strictly worse than the winner, so neither the minimum nor the
+/// tie-break can change.
 #[inline]
-fn choose_pruned<'v>(variants: &'v [Variant], unit: &[u8]) -> Option<&'v Variant> {
+fn choose_pruned<'v>(variants: &'v [Variant], unit: &Unit<'_>) -> Option<&'v Variant> {
     const MAX: usize = 16;
     if variants.len() > MAX {
-        return choose_scoring_all(variants, unit, &mut ());
+        return choose_scoring_all(variants, unit.bytes(), &mut ());
     }
     let mut draws = [0u64; MAX];
-    let mut first: Option<(usize, f64)> = None;
+    let mut lower = [f64::INFINITY; MAX];
+    let mut first: Option<usize> = None;
     for (i, v) in variants.iter().enumerate() {
         if v.weight <= 0.0 {
             continue;
         }
-        let d = v.draw.draw(unit);
+        let d = v.draw.draw_unit(unit);
         draws[i] = d;
-        let bound = bucket::score_lower_bound(d, v.inv_weight);
-        if first.is_none_or(|(_, b)| bound < b) {
-            first = Some((i, bound));
+        lower[i] = bucket::score_lower_bound(d, v.inv_weight);
+        if first.is_none_or(|f| lower[i] < lower[f]) {
+            first = Some(i);
         }
     }
-    let (i0, _) = first?;
+    let i0 = first?;
     let mut best = &variants[i0];
+    let upper = bucket::score_upper_bound(draws[i0], best.inv_weight);
+    let clear = lower[..variants.len()]
+        .iter()
+        .enumerate()
+        .all(|(i, &l)| i == i0 || bucket::certainly_below(upper, l));
+    if clear {
+        return Some(best);
+    }
     let mut best_score = bucket::rendezvous_score(draws[i0], best.weight);
     for (i, v) in variants.iter().enumerate() {
-        if i == i0 || v.weight <= 0.0 || bucket::cannot_beat(draws[i], v.inv_weight, best_score) {
+        if i == i0 || v.weight <= 0.0 || bucket::certainly_above(lower[i], best_score) {
             continue;
         }
         let score = bucket::rendezvous_score(draws[i], v.weight);
@@ -537,14 +561,9 @@ fn choose_pruned<'v>(variants: &'v [Variant], unit: &[u8]) -> Option<&'v Variant
 /// The unit's slot for a layer or holdout draw, reusing the experiment's unit bytes
 /// when the draw uses the same attribute.
 #[inline]
-fn range_slot<C: Context + ?Sized>(
-    r: &SlotRange,
-    ctx: &C,
-    unit: &[u8],
-    exp_hash_key: &str,
-) -> Option<u32> {
-    if *r.hash_key == *exp_hash_key {
-        return Some(bucket::slot(r.draw.draw(unit)));
+fn range_slot<C: Context + ?Sized>(r: &SlotRange, ctx: &C, unit: &Unit<'_>) -> Option<u32> {
+    if r.same_unit {
+        return Some(bucket::slot(r.draw.draw_unit(unit)));
     }
     let mut buf = UnitBuf::default();
     let other = buf.unit_bytes(ctx.get(&r.hash_key))?;
@@ -592,7 +611,7 @@ mod tests {
             for i in 0..20_000u32 {
                 let unit = format!("unit-{i}");
                 let reference = choose_scoring_all(&vs, unit.as_bytes(), &mut ());
-                let pruned = choose_pruned(&vs, unit.as_bytes());
+                let pruned = choose_pruned(&vs, &Unit::new(unit.as_bytes()));
                 assert_eq!(
                     reference.map(|v| &v.key),
                     pruned.map(|v| &v.key),

@@ -13,7 +13,7 @@ use crate::config::{
 use crate::engine::bucket::{self, purpose, DrawKey};
 
 use super::schedule;
-use super::targeting::CompiledTargeting;
+use super::targeting::{CompiledTargeting, COND_MEMO};
 use super::{Experiment, SlotRange, Snapshot, Variant, DEFAULT_HASH_KEY};
 
 impl Snapshot {
@@ -246,6 +246,7 @@ impl Compiler<'_> {
             index.insert(e.key.clone(), i);
         }
         let unit_keys = index_unit_keys(&mut experiments);
+        index_shared_conds(&mut experiments);
         Ok(Snapshot {
             version: version.into(),
             experiments,
@@ -420,9 +421,11 @@ impl Compiler<'_> {
                 ),
                 None => (m.key.clone(), None),
             };
+            let lhash = lhash.unwrap_or_else(|| hash_key.clone());
             SlotRange {
                 key: m.key.as_str().into(),
-                hash_key: lhash.unwrap_or_else(|| hash_key.clone()).into(),
+                same_unit: lhash == hash_key,
+                hash_key: lhash.into(),
                 start: bucket::threshold(start),
                 end: bucket::threshold(end),
                 draw: DrawKey::derive(purpose::LAYER, &lsalt, ""),
@@ -440,6 +443,7 @@ impl Compiler<'_> {
             }
             Some((_, d)) => Some(SlotRange {
                 key: d.key.as_str().into(),
+                same_unit: d.hash_key.as_ref().is_none_or(|h| *h == hash_key),
                 hash_key: d
                     .hash_key
                     .clone()
@@ -622,6 +626,39 @@ fn index_unit_keys(experiments: &mut [Experiment]) -> Box<[Box<str>]> {
             .unwrap_or(usize::MAX);
     }
     keys
+}
+
+/// Gives each targeting condition that two or more running experiments share a
+/// slot in the per-call condition memo (`engine::rules::CondMemo`), most shared
+/// first, up to [`COND_MEMO`] slots; every other condition keeps `usize::MAX` and
+/// is evaluated on its own.
+fn index_shared_conds(experiments: &mut [Experiment]) {
+    let running = |e: &&mut Experiment| e.status == Status::Running;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for e in experiments.iter_mut().filter(running) {
+        for c in &e.targeting.conds {
+            *counts.entry(c.sharing_key()).or_default() += 1;
+        }
+    }
+    let mut shared: Vec<(String, usize)> = counts.into_iter().filter(|(_, n)| *n > 1).collect();
+    shared.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    shared.truncate(COND_MEMO);
+    let slots: BTreeMap<String, usize> = shared
+        .into_iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k, i))
+        .collect();
+    // Every experiment, so one copied from the served snapshot on a reload
+    // (`super::reuse`) never keeps that snapshot's slots.
+    for e in experiments.iter_mut() {
+        let run = e.status == Status::Running;
+        for c in &mut e.targeting.conds {
+            c.memo = match run {
+                true => slots.get(&c.sharing_key()).copied().unwrap_or(usize::MAX),
+                false => usize::MAX,
+            };
+        }
+    }
 }
 
 fn doc_error(file: &Path, field: String, msg: impl Into<String>) -> ConfigError {

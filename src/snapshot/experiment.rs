@@ -35,6 +35,9 @@ pub struct SlotRange {
     /// First slot past the end.
     pub end: u64,
     pub(crate) draw: DrawKey,
+    /// Whether `hash_key` is the experiment's own unit attribute, so the draw
+    /// reuses the unit already read (decided once here, not per call).
+    pub(crate) same_unit: bool,
 }
 
 /// One compiled experiment.

@@ -10,9 +10,9 @@
 //! the same experiment and no errors: the served one is copied instead.
 //!
 //! Only that per-experiment step is skipped. Everything that involves several
-//! experiments (duplicate keys, layer overlaps, the unit-key index, the version,
-//! the flagd flags) and the cohort guard run over the whole new config as
-//! before, so a reload's outcome, errors and version are those of a full compile
+//! experiments (duplicate keys, layer overlaps, the unit-key index, the
+//! shared-condition memo slots, the version, the flagd flags) and the cohort
+//! guard run over the whole new config as before, so a reload's outcome, errors and version are those of a full compile
 //! (`tests/reload_reuse.rs` compares them).
 
 use std::collections::BTreeMap;

@@ -4,13 +4,18 @@
 use std::cmp::Ordering;
 
 use crate::config::{Op, Rule, Targeting};
-use crate::engine::context::{Attr, Context};
+use crate::engine::context::{same_bytes, Attr, Context};
 
-/// A scalar operand, pre-parsed into every form a comparison may need.
+/// A scalar operand, pre-parsed into every form a comparison may need, so a
+/// match compares a number, a boolean or a string, never formats or parses.
 #[derive(Debug, Clone)]
 struct Scalar {
     text: Box<str>,
     num: Option<f64>,
+    /// `Some(b)` when the text is exactly `true` / `false`.
+    boolean: Option<bool>,
+    /// Whether the text is exactly `null`.
+    null: bool,
 }
 
 impl Scalar {
@@ -18,18 +23,50 @@ impl Scalar {
         Scalar {
             text: text.into(),
             num: text.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
+            boolean: match text {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            },
+            null: text == "null",
         }
     }
 
     /// Does `attr`'s string form equal this operand? Numbers compare numerically,
     /// booleans as `true` / `false`.
+    #[inline]
     fn equals(&self, attr: Attr<'_>) -> bool {
         match attr {
-            Attr::Str(s) => s == &*self.text,
+            Attr::Str(s) => same_bytes(s.as_bytes(), self.text.as_bytes()),
             Attr::Num(n) => self.num == Some(n),
-            Attr::Bool(b) => (if b { "true" } else { "false" }) == &*self.text,
-            Attr::Null => &*self.text == "null",
+            Attr::Bool(b) => self.boolean == Some(b),
+            Attr::Null => self.null,
             Attr::Other => false,
+        }
+    }
+}
+
+/// An ordering test, as data rather than a function pointer: it compiles to a
+/// compare instead of an indirect call, and two conditions can be compared for
+/// sharing (see [`Cond::memo`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cmp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+}
+
+impl Cmp {
+    #[inline]
+    fn holds(self, o: Ordering) -> bool {
+        match self {
+            Cmp::Lt => o.is_lt(),
+            Cmp::Le => o.is_le(),
+            Cmp::Gt => o.is_gt(),
+            Cmp::Ge => o.is_ge(),
+            Cmp::Eq => o.is_eq(),
         }
     }
 }
@@ -41,8 +78,8 @@ enum Test {
     StartsWith(Box<str>),
     EndsWith(Box<str>),
     Contains(Box<str>),
-    Num(fn(Ordering) -> bool, f64),
-    Semver(fn(Ordering) -> bool, semver::Version),
+    Num(Cmp, f64),
+    Semver(Cmp, semver::Version),
     Regex(regex::Regex),
     Exists,
 }
@@ -58,9 +95,24 @@ pub struct Cond {
     pub attribute: Box<str>,
     test: Test,
     negate: bool,
+    /// This condition's slot in a per-call memo of condition results
+    /// ([`CondMemo`]), shared by every experiment with an identical condition;
+    /// `usize::MAX` when it has none (used once, or past [`COND_MEMO`]).
+    pub(crate) memo: usize,
 }
 
+/// Slots in the per-call condition memo: the most shared conditions get one.
+/// Fixed, so a call's memo lives on the stack whatever the config holds.
+pub const COND_MEMO: usize = 64;
+
 impl Cond {
+    /// A key equal for two conditions exactly when they test the same attribute
+    /// the same way (the `Debug` forms of the parsed operands; a regex shows its
+    /// pattern), so they always give the same result on one context.
+    pub(crate) fn sharing_key(&self) -> String {
+        format!("{:?}\0{}\0{:?}", self.attribute, self.negate, self.test)
+    }
+
     /// Whether the unit's context satisfies this condition, and the value it saw.
     #[inline]
     pub fn eval<'c, C: Context + ?Sized>(&self, ctx: &'c C) -> (bool, Option<Attr<'c>>) {
@@ -92,10 +144,11 @@ fn test(t: &Test, a: Attr<'_>) -> bool {
                 Attr::Str(s) => s.trim().parse::<f64>().ok(),
                 _ => None,
             };
-            lhs.and_then(|l| l.partial_cmp(rhs)).is_some_and(cmp)
+            lhs.and_then(|l| l.partial_cmp(rhs))
+                .is_some_and(|o| cmp.holds(o))
         }
         Test::Semver(cmp, rhs) => match a {
-            Attr::Str(s) => parse_semver(s).is_some_and(|v| cmp(v.cmp_precedence(rhs))),
+            Attr::Str(s) => parse_semver(s).is_some_and(|v| cmp.holds(v.cmp_precedence(rhs))),
             _ => false,
         },
         Test::Regex(re) => match a {
@@ -206,6 +259,7 @@ fn compile_into(
                 attribute: a.into(),
                 test: Test::Eq(Scalar::new(v)),
                 negate: false,
+                memo: usize::MAX,
             }),
             None => errors.push((
                 format!("{field}.include[{i}]"),
@@ -235,6 +289,7 @@ fn compile_into(
                 attribute: a.into(),
                 test: Test::Eq(Scalar::new(v)),
                 negate: true,
+                memo: usize::MAX,
             }),
             None => errors.push((
                 format!("{field}.exclude[{i}]"),
@@ -332,22 +387,22 @@ fn compile_rule(r: &Rule) -> Result<Cond, String> {
         }
         Op::Lt | Op::Lte | Op::Gt | Op::Gte => {
             let n = num()?;
-            let (f, sym): (fn(Ordering) -> bool, &str) = match r.op {
-                Op::Lt => (Ordering::is_lt, "<"),
-                Op::Lte => (Ordering::is_le, "<="),
-                Op::Gt => (Ordering::is_gt, ">"),
-                _ => (Ordering::is_ge, ">="),
+            let (f, sym) = match r.op {
+                Op::Lt => (Cmp::Lt, "<"),
+                Op::Lte => (Cmp::Le, "<="),
+                Op::Gt => (Cmp::Gt, ">"),
+                _ => (Cmp::Ge, ">="),
             };
             (Test::Num(f, n), false, format!("{} {sym} {n}", r.attribute))
         }
         Op::SemverEq | Op::SemverLt | Op::SemverLte | Op::SemverGt | Op::SemverGte => {
             let v = ver()?;
-            let (f, sym): (fn(Ordering) -> bool, &str) = match r.op {
-                Op::SemverEq => (Ordering::is_eq, "=="),
-                Op::SemverLt => (Ordering::is_lt, "<"),
-                Op::SemverLte => (Ordering::is_le, "<="),
-                Op::SemverGt => (Ordering::is_gt, ">"),
-                _ => (Ordering::is_ge, ">="),
+            let (f, sym) = match r.op {
+                Op::SemverEq => (Cmp::Eq, "=="),
+                Op::SemverLt => (Cmp::Lt, "<"),
+                Op::SemverLte => (Cmp::Le, "<="),
+                Op::SemverGt => (Cmp::Gt, ">"),
+                _ => (Cmp::Ge, ">="),
             };
             let text = format!("{} {sym} semver {v}", r.attribute);
             (Test::Semver(f, v), false, text)
@@ -386,6 +441,7 @@ fn compile_rule(r: &Rule) -> Result<Cond, String> {
         attribute: r.attribute.as_str().into(),
         test,
         negate,
+        memo: usize::MAX,
     })
 }
 
