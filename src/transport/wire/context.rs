@@ -35,6 +35,9 @@
 //! naming what is wrong (INVALID_ARGUMENT for both protocols); a limit is a
 //! [`ContextError::Limit`] (INVALID_ARGUMENT in cohortd.v1, flagd's
 //! INVALID_CONTEXT in `Resolve*`, each protocol's answer to a limit).
+//!
+//! Over 500 lines because it is the whole format in one place: the checking
+//! walk, the JSON view and the wire primitives both use.
 
 use prost::encoding::{decode_key, decode_varint, skip_field, DecodeContext, WireType};
 use smallvec::SmallVec;
