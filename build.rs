@@ -29,20 +29,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// typed response's bytes, written from the borrowed resolution; see those
 /// modules). Same routes and wire messages as the generated services; the public descriptors (reflection, clients) are
 /// the `.proto` files, unchanged. Written to `OUT_DIR/flagd_wire/`.
+/// One unary or streaming method of a hand-declared service, with prost's codec:
+/// the same builder for the flagd and the `cohortd.v1` services below.
+fn method(
+    name: &str,
+    route: &str,
+    input: String,
+    output: String,
+) -> tonic_build::manual::MethodBuilder {
+    tonic_build::manual::Method::builder()
+        .name(name)
+        .route_name(route)
+        .input_type(input)
+        .output_type(output)
+        .codec_path("tonic_prost::ProstCodec")
+}
+
 fn flagd_wire_services(out: &std::path::Path) {
-    use tonic_build::manual::{Builder, Method, Service};
+    use tonic_build::manual::{Builder, Service};
     let dir = out.join("flagd_wire");
     std::fs::create_dir_all(&dir).expect("create OUT_DIR/flagd_wire");
     for (version, pb) in [("v1", "pb_v1"), ("v2", "pb_v2")] {
         let pb = format!("crate::transport::flagd::{pb}");
-        let method = |name: &str, route: &str, input: String, output: String| {
-            Method::builder()
-                .name(name)
-                .route_name(route)
-                .input_type(input)
-                .output_type(output)
-                .codec_path("tonic_prost::ProstCodec")
-        };
         let wire = || "crate::transport::flagd::wire::ResolveRequest".to_string();
         let encoded = || "crate::transport::flagd::encode::Encoded".to_string();
         let mut service = Service::builder()
@@ -112,17 +120,9 @@ fn collect(dir: &str) -> Vec<std::path::PathBuf> {
 /// `src/transport/wire/`). The service name, method paths and the .proto clients
 /// see are unchanged; the other methods keep the generated message types.
 fn assignment_service() {
-    use tonic_prost_build::manual::{Builder, Method, Service};
+    use tonic_prost_build::manual::{Builder, Service};
     let pb = "crate::transport::pb";
     let wire = "crate::transport::wire";
-    let method = |name: &str, route: &str, input: String, output: String| {
-        Method::builder()
-            .name(name)
-            .route_name(route)
-            .input_type(input)
-            .output_type(output)
-            .codec_path("tonic_prost::ProstCodec")
-    };
     let service = Service::builder()
         .name("Assignment")
         .package("cohortd.v1")
