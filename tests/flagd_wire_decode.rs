@@ -41,11 +41,17 @@ const TYPES: [ValueType; 5] = [
 ];
 
 /// The JSON object the flagd evaluator reads for these context bytes (what
-/// `resolve_encoded` hands a flag with targeting).
+/// `resolve_encoded` hands a flag with targeting: built by the decoding walk),
+/// checked against the same view built on demand after a plain decode.
 fn decode_context(bytes: &[u8], limits: &Limits) -> Result<Map<String, Value>, ContextError> {
     let chunks = [bytes];
-    let ctx = WireContext::decode(&chunks, limits)?;
+    let plain = WireContext::decode(&chunks, limits);
+    let ctx = WireContext::decode_with_json(&chunks, limits);
+    assert_eq!(plain.as_ref().err(), ctx.as_ref().err());
+    let (plain, ctx) = (plain?, ctx?);
+    assert!(matches!(ctx.json(), std::borrow::Cow::Borrowed(_)));
     let json = ctx.json().into_owned();
+    assert_eq!(*plain.json(), json);
     Ok(json)
 }
 

@@ -8,6 +8,8 @@ mod support;
 #[path = "../fuzz/bodies/wire_context.rs"]
 mod fuzz_body;
 
+use std::borrow::Cow;
+
 use cohortd::engine::{Attr, Context};
 use cohortd::transport::convert::struct_to_json;
 use cohortd::transport::limits::Limits;
@@ -48,11 +50,13 @@ fn decode<'a>(chunks: &'a [Bytes], limits: &Limits) -> Result<WireContext<'a>, C
 }
 
 /// Decodes `s`'s encoding both ways and checks they agree: every attribute,
-/// the JSON, and the limits' verdict (with the same message when `exact`; a
-/// context over several limits at once may name another of them first).
+/// the JSON (built on demand, and built by the decoding walk), and the limits'
+/// verdict (with the same message when `exact`; a context over several limits
+/// at once may name another of them first).
 fn agrees(s: &Struct, limits: &Limits, exact: bool) {
     let chunks = [Bytes::from(s.encode_to_vec())];
     let verdict = (limits.check_context(s), decode(&chunks, limits));
+    let with_json = WireContext::decode_with_json(&chunks, limits);
     match verdict {
         (Ok(()), Ok(flat)) => {
             assert_eq!(flat.len(), s.fields.len());
@@ -60,7 +64,14 @@ fn agrees(s: &Struct, limits: &Limits, exact: bool) {
                 assert_eq!(flat.get(name), Context::get(s, name), "attribute {name}");
             }
             assert_eq!(flat.get("not-there"), None);
+            assert!(matches!(flat.json(), Cow::Owned(_)), "built on demand");
             assert_eq!(*flat.json(), struct_to_json(s));
+            let with_json = with_json.expect("the same walk accepts it");
+            assert!(
+                matches!(with_json.json(), Cow::Borrowed(_)),
+                "built by the walk"
+            );
+            assert_eq!(*with_json.json(), struct_to_json(s));
         }
         (Err(want), Err(got)) if exact => assert_eq!(got.to_string(), want.to_string()),
         (Err(_), Err(got)) => assert!(matches!(got, ContextError::Limit(_)), "{got:?}"),
@@ -139,6 +150,8 @@ fn a_duplicate_name_keeps_the_last_value_as_prost_does() {
     assert_eq!(flat.len(), 2);
     assert_eq!(flat.get("a"), Some(Attr::Str("last")));
     assert_eq!(*flat.json(), struct_to_json(&prost));
+    let built = WireContext::decode_with_json(&chunks, &Limits::default()).unwrap();
+    assert_eq!(*built.json(), struct_to_json(&prost));
     // Duplicates count once towards the attribute limit, as in the map.
     let one = Limits {
         max_context_attributes: 2,
@@ -165,6 +178,9 @@ fn repeated_context_fields_merge_like_prost() {
         assert_eq!(flat.get(k), Context::get(&merged, k), "{k}");
     }
     assert_eq!(flat.get("b"), Some(Attr::Str("3")));
+    assert_eq!(*flat.json(), struct_to_json(&merged));
+    let built = WireContext::decode_with_json(&wire.context, &Limits::default()).unwrap();
+    assert_eq!(*built.json(), struct_to_json(&merged));
 }
 
 #[test]

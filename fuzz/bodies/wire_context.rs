@@ -30,6 +30,11 @@ pub fn run(data: &[u8]) {
             prost.is_ok() || flat.is_err(),
             "prost refuses {data:?}, the flat decoder accepts it"
         );
+        assert_eq!(
+            WireContext::decode_with_json(&wire.context, &limits).err(),
+            flat.as_ref().err().cloned(),
+            "{data:?}"
+        );
         return;
     };
     let ctx = req.context.clone().unwrap_or_default();
@@ -41,9 +46,12 @@ pub fn run(data: &[u8]) {
     for name in ctx.fields.keys() {
         assert_eq!(flat.get(name), Context::get(&ctx, name), "{data:?}");
     }
-    assert_eq!(
-        *flat.json(),
-        cohortd::transport::convert::struct_to_json(&ctx),
-        "{data:?}"
-    );
+    let json = cohortd::transport::convert::struct_to_json(&ctx);
+    assert_eq!(*flat.json(), json, "{data:?}");
+    // The JSON the decoding walk builds (what the flagd resolver reads) is the
+    // same, and the walk that builds it accepts exactly what the other does.
+    let Ok(built) = WireContext::decode_with_json(&wire.context, &limits) else {
+        panic!("the walk building JSON refuses what the other accepts: {data:?}");
+    };
+    assert_eq!(*built.json(), json, "{data:?}");
 }

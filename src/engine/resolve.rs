@@ -36,6 +36,14 @@ impl<'s> Flag<'s> {
             Flag::Flagd(f, _) => f.key(),
         }
     }
+
+    /// Whether evaluating this flag reads the context's JSON view
+    /// ([`Context::json`]): a flagd-format flag with targeting. A transport
+    /// that knows the flag before reading the context builds that view in the
+    /// same pass.
+    pub fn reads_json(&self) -> bool {
+        matches!(self, Flag::Flagd(f, _) if f.targeting.is_some())
+    }
 }
 
 impl Snapshot {

@@ -255,7 +255,9 @@ impl Resolver {
         let ctx = ctx.unwrap_or(&empty);
         self.limits.check_key("flag key", flag)?;
         self.limits.check_context(ctx)?;
-        self.resolve_checked(flag, ctx, want, v1, sel, |r| {
+        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
+        let found = select(&snap, flag, sel)?;
+        self.resolve_found(&snap, found, ctx, want, v1, |r| {
             let (value, variant) = match r.value {
                 // resolve_checked checked the type, so `convert` succeeds.
                 Some((v, name)) => (convert(v, want), Some(name.to_owned())),
@@ -271,11 +273,16 @@ impl Resolver {
     }
 
     /// [`Resolver::resolve`] for a context still encoded as it came on the wire
-    /// (a `google.protobuf.Struct`'s bytes), read by [`WireContext`] (the JSON
-    /// the flagd evaluator reads is built only for a flag with targeting); the borrowed result
-    /// goes to `out` (the services write the response with [`super::encode`]).
-    /// Same limits, same answers; bytes that are no `Struct` are
-    /// INVALID_ARGUMENT.
+    /// (a `google.protobuf.Struct`'s bytes), read by [`WireContext`]; the
+    /// borrowed result goes to `out` (the services write the response with
+    /// [`super::encode`]). Same limits, same answers; bytes that are no
+    /// `Struct` are INVALID_ARGUMENT.
+    ///
+    /// The flag is looked up before the context is read, so that for a flag
+    /// with targeting the walk that checks the bytes also builds the JSON the
+    /// targeting reads (the bytes are read once), and no JSON is built for a
+    /// flag without. Errors keep their order: the context's first, then
+    /// readiness, then the flag's.
     pub fn resolve_encoded<T>(
         &self,
         flag: &str,
@@ -288,28 +295,38 @@ impl Resolver {
         self.limits
             .check_key("flag key", flag)
             .map_err(ResolveError::from)?;
+        let snap = self.store.load();
+        let found = snap.as_deref().map(|s| select(s, flag, sel));
         let chunks = [ctx];
-        let ctx = WireContext::decode(&chunks, &self.limits).map_err(|e| match e {
+        let ctx = match found {
+            Some(Ok(f)) if f.reads_json() => WireContext::decode_with_json(&chunks, &self.limits),
+            _ => WireContext::decode(&chunks, &self.limits),
+        }
+        .map_err(|e| match e {
             ContextError::Limit(l) => Status::from(ResolveError::Rejected(l)),
             ContextError::Wire(_) => Status::invalid_argument(e.to_string()),
         })?;
-        Ok(self.resolve_checked(flag, &ctx, want, v1, sel, out)?)
+        let (Some(snap), Some(found)) = (&snap, found) else {
+            return Err(ResolveError::NotReady.into());
+        };
+        Ok(self.resolve_found(snap, found?, &ctx, want, v1, out)?)
     }
 
     /// The rest of a single-flag resolution once the key and context passed
-    /// the limits: looks the flag up, resolves it, checks the value's type,
-    /// records the exposure and hands the borrowed result to `out`.
-    fn resolve_checked<C: Context, T>(
+    /// the limits and the flag was found in `snap`: resolves it, checks the
+    /// value's type, records the exposure and hands the borrowed result to
+    /// `out`.
+    fn resolve_found<C: Context, T>(
         &self,
-        flag: &str,
+        snap: &Snapshot,
+        found: Flag<'_>,
         ctx: &C,
         want: ValueType,
         v1: bool,
-        sel: Option<&Selector>,
         out: impl FnOnce(Resolved<'_>) -> T,
     ) -> Result<T, ResolveError> {
-        let snap = self.store.load().ok_or(ResolveError::NotReady)?;
-        let r = resolve_selected(&snap, flag, ctx, sel)?;
+        let flag = found.key();
+        let r = resolve_flag(found, ctx, EvalOptions::default());
         let value = match served(&r)? {
             Some((value, variant)) => {
                 if !has_type(value, want) {
@@ -327,7 +344,7 @@ impl Resolver {
             }
             None => None,
         };
-        record(&*self.sink, &r, ctx, &snap, Source::Flagd);
+        record(&*self.sink, &r, ctx, snap, Source::Flagd);
         Ok(out(Resolved {
             value,
             reason: reason_of(&r),
@@ -442,13 +459,24 @@ fn resolve_selected<'s, C: Context + ?Sized>(
     ctx: &C,
     sel: Option<&Selector>,
 ) -> Result<ResolutionOf<'s>, ResolveError> {
+    let f = select(snap, flag, sel)?;
+    Ok(resolve_flag(f, ctx, EvalOptions::default()))
+}
+
+/// Looks `flag` up among the flags `sel` selects (all without one); a flag
+/// the selector leaves out is not found, as in flagd.
+fn select<'s>(
+    snap: &'s Snapshot,
+    flag: &str,
+    sel: Option<&Selector>,
+) -> Result<Flag<'s>, ResolveError> {
     match snap.flag(flag) {
         Ok(f) => match sel {
             Some(s) if !snap.selects(f, s) => Err(ResolveError::NotFound(
                 flag.to_owned(),
                 format!(" selected by `Flagd-Selector: {s}`"),
             )),
-            _ => Ok(resolve_flag(f, ctx, EvalOptions::default())),
+            _ => Ok(f),
         },
         Err(EvalError::NotFound(k)) => {
             let hint = snap.did_you_mean(&k);

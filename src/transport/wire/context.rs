@@ -11,9 +11,12 @@
 //! attribute is a name and an [`Attr`] pointing into the request buffer; nested
 //! structs and lists are [`Attr::Other`] and are only walked, to check them.
 //! flagd-format targeting reads nested values through JSONLogic: it asks
-//! [`Context::json`], which builds the object `convert::struct_to_json` makes of
-//! the decoded `Struct` (same values, same key order) from the checked bytes,
-//! only when a flag has targeting.
+//! [`Context::json`] for the object `convert::struct_to_json` makes of the
+//! decoded `Struct` (same values, same key order). The checking walk builds it
+//! as it goes when asked to ([`WireContext::decode_with_json`]: the flagd
+//! resolver knows before reading the context whether the flag has targeting),
+//! so the bytes are read once; otherwise [`Context::json`] builds it on demand
+//! by walking the checked entries again through the same walk.
 //!
 //! What the decoded `Struct` gets elsewhere ([`Limits::check_context`]), this
 //! gets too: the same limits with the same errors, malformed values (no kind, a
@@ -37,9 +40,10 @@
 //! INVALID_CONTEXT in `Resolve*`, each protocol's answer to a limit).
 //!
 //! Over 500 lines because it is the whole format in one place: the checking
-//! walk, the JSON view and the wire primitives both use.
+//! walk (which also builds the JSON view) and the wire primitives it uses.
 
 use prost::encoding::{decode_key, decode_varint, skip_field, DecodeContext, WireType};
+use serde_json::{Map, Value as J};
 use smallvec::SmallVec;
 use tonic::Status;
 
@@ -51,10 +55,26 @@ use crate::transport::limits::{truncate, LimitError, Limits};
 /// Prost's nesting limit, counted the same way (the request is level 0).
 const MAX_LEVEL: u32 = 100;
 
+/// No limits: for walking bytes a walk under the real limits already accepted.
+const CHECKED: Limits = Limits {
+    max_message_bytes: usize::MAX,
+    max_context_attributes: usize::MAX,
+    max_key_bytes: usize::MAX,
+    max_attribute_name_bytes: usize::MAX,
+    max_string_value_bytes: usize::MAX,
+    max_assign_all_experiments: usize::MAX,
+    max_exposure_records: usize::MAX,
+    max_context_nodes: usize::MAX,
+    max_context_bytes: usize::MAX,
+    max_track_events: usize::MAX,
+};
+
 /// The flat, borrowed context of one request.
 #[derive(Debug, Default, Clone)]
 pub struct WireContext<'a> {
     attrs: SmallVec<[Entry<'a>; 8]>,
+    /// The JSON view, when the walk built it ([`WireContext::decode_with_json`]).
+    json: Option<Map<String, J>>,
 }
 
 /// One top-level attribute: its name, its value as the engine sees it, and the
@@ -106,10 +126,34 @@ impl<'a> WireContext<'a> {
     /// [`super::request::ContextBytes`]; flagd's request has one, a `&[u8]`)
     /// under `limits`.
     pub fn decode<B: AsRef<[u8]>>(chunks: &'a [B], limits: &Limits) -> Result<WireContext<'a>> {
-        let mut out = WireContext::default();
+        Self::read(chunks, limits, None)
+    }
+
+    /// [`WireContext::decode`], building the [`Context::json`] view in the
+    /// same walk: for a caller that will need it (a flagd flag with
+    /// targeting), the bytes are read once instead of twice.
+    pub fn decode_with_json<B: AsRef<[u8]>>(
+        chunks: &'a [B],
+        limits: &Limits,
+    ) -> Result<WireContext<'a>> {
+        Self::read(chunks, limits, Some(Map::new()))
+    }
+
+    fn read<B: AsRef<[u8]>>(
+        chunks: &'a [B],
+        limits: &Limits,
+        json: Option<Map<String, J>>,
+    ) -> Result<WireContext<'a>> {
+        let mut out = WireContext {
+            attrs: SmallVec::new(),
+            json,
+        };
         let mut walk = Walk::new(limits);
         for chunk in chunks {
             out.read_struct(chunk.as_ref(), &mut walk)?;
+        }
+        if let Some(m) = &mut out.json {
+            m.sort_keys();
         }
         Ok(out)
     }
@@ -133,7 +177,8 @@ impl<'a> WireContext<'a> {
                 continue;
             }
             let entry = delimited(wt, &mut buf)?;
-            let (name, kind, _) = walk.entry(entry, 2, |name| {
+            let mut json = J::Null;
+            let check_name = |name: &str| {
                 if name.len() > limits.max_attribute_name_bytes {
                     return Err(LimitError::AttributeName {
                         got: name.len(),
@@ -142,9 +187,15 @@ impl<'a> WireContext<'a> {
                     .into());
                 }
                 Ok(())
-            })?;
+            };
+            let out = self.json.is_some().then_some(&mut json);
+            let (name, kind, _) = walk.entry(entry, 2, check_name, out)?;
             walk.count(name.len() + kind.scalar_bytes())?;
             walk.finish_attribute(name)?;
+            if let Some(m) = &mut self.json {
+                // A later duplicate replaces the value, as in prost's map.
+                m.insert(name.to_owned(), json);
+            }
             let attr = kind.attr();
             match self.attrs.iter_mut().find(|e| same_name(e.name, name)) {
                 Some(e) => *e = Entry { name, attr, entry },
@@ -174,14 +225,23 @@ impl Context for WireContext<'_> {
     }
 
     /// Only flagd-format targeting asks for this (once per flag with
-    /// targeting); cohortd.v1 never does on its hot path. Values were checked
-    /// when decoded, so nothing fails here. Keys are sorted at every level: the
-    /// order of the `BTreeMap` a prost-decoded `Struct` is, which
+    /// targeting); cohortd.v1 never does on its hot path. Borrowed when the
+    /// decoding walk built it; otherwise built here by walking each checked
+    /// entry again through the same walk (its values were checked when
+    /// decoded, so nothing fails). Keys are sorted at every level: the order
+    /// of the `BTreeMap` a prost-decoded `Struct` is, which
     /// `convert::struct_to_json` keeps.
-    fn json(&self) -> std::borrow::Cow<'_, serde_json::Map<String, serde_json::Value>> {
-        let mut m = serde_json::Map::with_capacity(self.attrs.len());
+    fn json(&self) -> std::borrow::Cow<'_, Map<String, J>> {
+        if let Some(m) = &self.json {
+            return std::borrow::Cow::Borrowed(m);
+        }
+        let mut m = Map::with_capacity(self.attrs.len());
+        let mut walk = Walk::new(&CHECKED);
         for e in &self.attrs {
-            m.insert(e.name.to_owned(), entry_json(e.entry).1);
+            let mut value = J::Null;
+            // Cannot fail: the same walk accepted these bytes under limits.
+            let _ = walk.entry(e.entry, 2, |_| Ok(()), Some(&mut value));
+            m.insert(e.name.to_owned(), value);
         }
         m.sort_keys();
         std::borrow::Cow::Owned(m)
@@ -290,12 +350,14 @@ impl<'l> Walk<'l> {
 
     /// A map entry (`string key = 1; Value value = 2;`) at `level`: its key,
     /// its value's kind and the encoded value. `check_name` runs before the
-    /// value is walked (the top level checks the name's length first).
+    /// value is walked (the top level checks the name's length first). With
+    /// `json`, the value's JSON (every occurrence merged) is written there.
     fn entry<'a>(
         &mut self,
         mut buf: &'a [u8],
         level: u32,
         check_name: impl FnOnce(&str) -> Result<()>,
+        mut json: Option<&mut J>,
     ) -> Result<(&'a str, Kind<'a>, &'a [u8])> {
         deeper(level)?;
         let (mut name, mut value) = ("", None);
@@ -306,7 +368,7 @@ impl<'l> Walk<'l> {
                     // prost merges every occurrence, so every one must be valid;
                     // an earlier one is checked and counted here, the last below.
                     if let Some(earlier) = value.replace(delimited(wt, &mut buf)?) {
-                        self.value(earlier, level + 1)?;
+                        self.value(earlier, level + 1, json.as_deref_mut())?;
                     }
                 }
                 (tag, wt) => skip(wt, tag, &mut buf)?,
@@ -317,12 +379,20 @@ impl<'l> Walk<'l> {
             self.check(Kind::None);
             return Ok((name, Kind::None, &[]));
         };
-        Ok((name, self.value(value, level + 1)?, value))
+        Ok((name, self.value(value, level + 1, json)?, value))
     }
 
     /// A `Value` at `level`: its kind (the last oneof member on the wire); a
-    /// nested struct or list is walked and counted.
-    fn value<'a>(&mut self, mut buf: &'a [u8], level: u32) -> Result<Kind<'a>> {
+    /// nested struct or list is walked and counted. With `json`, the value is
+    /// merged into it as prost merges a message that occurs again: the last
+    /// oneof member wins, but a struct merges into a struct (a name given
+    /// again replaces its value) and a list extends a list.
+    fn value<'a>(
+        &mut self,
+        mut buf: &'a [u8],
+        level: u32,
+        mut json: Option<&mut J>,
+    ) -> Result<Kind<'a>> {
         deeper(level)?;
         let mut kind = Kind::None;
         while !buf.is_empty() {
@@ -336,19 +406,48 @@ impl<'l> Walk<'l> {
                 (4, wt) => Kind::Bool(varint(wt, &mut buf)? != 0),
                 (5, wt) => {
                     let s = delimited(wt, &mut buf)?;
-                    self.nested_struct(s, level + 1)?;
+                    match json.as_deref_mut() {
+                        Some(out) => {
+                            let mut m = match std::mem::take(out) {
+                                J::Object(m) => m,
+                                _ => Map::new(),
+                            };
+                            self.nested_struct(s, level + 1, Some(&mut m))?;
+                            *out = J::Object(m);
+                        }
+                        None => self.nested_struct(s, level + 1, None)?,
+                    }
                     Kind::Struct
                 }
                 (6, wt) => {
                     let l = delimited(wt, &mut buf)?;
-                    self.list(l, level + 1)?;
+                    match json.as_deref_mut() {
+                        Some(out) => {
+                            let mut items = match std::mem::take(out) {
+                                J::Array(items) => items,
+                                _ => Vec::new(),
+                            };
+                            self.list(l, level + 1, Some(&mut items))?;
+                            *out = J::Array(items);
+                        }
+                        None => self.list(l, level + 1, None)?,
+                    }
                     Kind::List
                 }
                 (tag, wt) => {
                     skip(wt, tag, &mut buf)?;
-                    kind
+                    continue;
                 }
             };
+            if let Some(out) = json.as_deref_mut() {
+                match kind {
+                    Kind::Null => *out = J::Null,
+                    Kind::Num(n) => *out = number_to_json(n),
+                    Kind::Str(s) => *out = J::String(s.to_owned()),
+                    Kind::Bool(b) => *out = J::Bool(b),
+                    Kind::None | Kind::Struct | Kind::List => {}
+                }
+            }
         }
         self.check(kind);
         Ok(kind)
@@ -365,29 +464,50 @@ impl<'l> Walk<'l> {
         }
     }
 
-    fn nested_struct(&mut self, mut buf: &[u8], level: u32) -> Result<()> {
+    /// A nested `Struct`; with `json`, its entries are inserted there (keys
+    /// sorted, as `convert::struct_to_json` gives them).
+    fn nested_struct(
+        &mut self,
+        mut buf: &[u8],
+        level: u32,
+        mut json: Option<&mut Map<String, J>>,
+    ) -> Result<()> {
         deeper(level)?;
         while !buf.is_empty() {
             match key(&mut buf)? {
                 (1, wt) => {
-                    let (name, kind, _) =
-                        self.entry(delimited(wt, &mut buf)?, level + 1, |_| Ok(()))?;
+                    let mut value = J::Null;
+                    let out = json.is_some().then_some(&mut value);
+                    let entry = delimited(wt, &mut buf)?;
+                    let (name, kind, _) = self.entry(entry, level + 1, |_| Ok(()), out)?;
                     self.longest = self.longest.max(name.len());
                     self.count(name.len() + kind.scalar_bytes())?;
+                    if let Some(m) = json.as_deref_mut() {
+                        m.insert(name.to_owned(), value);
+                    }
                 }
                 (tag, wt) => skip(wt, tag, &mut buf)?,
             }
         }
+        if let Some(m) = json {
+            m.sort_keys();
+        }
         Ok(())
     }
 
-    fn list(&mut self, mut buf: &[u8], level: u32) -> Result<()> {
+    /// A `ListValue`; with `json`, its values are appended there.
+    fn list(&mut self, mut buf: &[u8], level: u32, mut json: Option<&mut Vec<J>>) -> Result<()> {
         deeper(level)?;
         while !buf.is_empty() {
             match key(&mut buf)? {
                 (1, wt) => {
-                    let kind = self.value(delimited(wt, &mut buf)?, level + 1)?;
+                    let mut value = J::Null;
+                    let out = json.is_some().then_some(&mut value);
+                    let kind = self.value(delimited(wt, &mut buf)?, level + 1, out)?;
                     self.count(kind.scalar_bytes())?;
+                    if let Some(items) = json.as_deref_mut() {
+                        items.push(value);
+                    }
                 }
                 (tag, wt) => skip(wt, tag, &mut buf)?,
             }
@@ -449,125 +569,18 @@ fn utf8(b: &[u8]) -> Result<&str> {
     std::str::from_utf8(b).map_err(|_| ContextError::Wire("a string is not valid UTF-8"))
 }
 
-/// The next field key, `None` at the end of the bytes or at a bad key. The
-/// end is tested first: prost's error for an empty buffer is an allocation,
-/// which the JSON builders below would otherwise pay at the end of every
-/// message they read.
-fn next_key(buf: &mut &[u8]) -> Option<(u32, WireType)> {
-    if buf.is_empty() {
-        return None;
-    }
-    key(buf).ok()
-}
-
 /// Counts the map entries left in a Struct's bytes, for the error that names
 /// how many attributes were sent (duplicates beyond the limit included).
 fn count_entries(mut buf: &[u8]) -> usize {
     let mut n = 0;
-    while let Some((tag, wt)) = next_key(&mut buf) {
+    while !buf.is_empty() {
+        let Ok((tag, wt)) = key(&mut buf) else {
+            break;
+        };
         n += usize::from(tag == 1);
         if skip(wt, tag, &mut buf).is_err() {
             break;
         }
     }
     n
-}
-
-/// A checked `Value` as JSON (what [`crate::transport::convert::struct_to_json`]
-/// gives for the decoded value), merged into `out` as prost merges a message
-/// that occurs again: the last oneof member wins, but a struct merges into a
-/// struct and a list extends a list.
-fn merge_value_json(out: &mut serde_json::Value, mut buf: &[u8]) {
-    use serde_json::Value as J;
-    while let Some((tag, wt)) = next_key(&mut buf) {
-        let next = match tag {
-            1 => varint(wt, &mut buf).map(|_| J::Null),
-            2 => fixed64(wt, &mut buf).map(number_to_json),
-            3 => delimited(wt, &mut buf)
-                .and_then(utf8)
-                .map(|s| J::String(s.to_owned())),
-            4 => varint(wt, &mut buf).map(|v| J::Bool(v != 0)),
-            5 => delimited(wt, &mut buf).map(|s| {
-                let mut m = match std::mem::take(out) {
-                    J::Object(m) => m,
-                    _ => serde_json::Map::new(),
-                };
-                merge_struct_json(&mut m, s);
-                J::Object(m)
-            }),
-            6 => delimited(wt, &mut buf).map(|l| {
-                let mut items = match std::mem::take(out) {
-                    J::Array(items) => items,
-                    _ => Vec::new(),
-                };
-                merge_list_json(&mut items, l);
-                J::Array(items)
-            }),
-            _ => {
-                if skip(wt, tag, &mut buf).is_err() {
-                    return;
-                }
-                continue;
-            }
-        };
-        match next {
-            Ok(v) => *out = v,
-            Err(_) => return,
-        }
-    }
-}
-
-/// A map entry's name and its value as JSON (every occurrence merged).
-fn entry_json(mut buf: &[u8]) -> (&str, serde_json::Value) {
-    let (mut name, mut value) = ("", serde_json::Value::Null);
-    while let Some((tag, wt)) = next_key(&mut buf) {
-        match tag {
-            1 => name = delimited(wt, &mut buf).and_then(utf8).unwrap_or(""),
-            2 => {
-                if let Ok(v) = delimited(wt, &mut buf) {
-                    merge_value_json(&mut value, v);
-                }
-            }
-            _ => {
-                if skip(wt, tag, &mut buf).is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    (name, value)
-}
-
-fn merge_struct_json(m: &mut serde_json::Map<String, serde_json::Value>, mut buf: &[u8]) {
-    while let Some((tag, wt)) = next_key(&mut buf) {
-        if tag != 1 {
-            if skip(wt, tag, &mut buf).is_err() {
-                break;
-            }
-            continue;
-        }
-        let Ok(entry) = delimited(wt, &mut buf) else {
-            break;
-        };
-        let (name, value) = entry_json(entry);
-        m.insert(name.to_owned(), value);
-    }
-    m.sort_keys();
-}
-
-fn merge_list_json(items: &mut Vec<serde_json::Value>, mut buf: &[u8]) {
-    while let Some((tag, wt)) = next_key(&mut buf) {
-        if tag != 1 {
-            if skip(wt, tag, &mut buf).is_err() {
-                break;
-            }
-            continue;
-        }
-        let Ok(v) = delimited(wt, &mut buf) else {
-            break;
-        };
-        let mut value = serde_json::Value::Null;
-        merge_value_json(&mut value, v);
-        items.push(value);
-    }
 }
