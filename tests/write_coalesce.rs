@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use cohortd::transport::coalesce::{Coalesce, MAX_BUFFERED, SKIP_AFTER_MISS};
+use cohortd::transport::coalesce::{Coalesce, MAX_BUFFERED};
 use tokio::io::AsyncWrite;
 
 /// A connection that records every write and flush, and can be full.
@@ -143,29 +143,6 @@ fn answers_of_one_turn_leave_in_one_write_on_the_next_poll() {
     assert_eq!(h.wakes(), 2);
     ready(h.flush());
     assert_eq!(h.inner().writes[1], b"answer-4".to_vec());
-}
-
-#[test]
-fn a_deferral_that_gains_nothing_pauses_deferring_for_a_while() {
-    let mut h = Harness::new();
-    // A lone call: deferred, and nothing joined by the next poll.
-    ready(h.write(b"lone"));
-    ready(h.flush());
-    ready(h.flush());
-    assert_eq!(h.inner().writes.len(), 1);
-    assert_eq!(h.wakes(), 1);
-    // The next flushes write at once, without the extra poll.
-    for i in 0..SKIP_AFTER_MISS as usize {
-        ready(h.write(b"next"));
-        ready(h.flush());
-        assert_eq!(h.inner().writes.len(), 2 + i, "flush {i} writes at once");
-    }
-    assert_eq!(h.wakes(), 1);
-    // Then deferring is tried again.
-    ready(h.write(b"again"));
-    ready(h.flush());
-    assert_eq!(h.wakes(), 2);
-    assert_eq!(h.inner().writes.len(), 1 + SKIP_AFTER_MISS as usize);
 }
 
 #[test]

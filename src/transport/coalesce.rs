@@ -16,9 +16,8 @@
 //! same read. When it is polled again (h2 always ends a poll of an open
 //! connection with a flush), their answers have joined the buffer and one
 //! `writev` sends them all. The delay is bounded by the calls already queued on
-//! that worker. When a deferral gains nothing (a lone call), the next
-//! [`SKIP_AFTER_MISS`] flushes write at once, so a quiet connection rarely pays
-//! the extra poll.
+//! that worker; a lone call costs one extra poll of the connection task and no
+//! extra system call.
 //!
 //! Nothing is held back for long or without limit: the self-wake guarantees the
 //! next poll; from [`MAX_BUFFERED`] bytes on, the buffer is written at once
@@ -39,12 +38,6 @@ pub const MAX_BUFFERED: usize = 64 * 1024;
 /// The buffer capacity a connection keeps once drained.
 const KEPT_CAPACITY: usize = 16 * 1024;
 
-/// After a deferral that gained nothing (no other answer joined: a lone call,
-/// a quiet connection), this many flushes write at once before deferring is
-/// tried again. Holding back costs an extra poll of the connection task and
-/// may wake an idle worker; at a low call rate that is all it does.
-pub const SKIP_AFTER_MISS: u8 = 8;
-
 /// A connection whose writes are coalesced (see the module docs).
 #[derive(Debug)]
 pub struct Coalesce<T> {
@@ -54,10 +47,6 @@ pub struct Coalesce<T> {
     start: usize,
     /// A flush was answered without writing; the next flush writes.
     deferred: bool,
-    /// Bytes pending when the flush was deferred.
-    deferred_len: usize,
-    /// Flushes left to write at once (see [`SKIP_AFTER_MISS`]).
-    skip: u8,
 }
 
 impl<T> Coalesce<T> {
@@ -68,8 +57,6 @@ impl<T> Coalesce<T> {
             buf: Vec::new(),
             start: 0,
             deferred: false,
-            deferred_len: 0,
-            skip: 0,
         }
     }
 
@@ -163,18 +150,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
             this.deferred = false;
             return Pin::new(&mut this.inner).poll_flush(cx);
         }
-        if this.deferred {
-            if this.pending() == this.deferred_len {
-                // Nothing joined: stop holding answers back for a while.
-                this.skip = SKIP_AFTER_MISS;
-            }
-        } else if this.skip > 0 {
-            this.skip -= 1;
-        } else if this.pending() < MAX_BUFFERED {
+        if !this.deferred && this.pending() < MAX_BUFFERED {
             // Let the calls already queued on this worker add their answers:
             // waking ourselves puts this task behind them.
             this.deferred = true;
-            this.deferred_len = this.pending();
             cx.waker().wake_by_ref();
             return Poll::Ready(Ok(()));
         }
