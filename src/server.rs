@@ -22,7 +22,6 @@ use tokio::net::{TcpListener, UnixListener};
 use crate::transport::conn_limit::{ConnLimit, ConnOptions, LimitedListener};
 use crate::transport::stream_limit::StreamLimitLayer;
 use tokio::task::JoinHandle;
-use tokio_stream::StreamExt as _;
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
 use tonic_health::server::HealthReporter;
@@ -34,7 +33,6 @@ use crate::metrics::Metrics;
 use crate::reload::Store;
 use crate::security::{Alpn, Security, SecurityError, SecurityOptions};
 use crate::shutdown::{self, Shutdown, Trigger};
-use crate::transport::coalesce::Coalesce;
 use crate::transport::cohortd_v1::AssignmentService;
 use crate::transport::delay::DelayLayer;
 use crate::transport::limits::Limits;
@@ -326,17 +324,15 @@ pub async fn start(
                 addr: addr.to_string(),
                 source,
             })?;
-            let incoming = conn_limit("grpc", c.max_connections)
-                .incoming(grpc_security.incoming(l))
-                .map(|conn| conn.map(Coalesce::new));
+            let incoming =
+                conn_limit("grpc", c.max_connections).incoming(grpc_security.incoming(l));
             let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
             (Bound::Tcp(bound), task)
         }
         Listen::Unix(path) => {
             let l = bind_unix(path).await?;
-            let incoming = conn_limit("grpc", c.max_connections)
-                .incoming(grpc_security.incoming_unix(l))
-                .map(|conn| conn.map(Coalesce::new));
+            let incoming =
+                conn_limit("grpc", c.max_connections).incoming(grpc_security.incoming_unix(l));
             let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, signal));
             (Bound::Unix(path.clone()), task)
         }

@@ -3,7 +3,6 @@
 
 pub mod admin;
 pub mod bad_request;
-pub mod coalesce;
 pub mod cohortd_v1;
 pub mod conn_limit;
 pub mod convert;
