@@ -77,20 +77,21 @@ async fn otel_env_vars_configure_endpoint_resource_and_sampler() {
         rx.spans().is_empty(),
         "OTEL_TRACES_SAMPLER=always_off is honoured"
     );
-    let got = rx.got.lock().unwrap();
-    assert_eq!(got.logs.len(), 1);
-    let resource = got.logs[0].resource_logs[0].resource.as_ref().unwrap();
-    let r = attrs(&resource.attributes);
-    assert_eq!(r["service.name"], V::S("checkout-sidecar".into()));
-    assert_eq!(r["deployment.environment"], V::S("test".into()));
-    assert_eq!(r["team"], V::S("growth".into()));
-    let records = &got.logs[0].resource_logs[0].scope_logs[0].log_records;
-    assert_eq!(records.len(), 1);
-    assert_eq!(
-        attrs(&records[0].attributes)["feature_flag.key"],
-        V::S("e".into())
-    );
-    drop(got);
+    {
+        let got = rx.got.lock().unwrap();
+        assert_eq!(got.logs.len(), 1);
+        let resource = got.logs[0].resource_logs[0].resource.as_ref().unwrap();
+        let r = attrs(&resource.attributes);
+        assert_eq!(r["service.name"], V::S("checkout-sidecar".into()));
+        assert_eq!(r["deployment.environment"], V::S("test".into()));
+        assert_eq!(r["team"], V::S("growth".into()));
+        let records = &got.logs[0].resource_logs[0].scope_logs[0].log_records;
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            attrs(&records[0].attributes)["feature_flag.key"],
+            V::S("e".into())
+        );
+    }
     logs_exporter_settings_come_from_the_environment().await;
 }
 
