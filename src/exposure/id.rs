@@ -22,8 +22,6 @@
 //! or omitted; it is a one-way hash, but like any unsalted hash of a small id space
 //! it is a pseudonym, not anonymisation.
 
-use std::fmt::Write as _;
-
 /// Seeds of the first half (arbitrary constants, fixed forever: changing them
 /// changes every id).
 const K1: (u64, u64, u64, u64) = (
@@ -93,8 +91,13 @@ impl ExposureId {
     /// The hex form written over `out` (cleared first; no allocation once it
     /// has room for 32 bytes).
     pub fn write_hex(self, out: &mut String) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         out.clear();
-        let _ = write!(out, "{:016x}{:016x}", self.0, self.1);
+        for word in [self.0, self.1] {
+            for shift in (0..16).rev() {
+                out.push(char::from(DIGITS[((word >> (shift * 4)) & 0xf) as usize]));
+            }
+        }
     }
 }
 

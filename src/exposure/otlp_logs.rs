@@ -185,6 +185,8 @@ pub struct LogBatch {
     /// batch's worth, so bounded by the batch size).
     spare: Vec<LogRecord>,
     buf: BytesMut,
+    /// Encoded size of the last batch.
+    last_len: usize,
 }
 
 impl LogBatch {
@@ -212,6 +214,7 @@ impl LogBatch {
             request,
             spare: Vec::new(),
             buf: BytesMut::new(),
+            last_len: 0,
         }
     }
 
@@ -247,9 +250,13 @@ impl LogBatch {
 
     /// The request encoded, and the batch emptied (its records kept as spares).
     pub fn take_encoded(&mut self) -> Bytes {
-        self.buf.reserve(self.request.encoded_len());
-        // Cannot fail: the buffer was just reserved for the encoded length.
+        // Room for a batch like the last one, without walking the records for
+        // their length once more (prost's `encode` already walks them once
+        // at the top and again at every nesting level).
+        self.buf.reserve(self.last_len);
+        // Cannot fail: a `BytesMut` grows as needed.
         let _ = self.request.encode(&mut self.buf);
+        self.last_len = self.buf.len();
         let bytes = self.buf.split().freeze();
         let request = &mut self.request.resource_logs[0].scope_logs[0].log_records;
         self.spare.append(request);
