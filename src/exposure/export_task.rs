@@ -21,8 +21,8 @@ use super::id::{ExposureId, IdFields};
 use super::otel::{OtelExport, EVENT_NAME};
 use super::otlp_logs::{set_header, Attrs, LogBatch, LogsSender, RecordAttrs};
 use super::outcome::{self, OUTCOME_EVENT};
-use super::pipeline::{Field, Item, Pending, Shared};
 use super::privacy::{hash_unit, UnitIdMode};
+use super::queue::{Field, Item, Pending, Stats};
 use super::stratum;
 
 /// Reused buffers for the attributes that need formatting.
@@ -88,7 +88,7 @@ struct Builder {
     batch: LogBatch,
     scratch: Scratch,
     otel: Arc<OtelExport>,
-    shared: Arc<Shared>,
+    stats: Arc<Stats>,
     mode: UnitIdMode,
 }
 
@@ -114,7 +114,7 @@ impl Builder {
                 let mut a = RecordAttrs::new(&mut r.attributes);
                 write_exposure(&p, self.mode, &mut self.scratch, &mut a);
                 a.finish();
-                self.shared.stats.emitted.fetch_add(1, Ordering::Relaxed);
+                self.stats.emitted.fetch_add(1, Ordering::Relaxed);
             }
             Item::Outcome(p) => {
                 let rec = outcome::record(p, self.mode);
@@ -125,10 +125,7 @@ impl Builder {
                     a.any(k.as_str(), v.into());
                 }
                 a.finish();
-                self.shared
-                    .stats
-                    .outcomes_emitted
-                    .fetch_add(1, Ordering::Relaxed);
+                self.stats.outcomes_emitted.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -144,9 +141,7 @@ impl Builder {
         if to.send((body, n)).await.is_err() {
             // The sender task is gone (it only ends when this side closes):
             // count the records as not delivered.
-            if let Some(f) = &self.shared.failures {
-                f.logs.fetch_add(n, Ordering::Relaxed);
-            }
+            self.otel.failures().logs.fetch_add(n, Ordering::Relaxed);
         }
     }
 }
@@ -166,7 +161,8 @@ async fn send_batches(mut rx: mpsc::Receiver<(Bytes, u64)>, mut sender: LogsSend
 pub(super) async fn run_export(
     mut rx: mpsc::Receiver<Item>,
     otel: Arc<OtelExport>,
-    shared: Arc<Shared>,
+    stats: Arc<Stats>,
+    mode: UnitIdMode,
     mut stop: oneshot::Receiver<Instant>,
 ) {
     let cfg = otel.logs_config().clone();
@@ -175,9 +171,9 @@ pub(super) async fn run_export(
     let mut b = Builder {
         batch: otel.log_batch(),
         scratch: Scratch::default(),
-        mode: shared.cfg.unit_id,
+        mode,
         otel,
-        shared,
+        stats,
     };
     let mut buf = Vec::with_capacity(256);
     let mut flush_at: Option<Instant> = None;
@@ -211,8 +207,8 @@ pub(super) async fn run_export(
     while let Ok(item) = rx.try_recv() {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let dropped = match item {
-                Item::Exposure(_) => &b.shared.stats.dropped,
-                Item::Outcome(_) => &b.shared.stats.outcomes_dropped,
+                Item::Exposure(_) => &b.stats.dropped,
+                Item::Outcome(_) => &b.stats.outcomes_dropped,
             };
             dropped.fetch_add(1, Ordering::Relaxed);
             continue;

@@ -29,6 +29,7 @@ pub mod otlp_logs;
 pub mod outcome;
 pub mod pipeline;
 pub mod privacy;
+mod queue;
 pub mod srm;
 pub mod stratum;
 pub mod trace_context;

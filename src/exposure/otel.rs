@@ -33,7 +33,7 @@
 //! log batches are sent by their own task, so building a span or log record
 //! here never waits on the network; what fails to export is counted.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -95,19 +95,7 @@ pub enum OtelError {
     Logs(#[from] ConfigError),
 }
 
-/// Counts of items the SDK exporters delivered, and failed to deliver
-/// (collector down, slow or refusing), by signal.
-#[derive(Debug, Default)]
-pub struct ExportFailures {
-    /// Spans in failed export calls.
-    pub spans: AtomicU64,
-    /// Log records in failed export calls.
-    pub logs: AtomicU64,
-    /// Spans the collector accepted.
-    pub spans_ok: AtomicU64,
-    /// Log records the collector accepted.
-    pub logs_ok: AtomicU64,
-}
+pub use super::queue::ExportFailures;
 
 /// Span batch sizes for exposure volumes: the SDK defaults (a 2048-item queue)
 /// drop under a few thousand exposures per second. Each applies only when its

@@ -43,7 +43,7 @@ use prost::Message as _;
 use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
-use super::otel::ExportFailures;
+use super::queue::ExportFailures;
 
 /// The gRPC method of the OTLP logs service.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";

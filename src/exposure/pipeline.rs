@@ -34,6 +34,8 @@ use super::id::window_index;
 use super::otel::{ExportFailures, OtelExport};
 use super::outcome::{Outcome, OutcomeVerdict, PendingOutcome};
 use super::privacy::UnitIdMode;
+pub use super::queue::Stats;
+use super::queue::{Item, Pending};
 use super::srm::{Srm, SrmSettings};
 use super::stratum;
 use super::{counts::Counts, Exposure, ExposureSink, Subject};
@@ -68,34 +70,6 @@ impl Default for PipelineConfig {
             srm_interval: Duration::from_secs(10),
         }
     }
-}
-
-/// Running totals of the pipeline.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Enrolled exposures received.
-    pub received: AtomicU64,
-    /// Exposures skipped as duplicates within the dedup window.
-    pub deduped: AtomicU64,
-    /// Exposures queued for export.
-    pub queued: AtomicU64,
-    /// Exposures dropped because the queue was full or closed (or the shutdown
-    /// grace ran out).
-    pub dropped: AtomicU64,
-    /// Exposures turned into log records of an export batch.
-    pub emitted: AtomicU64,
-    /// Outcome events received (validated, attributed to an experiment).
-    pub outcomes_received: AtomicU64,
-    /// Outcome events of units enrolled in no matching experiment (not exported).
-    pub outcomes_unattributed: AtomicU64,
-    /// Outcome events skipped as retries of an event id seen in the window.
-    pub outcomes_deduped: AtomicU64,
-    /// Outcome records queued for export.
-    pub outcomes_queued: AtomicU64,
-    /// Outcome records dropped (queue full or closed, or the grace ran out).
-    pub outcomes_dropped: AtomicU64,
-    /// Outcome records turned into log records of an export batch.
-    pub outcomes_emitted: AtomicU64,
 }
 
 /// A copy of [`Stats`] at one instant.
@@ -133,70 +107,15 @@ pub struct StatsSnapshot {
     pub exported_logs: u64,
 }
 
-/// The string fields of a queued exposure, in the order they are packed.
-#[derive(Clone, Copy)]
-pub(super) enum Field {
-    Experiment,
-    Variant,
-    Unit,
-    ConfigVersion,
-    Layer,
-    UnitAttribute,
-    SaltFingerprint,
-    /// The unit's stratum (`srm.strata`); empty when there is none.
-    Stratum,
-}
-
-/// An exposure waiting in the export queue. Its strings are packed into one
-/// buffer, so queuing costs the request path a single allocation (the stratum,
-/// when the experiment declares one, shares it; none adds nothing).
-pub(super) struct Pending {
-    text: String,
-    ends: [u32; 8],
-    pub(super) has_layer: bool,
-    pub(super) reason: &'static str,
-    pub(super) window: u64,
-    /// An experiment's status and epoch; `None` for a flagd flag, which has
-    /// neither (nor a salt: its salt field is empty and not exported).
-    pub(super) experiment: Option<(&'static str, u32)>,
-    pub(super) source: &'static str,
-    pub(super) time: SystemTime,
-    pub(super) parent: Option<SpanContext>,
-}
-
-impl Pending {
-    fn pack(fields: [&str; 8]) -> (String, [u32; 8]) {
-        let mut text = String::with_capacity(fields.iter().map(|f| f.len()).sum());
-        let mut ends = [0u32; 8];
-        for (i, f) in fields.iter().enumerate() {
-            text.push_str(f);
-            ends[i] = u32::try_from(text.len()).unwrap_or(u32::MAX);
-        }
-        (text, ends)
-    }
-
-    pub(super) fn get(&self, f: Field) -> &str {
-        let i = f as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        self.text.get(start..self.ends[i] as usize).unwrap_or("")
-    }
-}
-
-/// What the export queue carries.
-pub(super) enum Item {
-    Exposure(Pending),
-    Outcome(PendingOutcome),
-}
-
 /// State shared by the sink and the pipeline handle.
 pub(crate) struct Shared {
-    pub(super) cfg: PipelineConfig,
+    cfg: PipelineConfig,
     window_secs: u64,
     dedup: Option<Dedup>,
     outcome_dedup: Option<Dedup>,
     pub(crate) counts: Counts,
     pub(crate) srm: Srm,
-    pub(crate) stats: Stats,
+    pub(crate) stats: Arc<Stats>,
     pub(crate) failures: Option<Arc<ExportFailures>>,
     tx: Option<mpsc::Sender<Item>>,
 }
@@ -414,14 +333,20 @@ impl ExposurePipeline {
             window_secs,
             counts: Counts::default(),
             srm: Srm::new(cfg.srm),
-            stats: Stats::default(),
+            stats: Arc::default(),
             failures: otel.as_ref().map(|o| o.failures().clone()),
             tx,
             cfg,
         });
         let (stop_tx, worker) = match (worker, stop) {
             (Some((rx, o)), Some((stop_tx, stop_rx))) => {
-                let handle = tokio::spawn(run_export(rx, o, shared.clone(), stop_rx));
+                let handle = tokio::spawn(run_export(
+                    rx,
+                    o,
+                    shared.stats.clone(),
+                    shared.cfg.unit_id,
+                    stop_rx,
+                ));
                 (Some(stop_tx), Some(handle))
             }
             _ => (None, None),
