@@ -14,10 +14,9 @@
 //! Outcome events (`Track`) take the same path with their own dedup set and
 //! counters, and become log records only (see [`super::outcome`]).
 //!
-//! Over 500 lines: the sink, its counters and the queue item are one
-//! mechanism; splitting them would spread its invariants (every queued item is
-//! emitted or counted as dropped) over several files. The export task itself
-//! lives in [`super::export_task`].
+//! The queued item and the totals live in [`super::queue`], the draining
+//! side in [`super::export_task`]; every queued item is emitted or counted as
+//! dropped, and `shutdown` checks that.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
