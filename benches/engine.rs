@@ -15,8 +15,8 @@ use cohortd::transport::convert::json_object_to_struct;
 use cohortd::transport::limits::Limits;
 use cohortd::transport::wire::context::WireContext;
 use cohortd::Snapshot;
-use prost::Message;
 use criterion::{criterion_group, Criterion};
+use prost::Message;
 use serde_json::{json, Map, Value};
 
 const TEMPLATE: &str = include_str!("../examples/configs/checkout.json");
