@@ -61,7 +61,8 @@ fn random_context(rng: &mut Rng, n: usize) -> Map<String, Value> {
 }
 
 fn random_reads(rng: &mut Rng) -> Reads {
-    let mut r = Reads::new(*rng.pick(NAMES));
+    let unit = NAMES[rng.below(NAMES.len() as u64) as usize];
+    let mut r = Reads::new(unit);
     for _ in 0..rng.below(READS_MAX as u64 + 3) {
         let name = match rng.below(4) {
             0 => format!("k{}", rng.below(40)),
