@@ -1,6 +1,8 @@
 //! Engine benchmarks: one assignment of the template experiment (three variants,
-//! targeting rules) from a JSON map (the CLI path) and from a protobuf `Struct`
-//! (the gRPC path), and assigning all of 1,000 experiments for one context.
+//! targeting rules) from a JSON map (the CLI path), from a protobuf `Struct`,
+//! and from the context the gRPC server really evaluates (a `WireContext` read
+//! from the request's `Struct` bytes; its `decode_and_assign` row includes that
+//! read), and assigning all of 1,000 experiments for one context.
 //!
 //! Run: `cargo bench --bench engine`. Numbers are quoted in docs/benchmarks.md.
 
@@ -10,8 +12,11 @@ use std::path::Path;
 use cohortd::config::{parse_file, SourceFile};
 use cohortd::engine::EvalOptions;
 use cohortd::transport::convert::json_object_to_struct;
+use cohortd::transport::limits::Limits;
+use cohortd::transport::wire::context::WireContext;
 use cohortd::Snapshot;
 use criterion::{criterion_group, Criterion};
+use prost::Message;
 use serde_json::{json, Map, Value};
 
 const TEMPLATE: &str = include_str!("../examples/configs/checkout.json");
@@ -36,6 +41,19 @@ fn context(user: &str) -> Map<String, Value> {
     .as_object()
     .unwrap()
     .clone()
+}
+
+/// The context as a gRPC request carries it: a `Struct`'s bytes (prost writes
+/// the names in key order, as every client whose `Struct` is a sorted map).
+fn wire_bytes(ctx: &Map<String, Value>) -> Vec<u8> {
+    json_object_to_struct(ctx).encode_to_vec()
+}
+
+/// The context the server evaluates, read from `bytes` as the server reads it
+/// (the bytes are leaked so the view can outlive this function).
+fn wire_context(bytes: Vec<u8>) -> WireContext<'static> {
+    let chunks: &'static [Vec<u8>] = Box::leak(vec![bytes].into_boxed_slice());
+    WireContext::decode(chunks, &Limits::default()).expect("valid context")
 }
 
 /// The first user (from `user-0`) that the template enrols (reason split), so the
@@ -64,8 +82,16 @@ fn one_assignment_benches() -> Vec<Bench> {
     // 1,024 different users: 25% enrolled, as in production traffic.
     let mixed_json: Vec<_> = (0..1024).map(|i| context(&format!("user-{i}"))).collect();
     let mixed_proto: Vec<_> = mixed_json.iter().map(json_object_to_struct).collect();
-    let (s1, s2, s3, s4) = (snap.clone(), snap.clone(), snap.clone(), snap);
-    let (mut i, mut j) = (0usize, 0usize);
+    let wire_ctx = wire_context(wire_bytes(&json_ctx));
+    let request = [wire_bytes(&json_ctx)];
+    let limits = Limits::default();
+    let mixed_wire: Vec<_> = mixed_json
+        .iter()
+        .map(|c| wire_context(wire_bytes(c)))
+        .collect();
+    let (s1, s2, s3, s4) = (snap.clone(), snap.clone(), snap.clone(), snap.clone());
+    let (s5, s6, s7) = (snap.clone(), snap.clone(), snap);
+    let (mut i, mut j, mut k) = (0usize, 0usize, 0usize);
     vec![
         (
             "one_assignment/json_map/enrolled",
@@ -92,6 +118,27 @@ fn one_assignment_benches() -> Vec<Bench> {
             }),
         ),
         (
+            "one_assignment/wire_context/enrolled",
+            Box::new(move || {
+                s5.assign(black_box(KEY), black_box(&wire_ctx), EvalOptions::default())
+                    .unwrap()
+                    .variant
+                    .key
+                    .len()
+            }),
+        ),
+        (
+            "one_assignment/wire_context/decode_and_assign",
+            Box::new(move || {
+                let ctx = WireContext::decode(black_box(&request[..]), &limits).unwrap();
+                s6.assign(black_box(KEY), &ctx, EvalOptions::default())
+                    .unwrap()
+                    .variant
+                    .key
+                    .len()
+            }),
+        ),
+        (
             "one_assignment/json_map/mixed_users",
             Box::new(move || {
                 i = (i + 1) & 1023;
@@ -105,6 +152,15 @@ fn one_assignment_benches() -> Vec<Bench> {
             Box::new(move || {
                 j = (j + 1) & 1023;
                 s4.assign(black_box(KEY), &mixed_proto[j], EvalOptions::default())
+                    .unwrap()
+                    .enrolled as usize
+            }),
+        ),
+        (
+            "one_assignment/wire_context/mixed_users",
+            Box::new(move || {
+                k = (k + 1) & 1023;
+                s7.assign(black_box(KEY), &mixed_wire[k], EvalOptions::default())
                     .unwrap()
                     .enrolled as usize
             }),

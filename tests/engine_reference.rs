@@ -4,7 +4,8 @@
 //! salts, zero and tiny weights, paused and stopped experiments, units of every
 //! length) and thousands of contexts (missing, numeric and long unit ids,
 //! attributes of every type). Every assignment of `Snapshot::assign_all` (JSON
-//! and protobuf `Struct` contexts) and of `Experiment::evaluate` must equal the
+//! and protobuf `Struct` contexts) and of `Experiment::evaluate` (JSON, `Struct`
+//! and the server's wire-decoded context) must equal the
 //! reference's, which follows the algorithm as README documents it: one lookup
 //! per attribute, every score computed with its logarithm, no memo, no pruning.
 //!
@@ -18,9 +19,12 @@ mod support;
 use std::cmp::Ordering;
 
 use cohortd::engine::bucket::{purpose, rendezvous_score, slot, threshold, DrawKey};
-use cohortd::engine::{EvalOptions, Reason};
+use cohortd::engine::{Context, EvalOptions, Reason};
 use cohortd::transport::convert::json_object_to_struct;
+use cohortd::transport::limits::Limits;
+use cohortd::transport::wire::context::WireContext;
 use cohortd::Snapshot;
+use prost::Message;
 use serde_json::{json, Map, Value};
 use support::compile::compile_value;
 use support::rng::Rng;
@@ -399,16 +403,23 @@ fn optimized_paths_equal_the_reference_on_a_generated_population() {
     for i in 0..contexts {
         let ctx = context(&mut rng, i);
         let expected: Vec<_> = exps.iter().map(|e| reference(e, &ctx)).collect();
+        // `evaluate` reads each experiment's attributes in one walk of the
+        // context, implemented per form: the JSON map, the `Struct`, and the
+        // context the server decodes from the request's bytes.
+        let proto = json_object_to_struct(&ctx);
+        let bytes = [proto.encode_to_vec()];
+        let wire = WireContext::decode(&bytes, &Limits::default()).expect("valid context");
+        let forms: [(&str, &dyn Context); 3] =
+            [("json", &ctx), ("struct", &proto), ("wire", &wire)];
         for (e, want) in exps.iter().zip(&expected) {
             *reasons.entry(want.2.as_str()).or_default() += 1;
-            let a =
-                snap.experiment(&e.key)
-                    .unwrap()
-                    .evaluate(&ctx, EvalOptions::default(), &mut ());
-            let got = (a.variant.key.to_string(), a.enrolled, a.reason);
-            assert_eq!(&got, want, "evaluate {} for {ctx:?}", e.key);
+            let exp = snap.experiment(&e.key).unwrap();
+            for (form, c) in forms {
+                let a = exp.evaluate(c, EvalOptions::default(), &mut ());
+                let got = (a.variant.key.to_string(), a.enrolled, a.reason);
+                assert_eq!(&got, want, "evaluate ({form}) {} for {ctx:?}", e.key);
+            }
         }
-        let proto = json_object_to_struct(&ctx);
         for form in ["json", "struct"] {
             let mut got = Vec::with_capacity(EXPERIMENTS);
             let mut push = |a: cohortd::engine::Assignment<'_>| {

@@ -10,8 +10,10 @@
 //! errors) are its vocabulary, and the hashing itself is in [`bucket`].
 
 pub mod bucket;
+mod bytes;
 pub mod context;
 pub mod flagd;
+pub mod reads;
 pub mod resolve;
 pub(crate) mod rules;
 
@@ -20,7 +22,8 @@ use crate::snapshot::{Experiment, SlotRange, Snapshot, Variant};
 use bucket::Unit;
 use context::UnitBuf;
 pub use context::{Attr, Context};
-use rules::{CondMemo, Direct, Rules};
+use reads::READS_MAX;
+use rules::{CondMemo, Gathered, Rules};
 
 /// Why a unit got the variant it got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -338,10 +341,21 @@ impl Experiment {
         if let Some(a) = self.not_running(trace) {
             return a;
         }
+        // Every attribute this experiment reads, found in one walk of the context.
+        let mut gathered = [None; READS_MAX];
+        let gathered = &mut gathered[..self.reads.len()];
+        ctx.get_reads(&self.reads, gathered);
+        let seen = match gathered.first() {
+            Some(&unit) => unit,
+            None => ctx.get(&self.hash_key),
+        };
         let mut buf = UnitBuf::default();
-        let seen = ctx.get(&self.hash_key);
         let unit = buf.unit_bytes(seen).map(Unit::new);
-        self.evaluate_unit(ctx, &mut Direct(ctx), seen, unit, opts, trace)
+        let mut rules = Gathered {
+            ctx,
+            seen: gathered,
+        };
+        self.evaluate_unit(ctx, &mut rules, seen, unit, opts, trace)
     }
 
     /// The status step: the assignment of an experiment that is not running (its
@@ -508,48 +522,56 @@ fn choose_scoring_all<'v, T: Trace>(
 
 /// The same winner as [`choose_scoring_all`], computing fewer logarithms, usually
 /// none: the variant with the smallest lower bound ([`bucket::score_lower_bound`])
-/// is the candidate; when its upper bound is certainly below every other
-/// variant's lower bound ([`bucket::certainly_below`]) it wins outright. Otherwise
-/// its score is computed, and any other variant whose lower bound is certainly
-/// above the best score so far is skipped ([`bucket::certainly_above`]). Skipped
-/// variants score strictly worse than the winner, so neither the minimum nor the
-/// tie-break can change.
+/// is the candidate; when its upper bound is certainly below the smallest lower
+/// bound of the others ([`bucket::certainly_below`], monotonic in the lower
+/// bound, so that one comparison covers every other variant) it wins outright.
+/// Otherwise its score is computed, and any other variant whose lower bound is
+/// certainly above the best score so far is skipped ([`bucket::certainly_above`]).
+/// Skipped variants score strictly worse than the winner, so neither the
+/// minimum nor the tie-break can change.
+///
+/// One pass keeps only the candidate and the runner-up's bound in registers;
+/// the rare second pass draws again rather than every call storing each draw.
 #[inline]
 fn choose_pruned<'v>(variants: &'v [Variant], unit: &Unit<'_>) -> Option<&'v Variant> {
-    const MAX: usize = 16;
-    if variants.len() > MAX {
-        return choose_scoring_all(variants, unit.bytes(), &mut ());
-    }
-    let mut draws = [0u64; MAX];
-    let mut lower = [f64::INFINITY; MAX];
-    let mut first: Option<usize> = None;
+    // Candidate (index, draw, lower bound) and the smallest lower bound of the rest.
+    let mut first: Option<(usize, u64, f64)> = None;
+    let mut rest = f64::INFINITY;
     for (i, v) in variants.iter().enumerate() {
         if v.weight <= 0.0 {
             continue;
         }
         let d = v.draw.draw_unit(unit);
-        draws[i] = d;
-        lower[i] = bucket::score_lower_bound(d, v.inv_weight);
-        if first.is_none_or(|f| lower[i] < lower[f]) {
-            first = Some(i);
+        let l = bucket::score_lower_bound(d, v.inv_weight);
+        // Bounds are never NaN: compiling requires finite weights, so `1 / w`
+        // is positive (possibly infinite) and so is every bound.
+        match first {
+            Some((_, _, l0)) if l >= l0 => rest = rest.min(l),
+            // The candidate's bound is the smallest seen, so it is the new
+            // runner-up bound.
+            Some((_, _, l0)) => {
+                rest = l0;
+                first = Some((i, d, l));
+            }
+            None => first = Some((i, d, l)),
         }
     }
-    let i0 = first?;
+    let (i0, d0, _) = first?;
     let mut best = &variants[i0];
-    let upper = bucket::score_upper_bound(draws[i0], best.inv_weight);
-    let clear = lower[..variants.len()]
-        .iter()
-        .enumerate()
-        .all(|(i, &l)| i == i0 || bucket::certainly_below(upper, l));
-    if clear {
+    let upper = bucket::score_upper_bound(d0, best.inv_weight);
+    if bucket::certainly_below(upper, rest) {
         return Some(best);
     }
-    let mut best_score = bucket::rendezvous_score(draws[i0], best.weight);
+    let mut best_score = bucket::rendezvous_score(d0, best.weight);
     for (i, v) in variants.iter().enumerate() {
-        if i == i0 || v.weight <= 0.0 || bucket::certainly_above(lower[i], best_score) {
+        if i == i0 || v.weight <= 0.0 {
             continue;
         }
-        let score = bucket::rendezvous_score(draws[i], v.weight);
+        let d = v.draw.draw_unit(unit);
+        if bucket::cannot_beat(d, v.inv_weight, best_score) {
+            continue;
+        }
+        let score = bucket::rendezvous_score(d, v.weight);
         if score < best_score || (score == best_score && v.key < best.key) {
             best = v;
             best_score = score;

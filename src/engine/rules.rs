@@ -1,5 +1,6 @@
-//! How evaluation checks a targeting condition: straight against the context, or
-//! through a per-call memo that an assign-all call shares between experiments.
+//! How evaluation checks a targeting condition: against the attributes gathered
+//! for one experiment, or through a per-call memo that an assign-all call shares
+//! between experiments.
 //!
 //! A condition's result depends only on the condition and the context, and real
 //! configs repeat conditions (`region == US` in every experiment of a market, the
@@ -17,13 +18,21 @@ pub(crate) trait Rules<'c> {
     fn check(&mut self, c: &Cond) -> (bool, Option<Attr<'c>>);
 }
 
-/// Every condition evaluated on its own (one experiment per call).
-pub(crate) struct Direct<'c, C: ?Sized>(pub &'c C);
+/// Conditions whose attributes were gathered in one walk of the context
+/// ([`super::reads`]): `seen[i]` is the value of the experiment's attribute
+/// `i`. A condition on an attribute that was not gathered reads it itself.
+pub(crate) struct Gathered<'c, 'g, C: ?Sized> {
+    pub(crate) ctx: &'c C,
+    pub(crate) seen: &'g [Option<Attr<'c>>],
+}
 
-impl<'c, C: Context + ?Sized> Rules<'c> for Direct<'c, C> {
+impl<'c, C: Context + ?Sized> Rules<'c> for Gathered<'c, '_, C> {
     #[inline]
     fn check(&mut self, c: &Cond) -> (bool, Option<Attr<'c>>) {
-        c.eval(self.0)
+        match self.seen.get(c.read) {
+            Some(&seen) => (c.holds(seen), seen),
+            None => c.eval(self.ctx),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use crate::config::{
     SourceFile, Status, Targeting,
 };
 use crate::engine::bucket::{self, purpose, DrawKey};
+use crate::engine::reads::Reads;
 
 use super::schedule;
 use super::targeting::{CompiledTargeting, COND_MEMO};
@@ -392,7 +393,7 @@ impl Compiler<'_> {
             }
         };
 
-        let targeting = match &c.targeting {
+        let mut targeting = match &c.targeting {
             None => CompiledTargeting::default(),
             Some(t) => {
                 CompiledTargeting::compile(t, segments, "targeting").unwrap_or_else(|errs| {
@@ -403,6 +404,12 @@ impl Compiler<'_> {
                 })
             }
         };
+
+        // The attributes evaluation reads, gathered in one walk of a context.
+        let mut reads = Reads::new(&hash_key);
+        for cond in &mut targeting.conds {
+            cond.read = reads.add(&cond.attribute).unwrap_or(usize::MAX);
+        }
 
         let layer = c.layer.as_ref().map(|m| {
             let [start, end] = m.range;
@@ -491,6 +498,7 @@ impl Compiler<'_> {
             traffic_draw: DrawKey::derive(purpose::TRAFFIC, &salt, ""),
             unit_key: usize::MAX,
             targeting,
+            reads,
             salt: salt.into(),
         })
     }

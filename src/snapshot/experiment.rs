@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::config::{ExperimentConfig, Status};
 use crate::engine::bucket::DrawKey;
+use crate::engine::reads::Reads;
 
 use super::schedule::{threshold_at, unix_now, RampPoint};
 use super::targeting::CompiledTargeting;
@@ -78,6 +79,9 @@ pub struct Experiment {
     /// Position of `hash_key` in the snapshot's `unit_keys` (`usize::MAX`: none).
     pub(crate) unit_key: usize,
     pub(crate) targeting: CompiledTargeting,
+    /// The attributes evaluation reads (`hash_key` first, then the targeting
+    /// conditions'), found in one walk of the context.
+    pub(crate) reads: Reads,
     pub(crate) salt: Box<str>,
 }
 

@@ -99,6 +99,9 @@ pub struct Cond {
     /// ([`CondMemo`]), shared by every experiment with an identical condition;
     /// `usize::MAX` when it has none (used once, or past [`COND_MEMO`]).
     pub(crate) memo: usize,
+    /// The position of `attribute` in its experiment's gathered attributes
+    /// ([`crate::engine::reads::Reads`]); `usize::MAX` when it is not gathered.
+    pub(crate) read: usize,
 }
 
 /// Slots in the per-call condition memo: the most shared conditions get one.
@@ -117,8 +120,20 @@ impl Cond {
     #[inline]
     pub fn eval<'c, C: Context + ?Sized>(&self, ctx: &'c C) -> (bool, Option<Attr<'c>>) {
         let seen = ctx.get(&self.attribute);
-        let hit = seen.is_some_and(|a| test(&self.test, a));
-        (hit != self.negate, seen)
+        (self.holds(seen), seen)
+    }
+
+    /// Whether the condition holds when its attribute is `seen` (`None`: absent).
+    /// Equality, the most common test (every `include` and `exclude`), is
+    /// tested here inline; the others call [`test`].
+    #[inline]
+    pub fn holds(&self, seen: Option<Attr<'_>>) -> bool {
+        let hit = match (seen, &self.test) {
+            (None, _) => false,
+            (Some(a), Test::Eq(s)) => s.equals(a),
+            (Some(a), t) => test(t, a),
+        };
+        hit != self.negate
     }
 }
 
@@ -260,6 +275,7 @@ fn compile_into(
                 test: Test::Eq(Scalar::new(v)),
                 negate: false,
                 memo: usize::MAX,
+                read: usize::MAX,
             }),
             None => errors.push((
                 format!("{field}.include[{i}]"),
@@ -290,6 +306,7 @@ fn compile_into(
                 test: Test::Eq(Scalar::new(v)),
                 negate: true,
                 memo: usize::MAX,
+                read: usize::MAX,
             }),
             None => errors.push((
                 format!("{field}.exclude[{i}]"),
@@ -442,6 +459,7 @@ fn compile_rule(r: &Rule) -> Result<Cond, String> {
         test,
         negate,
         memo: usize::MAX,
+        read: usize::MAX,
     })
 }
 

@@ -6,6 +6,7 @@
 use prost_types::value::Kind;
 use prost_types::{ListValue, Struct, Value};
 
+use crate::engine::reads::{gather, Reads};
 use crate::engine::{Attr, Context, Reason};
 use crate::transport::pb;
 
@@ -20,6 +21,17 @@ impl Context for Struct {
                 .map(|(_, v)| proto_attr(v));
         }
         self.fields.get(name).map(proto_attr)
+    }
+
+    #[inline]
+    fn get_reads<'s>(&'s self, reads: &Reads, out: &mut [Option<Attr<'s>>]) {
+        if self.fields.len() <= crate::engine::context::SCAN_MAX {
+            let entries = self.fields.iter().map(|(k, v)| (&**k, v));
+            return gather(reads, entries, proto_attr, out);
+        }
+        for (o, name) in out.iter_mut().zip(reads.names()) {
+            *o = self.fields.get(&**name).map(proto_attr);
+        }
     }
 
     fn json(&self) -> std::borrow::Cow<'_, serde_json::Map<String, serde_json::Value>> {

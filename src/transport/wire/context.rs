@@ -48,6 +48,7 @@ use smallvec::SmallVec;
 use tonic::Status;
 
 use crate::engine::context::same_name;
+use crate::engine::reads::{gather, Reads};
 use crate::engine::{Attr, Context};
 use crate::transport::convert::number_to_json;
 use crate::transport::limits::{truncate, LimitError, Limits};
@@ -222,6 +223,18 @@ impl Context for WireContext<'_> {
             .iter()
             .find(|e| same_name(e.name, name))
             .map(|e| e.attr)
+    }
+
+    /// One walk for every name (names are distinct here: a later duplicate
+    /// replaced the earlier entry when decoded).
+    #[inline]
+    fn get_reads<'s>(&'s self, reads: &Reads, out: &mut [Option<Attr<'s>>]) {
+        gather(
+            reads,
+            self.attrs.iter().map(|e| (e.name, e.attr)),
+            |a| a,
+            out,
+        )
     }
 
     /// Only flagd-format targeting asks for this (once per flag with
