@@ -99,6 +99,8 @@ pub struct Cond {
     /// ([`CondMemo`]), shared by every experiment with an identical condition;
     /// `usize::MAX` when it has none (used once, or past [`COND_MEMO`]).
     pub(crate) memo: usize,
+    /// See [`Cond::sharing_key`].
+    sharing: Box<str>,
 }
 
 /// Slots in the per-call condition memo: the most shared conditions get one.
@@ -109,8 +111,15 @@ impl Cond {
     /// A key equal for two conditions exactly when they test the same attribute
     /// the same way (the `Debug` forms of the parsed operands; a regex shows its
     /// pattern), so they always give the same result on one context.
-    pub(crate) fn sharing_key(&self) -> String {
-        format!("{:?}\0{}\0{:?}", self.attribute, self.negate, self.test)
+    pub(crate) fn sharing_key(&self) -> &str {
+        &self.sharing
+    }
+
+    /// Computes [`Cond::sharing_key`] once, when the condition is compiled:
+    /// every reload looks it up for every condition of every experiment.
+    fn with_sharing_key(mut self) -> Cond {
+        self.sharing = format!("{:?}\0{}\0{:?}", self.attribute, self.negate, self.test).into();
+        self
     }
 
     /// Whether the unit's context satisfies this condition, and the value it saw.
@@ -169,8 +178,10 @@ fn parse_semver(s: &str) -> Option<semver::Version> {
 /// The compiled targeting of one experiment: every condition must hold.
 #[derive(Debug, Clone, Default)]
 pub struct CompiledTargeting {
-    /// Conditions in evaluation order.
-    pub conds: Vec<Cond>,
+    /// Conditions in evaluation order. Shared between the snapshots that keep
+    /// this experiment (see `super::reuse`); a reload whose memo slots differ
+    /// gives the experiment a copy (`super::compile::index_shared_conds`).
+    pub conds: std::sync::Arc<[Cond]>,
 }
 
 /// Errors while compiling targeting: (field path, message).
@@ -198,9 +209,9 @@ impl CompiledTargeting {
         segments: &std::collections::BTreeMap<String, Targeting>,
         field: &str,
     ) -> Result<CompiledTargeting, Vec<RuleError>> {
-        let mut out = CompiledTargeting::default();
+        let mut conds = Vec::new();
         let mut errors = Vec::new();
-        compile_into(t, field, "", &mut out.conds, &mut errors);
+        compile_into(t, field, "", &mut conds, &mut errors);
         for (i, name) in t.segments.iter().enumerate() {
             match segments.get(name) {
                 None => errors.push((
@@ -215,13 +226,15 @@ impl CompiledTargeting {
                     seg,
                     &format!("segments.{name}"),
                     &format!("segment:{name}/"),
-                    &mut out.conds,
+                    &mut conds,
                     &mut errors,
                 ),
             }
         }
         if errors.is_empty() {
-            Ok(out)
+            Ok(CompiledTargeting {
+                conds: conds.into(),
+            })
         } else {
             Err(errors)
         }
@@ -248,19 +261,23 @@ fn compile_into(
 ) {
     for (i, s) in t.include.iter().enumerate() {
         match split_attr_value(s) {
-            Some((a, v)) => conds.push(Cond {
-                origin: concat(&[
-                    origin_prefix,
-                    "include[",
-                    itoa::Buffer::new().format(i),
-                    "]",
-                ]),
-                text: concat(&[a, " == ", v]),
-                attribute: a.into(),
-                test: Test::Eq(Scalar::new(v)),
-                negate: false,
-                memo: usize::MAX,
-            }),
+            Some((a, v)) => conds.push(
+                Cond {
+                    origin: concat(&[
+                        origin_prefix,
+                        "include[",
+                        itoa::Buffer::new().format(i),
+                        "]",
+                    ]),
+                    text: concat(&[a, " == ", v]),
+                    attribute: a.into(),
+                    test: Test::Eq(Scalar::new(v)),
+                    negate: false,
+                    memo: usize::MAX,
+                    sharing: Box::default(),
+                }
+                .with_sharing_key(),
+            ),
             None => errors.push((
                 format!("{field}.include[{i}]"),
                 format!("expected `attribute:value`, got {s:?}"),
@@ -278,19 +295,23 @@ fn compile_into(
     }
     for (i, s) in t.exclude.iter().enumerate() {
         match split_attr_value(s) {
-            Some((a, v)) => conds.push(Cond {
-                origin: concat(&[
-                    origin_prefix,
-                    "exclude[",
-                    itoa::Buffer::new().format(i),
-                    "]",
-                ]),
-                text: concat(&[a, " != ", v]),
-                attribute: a.into(),
-                test: Test::Eq(Scalar::new(v)),
-                negate: true,
-                memo: usize::MAX,
-            }),
+            Some((a, v)) => conds.push(
+                Cond {
+                    origin: concat(&[
+                        origin_prefix,
+                        "exclude[",
+                        itoa::Buffer::new().format(i),
+                        "]",
+                    ]),
+                    text: concat(&[a, " != ", v]),
+                    attribute: a.into(),
+                    test: Test::Eq(Scalar::new(v)),
+                    negate: true,
+                    memo: usize::MAX,
+                    sharing: Box::default(),
+                }
+                .with_sharing_key(),
+            ),
             None => errors.push((
                 format!("{field}.exclude[{i}]"),
                 format!("expected `attribute:value`, got {s:?}"),
@@ -442,7 +463,9 @@ fn compile_rule(r: &Rule) -> Result<Cond, String> {
         test,
         negate,
         memo: usize::MAX,
-    })
+        sharing: Box::default(),
+    }
+    .with_sharing_key())
 }
 
 #[cfg(test)]
