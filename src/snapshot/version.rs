@@ -110,14 +110,16 @@ mod tests {
         check(r#"{"segments":{"s":{"include":["a:b"]}}}"#);
         check(r#"{"holdouts":[{"key":"h","fraction":0.1}]}"#);
         check(
-            r#"[{"key":"b","variants":["x"]},{"key":"a","variants":["x","y"],"status":"running"}]"#,
+            r#"[{"key":"b","status":"draft","variants":["x"]},{"key":"a","variants":["x","y"],"status":"running"}]"#,
         );
         check(
-            r#"{"experiments":[{"key":"a","variants":["x"],"layer":{"key":"l","range":[0,0.5]},"holdout":"h"}],
+            r#"{"experiments":[{"key":"a","status":"running","variants":["x"],"layer":{"key":"l","range":[0,0.5]},"holdout":"h"}],
                 "segments":{"s":{"include":["a:b"]}},
                 "layers":[{"key":"l","salt":"q"}],
                 "holdouts":[{"key":"h","fraction":0.1}]}"#,
         );
-        check(r#"{"experiments":[{"key":"a","variants":["x"]}],"layers":[{"key":"l"}]}"#);
+        check(
+            r#"{"experiments":[{"key":"a","status":"paused","variants":["x"]}],"layers":[{"key":"l"}]}"#,
+        );
     }
 }
