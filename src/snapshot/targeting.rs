@@ -58,6 +58,17 @@ enum Cmp {
     Eq,
 }
 
+/// A comparison's tag in [`Cond::sharing_key`].
+fn cmp_tag(c: Cmp) -> &'static str {
+    match c {
+        Cmp::Lt => "lt",
+        Cmp::Le => "le",
+        Cmp::Gt => "gt",
+        Cmp::Ge => "ge",
+        Cmp::Eq => "eq",
+    }
+}
+
 impl Cmp {
     #[inline]
     fn holds(self, o: Ordering) -> bool {
@@ -109,16 +120,67 @@ pub const COND_MEMO: usize = 64;
 
 impl Cond {
     /// A key equal for two conditions exactly when they test the same attribute
-    /// the same way (the `Debug` forms of the parsed operands; a regex shows its
-    /// pattern), so they always give the same result on one context.
+    /// the same way (same test, same operands: a scalar's text, which fixes its
+    /// parsed forms; a number's bits; a version's canonical form; a regex's
+    /// pattern), so they always give the same result on one context. Every
+    /// string is length-prefixed, so no two different conditions share a key.
     pub(crate) fn sharing_key(&self) -> &str {
         &self.sharing
     }
 
-    /// Computes [`Cond::sharing_key`] once, when the condition is compiled:
-    /// every reload looks it up for every condition of every experiment.
+    /// Computes [`Cond::sharing_key`] once, when the condition is compiled
+    /// (every reload looks it up for every condition of every experiment), by
+    /// hand: the `Debug` forms it was made of were most of compiling targeting.
     fn with_sharing_key(mut self) -> Cond {
-        self.sharing = format!("{:?}\0{}\0{:?}", self.attribute, self.negate, self.test).into();
+        let mut k = String::with_capacity(self.attribute.len() + 32);
+        let part = |k: &mut String, s: &str| {
+            k.push_str(itoa::Buffer::new().format(s.len()));
+            k.push(':');
+            k.push_str(s);
+        };
+        part(&mut k, &self.attribute);
+        k.push_str(if self.negate { "!" } else { "=" });
+        match &self.test {
+            Test::Eq(v) => {
+                k.push_str("eq");
+                part(&mut k, &v.text);
+            }
+            Test::In(vs) => {
+                k.push_str("in");
+                k.push_str(itoa::Buffer::new().format(vs.len()));
+                for v in vs {
+                    part(&mut k, &v.text);
+                }
+            }
+            Test::StartsWith(v) => {
+                k.push_str("sw");
+                part(&mut k, v);
+            }
+            Test::EndsWith(v) => {
+                k.push_str("ew");
+                part(&mut k, v);
+            }
+            Test::Contains(v) => {
+                k.push_str("ct");
+                part(&mut k, v);
+            }
+            Test::Num(c, n) => {
+                k.push_str(cmp_tag(*c));
+                k.push('n');
+                k.push_str(itoa::Buffer::new().format(n.to_bits()));
+            }
+            Test::Semver(c, v) => {
+                k.push_str(cmp_tag(*c));
+                k.push('v');
+                part(&mut k, &v.to_string());
+            }
+            Test::Regex(r) => {
+                k.push_str("re");
+                part(&mut k, r.as_str());
+            }
+            Test::Exists => k.push_str("ex"),
+        }
+        self.sharing = k.into();
         self
     }
 
@@ -484,6 +546,52 @@ mod tests {
             value,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn sharing_keys_are_equal_exactly_for_conditions_that_test_the_same() {
+        let key = |c: Cond| c.sharing_key().to_owned();
+        let same = [
+            (
+                rule("plan", Op::Equals, Some(json!("pro"))),
+                rule("plan", Op::Equals, Some(json!("pro"))),
+            ),
+            (
+                rule("n", Op::Gt, Some(json!(1))),
+                rule("n", Op::Gt, Some(json!(1.0))),
+            ),
+            (
+                rule("v", Op::SemverGt, Some(json!("1.2.3"))),
+                rule("v", Op::SemverGt, Some(json!("1.2.3"))),
+            ),
+        ];
+        for (a, b) in same {
+            assert_eq!(key(a), key(b));
+        }
+        let all = [
+            rule("plan", Op::Equals, Some(json!("pro"))),
+            rule("plan", Op::NotEquals, Some(json!("pro"))),
+            rule("plan", Op::Equals, Some(json!("pr"))),
+            rule("plan2", Op::Equals, Some(json!("pro"))),
+            rule("plan", Op::In, Some(json!(["a", "b"]))),
+            rule("plan", Op::In, Some(json!(["a:1", "b"]))),
+            rule("plan", Op::In, Some(json!(["a"]))),
+            rule("plan", Op::StartsWith, Some(json!("pro"))),
+            rule("plan", Op::EndsWith, Some(json!("pro"))),
+            rule("plan", Op::Contains, Some(json!("pro"))),
+            rule("n", Op::Gt, Some(json!(1))),
+            rule("n", Op::Gte, Some(json!(1))),
+            rule("n", Op::Gt, Some(json!(2))),
+            rule("v", Op::SemverGt, Some(json!("1.2.3"))),
+            rule("v", Op::SemverGt, Some(json!("1.2.3-rc.1"))),
+            rule("v", Op::SemverLt, Some(json!("1.2.3"))),
+            rule("plan", Op::Matches, Some(json!("^p"))),
+            rule("plan", Op::Matches, Some(json!("^q"))),
+            rule("plan", Op::Exists, None),
+            rule("plan", Op::NotExists, None),
+        ];
+        let keys: std::collections::BTreeSet<String> = all.into_iter().map(key).collect();
+        assert_eq!(keys.len(), 20, "{keys:#?}");
     }
 
     #[test]
