@@ -117,6 +117,11 @@ pub(super) struct Input<'a> {
     pub(super) unchanged: bool,
 }
 
+/// Experiments from which a compile uses a second thread: below, starting it
+/// costs about as much as it saves (a thousand experiments compile in a few
+/// milliseconds).
+pub const PARALLEL_EXPERIMENTS: usize = 2_000;
+
 /// A problem that involves another file as well.
 fn is_cross_file(e: &ConfigError) -> bool {
     ["also defined in", "declared twice", "overlaps experiment"]
@@ -247,18 +252,8 @@ impl Compiler<'_> {
             }
         };
 
-        let mut experiments = Vec::with_capacity(owners.len());
-        for o in owners.values() {
-            let before = self
-                .previous
-                .and_then(|p| super::reuse::compiled_before(p, o, &decls));
-            if let Some(e) = before {
-                self.reused += 1;
-                experiments.push(e);
-            } else if let Some(e) = self.experiment(o.file, o.cfg, &decls) {
-                experiments.push(e);
-            }
-        }
+        let owners: Vec<&Owned<'_>> = owners.values().collect();
+        let mut experiments = self.experiments(&owners, &decls);
         self.check_layer_overlaps(&experiments);
         if !self.errors.is_empty() {
             return Err(ConfigErrors(self.errors));
@@ -294,6 +289,58 @@ impl Compiler<'_> {
             sources: Box::default(),
             reused_files: 0,
         })
+    }
+
+    /// Compiles (or copies, see [`super::reuse`]) each experiment of `owners`,
+    /// in order. Many experiments compile on two threads, each a contiguous half
+    /// with its own error list, the second half's appended after the first's:
+    /// the experiments and errors are those of one thread, in the same order.
+    fn experiments(&mut self, owners: &[&Owned<'_>], decls: &Decls<'_>) -> Vec<Experiment> {
+        if owners.len() < PARALLEL_EXPERIMENTS {
+            return self.experiments_here(owners, decls);
+        }
+        let (first, second) = owners.split_at(owners.len() / 2);
+        let mut other = Compiler {
+            errors: Vec::new(),
+            previous: self.previous,
+            reused: 0,
+        };
+        std::thread::scope(|s| {
+            // As for parsing (`config::parse_parallel`): a thread that cannot
+            // start, or a panic (a bug), falls back to this thread.
+            let handle = std::thread::Builder::new()
+                .name("cohortd-compile".into())
+                .spawn_scoped(s, move || {
+                    let rest = other.experiments_here(second, decls);
+                    (other, rest)
+                });
+            let mut out = self.experiments_here(first, decls);
+            match handle.map(|h| h.join()) {
+                Ok(Ok((other, rest))) => {
+                    self.errors.extend(other.errors);
+                    self.reused += other.reused;
+                    out.extend(rest);
+                }
+                Ok(Err(_)) | Err(_) => out.extend(self.experiments_here(second, decls)),
+            }
+            out
+        })
+    }
+
+    fn experiments_here(&mut self, owners: &[&Owned<'_>], decls: &Decls<'_>) -> Vec<Experiment> {
+        let mut experiments = Vec::with_capacity(owners.len());
+        for o in owners {
+            let before = self
+                .previous
+                .and_then(|p| super::reuse::compiled_before(p, o, decls));
+            if let Some(e) = before {
+                self.reused += 1;
+                experiments.push(e);
+            } else if let Some(e) = self.experiment(o.file, o.cfg, decls) {
+                experiments.push(e);
+            }
+        }
+        experiments
     }
 
     fn experiment(
@@ -717,5 +764,53 @@ fn doc_error(file: &Path, field: String, msg: impl Into<String>) -> ConfigError 
         field: Some(field),
         message: msg.into(),
         flagd: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_threads_compile_what_one_thread_does() {
+        let configs: Vec<ExperimentConfig> = (0..PARALLEL_EXPERIMENTS + 501)
+            .map(|i| {
+                // Some with errors, in both halves, some with targeting.
+                let variants = if i % 700 == 3 { "[]" } else { r#"["a","b"]"# };
+                serde_json::from_str(&format!(
+                    r#"{{"key":"e{i:05}","status":"running","variants":{variants},
+                        "targeting":{{"include":["plan:p{}"]}}}}"#,
+                    i % 7
+                ))
+                .unwrap()
+            })
+            .collect();
+        let path: Arc<Path> = Arc::from(Path::new("a.json"));
+        let owners: Vec<Owned<'_>> = configs
+            .iter()
+            .map(|cfg| Owned {
+                file: &path,
+                cfg,
+                unchanged: false,
+            })
+            .collect();
+        let owners: Vec<&Owned<'_>> = owners.iter().collect();
+        let decls = Decls {
+            segments: BTreeMap::new(),
+            layers: BTreeMap::new(),
+            holdouts: BTreeMap::new(),
+        };
+        let compiler = || Compiler {
+            errors: Vec::new(),
+            previous: None,
+            reused: 0,
+        };
+        let (mut two, mut one) = (compiler(), compiler());
+        let by_two = two.experiments(&owners, &decls);
+        let by_one = one.experiments_here(&owners, &decls);
+        assert_eq!(by_two.len(), by_one.len());
+        assert_eq!(format!("{by_two:?}"), format!("{by_one:?}"));
+        assert_eq!(two.errors, one.errors);
+        assert_eq!(two.errors.len(), 4, "e00003, e00703, e01403, e02103");
     }
 }
