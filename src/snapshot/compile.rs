@@ -41,25 +41,28 @@ impl Snapshot {
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, ConfigErrors> {
         let mut errors = Vec::new();
-        let cache = previous.map_or(&[][..], |p| &p.sources[..]);
-        let read = super::sources::parse(raw, cache);
+        let read = super::sources::parse(raw, previous);
         let mut inputs = Vec::with_capacity(read.len());
         for f in &read {
             // A file with problems is still checked as far as it could be read,
             // so one run lists everything to fix.
             errors.extend(f.problems.iter().cloned());
-            if let Some(doc) = &f.doc {
+            if let Some((doc, experiments)) = f.parts(previous) {
                 inputs.push(Input {
                     path: f.path.clone(),
                     doc,
-                    unchanged: f.unchanged,
+                    experiments,
+                    unchanged: f.unchanged(),
                 });
             }
         }
-        match Snapshot::compile_inputs(&inputs, previous) {
+        let compiled = Snapshot::compile_inputs(&inputs, previous);
+        drop(inputs);
+        match compiled {
             Ok(mut snap) if errors.is_empty() => {
-                snap.sources = read.iter().filter_map(|f| f.cached()).collect();
-                snap.reused_files = read.iter().filter(|f| f.unchanged).count();
+                snap.reused_files = read.iter().filter(|f| f.unchanged()).count();
+                let sources = read.into_iter().filter_map(|f| f.into_cached(&snap));
+                snap.sources = sources.collect();
                 Ok(snap)
             }
             Ok(_) => Err(ConfigErrors(errors)),
@@ -90,6 +93,7 @@ impl Snapshot {
             .map(|f| Input {
                 path: Arc::from(f.path.as_path()),
                 doc: &f.doc,
+                experiments: f.doc.experiments.iter().collect(),
                 unchanged: false,
             })
             .collect();
@@ -112,7 +116,10 @@ impl Snapshot {
 /// One parsed file to compile.
 pub(super) struct Input<'a> {
     pub(super) path: Arc<Path>,
+    /// Its declarations (its `experiments` are not read: see `experiments`).
     pub(super) doc: &'a ConfigDocument,
+    /// Its experiments, in file order.
+    pub(super) experiments: Vec<&'a ExperimentConfig>,
     /// Its bytes equal those the previous snapshot parsed (see [`super::sources`]).
     pub(super) unchanged: bool,
 }
@@ -217,7 +224,7 @@ impl Compiler<'_> {
                     ));
                 }
             }
-            for e in &f.doc.experiments {
+            for &e in &f.experiments {
                 if let Some(prev) = owners.get(e.experiment_id.as_str()) {
                     let prev = prev.file.display().to_string();
                     self.err(
