@@ -124,11 +124,6 @@ pub(super) struct Input<'a> {
     pub(super) unchanged: bool,
 }
 
-/// Experiments from which a compile uses a second thread: below, starting it
-/// costs about as much as it saves (a thousand experiments compile in a few
-/// milliseconds).
-pub const PARALLEL_EXPERIMENTS: usize = 2_000;
-
 /// A problem that involves another file as well.
 fn is_cross_file(e: &ConfigError) -> bool {
     ["also defined in", "declared twice", "overlaps experiment"]
@@ -299,42 +294,10 @@ impl Compiler<'_> {
     }
 
     /// Compiles (or copies, see [`super::reuse`]) each experiment of `owners`,
-    /// in order. Many experiments compile on two threads, each a contiguous half
-    /// with its own error list, the second half's appended after the first's:
-    /// the experiments and errors are those of one thread, in the same order.
+    /// in order. On the reload thread alone: a second thread did not make a
+    /// reload of 10,000 experiments faster on a busy 2-core box and cost more
+    /// CPU in all (docs/benchmarks.md).
     fn experiments(&mut self, owners: &[&Owned<'_>], decls: &Decls<'_>) -> Vec<Experiment> {
-        if owners.len() < PARALLEL_EXPERIMENTS {
-            return self.experiments_here(owners, decls);
-        }
-        let (first, second) = owners.split_at(owners.len() / 2);
-        let mut other = Compiler {
-            errors: Vec::new(),
-            previous: self.previous,
-            reused: 0,
-        };
-        std::thread::scope(|s| {
-            // As for parsing (`config::parse_parallel`): a thread that cannot
-            // start, or a panic (a bug), falls back to this thread.
-            let handle = std::thread::Builder::new()
-                .name("cohortd-compile".into())
-                .spawn_scoped(s, move || {
-                    let rest = other.experiments_here(second, decls);
-                    (other, rest)
-                });
-            let mut out = self.experiments_here(first, decls);
-            match handle.map(|h| h.join()) {
-                Ok(Ok((other, rest))) => {
-                    self.errors.extend(other.errors);
-                    self.reused += other.reused;
-                    out.extend(rest);
-                }
-                Ok(Err(_)) | Err(_) => out.extend(self.experiments_here(second, decls)),
-            }
-            out
-        })
-    }
-
-    fn experiments_here(&mut self, owners: &[&Owned<'_>], decls: &Decls<'_>) -> Vec<Experiment> {
         let mut experiments = Vec::with_capacity(owners.len());
         for o in owners {
             let before = self
@@ -771,53 +734,5 @@ fn doc_error(file: &Path, field: String, msg: impl Into<String>) -> ConfigError 
         field: Some(field),
         message: msg.into(),
         flagd: false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn two_threads_compile_what_one_thread_does() {
-        let configs: Vec<ExperimentConfig> = (0..PARALLEL_EXPERIMENTS + 501)
-            .map(|i| {
-                // Some with errors, in both halves, some with targeting.
-                let variants = if i % 700 == 3 { "[]" } else { r#"["a","b"]"# };
-                serde_json::from_str(&format!(
-                    r#"{{"key":"e{i:05}","status":"running","variants":{variants},
-                        "targeting":{{"include":["plan:p{}"]}}}}"#,
-                    i % 7
-                ))
-                .unwrap()
-            })
-            .collect();
-        let path: Arc<Path> = Arc::from(Path::new("a.json"));
-        let owners: Vec<Owned<'_>> = configs
-            .iter()
-            .map(|cfg| Owned {
-                file: &path,
-                cfg,
-                unchanged: false,
-            })
-            .collect();
-        let owners: Vec<&Owned<'_>> = owners.iter().collect();
-        let decls = Decls {
-            segments: BTreeMap::new(),
-            layers: BTreeMap::new(),
-            holdouts: BTreeMap::new(),
-        };
-        let compiler = || Compiler {
-            errors: Vec::new(),
-            previous: None,
-            reused: 0,
-        };
-        let (mut two, mut one) = (compiler(), compiler());
-        let by_two = two.experiments(&owners, &decls);
-        let by_one = one.experiments_here(&owners, &decls);
-        assert_eq!(by_two.len(), by_one.len());
-        assert_eq!(format!("{by_two:?}"), format!("{by_one:?}"));
-        assert_eq!(two.errors, one.errors);
-        assert_eq!(two.errors.len(), 4, "e00003, e00703, e01403, e02103");
     }
 }
