@@ -252,30 +252,27 @@ async fn flagd_rpc_serves_flagd_reasons_codes_and_metadata() {
     }
     assert!(!all.flags.contains_key("broken"));
 
-    // Assign says a flagd flag is not an experiment.
+    // Assign says a flagd flag is not an experiment, and Explain gives the same
+    // answer (not NOT_FOUND: the key exists).
     let mut a =
         cohortd::transport::pb::assignment_client::AssignmentClient::connect(grpc_url(&srv))
             .await
             .unwrap();
-    let e = a
-        .assign(cohortd::transport::pb::AssignRequest {
-            experiment: "banner".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::FailedPrecondition);
-    assert!(e.message().contains("not a cohortd experiment"));
-    // Explain gives the same answer (not NOT_FOUND: the key exists).
-    let e = a
-        .explain(cohortd::transport::pb::AssignRequest {
-            experiment: "banner".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::FailedPrecondition);
-    assert!(e.message().contains("not a cohortd experiment"));
+    let req = || cohortd::transport::pb::AssignRequest {
+        experiment: "banner".into(),
+        ..Default::default()
+    };
+    let errors = [
+        ("Assign", a.assign(req()).await.unwrap_err()),
+        ("Explain", a.explain(req()).await.unwrap_err()),
+    ];
+    for (rpc, e) in errors {
+        assert_eq!(e.code(), Code::FailedPrecondition, "{rpc}: {e:?}");
+        assert!(
+            e.message().contains("not a cohortd experiment"),
+            "{rpc}: {e:?}"
+        );
+    }
     srv.shutdown().await;
 }
 
