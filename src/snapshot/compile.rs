@@ -8,11 +8,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{
-    ConfigDocument, ConfigError, ConfigErrors, ExperimentConfig, HoldoutConfig, LayerConfig,
-    SourceFile, Status, Targeting,
+    ConfigDocument, ConfigError, ConfigErrors, ExperimentConfig, SourceFile, Status,
 };
 use crate::engine::bucket::{self, purpose, DrawKey};
 
+use super::decls::{Decls, Owned};
 use super::schedule;
 use super::targeting::{CompiledTargeting, COND_MEMO};
 use super::{Experiment, SlotRange, Snapshot, Variant, DEFAULT_HASH_KEY};
@@ -141,22 +141,6 @@ struct Compiler<'p> {
     previous: Option<&'p Snapshot>,
     /// How many were.
     reused: usize,
-}
-
-/// The shared declarations of a whole config, by key: what an experiment may
-/// use besides its own config (its segments, its layer, its holdout).
-pub(super) struct Decls<'a> {
-    pub(super) segments: BTreeMap<String, Targeting>,
-    pub(super) layers: BTreeMap<String, (&'a Path, &'a LayerConfig)>,
-    pub(super) holdouts: BTreeMap<String, (&'a Path, &'a HoldoutConfig)>,
-}
-
-/// An experiment's config and the file that defines it.
-pub(super) struct Owned<'a> {
-    pub(super) file: &'a Arc<Path>,
-    pub(super) cfg: &'a ExperimentConfig,
-    /// The file's bytes are those the previous snapshot parsed.
-    pub(super) unchanged: bool,
 }
 
 impl Compiler<'_> {

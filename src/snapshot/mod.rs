@@ -11,6 +11,7 @@
 //! * [`compile`]: config documents to a snapshot, with every error reported.
 
 pub mod compile;
+mod decls;
 pub mod experiment;
 pub mod flagd;
 pub mod listing;

@@ -15,7 +15,7 @@
 //! guard run over the whole new config as before, so a reload's outcome, errors and version are those of a full compile
 //! (`tests/reload_reuse.rs` compares them).
 
-use super::compile::{Decls, Owned};
+use super::decls::{Decls, Owned};
 use super::{Experiment, Snapshot};
 
 /// The served experiment `o` would compile to, if nothing it depends on changed:

@@ -314,6 +314,42 @@ fn concat(parts: &[&str]) -> Box<str> {
     s.into_boxed_str()
 }
 
+/// The `attribute:value` conditions of `include` (or, `negate`d, `exclude`):
+/// `at` is the field path and origin prefix of the targeting they belong to.
+fn eq_conds(
+    list: &[String],
+    negate: bool,
+    (field, origin_prefix): (&str, &str),
+    conds: &mut Vec<Cond>,
+    errors: &mut Vec<RuleError>,
+) {
+    let (kind, op) = if negate {
+        ("exclude", " != ")
+    } else {
+        ("include", " == ")
+    };
+    for (i, s) in list.iter().enumerate() {
+        match split_attr_value(s) {
+            Some((a, v)) => conds.push(
+                Cond {
+                    origin: concat(&[origin_prefix, kind, "[", itoa::Buffer::new().format(i), "]"]),
+                    text: concat(&[a, op, v]),
+                    attribute: a.into(),
+                    test: Test::Eq(Scalar::new(v)),
+                    negate,
+                    memo: usize::MAX,
+                    sharing: Box::default(),
+                }
+                .with_sharing_key(),
+            ),
+            None => errors.push((
+                format!("{field}.{kind}[{i}]"),
+                format!("expected `attribute:value`, got {s:?}"),
+            )),
+        }
+    }
+}
+
 fn compile_into(
     t: &Targeting,
     field: &str,
@@ -321,31 +357,7 @@ fn compile_into(
     conds: &mut Vec<Cond>,
     errors: &mut Vec<RuleError>,
 ) {
-    for (i, s) in t.include.iter().enumerate() {
-        match split_attr_value(s) {
-            Some((a, v)) => conds.push(
-                Cond {
-                    origin: concat(&[
-                        origin_prefix,
-                        "include[",
-                        itoa::Buffer::new().format(i),
-                        "]",
-                    ]),
-                    text: concat(&[a, " == ", v]),
-                    attribute: a.into(),
-                    test: Test::Eq(Scalar::new(v)),
-                    negate: false,
-                    memo: usize::MAX,
-                    sharing: Box::default(),
-                }
-                .with_sharing_key(),
-            ),
-            None => errors.push((
-                format!("{field}.include[{i}]"),
-                format!("expected `attribute:value`, got {s:?}"),
-            )),
-        }
-    }
+    eq_conds(&t.include, false, (field, origin_prefix), conds, errors);
     for (i, r) in t.rules.iter().enumerate() {
         match compile_rule(r) {
             Ok(mut c) => {
@@ -355,31 +367,7 @@ fn compile_into(
             Err(m) => errors.push((format!("{field}.rules[{i}]"), m)),
         }
     }
-    for (i, s) in t.exclude.iter().enumerate() {
-        match split_attr_value(s) {
-            Some((a, v)) => conds.push(
-                Cond {
-                    origin: concat(&[
-                        origin_prefix,
-                        "exclude[",
-                        itoa::Buffer::new().format(i),
-                        "]",
-                    ]),
-                    text: concat(&[a, " != ", v]),
-                    attribute: a.into(),
-                    test: Test::Eq(Scalar::new(v)),
-                    negate: true,
-                    memo: usize::MAX,
-                    sharing: Box::default(),
-                }
-                .with_sharing_key(),
-            ),
-            None => errors.push((
-                format!("{field}.exclude[{i}]"),
-                format!("expected `attribute:value`, got {s:?}"),
-            )),
-        }
-    }
+    eq_conds(&t.exclude, true, (field, origin_prefix), conds, errors);
 }
 
 fn compile_rule(r: &Rule) -> Result<Cond, String> {
