@@ -16,25 +16,39 @@
 //! changed (not Linux, or a seccomp policy that refuses it) the reload runs at
 //! normal priority, as before.
 
+use std::sync::{Arc, Mutex};
+
 /// The nice value of reload threads (0 is normal, 19 the lowest priority).
 pub const RELOAD_NICE: i32 = 10;
 
 /// Runs `f` on a new low-priority thread named `name` and returns its result;
-/// `None` if the thread could not be started or `f` panicked.
+/// `None` if `f` panicked. When no thread can be started (resource limits),
+/// `f` runs on tokio's blocking pool at normal priority, as reloads did before.
 pub async fn run<T, F>(name: &str, f: F) -> Option<T>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
+    // Shared so that a failed spawn, which drops its closure, leaves `f` here.
+    let job = Arc::new(Mutex::new(Some(f)));
+    let take = |j: &Mutex<Option<F>>| j.lock().unwrap_or_else(|p| p.into_inner()).take();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
+    let theirs = Arc::clone(&job);
+    let spawned = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
             lower_priority();
-            let _ = tx.send(f());
-        })
-        .ok()?;
-    rx.await.ok()
+            if let Some(f) = take(&theirs) {
+                let _ = tx.send(f());
+            }
+        });
+    match spawned {
+        Ok(_) => rx.await.ok(),
+        Err(_) => {
+            let f = take(&job)?;
+            tokio::task::spawn_blocking(f).await.ok()
+        }
+    }
 }
 
 /// Lowers the calling thread's priority to [`RELOAD_NICE`] (best effort).
