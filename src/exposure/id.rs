@@ -22,8 +22,6 @@
 //! or omitted; it is a one-way hash, but like any unsalted hash of a small id space
 //! it is a pseudonym, not anonymisation.
 
-use std::fmt::Write as _;
-
 /// Seeds of the first half (arbitrary constants, fixed forever: changing them
 /// changes every id).
 const K1: (u64, u64, u64, u64) = (
@@ -62,7 +60,14 @@ pub struct ExposureId(pub u64, pub u64);
 impl ExposureId {
     /// Derives the id from its fields (see the module docs for the exact recipe).
     pub fn derive(f: &IdFields<'_>) -> ExposureId {
-        let mut buf = Vec::with_capacity(
+        ExposureId::derive_in(f, &mut Vec::new())
+    }
+
+    /// As [`ExposureId::derive`], building the hash input in `buf` (cleared
+    /// first), so a caller deriving many ids reuses one allocation.
+    pub fn derive_in(f: &IdFields<'_>, buf: &mut Vec<u8>) -> ExposureId {
+        buf.clear();
+        buf.reserve(
             40 + f.unit.len() + f.experiment.len() + f.variant.len() + f.config_version.len(),
         );
         for field in [f.unit, f.experiment, f.variant, f.config_version] {
@@ -71,16 +76,28 @@ impl ExposureId {
         }
         buf.extend_from_slice(&f.window.to_le_bytes());
         ExposureId(
-            seahash::hash_seeded(&buf, K1.0, K1.1, K1.2, K1.3),
-            seahash::hash_seeded(&buf, K2.0, K2.1, K2.2, K2.3),
+            seahash::hash_seeded(buf, K1.0, K1.1, K1.2, K1.3),
+            seahash::hash_seeded(buf, K2.0, K2.1, K2.2, K2.3),
         )
     }
 
     /// The 32-hex-digit form exported as `cohortd.exposure.id`.
     pub fn to_hex(self) -> String {
         let mut s = String::with_capacity(32);
-        let _ = write!(s, "{:016x}{:016x}", self.0, self.1);
+        self.write_hex(&mut s);
         s
+    }
+
+    /// The hex form written over `out` (cleared first; no allocation once it
+    /// has room for 32 bytes).
+    pub fn write_hex(self, out: &mut String) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        out.clear();
+        for word in [self.0, self.1] {
+            for shift in (0..16).rev() {
+                out.push(char::from(DIGITS[((word >> (shift * 4)) & 0xf) as usize]));
+            }
+        }
     }
 }
 

@@ -5,8 +5,10 @@
 //! The real sink is [`pipeline::ExposurePipeline`]: [`dedup`] (once per unit,
 //! variant and config version per window), [`counts`] and the live [`srm`] check
 //! (also within each [`stratum`], which exposures carry for offline analysis),
-//! then a bounded queue to a background task that exports through [`otel`]
-//! (OTLP/gRPC spans and log records with a deterministic [`id`]). Requests get a
+//! then a bounded queue to a background task ([`export_task`]) that exports
+//! OTLP/gRPC log records built directly ([`otlp_logs`], configured by
+//! [`otlp_env`]) and, when on, spans through the SDK ([`otel`]), each with a
+//! deterministic [`id`]. Requests get a
 //! server span continuing the caller's W3C trace context from
 //! [`trace_context`], so exposures join the caller's trace. Outcome events
 //! ([`outcome`], from `Track`) share the sink, queue and exporter.
@@ -18,12 +20,16 @@ use crate::snapshot::flagd::FlagdFlag;
 
 pub mod counts;
 pub mod dedup;
+mod export_task;
 pub mod id;
 pub mod metrics;
 pub mod otel;
+pub mod otlp_env;
+pub mod otlp_logs;
 pub mod outcome;
 pub mod pipeline;
 pub mod privacy;
+mod queue;
 pub mod srm;
 pub mod stratum;
 pub mod trace_context;

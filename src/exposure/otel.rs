@@ -13,36 +13,41 @@
 //! of the same name, and the log record points at that span. They are opt-in
 //! because they are most of export's cost: measured with `bench_exposure`
 //! (docs/benchmarks.md) when every call is a new exposure, export with spans
-//! doubled the server's CPU per call; log records alone add about 30%.
+//! doubled the server's CPU per call; log records alone, built without the
+//! SDK logger, add about 10-15%.
 //!
 //! Export is off unless an endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`,
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`),
-//! and `OTEL_SDK_DISABLED=true` turns it off. The OpenTelemetry SDK itself reads
-//! the rest: `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` (resource),
-//! `OTEL_TRACES_SAMPLER`/`_ARG` (sampler, default `parentbased_always_on`),
-//! `OTEL_EXPORTER_OTLP_*_TIMEOUT`/`_HEADERS`/`_COMPRESSION` (exporter) and
-//! `OTEL_BSP_*`/`OTEL_BLRP_*` (batch processors). `service.name` defaults to
-//! `cohortd` instead of the SDK's `unknown_service`, and the batch queues
-//! default larger than the SDK's (16384 items, batches of 2048, 1 s delay).
+//! and `OTEL_SDK_DISABLED=true` turns it off. Log records do not go through
+//! the SDK's logger: cohortd builds the OTLP request itself
+//! ([`super::otlp_logs`], most of export's CPU was the SDK's per-record data
+//! model) and reads the logs exporter's `OTEL_*` settings as the SDK did
+//! ([`super::otlp_env`]). The resource still comes from the SDK's detectors
+//! (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`), with `service.name`
+//! defaulting to `cohortd` instead of `unknown_service`. Spans keep the SDK:
+//! `OTEL_TRACES_SAMPLER`/`_ARG` (default `parentbased_always_on`),
+//! `OTEL_EXPORTER_OTLP_*_TIMEOUT`/`_HEADERS`/`_COMPRESSION` and `OTEL_BSP_*`,
+//! with a larger default span queue (16384 items, batches of 2048, 1 s delay).
 //!
-//! The SDK batch processors run on their own threads with bounded queues, so
-//! building a span or log record here never waits on the network; what they
-//! fail to export is counted by the wrappers below.
+//! The span batch processor runs on its own thread with a bounded queue, and
+//! log batches are sent by their own task, so building a span or log record
+//! here never waits on the network; what fails to export is counted.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::trace::{
     Span as _, SpanContext, SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _,
 };
-use opentelemetry::{KeyValue, Value};
+use opentelemetry::KeyValue;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
+
+use super::otlp_env::{ConfigError, LogsConfig};
+use super::otlp_logs::{LogBatch, LogsSender};
 
 /// The instrumentation scope name and the default `service.name`.
 pub const SCOPE: &str = "cohortd";
@@ -85,25 +90,17 @@ pub enum OtelError {
     /// The OTLP exporter rejected its configuration (endpoint, headers, ...).
     #[error("OTLP exporter configuration: {0}")]
     Build(#[from] opentelemetry_otlp::ExporterBuildError),
+    /// The logs exporter's settings are unusable.
+    #[error("OTLP logs exporter configuration: {0}")]
+    Logs(#[from] ConfigError),
 }
 
-/// Counts of items the SDK exporters delivered, and failed to deliver
-/// (collector down, slow or refusing), by signal.
-#[derive(Debug, Default)]
-pub struct ExportFailures {
-    /// Spans in failed export calls.
-    pub spans: AtomicU64,
-    /// Log records in failed export calls.
-    pub logs: AtomicU64,
-    /// Spans the collector accepted.
-    pub spans_ok: AtomicU64,
-    /// Log records the collector accepted.
-    pub logs_ok: AtomicU64,
-}
+pub use super::queue::ExportFailures;
 
-/// Batch sizes for exposure volumes: the SDK defaults (a 2048-item queue) drop
-/// under a few thousand exposures per second. Each applies only when its
-/// `OTEL_BSP_*` / `OTEL_BLRP_*` variable is unset, so the environment still wins.
+/// Span batch sizes for exposure volumes: the SDK defaults (a 2048-item queue)
+/// drop under a few thousand exposures per second. Each applies only when its
+/// `OTEL_BSP_*` variable is unset, so the environment still wins (the log
+/// side's equivalents are in [`super::otlp_env`]).
 const QUEUE: usize = 16_384;
 const BATCH: usize = 2_048;
 
@@ -121,17 +118,6 @@ fn span_batch_config() -> opentelemetry_sdk::trace::BatchConfig {
     }
     if unset("OTEL_BSP_SCHEDULE_DELAY") {
         b = b.with_scheduled_delay(Duration::from_secs(1));
-    }
-    b.build()
-}
-
-fn log_batch_config() -> opentelemetry_sdk::logs::BatchConfig {
-    let mut b = opentelemetry_sdk::logs::BatchConfigBuilder::default();
-    if unset("OTEL_BLRP_MAX_QUEUE_SIZE") {
-        b = b.with_max_queue_size(QUEUE);
-    }
-    if unset("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE") {
-        b = b.with_max_export_batch_size(BATCH);
     }
     b.build()
 }
@@ -162,33 +148,17 @@ fn resource() -> Resource {
     }
 }
 
-/// An exposure ready to export: final attributes (unit id already hashed or
-/// omitted; string values reference-counted, so the span event and the log
-/// record share them), its time and the span context of the request that
-/// caused it.
-#[derive(Debug, Clone)]
-pub struct ExposureEvent {
-    /// Attributes in a stable order.
-    pub attributes: Vec<KeyValue>,
-    /// When the exposure was recorded.
-    pub time: SystemTime,
-    /// The request's span, to parent the exposure span on.
-    pub parent: Option<SpanContext>,
-}
-
-/// A string attribute whose clones share one allocation.
-pub fn shared(key: &'static str, value: &str) -> KeyValue {
-    KeyValue::new(key, Value::String(Arc::<str>::from(value).into()))
-}
-
-/// The span and log pipelines of the OpenTelemetry SDK, exporting over OTLP/gRPC.
+/// OTLP/gRPC export: the logs exporter's settings, resource and channel, and
+/// the SDK's span pipeline when spans are on.
 #[derive(Debug)]
 pub struct OtelExport {
     /// `None` unless spans are on ([`Signals::Spans`]).
     tracer_provider: Option<SdkTracerProvider>,
-    logger_provider: SdkLoggerProvider,
     tracer: Option<SdkTracer>,
-    logger: SdkLogger,
+    logs: LogsConfig,
+    resource: Resource,
+    /// Connects on first use; cloned by each sender.
+    channel: tonic::transport::Channel,
     failures: Arc<ExportFailures>,
 }
 
@@ -224,13 +194,15 @@ impl OtelExport {
         signals: Signals,
     ) -> Result<OtelExport, OtelError> {
         let failures = Arc::new(ExportFailures::default());
-        let mut logs = opentelemetry_otlp::LogExporter::builder().with_tonic();
-        if let Some(e) = &endpoint {
-            logs = logs.with_endpoint(e.clone());
-        }
-        if let Some(t) = timeout {
-            logs = logs.with_timeout(t);
-        }
+        let logs = LogsConfig::from_env(endpoint.as_deref(), timeout)?;
+        let channel = tonic::transport::Endpoint::from_shared(logs.endpoint.clone())
+            .and_then(|e| e.user_agent(concat!("cohortd/", env!("CARGO_PKG_VERSION"))))
+            .map_err(|e| ConfigError {
+                var: "endpoint",
+                reason: format!("invalid endpoint `{}`: {e}", logs.endpoint),
+            })?
+            .timeout(logs.timeout)
+            .connect_lazy();
         let resource = resource();
         let tracer_provider = match signals {
             Signals::Logs => None,
@@ -241,23 +213,13 @@ impl OtelExport {
                 &resource,
             )?),
         };
-        let log_processor = opentelemetry_sdk::logs::BatchLogProcessor::builder(CountedLogs {
-            inner: logs.build()?,
-            failures: failures.clone(),
-        })
-        .with_batch_config(log_batch_config())
-        .build();
-        let logger_provider = SdkLoggerProvider::builder()
-            .with_log_processor(log_processor)
-            .with_resource(resource)
-            .build();
         let tracer = tracer_provider.as_ref().map(|p| p.tracer(SCOPE));
-        let logger = logger_provider.logger(SCOPE);
         Ok(OtelExport {
             tracer_provider,
-            logger_provider,
             tracer,
-            logger,
+            logs,
+            resource,
+            channel,
             failures,
         })
     }
@@ -282,71 +244,36 @@ impl OtelExport {
         &self.failures
     }
 
-    /// Hands one exposure to the SDK as a log record, and as a span (with an
-    /// event) when spans are on. Never waits on the network: the batch
-    /// processors queue (or drop) it.
-    pub fn emit(&self, ev: ExposureEvent) {
-        let sc = match &self.tracer {
-            Some(tracer) => Some(exposure_span(tracer, &ev)),
-            None => ev.parent.filter(SpanContext::is_valid),
-        };
-        let attrs = ev.attributes;
-        let mut rec = self.logger.create_log_record();
-        rec.set_event_name(EVENT_NAME);
-        rec.set_timestamp(ev.time);
-        rec.set_observed_timestamp(SystemTime::now());
-        rec.set_severity_number(Severity::Info);
-        rec.set_severity_text("INFO");
-        rec.add_attributes(attrs.into_iter().filter_map(|kv| {
-            let v = match kv.value {
-                Value::String(s) => AnyValue::String(s),
-                Value::Bool(b) => AnyValue::Boolean(b),
-                Value::I64(i) => AnyValue::Int(i),
-                Value::F64(f) => AnyValue::Double(f),
-                _ => return None,
-            };
-            Some((kv.key, v))
-        }));
-        if let Some(sc) = sc.filter(SpanContext::is_valid) {
-            rec.set_trace_context(sc.trace_id(), sc.span_id(), Some(sc.trace_flags()));
-        }
-        self.logger.emit(rec);
-    }
-    /// Hands one outcome to the SDK as a log record (event name
-    /// `cohortd.outcome`), in the request's trace when there was one. Never
-    /// waits on the network.
-    pub fn emit_outcome(&self, r: super::outcome::OutcomeRecord) {
-        let mut rec = self.logger.create_log_record();
-        rec.set_event_name(super::outcome::OUTCOME_EVENT);
-        rec.set_timestamp(r.time);
-        rec.set_observed_timestamp(SystemTime::now());
-        rec.set_severity_number(Severity::Info);
-        rec.set_severity_text("INFO");
-        rec.add_attributes(r.attributes);
-        if let Some(sc) = r.parent.filter(SpanContext::is_valid) {
-            rec.set_trace_context(sc.trace_id(), sc.span_id(), Some(sc.trace_flags()));
-        }
-        self.logger.emit(rec);
+    /// The logs exporter's settings (batch size, delay, queue, timeout).
+    pub fn logs_config(&self) -> &LogsConfig {
+        &self.logs
     }
 
-    /// Flushes and shuts both pipelines down, each bounded by `timeout`.
-    /// Blocking: call it from a blocking thread.
+    /// An empty, reusable export request for this resource and scope.
+    pub fn log_batch(&self) -> LogBatch {
+        LogBatch::new(&self.resource, SCOPE)
+    }
+
+    /// A sender of encoded log batches to the collector, counting into
+    /// [`OtelExport::failures`].
+    pub fn logs_sender(&self) -> LogsSender {
+        LogsSender::new(
+            self.channel.clone(),
+            self.logs.headers.clone(),
+            self.logs.timeout,
+            self.failures.clone(),
+        )
+    }
+
+    /// Flushes and shuts the span pipeline down (when spans are on), bounded
+    /// by `timeout`; log batches are flushed by the export task. Blocking:
+    /// call it from a blocking thread.
     pub fn shutdown_blocking(&self, timeout: Duration) {
-        let t = &self.tracer_provider;
-        let l = &self.logger_provider;
-        std::thread::scope(|s| {
-            let spans = s.spawn(|| {
-                t.as_ref()
-                    .map_or(Ok(()), |t| t.shutdown_with_timeout(timeout))
-            });
-            let logs = s.spawn(|| l.shutdown_with_timeout(timeout));
-            if let Ok(Err(e)) = spans.join() {
+        if let Some(t) = &self.tracer_provider {
+            if let Err(e) = t.shutdown_with_timeout(timeout) {
                 tracing::warn!(error = %e, "exposure span export did not flush cleanly");
             }
-            if let Ok(Err(e)) = logs.join() {
-                tracing::warn!(error = %e, "exposure log export did not flush cleanly");
-            }
-        });
+        }
     }
 }
 
@@ -376,17 +303,21 @@ fn tracer_provider(
         .build())
 }
 
-/// The exposure's span (with one span event carrying every attribute), child
-/// of the request's span; its context, for the log record to point at.
-fn exposure_span(tracer: &SdkTracer, ev: &ExposureEvent) -> SpanContext {
-    let parent = match &ev.parent {
+/// The exposure's span (with one span event carrying `attributes`), child of
+/// the request's span `parent`; its context, for the log record to point at.
+pub(super) fn exposure_span(
+    tracer: &SdkTracer,
+    attributes: Vec<KeyValue>,
+    time: SystemTime,
+    parent: Option<&SpanContext>,
+) -> SpanContext {
+    let parent = match parent {
         Some(sc) if sc.is_valid() => {
             opentelemetry::Context::new().with_remote_span_context(sc.clone())
         }
         _ => opentelemetry::Context::new(),
     };
-    let span_attrs: Vec<KeyValue> = ev
-        .attributes
+    let span_attrs: Vec<KeyValue> = attributes
         .iter()
         .filter(|kv| {
             matches!(
@@ -399,12 +330,12 @@ fn exposure_span(tracer: &SdkTracer, ev: &ExposureEvent) -> SpanContext {
     let mut span = tracer
         .span_builder(EVENT_NAME)
         .with_kind(SpanKind::Internal)
-        .with_start_time(ev.time)
+        .with_start_time(time)
         .with_attributes(span_attrs)
         .start_with_context(tracer, &parent);
-    span.add_event_with_timestamp(EVENT_NAME, ev.time, ev.attributes.clone());
+    span.add_event_with_timestamp(EVENT_NAME, time, attributes);
     let sc = span.span_context().clone();
-    span.end_with_timestamp(ev.time);
+    span.end_with_timestamp(time);
     sc
 }
 
@@ -430,31 +361,6 @@ impl<E: SpanExporter> SpanExporter for CountedSpans<E> {
     }
     fn force_flush(&self) -> OTelSdkResult {
         self.inner.force_flush()
-    }
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
-}
-
-/// A log exporter that counts the records of failed export calls.
-#[derive(Debug)]
-struct CountedLogs<E> {
-    inner: E,
-    failures: Arc<ExportFailures>,
-}
-
-impl<E: LogExporter> LogExporter for CountedLogs<E> {
-    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
-        let n = batch.iter().count() as u64;
-        let r = self.inner.export(batch).await;
-        match r {
-            Ok(()) => self.failures.logs_ok.fetch_add(n, Ordering::Relaxed),
-            Err(_) => self.failures.logs.fetch_add(n, Ordering::Relaxed),
-        };
-        r
-    }
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
     }
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);

@@ -4,19 +4,19 @@
 //! `record` does only bounded, non-blocking work on the request path: a dedup
 //! lookup, counter bumps, the SRM tally and a `try_send` into a bounded queue
 //! (when the queue is full the exposure is dropped and counted in
-//! `exposures_dropped_total`). A background task turns queued exposures into
-//! OpenTelemetry log records (and spans, when they are on), whose SDK batch
-//! processors export them
-//! on their own threads. A dead, slow or refusing collector therefore never
+//! `exposures_dropped_total`). A background task ([`super::export_task`])
+//! turns queued exposures into OTLP log records, built straight into a reused
+//! export request and sent over gRPC (and spans, when they are on, through the
+//! SDK tracer). A dead, slow or refusing collector therefore never
 //! changes assignment latency or errors; it only fills queues, which drop.
 //! With export off (no OTLP endpoint) there is no queue and no task; dedup,
 //! counts and the SRM check still run, since they serve `/metrics`.
 //! Outcome events (`Track`) take the same path with their own dedup set and
 //! counters, and become log records only (see [`super::outcome`]).
 //!
-//! Over 500 lines: the sink, the queue item and the export task are one
-//! mechanism; splitting them would spread its invariants (every queued item is
-//! emitted or counted as dropped) over several files.
+//! The queued item and the totals live in [`super::queue`], the draining
+//! side in [`super::export_task`]; every queued item is emitted or counted as
+//! dropped, and `shutdown` checks that.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,10 +28,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::dedup::{self, Dedup, Verdict};
-use super::id::{window_index, ExposureId, IdFields};
-use super::otel::{shared, ExportFailures, ExposureEvent, OtelExport};
-use super::outcome::{self, Outcome, OutcomeVerdict, PendingOutcome};
+use super::export_task::run_export;
+use super::id::window_index;
+use super::otel::{ExportFailures, OtelExport};
+use super::outcome::{Outcome, OutcomeVerdict, PendingOutcome};
 use super::privacy::UnitIdMode;
+pub use super::queue::Stats;
+use super::queue::{Item, Pending};
 use super::srm::{Srm, SrmSettings};
 use super::stratum;
 use super::{counts::Counts, Exposure, ExposureSink, Subject};
@@ -66,34 +69,6 @@ impl Default for PipelineConfig {
             srm_interval: Duration::from_secs(10),
         }
     }
-}
-
-/// Running totals of the pipeline.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Enrolled exposures received.
-    pub received: AtomicU64,
-    /// Exposures skipped as duplicates within the dedup window.
-    pub deduped: AtomicU64,
-    /// Exposures queued for export.
-    pub queued: AtomicU64,
-    /// Exposures dropped because the queue was full or closed (or the shutdown
-    /// grace ran out).
-    pub dropped: AtomicU64,
-    /// Exposures handed to the OpenTelemetry SDK.
-    pub emitted: AtomicU64,
-    /// Outcome events received (validated, attributed to an experiment).
-    pub outcomes_received: AtomicU64,
-    /// Outcome events of units enrolled in no matching experiment (not exported).
-    pub outcomes_unattributed: AtomicU64,
-    /// Outcome events skipped as retries of an event id seen in the window.
-    pub outcomes_deduped: AtomicU64,
-    /// Outcome records queued for export.
-    pub outcomes_queued: AtomicU64,
-    /// Outcome records dropped (queue full or closed, or the grace ran out).
-    pub outcomes_dropped: AtomicU64,
-    /// Outcome records handed to the OpenTelemetry SDK.
-    pub outcomes_emitted: AtomicU64,
 }
 
 /// A copy of [`Stats`] at one instant.
@@ -131,61 +106,6 @@ pub struct StatsSnapshot {
     pub exported_logs: u64,
 }
 
-/// The string fields of a queued exposure, in the order they are packed.
-#[derive(Clone, Copy)]
-enum Field {
-    Experiment,
-    Variant,
-    Unit,
-    ConfigVersion,
-    Layer,
-    UnitAttribute,
-    SaltFingerprint,
-    /// The unit's stratum (`srm.strata`); empty when there is none.
-    Stratum,
-}
-
-/// An exposure waiting in the export queue. Its strings are packed into one
-/// buffer, so queuing costs the request path a single allocation (the stratum,
-/// when the experiment declares one, shares it; none adds nothing).
-struct Pending {
-    text: String,
-    ends: [u32; 8],
-    has_layer: bool,
-    reason: &'static str,
-    window: u64,
-    /// An experiment's status and epoch; `None` for a flagd flag, which has
-    /// neither (nor a salt: its salt field is empty and not exported).
-    experiment: Option<(&'static str, u32)>,
-    source: &'static str,
-    time: SystemTime,
-    parent: Option<SpanContext>,
-}
-
-impl Pending {
-    fn pack(fields: [&str; 8]) -> (String, [u32; 8]) {
-        let mut text = String::with_capacity(fields.iter().map(|f| f.len()).sum());
-        let mut ends = [0u32; 8];
-        for (i, f) in fields.iter().enumerate() {
-            text.push_str(f);
-            ends[i] = u32::try_from(text.len()).unwrap_or(u32::MAX);
-        }
-        (text, ends)
-    }
-
-    fn get(&self, f: Field) -> &str {
-        let i = f as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        self.text.get(start..self.ends[i] as usize).unwrap_or("")
-    }
-}
-
-/// What the export queue carries.
-enum Item {
-    Exposure(Pending),
-    Outcome(PendingOutcome),
-}
-
 /// State shared by the sink and the pipeline handle.
 pub(crate) struct Shared {
     cfg: PipelineConfig,
@@ -194,7 +114,7 @@ pub(crate) struct Shared {
     outcome_dedup: Option<Dedup>,
     pub(crate) counts: Counts,
     pub(crate) srm: Srm,
-    pub(crate) stats: Stats,
+    pub(crate) stats: Arc<Stats>,
     pub(crate) failures: Option<Arc<ExportFailures>>,
     tx: Option<mpsc::Sender<Item>>,
 }
@@ -374,7 +294,7 @@ impl ExposureSink for Recorder {
 pub struct ShutdownReport {
     /// Totals at the end.
     pub stats: StatsSnapshot,
-    /// Whether everything queued was handed to the SDK and flushed in time.
+    /// Whether everything queued was exported (or failed) and flushed in time.
     pub completed: bool,
 }
 
@@ -412,14 +332,20 @@ impl ExposurePipeline {
             window_secs,
             counts: Counts::default(),
             srm: Srm::new(cfg.srm),
-            stats: Stats::default(),
+            stats: Arc::default(),
             failures: otel.as_ref().map(|o| o.failures().clone()),
             tx,
             cfg,
         });
         let (stop_tx, worker) = match (worker, stop) {
             (Some((rx, o)), Some((stop_tx, stop_rx))) => {
-                let handle = tokio::spawn(run_export(rx, o, shared.clone(), stop_rx));
+                let handle = tokio::spawn(run_export(
+                    rx,
+                    o,
+                    shared.stats.clone(),
+                    shared.cfg.unit_id,
+                    stop_rx,
+                ));
                 (Some(stop_tx), Some(handle))
             }
             _ => (None, None),
@@ -508,7 +434,7 @@ impl ExposurePipeline {
         }));
     }
 
-    /// Stops the pipeline: exports what is queued and flushes the SDK, all within
+    /// Stops the pipeline: exports what is queued and flushes the span SDK, all within
     /// `grace`. Exposures recorded afterwards are dropped and counted.
     pub async fn shutdown(mut self, grace: Duration) -> ShutdownReport {
         let deadline = Instant::now() + grace;
@@ -541,118 +467,5 @@ impl Drop for ExposurePipeline {
         for t in &self.tasks {
             t.abort();
         }
-    }
-}
-
-/// Hands one queued item to the SDK and counts it.
-fn emit(otel: &OtelExport, shared: &Shared, item: Item) {
-    let mode = shared.cfg.unit_id;
-    match item {
-        Item::Exposure(p) => {
-            otel.emit(event(&p, mode));
-            shared.stats.emitted.fetch_add(1, Ordering::Relaxed);
-        }
-        Item::Outcome(p) => {
-            otel.emit_outcome(outcome::record(p, mode));
-            shared
-                .stats
-                .outcomes_emitted
-                .fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-/// The export task: queued exposures become spans and log records, queued
-/// outcomes log records.
-async fn run_export(
-    mut rx: mpsc::Receiver<Item>,
-    otel: Arc<OtelExport>,
-    shared: Arc<Shared>,
-    mut stop: oneshot::Receiver<Instant>,
-) {
-    let mut buf = Vec::with_capacity(256);
-    let deadline = loop {
-        tokio::select! {
-            biased;
-            d = &mut stop => break d.ok(),
-            n = rx.recv_many(&mut buf, 256) => {
-                if n == 0 {
-                    break None;
-                }
-                for item in buf.drain(..) {
-                    emit(&otel, &shared, item);
-                }
-            }
-        }
-    };
-    // Shutting down: refuse new exposures, export what is queued while time lasts.
-    rx.close();
-    while let Ok(item) = rx.try_recv() {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            let dropped = match item {
-                Item::Exposure(_) => &shared.stats.dropped,
-                Item::Outcome(_) => &shared.stats.outcomes_dropped,
-            };
-            dropped.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
-        emit(&otel, &shared, item);
-    }
-}
-
-/// The exported attributes of one exposure (see the attribute table in docs/exposures.md).
-fn event(p: &Pending, mode: UnitIdMode) -> ExposureEvent {
-    use opentelemetry::KeyValue;
-    let (experiment, variant, unit) = (
-        p.get(Field::Experiment),
-        p.get(Field::Variant),
-        p.get(Field::Unit),
-    );
-    let version = p.get(Field::ConfigVersion);
-    let id = ExposureId::derive(&IdFields {
-        unit,
-        experiment,
-        variant,
-        config_version: version,
-        window: p.window,
-    });
-    let mut attributes = Vec::with_capacity(16);
-    attributes.push(shared("feature_flag.key", experiment));
-    attributes.push(shared("feature_flag.result.variant", variant));
-    attributes.push(KeyValue::new("feature_flag.result.reason", p.reason));
-    if let Some(unit) = mode.export(unit) {
-        attributes.push(shared("feature_flag.context.id", &unit));
-    }
-    attributes.push(shared("feature_flag.version", version));
-    attributes.push(KeyValue::new("feature_flag.provider.name", "cohortd"));
-    if p.has_layer {
-        attributes.push(shared("feature_flag.set.id", p.get(Field::Layer)));
-    }
-    attributes.push(shared("cohortd.exposure.id", &id.to_hex()));
-    attributes.push(shared(
-        "cohortd.unit_attribute",
-        p.get(Field::UnitAttribute),
-    ));
-    match p.experiment {
-        Some((status, epoch)) => {
-            attributes.push(KeyValue::new("cohortd.sticky", p.reason == "sticky"));
-            attributes.push(shared(
-                "cohortd.salt_fingerprint",
-                p.get(Field::SaltFingerprint),
-            ));
-            attributes.push(KeyValue::new("cohortd.experiment.status", status));
-            attributes.push(KeyValue::new("cohortd.epoch", i64::from(epoch)));
-        }
-        None => attributes.push(KeyValue::new("cohortd.flag_format", "flagd")),
-    }
-    attributes.push(KeyValue::new("cohortd.source", p.source));
-    let s = p.get(Field::Stratum);
-    if let Some(s) = (!s.is_empty()).then(|| stratum::export(s, mode)).flatten() {
-        attributes.push(shared("cohortd.stratum", &s));
-    }
-    ExposureEvent {
-        attributes,
-        time: p.time,
-        parent: p.parent.clone(),
     }
 }

@@ -26,6 +26,8 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 pub struct Received {
     pub traces: Vec<ExportTraceServiceRequest>,
     pub logs: Vec<ExportLogsServiceRequest>,
+    /// The gRPC metadata of each logs export call, in order.
+    pub log_metadata: Vec<tonic::metadata::MetadataMap>,
 }
 
 #[derive(Clone, Default)]
@@ -52,7 +54,9 @@ impl LogsService for Receiver {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        self.got.lock().unwrap().logs.push(request.into_inner());
+        let mut got = self.got.lock().unwrap();
+        got.log_metadata.push(request.metadata().clone());
+        got.logs.push(request.into_inner());
         Ok(tonic::Response::new(ExportLogsServiceResponse {
             partial_success: None,
         }))

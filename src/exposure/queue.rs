@@ -1,0 +1,108 @@
+//! What travels from the request path to the export task: the queued item
+//! (an exposure packed into one buffer, or an outcome) and the running totals
+//! both sides bump. Its own module so the pipeline (which queues) and the
+//! export task (which drains) both depend on it and not on each other.
+
+use std::sync::atomic::AtomicU64;
+use std::time::SystemTime;
+
+use opentelemetry::trace::SpanContext;
+
+use super::outcome::PendingOutcome;
+
+/// Counts of items the exporters delivered, and failed to deliver (collector
+/// down, slow or refusing), by signal.
+#[derive(Debug, Default)]
+pub struct ExportFailures {
+    /// Spans in failed export calls.
+    pub spans: AtomicU64,
+    /// Log records in failed export calls.
+    pub logs: AtomicU64,
+    /// Spans the collector accepted.
+    pub spans_ok: AtomicU64,
+    /// Log records the collector accepted.
+    pub logs_ok: AtomicU64,
+}
+
+/// Running totals of the pipeline.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Enrolled exposures received.
+    pub received: AtomicU64,
+    /// Exposures skipped as duplicates within the dedup window.
+    pub deduped: AtomicU64,
+    /// Exposures queued for export.
+    pub queued: AtomicU64,
+    /// Exposures dropped because the queue was full or closed (or the shutdown
+    /// grace ran out).
+    pub dropped: AtomicU64,
+    /// Exposures turned into log records of an export batch.
+    pub emitted: AtomicU64,
+    /// Outcome events received (validated, attributed to an experiment).
+    pub outcomes_received: AtomicU64,
+    /// Outcome events of units enrolled in no matching experiment (not exported).
+    pub outcomes_unattributed: AtomicU64,
+    /// Outcome events skipped as retries of an event id seen in the window.
+    pub outcomes_deduped: AtomicU64,
+    /// Outcome records queued for export.
+    pub outcomes_queued: AtomicU64,
+    /// Outcome records dropped (queue full or closed, or the grace ran out).
+    pub outcomes_dropped: AtomicU64,
+    /// Outcome records turned into log records of an export batch.
+    pub outcomes_emitted: AtomicU64,
+}
+
+/// The string fields of a queued exposure, in the order they are packed.
+#[derive(Clone, Copy)]
+pub(super) enum Field {
+    Experiment,
+    Variant,
+    Unit,
+    ConfigVersion,
+    Layer,
+    UnitAttribute,
+    SaltFingerprint,
+    /// The unit's stratum (`srm.strata`); empty when there is none.
+    Stratum,
+}
+
+/// An exposure waiting in the export queue. Its strings are packed into one
+/// buffer, so queuing costs the request path a single allocation (the stratum,
+/// when the experiment declares one, shares it; none adds nothing).
+pub(super) struct Pending {
+    pub(super) text: String,
+    pub(super) ends: [u32; 8],
+    pub(super) has_layer: bool,
+    pub(super) reason: &'static str,
+    pub(super) window: u64,
+    /// An experiment's status and epoch; `None` for a flagd flag, which has
+    /// neither (nor a salt: its salt field is empty and not exported).
+    pub(super) experiment: Option<(&'static str, u32)>,
+    pub(super) source: &'static str,
+    pub(super) time: SystemTime,
+    pub(super) parent: Option<SpanContext>,
+}
+
+impl Pending {
+    pub(super) fn pack(fields: [&str; 8]) -> (String, [u32; 8]) {
+        let mut text = String::with_capacity(fields.iter().map(|f| f.len()).sum());
+        let mut ends = [0u32; 8];
+        for (i, f) in fields.iter().enumerate() {
+            text.push_str(f);
+            ends[i] = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
+        (text, ends)
+    }
+
+    pub(super) fn get(&self, f: Field) -> &str {
+        let i = f as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text.get(start..self.ends[i] as usize).unwrap_or("")
+    }
+}
+
+/// What the export queue carries.
+pub(super) enum Item {
+    Exposure(Pending),
+    Outcome(PendingOutcome),
+}
