@@ -9,6 +9,7 @@
 #
 #   bash benches/reload_storm.sh            # N=1000 SECS=10 EVERY_MS=250
 #   N=10000 EVERY_MS=500 bash benches/reload_storm.sh
+#   BIN=/tmp/base-cohortd NO_BUILD=1 bash benches/reload_storm.sh   # another binary (A/B)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000}
@@ -17,7 +18,8 @@ EVERY_MS=${EVERY_MS:-250}
 GRPC=127.0.0.1:${PORT:-18013}
 ADMIN=127.0.0.1:${ADMIN_PORT:-18014}
 
-cargo build --release --bin cohortd --example loadgen --example configmap_writer
+BIN=${BIN:-target/release/cohortd}
+[ -n "${NO_BUILD:-}" ] || cargo build --release --bin cohortd --example loadgen --example configmap_writer
 dir=$(mktemp -d)
 srv=
 cleanup() {
@@ -27,8 +29,8 @@ cleanup() {
 trap cleanup EXIT
 
 target/release/examples/configmap_writer --dir "$dir" --experiments "$N"
-COHORTD_LOG=warn target/release/cohortd serve --config-dir "$dir" \
-  --listen "$GRPC" --admin-listen "$ADMIN" &
+COHORTD_LOG=warn "$BIN" serve --config-dir "$dir" \
+  --listen "$GRPC" --admin-listen "$ADMIN" --ofrep-listen off --sync-listen off &
 srv=$!
 for _ in $(seq 100); do
   (exec 3<>"/dev/tcp/${GRPC%:*}/${GRPC#*:}") 2>/dev/null && break
@@ -36,7 +38,7 @@ for _ in $(seq 100); do
 done
 
 loadgen() {
-  target/release/examples/loadgen --target "http://$GRPC" --rpc assign \
+  "${LOADGEN:-target/release/examples/loadgen}" --target "http://$GRPC" --rpc assign \
     --experiment exp-00001 --duration "$SECS" | grep -E "calls=|codes="
 }
 metrics() {

@@ -183,3 +183,137 @@ fn a_reshuffle_in_a_changed_file_is_still_refused() {
     assert_eq!(store.load().unwrap().version(), good);
     assert_eq!(store.status().guard_rejected, 1);
 }
+
+/// The version is SeaHash of the whole merged document serialised as compact
+/// JSON (experiments sorted by key), as every release before computed it from
+/// scratch: rebuilt here from the served experiments' configs and the rest of
+/// the document, so pods on old and new releases agree.
+fn assert_version_is_the_whole_document_hash(snap: &Snapshot) {
+    let mut doc = snap.document().clone();
+    doc.experiments = snap
+        .experiments()
+        .iter()
+        .map(|e| (*e.config).clone())
+        .collect();
+    let bytes = serde_json::to_vec(&doc).unwrap();
+    assert_eq!(
+        snap.version(),
+        format!("{:016x}", seahash::hash(&bytes)),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+}
+
+#[test]
+fn unchanged_files_are_not_parsed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "a.json", &[exp("a1", "x"), exp("a2", "x")]);
+    write(d, "b.json", &[exp("b1", "x")]);
+    write(d, "c.json", &[exp("c1", "x")]);
+    let store = Store::default();
+    applied(d, &store);
+    assert_eq!(store.load().unwrap().reused_files(), 0);
+
+    write(d, "c.json", &[exp("c1", "y")]);
+    let ev = applied(d, &store);
+    assert_eq!(ev.changed, vec!["c1"]);
+    let served = store.load().unwrap();
+    assert_eq!(served.reused_files(), 2, "a.json and b.json from the cache");
+    assert_eq!(served.reused_experiments(), 3);
+    assert_version_is_the_whole_document_hash(&served);
+    assert_same_as_scratch(d, &store);
+
+    // New bytes, same content (whitespace): parsed again, nothing to apply.
+    std::fs::write(
+        d.join("a.json"),
+        format!("[ {} ,\n {} ]\n", exp("a1", "x"), exp("a2", "x")),
+    )
+    .unwrap();
+    assert_eq!(reload_now(d, &store), ReloadOutcome::Unchanged);
+}
+
+#[test]
+fn changed_bytes_of_a_cached_file_are_parsed_again_with_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (store, good) = two_files_served(d);
+    // Served twice, so a.json's document is in the cache of the served snapshot.
+    write(d, "b.json", &[exp("b1", "y")]);
+    applied(d, &store);
+    assert_eq!(store.load().unwrap().reused_files(), 1);
+    let good2 = store.load().unwrap().version().to_owned();
+    assert_ne!(good, good2);
+
+    let bad =
+        r#"{"key":"a1","status":"running","variants":["control"],"trafficAllocation":"half"}"#;
+    write(d, "a.json", &[bad.to_owned()]);
+    for _ in 0..2 {
+        // A file with a problem is never cached: the same error every time.
+        let errs = rejected(d, &store);
+        assert_eq!(errs.0.len(), 1, "{errs}");
+        assert!(errs.0[0].file.ends_with("a.json"), "{errs}");
+        assert_eq!(errs.0[0].experiment.as_deref(), Some("a1"), "{errs}");
+        assert_eq!(
+            errs.0[0].field.as_deref(),
+            Some("trafficAllocation"),
+            "{errs}"
+        );
+        assert_eq!(
+            store.load().unwrap().version(),
+            good2,
+            "the last good config serves"
+        );
+    }
+    // Reverted to the cached bytes: back to the served version, nothing applied.
+    write(d, "a.json", &[exp("a1", "x")]);
+    assert_eq!(reload_now(d, &store), ReloadOutcome::Unchanged);
+    assert!(store.status().last_error.is_none());
+}
+
+#[test]
+fn a_moved_file_with_the_same_bytes_is_parsed_under_its_new_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (store, _) = two_files_served(d);
+    let before = store.load().unwrap().version().to_owned();
+    std::fs::rename(d.join("b.json"), d.join("z.json")).unwrap();
+    // Same content, so the same version: nothing to apply, but a later change
+    // must name the new file.
+    assert_eq!(reload_now(d, &store), ReloadOutcome::Unchanged);
+    assert_eq!(store.load().unwrap().version(), before);
+    let bad = r#"{"key":"b1","status":"running","variants":[]}"#;
+    write(d, "z.json", &[bad.to_owned()]);
+    let errs = rejected(d, &store);
+    assert!(errs.0[0].file.ends_with("z.json"), "{errs}");
+}
+
+#[test]
+fn versions_are_those_of_the_whole_document_with_every_kind_of_declaration() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let shared = r#"{"segments":{"beta":{"include":["plan:beta"]}},
+        "layers":[{"key":"l","salt":"s"}],
+        "holdouts":[{"key":"h","fraction":0.05}],
+        "experiments":[{"key":"m1","status":"running","variants":["a","b"],
+          "layer":{"key":"l","range":[0,0.5]},"holdout":"h","targeting":{"segments":["beta"]}}]}"#;
+    std::fs::write(d.join("a.json"), shared).unwrap();
+    write(d, "b.json", &[exp("b1", "x"), exp("a0", "x")]);
+    let store = Store::default();
+    applied(d, &store);
+    assert_version_is_the_whole_document_hash(&store.load().unwrap());
+    write(
+        d,
+        "b.json",
+        &[exp("b1", "y"), exp("a0", "x"), exp("zz", "x")],
+    );
+    applied(d, &store);
+    let served = store.load().unwrap();
+    assert_eq!(served.reused_files(), 1);
+    assert_version_is_the_whole_document_hash(&served);
+    assert_same_as_scratch(d, &store);
+    // Experiments only, and an empty config.
+    std::fs::remove_file(d.join("a.json")).unwrap();
+    applied(d, &store);
+    assert_version_is_the_whole_document_hash(&store.load().unwrap());
+}

@@ -11,6 +11,8 @@
 //! Small configs (below [`PARALLEL_BYTES`]) parse on the calling thread: starting
 //! a thread costs more than they take.
 
+use std::borrow::Borrow;
+
 use crate::config::{ConfigDocument, ConfigError, RawFile};
 
 /// Total size under which files are parsed on the calling thread alone.
@@ -19,9 +21,10 @@ pub const PARALLEL_BYTES: usize = 256 * 1024;
 /// One file's parse: the document as far as it could be read, and its problems.
 pub type Parsed = (Option<ConfigDocument>, Vec<ConfigError>);
 
-/// [`crate::config::parse::parse_file_partial`] for every file of `raw`, in order.
-pub fn parse_all(raw: &[RawFile]) -> Vec<Parsed> {
-    let total: usize = raw.iter().map(|f| f.bytes.len()).sum();
+/// [`crate::config::parse::parse_file_partial`] for every file of `raw`, in
+/// order (files or references to them: a reload parses only those that changed).
+pub fn parse_all<F: Borrow<RawFile> + Sync>(raw: &[F]) -> Vec<Parsed> {
+    let total: usize = raw.iter().map(|f| f.borrow().bytes.len()).sum();
     if raw.len() < 2 || total < PARALLEL_BYTES {
         return parse_run(raw);
     }
@@ -43,22 +46,23 @@ pub fn parse_all(raw: &[RawFile]) -> Vec<Parsed> {
     })
 }
 
-fn parse_run(files: &[RawFile]) -> Vec<Parsed> {
+fn parse_run<F: Borrow<RawFile>>(files: &[F]) -> Vec<Parsed> {
     files
         .iter()
-        .map(|f| crate::config::parse::parse_file_partial(&f.path, &f.bytes))
+        .map(|f| crate::config::parse::parse_file_partial(&f.borrow().path, &f.borrow().bytes))
         .collect()
 }
 
 /// The index that splits `raw` into two runs of about `total / 2` bytes each
 /// (at least one file in each).
-fn split_point(raw: &[RawFile], total: usize) -> usize {
+fn split_point<F: Borrow<RawFile>>(raw: &[F], total: usize) -> usize {
     let mut acc = 0;
     for (i, f) in raw.iter().enumerate() {
-        if acc + f.bytes.len() / 2 >= total / 2 {
+        let len = f.borrow().bytes.len();
+        if acc + len / 2 >= total / 2 {
             return i.clamp(1, raw.len() - 1);
         }
-        acc += f.bytes.len();
+        acc += len;
     }
     raw.len() - 1
 }

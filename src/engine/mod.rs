@@ -408,7 +408,7 @@ impl Experiment {
                 None => self.outside(Reason::MissingUnit),
             };
         };
-        for c in &self.targeting.conds {
+        for c in self.targeting.conds.iter() {
             let (matched, seen) = rules.check(c);
             trace.step(Step::Rule {
                 origin: &c.origin,

@@ -111,10 +111,10 @@ impl PendingOutcome {
                 .assignments
                 .iter()
                 .map(|a| PendingAssignment {
-                    experiment: a.experiment.key.clone(),
+                    experiment: (*a.experiment.key).into(),
                     variant: a.variant.into(),
                     epoch: a.experiment.epoch,
-                    salt_fingerprint: a.experiment.salt_fingerprint.clone(),
+                    salt_fingerprint: (*a.experiment.salt_fingerprint).into(),
                 })
                 .collect(),
             parent,

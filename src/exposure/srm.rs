@@ -110,8 +110,8 @@ struct Tally {
 impl Tally {
     fn new(e: &Experiment) -> Tally {
         Tally {
-            fingerprint: e.fingerprint.clone(),
-            variants: e.variants.iter().map(|v| v.key.clone()).collect(),
+            fingerprint: (*e.fingerprint).into(),
+            variants: e.variants.iter().map(|v| (*v.key).into()).collect(),
             weights: e.variants.iter().map(|v| v.weight).collect(),
             strata_attr: strata_attribute(e).map(Into::into),
             total: vec![0; e.variants.len()],
@@ -167,9 +167,9 @@ impl Srm {
         };
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let tally = match st.tallies.get_mut(&*e.key) {
-            Some(t) if t.fingerprint == e.fingerprint => t,
+            Some(t) if *t.fingerprint == *e.fingerprint => t,
             _ => {
-                st.tallies.insert(e.key.clone(), Tally::new(e));
+                st.tallies.insert((*e.key).into(), Tally::new(e));
                 st.tallies
                     .get_mut(&*e.key)
                     .unwrap_or_else(|| unreachable!())
@@ -194,7 +194,7 @@ impl Srm {
         st.tallies.retain(|k, t| {
             snapshot
                 .experiment(k)
-                .is_some_and(|e| e.status == Status::Running && e.fingerprint == t.fingerprint)
+                .is_some_and(|e| e.status == Status::Running && *e.fingerprint == *t.fingerprint)
         });
         let keep: HashSet<String> = st.tallies.keys().map(|k| k.to_string()).collect();
         st.last.retain(|r| keep.contains(&r.experiment));

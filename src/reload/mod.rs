@@ -3,6 +3,7 @@
 //! the watcher both use, and the [`watch`]er that follows the config directory.
 
 pub mod apply;
+pub mod background;
 pub mod reaper;
 pub mod rearm;
 pub mod settle;

@@ -32,6 +32,8 @@ fn queue() -> Option<&'static SyncSender<Arc<Snapshot>>> {
             std::thread::Builder::new()
                 .name("cohortd-reaper".into())
                 .spawn(move || {
+                    // Freeing a snapshot is as little urgent as building one.
+                    super::background::lower_priority();
                     for snap in rx {
                         free_when_unread(snap);
                     }

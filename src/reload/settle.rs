@@ -78,15 +78,16 @@ pub async fn settled(
             }
         }
         let (d, st) = (dir.to_owned(), Arc::clone(store));
-        let (after, compiled) = tokio::task::spawn_blocking(move || {
+        // Off the request workers, at a lower priority (see `super::background`).
+        let (after, compiled) = super::background::run("cohortd-reload", move || {
             let files = read_sources_with(&d, &limits);
-            // Unchanged experiments are copied from the served snapshot (`reuse`).
+            // Unchanged files and experiments are taken from the served snapshot
+            // (`snapshot::sources`, `snapshot::reuse`).
             let served = st.load();
             let compiled = files.and_then(|f| Snapshot::from_raw_reusing(&f, served.as_deref()));
             (stamp(&d), compiled)
         })
-        .await
-        .ok()?;
+        .await?;
         if patient && after != last {
             (last, since) = (after, Instant::now());
             continue;
@@ -132,11 +133,12 @@ async fn changed_after(
     Some((now != last).then_some(now))
 }
 
-/// Applies a [`Ready`] config on a blocking thread; the replaced snapshot goes to
-/// the [`super::reaper`], which frees it off this path.
+/// Applies a [`Ready`] config on a low-priority thread (the cohort guard and
+/// the install, see [`super::background`]); the replaced snapshot goes to the
+/// [`super::reaper`], which frees it off this path.
 pub async fn apply(ready: Ready, store: &Arc<Store>) -> Option<ReloadOutcome> {
     let s = Arc::clone(store);
-    tokio::task::spawn_blocking(move || {
+    super::background::run("cohortd-reload", move || {
         let previous = s.load();
         let outcome = apply_compiled(ready.compiled, &s);
         match (&outcome, previous) {
@@ -148,7 +150,6 @@ pub async fn apply(ready: Ready, store: &Arc<Store>) -> Option<ReloadOutcome> {
         outcome
     })
     .await
-    .ok()
 }
 
 async fn blocking_stamp(dir: &Path) -> u64 {

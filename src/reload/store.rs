@@ -33,13 +33,17 @@ impl ReloadEvent {
             version: new.version().to_owned(),
             ..Default::default()
         };
-        for e in new.experiments() {
-            match old.and_then(|o| o.experiment(&e.key)) {
-                None => ev.added.push(e.key.to_string()),
-                Some(prev) if prev.fingerprint != e.fingerprint => {
+        // Both lists are sorted by key: one merge walk (see `safety::diff::paired`).
+        let before = old.map_or(&[][..], |o| o.experiments());
+        let mut removed = Vec::new();
+        for pair in crate::safety::diff::paired(before, new.experiments()) {
+            match pair {
+                (None, Some(e)) => ev.added.push(e.key.to_string()),
+                (Some(prev), Some(e)) if !crate::safety::diff::same_fingerprint(prev, e) => {
                     ev.changed.push(e.key.to_string())
                 }
-                Some(_) => {}
+                (Some(prev), None) => removed.push(prev.key.to_string()),
+                _ => {}
             }
         }
         // flagd-format flags: compared by their compiled definition.
@@ -51,11 +55,8 @@ impl ReloadEvent {
             }
         }
         if let Some(o) = old {
-            ev.removed = o
-                .experiments()
-                .iter()
-                .filter(|e| new.experiment(&e.key).is_none())
-                .map(|e| e.key.to_string())
+            ev.removed = removed
+                .into_iter()
                 .chain(
                     o.flagd()
                         .flags()

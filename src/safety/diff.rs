@@ -135,31 +135,49 @@ pub struct SnapshotDiff {
 }
 
 /// Compares two snapshots, evaluating ramp schedules at `at` (Unix seconds).
+///
+/// Both snapshots list experiments sorted by key, so one merge walk pairs them;
+/// an experiment copied from the old snapshot on reload shares its fingerprint
+/// (`Arc::ptr_eq`), so an unchanged one costs a pointer comparison, and only
+/// the changed ones are compared in full.
 pub fn diff(old: &Snapshot, new: &Snapshot, at: i64) -> SnapshotDiff {
-    let mut keys: Vec<&str> = old
-        .experiments()
-        .iter()
-        .chain(new.experiments())
-        .map(|e| &*e.key)
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let experiments = keys
-        .into_iter()
-        .filter_map(|k| {
-            let (o, n) = (old.experiment(k), new.experiment(k));
-            match (o, n) {
-                (Some(o), Some(n)) if o.fingerprint == n.fingerprint => None,
-                _ => Some(diff_experiment(old, o, new, n, at)),
-            }
-        })
-        .collect();
+    let mut experiments = Vec::new();
+    for pair in paired(old.experiments(), new.experiments()) {
+        match pair {
+            (Some(o), Some(n)) if same_fingerprint(o, n) => {}
+            (o, n) => experiments.push(diff_experiment(old, o, new, n, at)),
+        }
+    }
     SnapshotDiff {
         old_version: old.version().to_owned(),
         new_version: new.version().to_owned(),
         at,
         experiments,
     }
+}
+
+/// Whether two experiments have equal fingerprints (the same one when shared).
+pub fn same_fingerprint(o: &Experiment, n: &Experiment) -> bool {
+    std::sync::Arc::ptr_eq(&o.fingerprint, &n.fingerprint) || o.fingerprint == n.fingerprint
+}
+
+/// The union of two key-sorted experiment lists in key order, each key paired
+/// with its experiment in `old` and in `new`.
+pub fn paired<'a>(
+    old: &'a [Experiment],
+    new: &'a [Experiment],
+) -> impl Iterator<Item = (Option<&'a Experiment>, Option<&'a Experiment>)> {
+    let (mut o, mut n) = (old.iter().peekable(), new.iter().peekable());
+    std::iter::from_fn(move || match (o.peek(), n.peek()) {
+        (None, None) => None,
+        (Some(_), None) => Some((o.next(), None)),
+        (None, Some(_)) => Some((None, n.next())),
+        (Some(a), Some(b)) => match a.key.cmp(&b.key) {
+            std::cmp::Ordering::Less => Some((o.next(), None)),
+            std::cmp::Ordering::Greater => Some((None, n.next())),
+            std::cmp::Ordering::Equal => Some((o.next(), n.next())),
+        },
+    })
 }
 
 /// The gates of an experiment: (holdout, layer, traffic) intervals.
@@ -356,7 +374,7 @@ fn causes(os: &Snapshot, o: &Experiment, ns: &Snapshot, n: &Experiment, at: i64)
     if so != sn {
         c.push(Cause::StrategyChanged { from: so, to: sn });
     }
-    for v in &n.variants {
+    for v in n.variants.iter() {
         match o.variant(&v.key) {
             None => c.push(Cause::VariantAdded {
                 key: v.key.to_string(),
@@ -377,7 +395,7 @@ fn causes(os: &Snapshot, o: &Experiment, ns: &Snapshot, n: &Experiment, at: i64)
             }
         }
     }
-    for v in &o.variants {
+    for v in o.variants.iter() {
         if n.variant(&v.key).is_none() {
             c.push(Cause::VariantRemoved {
                 key: v.key.to_string(),
@@ -480,7 +498,7 @@ fn diff_experiment(
         (None, _) => vec![Cause::ExperimentAdded],
         (_, None) => vec![Cause::ExperimentRemoved],
     };
-    let file = n.or(o).map(|e| e.source.clone()).unwrap_or_default();
+    let file = n.or(o).map(|e| e.source.to_path_buf()).unwrap_or_default();
     ExperimentDiff {
         key: n.or(o).map(|e| e.key.to_string()).unwrap_or_default(),
         file,

@@ -102,8 +102,8 @@ fn unit_attributes(es: &[&Experiment]) -> Vec<Box<str>> {
             .chain([e.holdout.as_ref().map(|h| &h.hash_key)])
             .flatten();
         for n in more {
-            if !names.contains(n) {
-                names.push(n.clone());
+            if !names.iter().any(|m| **m == **n) {
+                names.push((**n).into());
             }
         }
     }

@@ -5,14 +5,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::config::{
-    ConfigDocument, ConfigError, ConfigErrors, ExperimentConfig, HoldoutConfig, LayerConfig,
-    SourceFile, Status, Targeting,
+    ConfigDocument, ConfigError, ConfigErrors, ExperimentConfig, SourceFile, Status,
 };
 use crate::engine::bucket::{self, purpose, DrawKey};
 use crate::engine::reads::Reads;
 
+use super::decls::{Decls, Owned};
 use super::schedule;
 use super::targeting::{CompiledTargeting, COND_MEMO};
 use super::{Experiment, SlotRange, Snapshot, Variant, DEFAULT_HASH_KEY};
@@ -32,30 +33,39 @@ impl Snapshot {
         Snapshot::from_raw_reusing(raw, None)
     }
 
-    /// [`Snapshot::from_raw`] for a reload: experiments that did not change
-    /// since `previous` (the served snapshot) are copied from it instead of
-    /// compiled again (see [`super::reuse`]); the result is the same.
+    /// [`Snapshot::from_raw`] for a reload: files whose bytes did not change
+    /// since `previous` (the served snapshot) are not parsed again (see
+    /// [`super::sources`]) and experiments that did not change are copied from it
+    /// instead of compiled again (see [`super::reuse`]); the result is the same.
     pub fn from_raw_reusing(
         raw: &[crate::config::RawFile],
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, ConfigErrors> {
         let mut errors = Vec::new();
-        let mut parsed = Vec::with_capacity(raw.len());
-        // Large configs parse on two threads, in file order (see `parse_parallel`).
-        let docs = crate::config::parse_parallel::parse_all(raw);
-        for (f, (doc, mut problems)) in raw.iter().zip(docs) {
+        let read = super::sources::parse(raw, previous);
+        let mut inputs = Vec::with_capacity(read.len());
+        for f in &read {
             // A file with problems is still checked as far as it could be read,
             // so one run lists everything to fix.
-            errors.append(&mut problems);
-            if let Some(doc) = doc {
-                parsed.push(SourceFile {
+            errors.extend(f.problems.iter().cloned());
+            if let Some((doc, experiments)) = f.parts(previous) {
+                inputs.push(Input {
                     path: f.path.clone(),
                     doc,
+                    experiments,
+                    unchanged: f.unchanged(),
                 });
             }
         }
-        match Snapshot::compile_reusing(&parsed, previous) {
-            Ok(snap) if errors.is_empty() => Ok(snap),
+        let compiled = Snapshot::compile_inputs(&inputs, previous);
+        drop(inputs);
+        match compiled {
+            Ok(mut snap) if errors.is_empty() => {
+                snap.reused_files = read.iter().filter(|f| f.unchanged()).count();
+                let sources = read.into_iter().filter_map(|f| f.into_cached(&snap));
+                snap.sources = sources.collect();
+                Ok(snap)
+            }
             Ok(_) => Err(ConfigErrors(errors)),
             Err(more) => {
                 errors.extend(more.0);
@@ -79,6 +89,22 @@ impl Snapshot {
         files: &[SourceFile],
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, ConfigErrors> {
+        let inputs: Vec<Input<'_>> = files
+            .iter()
+            .map(|f| Input {
+                path: Arc::from(f.path.as_path()),
+                doc: &f.doc,
+                experiments: f.doc.experiments.iter().collect(),
+                unchanged: false,
+            })
+            .collect();
+        Snapshot::compile_inputs(&inputs, previous)
+    }
+
+    fn compile_inputs(
+        files: &[Input<'_>],
+        previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, ConfigErrors> {
         Compiler {
             errors: Vec::new(),
             previous,
@@ -86,6 +112,17 @@ impl Snapshot {
         }
         .run(files)
     }
+}
+
+/// One parsed file to compile.
+pub(super) struct Input<'a> {
+    pub(super) path: Arc<Path>,
+    /// Its declarations (its `experiments` are not read: see `experiments`).
+    pub(super) doc: &'a ConfigDocument,
+    /// Its experiments, in file order.
+    pub(super) experiments: Vec<&'a ExperimentConfig>,
+    /// Its bytes equal those the previous snapshot parsed (see [`super::sources`]).
+    pub(super) unchanged: bool,
 }
 
 /// A problem that involves another file as well.
@@ -107,25 +144,22 @@ struct Compiler<'p> {
     reused: usize,
 }
 
-struct Owned<'a> {
-    file: &'a Path,
-    cfg: &'a ExperimentConfig,
-}
-
 impl Compiler<'_> {
     fn err(&mut self, file: &Path, exp: &str, field: impl Into<String>, msg: impl Into<String>) {
         self.errors.push(ConfigError::field(file, exp, field, msg));
     }
 
-    fn run(mut self, files: &[SourceFile]) -> Result<Snapshot, ConfigErrors> {
+    fn run(mut self, files: &[Input<'_>]) -> Result<Snapshot, ConfigErrors> {
         // Gather shared declarations and check their uniqueness.
-        let mut segments: BTreeMap<String, Targeting> = BTreeMap::new();
-        let mut layers: BTreeMap<String, (&Path, &LayerConfig)> = BTreeMap::new();
-        let mut holdouts: BTreeMap<String, (&Path, &HoldoutConfig)> = BTreeMap::new();
+        let mut decls = Decls {
+            segments: BTreeMap::new(),
+            layers: BTreeMap::new(),
+            holdouts: BTreeMap::new(),
+        };
         let mut owners: BTreeMap<&str, Owned<'_>> = BTreeMap::new();
         for f in files {
             for (name, seg) in &f.doc.segments {
-                if segments.insert(name.clone(), seg.clone()).is_some() {
+                if decls.segments.insert(name.clone(), seg.clone()).is_some() {
                     self.errors.push(doc_error(
                         &f.path,
                         format!("segments.{name}"),
@@ -140,7 +174,7 @@ impl Compiler<'_> {
                         format!("layers[{i}].key"),
                         "must not be empty",
                     ));
-                } else if layers.insert(l.key.clone(), (&f.path, l)).is_some() {
+                } else if decls.layers.insert(l.key.clone(), (&f.path, l)).is_some() {
                     self.errors.push(doc_error(
                         &f.path,
                         format!("layers[{i}]"),
@@ -162,7 +196,7 @@ impl Compiler<'_> {
                         format!("holdouts[{i}].key"),
                         "must not be empty",
                     ));
-                } else if holdouts.insert(h.key.clone(), (&f.path, h)).is_some() {
+                } else if decls.holdouts.insert(h.key.clone(), (&f.path, h)).is_some() {
                     self.errors.push(doc_error(
                         &f.path,
                         format!("holdouts[{i}]"),
@@ -170,7 +204,7 @@ impl Compiler<'_> {
                     ));
                 }
             }
-            for e in &f.doc.experiments {
+            for &e in &f.experiments {
                 if let Some(prev) = owners.get(e.experiment_id.as_str()) {
                     let prev = prev.file.display().to_string();
                     self.err(
@@ -185,6 +219,7 @@ impl Compiler<'_> {
                         Owned {
                             file: &f.path,
                             cfg: e,
+                            unchanged: f.unchanged,
                         },
                     );
                 }
@@ -194,8 +229,8 @@ impl Compiler<'_> {
         let flagd = match super::flagd::FlagdSet::compile(
             files
                 .iter()
-                .filter_map(|f| Some((f.path.as_path(), f.doc.flagd.as_ref()?))),
-            |key| owners.get(key).map(|o| o.file),
+                .filter_map(|f| Some((&*f.path, f.doc.flagd.as_ref()?))),
+            |key| owners.get(key).map(|o| &**o.file),
         ) {
             Ok(set) => set,
             Err(mut e) => {
@@ -204,41 +239,22 @@ impl Compiler<'_> {
             }
         };
 
-        let mut experiments = Vec::with_capacity(owners.len());
-        for o in owners.values() {
-            let before = self.previous.and_then(|p| {
-                super::reuse::compiled_before(p, o.file, o.cfg, &segments, &layers, &holdouts)
-            });
-            if let Some(e) = before {
-                self.reused += 1;
-                experiments.push(e);
-            } else if let Some(e) = self.experiment(o.file, o.cfg, &segments, &layers, &holdouts) {
-                experiments.push(e);
-            }
-        }
+        let owners: Vec<&Owned<'_>> = owners.values().collect();
+        let mut experiments = self.experiments(&owners, &decls);
         self.check_layer_overlaps(&experiments);
         if !self.errors.is_empty() {
             return Err(ConfigErrors(self.errors));
         }
 
+        // Experiments are not kept in the document: each is `Experiment::config`.
         let document = ConfigDocument {
-            experiments: owners.values().map(|o| o.cfg.clone()).collect(),
-            segments,
-            layers: layers.values().map(|(_, l)| (*l).clone()).collect(),
-            holdouts: holdouts.values().map(|(_, h)| (*h).clone()).collect(),
+            experiments: Vec::new(),
+            segments: decls.segments,
+            layers: decls.layers.values().map(|(_, l)| (*l).clone()).collect(),
+            holdouts: decls.holdouts.values().map(|(_, h)| (*h).clone()).collect(),
             flagd: None,
         };
-        // The version covers both formats: the cohortd document, then the flagd
-        // flag set as in-process providers receive it (absent when empty, so a
-        // cohortd-only config keeps the version it always had).
-        let mut content = serde_json::to_vec(&document).unwrap_or_default();
-        if !flagd.is_empty() {
-            content.push(0);
-            if let Some(d) = flagd.document(None) {
-                content.extend(serde_json::to_vec(&d).unwrap_or_default());
-            }
-        }
-        let version = hex64(&content);
+        let version = super::version::content_version(&experiments, &document, &flagd);
         let mut index = HashMap::with_capacity_and_hasher(
             experiments.len(),
             foldhash::fast::FixedState::default(),
@@ -257,17 +273,43 @@ impl Compiler<'_> {
             flagd,
             flagd_form: Default::default(),
             reused: self.reused,
+            sources: Box::default(),
+            reused_files: 0,
         })
+    }
+
+    /// Compiles (or copies, see [`super::reuse`]) each experiment of `owners`,
+    /// in order. On the reload thread alone: a second thread did not make a
+    /// reload of 10,000 experiments faster on a busy 2-core box and cost more
+    /// CPU in all (docs/benchmarks.md).
+    fn experiments(&mut self, owners: &[&Owned<'_>], decls: &Decls<'_>) -> Vec<Experiment> {
+        let mut experiments = Vec::with_capacity(owners.len());
+        for o in owners {
+            let before = self
+                .previous
+                .and_then(|p| super::reuse::compiled_before(p, o, decls));
+            if let Some(e) = before {
+                self.reused += 1;
+                experiments.push(e);
+            } else if let Some(e) = self.experiment(o.file, o.cfg, decls) {
+                experiments.push(e);
+            }
+        }
+        experiments
     }
 
     fn experiment(
         &mut self,
-        file: &Path,
+        source: &Arc<Path>,
         c: &ExperimentConfig,
-        segments: &BTreeMap<String, Targeting>,
-        layers: &BTreeMap<String, (&Path, &LayerConfig)>,
-        holdouts: &BTreeMap<String, (&Path, &HoldoutConfig)>,
+        decls: &Decls<'_>,
     ) -> Option<Experiment> {
+        let Decls {
+            segments,
+            layers,
+            holdouts,
+        } = decls;
+        let file: &Path = source;
         let key = c.experiment_id.as_str();
         let before = self.errors.len();
         if key.is_empty() || key.len() > 256 || key.chars().any(char::is_control) {
@@ -407,7 +449,8 @@ impl Compiler<'_> {
 
         // The attributes evaluation reads, gathered in one walk of a context.
         let mut reads = Reads::new(&hash_key);
-        for cond in &mut targeting.conds {
+        // Freshly compiled, so `make_mut` never copies here.
+        for cond in Arc::make_mut(&mut targeting.conds) {
             cond.read = reads.add(&cond.attribute).unwrap_or(usize::MAX);
         }
 
@@ -467,7 +510,8 @@ impl Compiler<'_> {
             return None;
         }
         // Fingerprint: the experiment plus every shared declaration it depends on.
-        let mut fp = serde_json::to_vec(c).unwrap_or_default();
+        let canonical = serde_json::to_vec(c).unwrap_or_default();
+        let mut fp = canonical.clone();
         if let Some(t) = &c.targeting {
             for s in &t.segments {
                 fp.extend(serde_json::to_vec(&segments.get(s)).unwrap_or_default());
@@ -482,19 +526,20 @@ impl Compiler<'_> {
         Some(Experiment {
             key: key.into(),
             status: c.status,
-            variants,
+            variants: variants.into(),
             default_variant,
             winner,
             traffic: bucket::threshold(traffic),
-            schedule,
+            schedule: schedule.into(),
             hash_key: hash_key.into(),
             salt_fingerprint: bucket::salt_fingerprint(&salt).into(),
             epoch: c.assignment.epoch,
             layer,
             holdout,
             fingerprint: hex64(&fp).into(),
-            source: file.to_owned(),
-            config: c.clone(),
+            source: source.clone(),
+            config: Arc::new(c.clone()),
+            canonical: canonical.into(),
             traffic_draw: DrawKey::derive(purpose::TRAFFIC, &salt, ""),
             unit_key: usize::MAX,
             targeting,
@@ -630,7 +675,7 @@ fn index_unit_keys(experiments: &mut [Experiment]) -> Box<[Box<str>]> {
     for e in experiments.iter_mut() {
         e.unit_key = keys
             .iter()
-            .position(|k| *k == e.hash_key)
+            .position(|k| **k == *e.hash_key)
             .unwrap_or(usize::MAX);
     }
     keys
@@ -641,31 +686,37 @@ fn index_unit_keys(experiments: &mut [Experiment]) -> Box<[Box<str>]> {
 /// first, up to [`COND_MEMO`] slots; every other condition keeps `usize::MAX` and
 /// is evaluated on its own.
 fn index_shared_conds(experiments: &mut [Experiment]) {
-    let running = |e: &&mut Experiment| e.status == Status::Running;
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for e in experiments.iter_mut().filter(running) {
-        for c in &e.targeting.conds {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in experiments.iter().filter(|e| e.status == Status::Running) {
+        for c in e.targeting.conds.iter() {
             *counts.entry(c.sharing_key()).or_default() += 1;
         }
     }
-    let mut shared: Vec<(String, usize)> = counts.into_iter().filter(|(_, n)| *n > 1).collect();
-    shared.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut shared: Vec<(&str, usize)> = counts.into_iter().filter(|(_, n)| *n > 1).collect();
+    shared.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     shared.truncate(COND_MEMO);
-    let slots: BTreeMap<String, usize> = shared
+    let slots: BTreeMap<Box<str>, usize> = shared
         .into_iter()
         .enumerate()
-        .map(|(i, (k, _))| (k, i))
+        .map(|(i, (k, _))| (k.into(), i))
         .collect();
     // Every experiment, so one copied from the served snapshot on a reload
-    // (`super::reuse`) never keeps that snapshot's slots.
+    // (`super::reuse`) never keeps that snapshot's slots. Its conditions are
+    // shared with that snapshot: they are copied only when a slot differs.
     for e in experiments.iter_mut() {
         let run = e.status == Status::Running;
-        for c in &mut e.targeting.conds {
-            c.memo = match run {
-                true => slots.get(&c.sharing_key()).copied().unwrap_or(usize::MAX),
-                false => usize::MAX,
-            };
+        let slot = |c: &super::targeting::Cond| match run {
+            true => slots.get(c.sharing_key()).copied().unwrap_or(usize::MAX),
+            false => usize::MAX,
+        };
+        if e.targeting.conds.iter().all(|c| c.memo == slot(c)) {
+            continue;
         }
+        let mut conds = e.targeting.conds.to_vec();
+        for c in &mut conds {
+            c.memo = slot(c);
+        }
+        e.targeting.conds = conds.into();
     }
 }
 

@@ -1,7 +1,14 @@
 //! One compiled experiment, ready to serve: its variants, the layer and holdout
 //! draws it respects, and its ramp schedule. Evaluation is in [`crate::engine`].
+//!
+//! Every part held on the heap is behind an `Arc` (`Arc<str>`, `Arc<[T]>`), so
+//! a reload that keeps an experiment unchanged copies it with a few reference
+//! count increments (see `super::reuse`) instead of a deep clone. Reading an
+//! `Arc<[T]>` or `Arc<str>` is one pointer away, as a `Vec` or `Box<str>` was:
+//! the request path pays nothing for the sharing.
 
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::config::{ExperimentConfig, Status};
 use crate::engine::bucket::DrawKey;
@@ -14,7 +21,7 @@ use super::targeting::CompiledTargeting;
 #[derive(Debug, Clone)]
 pub struct Variant {
     /// Variant key.
-    pub key: Box<str>,
+    pub key: Arc<str>,
     /// The value served.
     pub value: serde_json::Value,
     /// Relative weight (0 means "never chosen by hashing").
@@ -28,9 +35,9 @@ pub struct Variant {
 #[derive(Debug, Clone)]
 pub struct SlotRange {
     /// Layer or holdout key.
-    pub key: Box<str>,
+    pub key: Arc<str>,
     /// Attribute that identifies the unit for this draw.
-    pub hash_key: Box<str>,
+    pub hash_key: Arc<str>,
     /// First slot inside.
     pub start: u64,
     /// First slot past the end.
@@ -45,11 +52,11 @@ pub struct SlotRange {
 #[derive(Debug, Clone)]
 pub struct Experiment {
     /// Experiment key.
-    pub key: Box<str>,
+    pub key: Arc<str>,
     /// Lifecycle state.
     pub status: Status,
     /// Variants in config order.
-    pub variants: Vec<Variant>,
+    pub variants: Arc<[Variant]>,
     /// Index of the variant served to units outside the experiment.
     pub default_variant: usize,
     /// Index of the declared winner, if any.
@@ -58,11 +65,11 @@ pub struct Experiment {
     /// the first step of `schedule`, or always when there is none.
     pub traffic: u64,
     /// Ramp steps, sorted by time (see [`super::schedule`]).
-    pub schedule: Box<[RampPoint]>,
+    pub schedule: Arc<[RampPoint]>,
     /// Attribute that identifies the unit.
-    pub hash_key: Box<str>,
+    pub hash_key: Arc<str>,
     /// Exportable fingerprint of the salt (never the salt).
-    pub salt_fingerprint: Box<str>,
+    pub salt_fingerprint: Arc<str>,
     /// Acknowledged-reshuffle counter.
     pub epoch: u32,
     /// Layer membership.
@@ -70,11 +77,15 @@ pub struct Experiment {
     /// Holdout this experiment respects (slots `[0, end)` are held out).
     pub holdout: Option<SlotRange>,
     /// Content fingerprint of everything that affects this experiment's assignments.
-    pub fingerprint: Box<str>,
+    pub fingerprint: Arc<str>,
     /// The file it was loaded from.
-    pub source: PathBuf,
+    pub source: Arc<Path>,
     /// The experiment as written (for metadata, diff and explain).
-    pub config: ExperimentConfig,
+    pub config: Arc<ExperimentConfig>,
+    /// `config` serialised as compact JSON, exactly as inside the serialised
+    /// document: the snapshot's version hashes these bytes, so a reload that
+    /// keeps this experiment does not serialise it again.
+    pub(crate) canonical: Arc<[u8]>,
     pub(crate) traffic_draw: DrawKey,
     /// Position of `hash_key` in the snapshot's `unit_keys` (`usize::MAX`: none).
     pub(crate) unit_key: usize,
@@ -82,7 +93,7 @@ pub struct Experiment {
     /// The attributes evaluation reads (`hash_key` first, then the targeting
     /// conditions'), found in one walk of the context.
     pub(crate) reads: Reads,
-    pub(crate) salt: Box<str>,
+    pub(crate) salt: Arc<str>,
 }
 
 impl Experiment {

@@ -11,15 +11,19 @@
 //! * [`compile`]: config documents to a snapshot, with every error reported.
 
 pub mod compile;
+mod decls;
 pub mod experiment;
 pub mod flagd;
 pub mod listing;
 mod reuse;
 pub mod schedule;
 pub mod selector;
+mod sources;
 pub mod targeting;
+mod version;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::config::ConfigDocument;
 pub use experiment::{Experiment, SlotRange, Variant};
@@ -32,7 +36,7 @@ pub const DEFAULT_HASH_KEY: &str = "targetingKey";
 pub struct Snapshot {
     pub(super) version: Box<str>,
     pub(super) experiments: Vec<Experiment>,
-    pub(super) index: HashMap<Box<str>, usize, foldhash::fast::FixedState>,
+    pub(super) index: HashMap<Arc<str>, usize, foldhash::fast::FixedState>,
     pub(super) document: ConfigDocument,
     /// Distinct unit attributes of running experiments, most used first, so
     /// assigning everything resolves each unit id once (see `Experiment::unit_key`).
@@ -44,6 +48,11 @@ pub struct Snapshot {
     pub(crate) flagd_form: crate::engine::flagd::FractionalForm,
     /// Experiments copied from the snapshot this one replaced (see `reuse`).
     pub(super) reused: usize,
+    /// The files it was parsed from, for the next reload (see `sources`);
+    /// empty when compiled from documents rather than files.
+    pub(super) sources: Box<[sources::CachedFile]>,
+    /// Files taken from the replaced snapshot's parse cache (see `sources`).
+    pub(super) reused_files: usize,
 }
 
 impl Snapshot {
@@ -91,7 +100,9 @@ impl Snapshot {
         self
     }
 
-    /// The merged document this snapshot was compiled from (experiments sorted).
+    /// The merged document this snapshot was compiled from: its segments,
+    /// layers and holdouts (sorted by key). Its `experiments` are empty: each
+    /// experiment's config is [`Experiment::config`] (not kept twice).
     pub fn document(&self) -> &ConfigDocument {
         &self.document
     }
@@ -101,5 +112,12 @@ impl Snapshot {
     /// [`Snapshot::from_raw_reusing`]); 0 for a snapshot compiled from scratch.
     pub fn reused_experiments(&self) -> usize {
         self.reused
+    }
+
+    /// How many config files were not parsed again when this snapshot was
+    /// built for a reload, their bytes being those the served snapshot parsed
+    /// (see [`Snapshot::from_raw_reusing`]); 0 for a snapshot built from scratch.
+    pub fn reused_files(&self) -> usize {
+        self.reused_files
     }
 }

@@ -15,27 +15,23 @@
 //! guard run over the whole new config as before, so a reload's outcome, errors and version are those of a full compile
 //! (`tests/reload_reuse.rs` compares them).
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
-use crate::config::{ExperimentConfig, HoldoutConfig, LayerConfig, Targeting};
-
+use super::decls::{Decls, Owned};
 use super::{Experiment, Snapshot};
 
-/// The served experiment `c` would compile to, if nothing it depends on changed:
-/// same key, same defining file, an equal config (a NaN anywhere makes it unequal,
-/// which only means compiling it again), and equal definitions of the segments,
-/// layer and holdout it uses.
+/// The served experiment `o` would compile to, if nothing it depends on changed:
+/// same key, same defining file, an equal config (known without comparing when
+/// the file's bytes did not change, see `super::sources`; otherwise compared,
+/// and a NaN anywhere makes it unequal, which only means compiling it again),
+/// and equal definitions of the segments, layer and holdout it uses. The copy
+/// shares every heap part with the served one (see `super::experiment`).
 pub(super) fn compiled_before(
     previous: &Snapshot,
-    file: &Path,
-    c: &ExperimentConfig,
-    segments: &BTreeMap<String, Targeting>,
-    layers: &BTreeMap<String, (&Path, &LayerConfig)>,
-    holdouts: &BTreeMap<String, (&Path, &HoldoutConfig)>,
+    o: &Owned<'_>,
+    decls: &Decls<'_>,
 ) -> Option<Experiment> {
+    let c = o.cfg;
     let old = previous.experiment(&c.experiment_id)?;
-    if old.source != file || old.config != *c {
+    if *old.source != **o.file || !(o.unchanged || *old.config == *c) {
         return None;
     }
     let doc = previous.document();
@@ -43,7 +39,7 @@ pub(super) fn compiled_before(
         .targeting
         .iter()
         .flat_map(|t| &t.segments)
-        .all(|name| doc.segments.get(name) == segments.get(name));
+        .all(|name| doc.segments.get(name) == decls.segments.get(name));
     // The served document lists layers and holdouts sorted by key, each once.
     let same_layer = c.layer.as_ref().is_none_or(|m| {
         let before = doc
@@ -51,7 +47,7 @@ pub(super) fn compiled_before(
             .binary_search_by(|l| l.key.as_str().cmp(&m.key))
             .ok()
             .map(|i| &doc.layers[i]);
-        before == layers.get(&m.key).map(|(_, l)| *l)
+        before == decls.layers.get(&m.key).map(|(_, l)| *l)
     });
     let same_holdout = c.holdout.as_ref().is_none_or(|h| {
         let before = doc
@@ -59,12 +55,9 @@ pub(super) fn compiled_before(
             .binary_search_by(|d| d.key.as_str().cmp(h))
             .ok()
             .map(|i| &doc.holdouts[i]);
-        before == holdouts.get(h).map(|(_, d)| *d)
+        before == decls.holdouts.get(h).map(|(_, d)| *d)
     });
-    (same_segments && same_layer && same_holdout).then(|| {
-        let mut e = old.clone();
-        // Set again for the new snapshot's unit-key list.
-        e.unit_key = usize::MAX;
-        e
-    })
+    // `unit_key` and the condition memo slots are set again for the new
+    // snapshot (`super::compile`).
+    (same_segments && same_layer && same_holdout).then(|| old.clone())
 }

@@ -58,6 +58,17 @@ enum Cmp {
     Eq,
 }
 
+/// A comparison's tag in [`Cond::sharing_key`].
+fn cmp_tag(c: Cmp) -> &'static str {
+    match c {
+        Cmp::Lt => "lt",
+        Cmp::Le => "le",
+        Cmp::Gt => "gt",
+        Cmp::Ge => "ge",
+        Cmp::Eq => "eq",
+    }
+}
+
 impl Cmp {
     #[inline]
     fn holds(self, o: Ordering) -> bool {
@@ -102,6 +113,8 @@ pub struct Cond {
     /// The position of `attribute` in its experiment's gathered attributes
     /// ([`crate::engine::reads::Reads`]); `usize::MAX` when it is not gathered.
     pub(crate) read: usize,
+    /// See [`Cond::sharing_key`].
+    sharing: Box<str>,
 }
 
 /// Slots in the per-call condition memo: the most shared conditions get one.
@@ -110,10 +123,68 @@ pub const COND_MEMO: usize = 64;
 
 impl Cond {
     /// A key equal for two conditions exactly when they test the same attribute
-    /// the same way (the `Debug` forms of the parsed operands; a regex shows its
-    /// pattern), so they always give the same result on one context.
-    pub(crate) fn sharing_key(&self) -> String {
-        format!("{:?}\0{}\0{:?}", self.attribute, self.negate, self.test)
+    /// the same way (same test, same operands: a scalar's text, which fixes its
+    /// parsed forms; a number's bits; a version's canonical form; a regex's
+    /// pattern), so they always give the same result on one context. Every
+    /// string is length-prefixed, so no two different conditions share a key.
+    pub(crate) fn sharing_key(&self) -> &str {
+        &self.sharing
+    }
+
+    /// Computes [`Cond::sharing_key`] once, when the condition is compiled
+    /// (every reload looks it up for every condition of every experiment), by
+    /// hand: the `Debug` forms it was made of were most of compiling targeting.
+    fn with_sharing_key(mut self) -> Cond {
+        let mut k = String::with_capacity(self.attribute.len() + 32);
+        let part = |k: &mut String, s: &str| {
+            k.push_str(itoa::Buffer::new().format(s.len()));
+            k.push(':');
+            k.push_str(s);
+        };
+        part(&mut k, &self.attribute);
+        k.push_str(if self.negate { "!" } else { "=" });
+        match &self.test {
+            Test::Eq(v) => {
+                k.push_str("eq");
+                part(&mut k, &v.text);
+            }
+            Test::In(vs) => {
+                k.push_str("in");
+                k.push_str(itoa::Buffer::new().format(vs.len()));
+                for v in vs {
+                    part(&mut k, &v.text);
+                }
+            }
+            Test::StartsWith(v) => {
+                k.push_str("sw");
+                part(&mut k, v);
+            }
+            Test::EndsWith(v) => {
+                k.push_str("ew");
+                part(&mut k, v);
+            }
+            Test::Contains(v) => {
+                k.push_str("ct");
+                part(&mut k, v);
+            }
+            Test::Num(c, n) => {
+                k.push_str(cmp_tag(*c));
+                k.push('n');
+                k.push_str(itoa::Buffer::new().format(n.to_bits()));
+            }
+            Test::Semver(c, v) => {
+                k.push_str(cmp_tag(*c));
+                k.push('v');
+                part(&mut k, &v.to_string());
+            }
+            Test::Regex(r) => {
+                k.push_str("re");
+                part(&mut k, r.as_str());
+            }
+            Test::Exists => k.push_str("ex"),
+        }
+        self.sharing = k.into();
+        self
     }
 
     /// Whether the unit's context satisfies this condition, and the value it saw.
@@ -184,8 +255,10 @@ fn parse_semver(s: &str) -> Option<semver::Version> {
 /// The compiled targeting of one experiment: every condition must hold.
 #[derive(Debug, Clone, Default)]
 pub struct CompiledTargeting {
-    /// Conditions in evaluation order.
-    pub conds: Vec<Cond>,
+    /// Conditions in evaluation order. Shared between the snapshots that keep
+    /// this experiment (see `super::reuse`); a reload whose memo slots differ
+    /// gives the experiment a copy (`super::compile::index_shared_conds`).
+    pub conds: std::sync::Arc<[Cond]>,
 }
 
 /// Errors while compiling targeting: (field path, message).
@@ -213,9 +286,9 @@ impl CompiledTargeting {
         segments: &std::collections::BTreeMap<String, Targeting>,
         field: &str,
     ) -> Result<CompiledTargeting, Vec<RuleError>> {
-        let mut out = CompiledTargeting::default();
+        let mut conds = Vec::new();
         let mut errors = Vec::new();
-        compile_into(t, field, "", &mut out.conds, &mut errors);
+        compile_into(t, field, "", &mut conds, &mut errors);
         for (i, name) in t.segments.iter().enumerate() {
             match segments.get(name) {
                 None => errors.push((
@@ -230,13 +303,15 @@ impl CompiledTargeting {
                     seg,
                     &format!("segments.{name}"),
                     &format!("segment:{name}/"),
-                    &mut out.conds,
+                    &mut conds,
                     &mut errors,
                 ),
             }
         }
         if errors.is_empty() {
-            Ok(out)
+            Ok(CompiledTargeting {
+                conds: conds.into(),
+            })
         } else {
             Err(errors)
         }
@@ -254,6 +329,43 @@ fn concat(parts: &[&str]) -> Box<str> {
     s.into_boxed_str()
 }
 
+/// The `attribute:value` conditions of `include` (or, `negate`d, `exclude`):
+/// `at` is the field path and origin prefix of the targeting they belong to.
+fn eq_conds(
+    list: &[String],
+    negate: bool,
+    (field, origin_prefix): (&str, &str),
+    conds: &mut Vec<Cond>,
+    errors: &mut Vec<RuleError>,
+) {
+    let (kind, op) = if negate {
+        ("exclude", " != ")
+    } else {
+        ("include", " == ")
+    };
+    for (i, s) in list.iter().enumerate() {
+        match split_attr_value(s) {
+            Some((a, v)) => conds.push(
+                Cond {
+                    origin: concat(&[origin_prefix, kind, "[", itoa::Buffer::new().format(i), "]"]),
+                    text: concat(&[a, op, v]),
+                    attribute: a.into(),
+                    test: Test::Eq(Scalar::new(v)),
+                    negate,
+                    memo: usize::MAX,
+                    read: usize::MAX,
+                    sharing: Box::default(),
+                }
+                .with_sharing_key(),
+            ),
+            None => errors.push((
+                format!("{field}.{kind}[{i}]"),
+                format!("expected `attribute:value`, got {s:?}"),
+            )),
+        }
+    }
+}
+
 fn compile_into(
     t: &Targeting,
     field: &str,
@@ -261,28 +373,7 @@ fn compile_into(
     conds: &mut Vec<Cond>,
     errors: &mut Vec<RuleError>,
 ) {
-    for (i, s) in t.include.iter().enumerate() {
-        match split_attr_value(s) {
-            Some((a, v)) => conds.push(Cond {
-                origin: concat(&[
-                    origin_prefix,
-                    "include[",
-                    itoa::Buffer::new().format(i),
-                    "]",
-                ]),
-                text: concat(&[a, " == ", v]),
-                attribute: a.into(),
-                test: Test::Eq(Scalar::new(v)),
-                negate: false,
-                memo: usize::MAX,
-                read: usize::MAX,
-            }),
-            None => errors.push((
-                format!("{field}.include[{i}]"),
-                format!("expected `attribute:value`, got {s:?}"),
-            )),
-        }
-    }
+    eq_conds(&t.include, false, (field, origin_prefix), conds, errors);
     for (i, r) in t.rules.iter().enumerate() {
         match compile_rule(r) {
             Ok(mut c) => {
@@ -292,28 +383,7 @@ fn compile_into(
             Err(m) => errors.push((format!("{field}.rules[{i}]"), m)),
         }
     }
-    for (i, s) in t.exclude.iter().enumerate() {
-        match split_attr_value(s) {
-            Some((a, v)) => conds.push(Cond {
-                origin: concat(&[
-                    origin_prefix,
-                    "exclude[",
-                    itoa::Buffer::new().format(i),
-                    "]",
-                ]),
-                text: concat(&[a, " != ", v]),
-                attribute: a.into(),
-                test: Test::Eq(Scalar::new(v)),
-                negate: true,
-                memo: usize::MAX,
-                read: usize::MAX,
-            }),
-            None => errors.push((
-                format!("{field}.exclude[{i}]"),
-                format!("expected `attribute:value`, got {s:?}"),
-            )),
-        }
-    }
+    eq_conds(&t.exclude, true, (field, origin_prefix), conds, errors);
 }
 
 fn compile_rule(r: &Rule) -> Result<Cond, String> {
@@ -460,7 +530,9 @@ fn compile_rule(r: &Rule) -> Result<Cond, String> {
         negate,
         memo: usize::MAX,
         read: usize::MAX,
-    })
+        sharing: Box::default(),
+    }
+    .with_sharing_key())
 }
 
 #[cfg(test)]
@@ -479,6 +551,52 @@ mod tests {
             value,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn sharing_keys_are_equal_exactly_for_conditions_that_test_the_same() {
+        let key = |c: Cond| c.sharing_key().to_owned();
+        let same = [
+            (
+                rule("plan", Op::Equals, Some(json!("pro"))),
+                rule("plan", Op::Equals, Some(json!("pro"))),
+            ),
+            (
+                rule("n", Op::Gt, Some(json!(1))),
+                rule("n", Op::Gt, Some(json!(1.0))),
+            ),
+            (
+                rule("v", Op::SemverGt, Some(json!("1.2.3"))),
+                rule("v", Op::SemverGt, Some(json!("1.2.3"))),
+            ),
+        ];
+        for (a, b) in same {
+            assert_eq!(key(a), key(b));
+        }
+        let all = [
+            rule("plan", Op::Equals, Some(json!("pro"))),
+            rule("plan", Op::NotEquals, Some(json!("pro"))),
+            rule("plan", Op::Equals, Some(json!("pr"))),
+            rule("plan2", Op::Equals, Some(json!("pro"))),
+            rule("plan", Op::In, Some(json!(["a", "b"]))),
+            rule("plan", Op::In, Some(json!(["a:1", "b"]))),
+            rule("plan", Op::In, Some(json!(["a"]))),
+            rule("plan", Op::StartsWith, Some(json!("pro"))),
+            rule("plan", Op::EndsWith, Some(json!("pro"))),
+            rule("plan", Op::Contains, Some(json!("pro"))),
+            rule("n", Op::Gt, Some(json!(1))),
+            rule("n", Op::Gte, Some(json!(1))),
+            rule("n", Op::Gt, Some(json!(2))),
+            rule("v", Op::SemverGt, Some(json!("1.2.3"))),
+            rule("v", Op::SemverGt, Some(json!("1.2.3-rc.1"))),
+            rule("v", Op::SemverLt, Some(json!("1.2.3"))),
+            rule("plan", Op::Matches, Some(json!("^p"))),
+            rule("plan", Op::Matches, Some(json!("^q"))),
+            rule("plan", Op::Exists, None),
+            rule("plan", Op::NotExists, None),
+        ];
+        let keys: std::collections::BTreeSet<String> = all.into_iter().map(key).collect();
+        assert_eq!(keys.len(), 20, "{keys:#?}");
     }
 
     #[test]
