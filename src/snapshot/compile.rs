@@ -132,10 +132,6 @@ fn is_cross_file(e: &ConfigError) -> bool {
         .any(|m| e.message.contains(m))
 }
 
-fn hex64(bytes: &[u8]) -> String {
-    format!("{:016x}", seahash::hash(bytes))
-}
-
 struct Compiler<'p> {
     errors: Vec<ConfigError>,
     /// The served snapshot, whose unchanged experiments are copied.
@@ -536,7 +532,7 @@ impl Compiler<'_> {
             epoch: c.assignment.epoch,
             layer,
             holdout,
-            fingerprint: hex64(&fp).into(),
+            fingerprint: super::version::hex64(&fp).into(),
             source: source.clone(),
             config: Arc::new(c.clone()),
             canonical: canonical.into(),

@@ -38,7 +38,13 @@ pub(super) fn content_version(
             content.extend(serde_json::to_vec(&d).unwrap_or_default());
         }
     }
-    format!("{:016x}", seahash::hash(&content))
+    hex64(&content)
+}
+
+/// SeaHash of `bytes` as 16 hex digits: the form of versions and salt
+/// fingerprints.
+pub(super) fn hex64(bytes: &[u8]) -> String {
+    format!("{:016x}", seahash::hash(bytes))
 }
 
 /// The compact JSON of a document whose experiments serialise to `experiments`
