@@ -118,13 +118,13 @@ impl Reads {
     /// The position of `name`, if listed.
     #[inline(always)]
     fn find(&self, name: &str) -> Option<usize> {
-        match self.by_shape[shape(name, self.mix)] {
-            NONE => None,
-            MANY => self.names.iter().position(|n| same_name(n, name)),
-            i => {
-                let i = i as usize;
-                self.names.get(i).filter(|n| same_name(n, name)).map(|_| i)
-            }
+        // One comparison passes over an attribute not read: NONE and MANY
+        // are both past the end of `names`.
+        let i = self.by_shape[shape(name, self.mix)];
+        match self.names.get(i as usize) {
+            Some(n) => same_name(n, name).then_some(i as usize),
+            None if i == MANY => self.names.iter().position(|n| same_name(n, name)),
+            None => None,
         }
     }
 }

@@ -47,6 +47,7 @@ use serde_json::{Map, Value as J};
 use smallvec::SmallVec;
 use tonic::Status;
 
+use super::scalar_entry::{scalar_entry, Scalar};
 use crate::engine::context::same_name;
 use crate::engine::reads::{gather, Reads};
 use crate::engine::{Attr, Context};
@@ -202,14 +203,35 @@ impl<'a> WireContext<'a> {
                 }
                 Ok(())
             };
-            let (name, kind) = match &mut self.json {
-                None => {
+            // The common shape is read without the general walk (which builds
+            // the JSON view when asked for it); the same checks follow in the
+            // same order: the name, its length, the value, the totals.
+            let simple = match self.json {
+                None => scalar_entry(entry),
+                Some(_) => None,
+            };
+            let (name, kind) = match (simple, &mut self.json) {
+                (Some((name, scalar)), _) => {
+                    let name = walk.utf8(name)?;
+                    check_name(name)?;
+                    let kind = match scalar {
+                        Scalar::Str(b) => Kind::Str(walk.utf8(b)?),
+                        Scalar::Bool(b) => Kind::Bool(b),
+                        Scalar::Null => Kind::Null,
+                        Scalar::Num(n) => Kind::Num(n),
+                    };
+                    walk.check(kind);
+                    walk.count(name.len() + kind.scalar_bytes())?;
+                    walk.finish_attribute(name)?;
+                    (name, kind)
+                }
+                (None, None) => {
                     let (name, kind, _) = walk.entry(entry, 2, check_name, None)?;
                     walk.count(name.len() + kind.scalar_bytes())?;
                     walk.finish_attribute(name)?;
                     (name, kind)
                 }
-                Some(m) => {
+                (None, Some(m)) => {
                     let mut json = J::Null;
                     let (name, kind, _) = walk.entry(entry, 2, check_name, Some(&mut json))?;
                     walk.count(name.len() + kind.scalar_bytes())?;
@@ -262,8 +284,9 @@ impl Context for WireContext<'_> {
     fn get_reads<'s>(&'s self, reads: &Reads, out: &mut [Option<Attr<'s>>]) {
         gather(
             reads,
-            self.attrs.iter().map(|e| (e.name, e.attr)),
-            |a| a,
+            // The entry by reference: its value is copied only when read.
+            self.attrs.iter().map(|e| (e.name, e)),
+            |e| e.attr,
             out,
         )
     }
