@@ -42,13 +42,16 @@ fn fold(a: u64, b: u64) -> u64 {
     (p as u64) ^ ((p >> 64) as u64)
 }
 
-/// The hash of a key: every 8-byte word (the last one overlapping when the
-/// length is not a multiple of 8) folded in, and the length.
+/// The hash of a key: the length, then every 8-byte word (the last one
+/// overlapping when the length is not a multiple of 8), folded in.
 #[inline(always)]
 fn hash(key: &[u8]) -> u64 {
     let n = key.len();
     let at = |i: usize| u64::from_le_bytes(key[i..i + 8].try_into().unwrap_or([0; 8]));
-    let mut h = K0 ^ n as u64;
+    // The length is mixed in first, on its own: xored straight into the
+    // first word it could cancel a difference in the key's first byte
+    // (`aaaaaaaaa` and `baaaaaaaaa`: 9 ^ 10 == 0x61 ^ 0x62).
+    let mut h = fold(K0 ^ n as u64, K1);
     if n <= 8 {
         return fold(h ^ word(key), K1);
     }
