@@ -620,7 +620,7 @@ fn deeper(level: u32) -> Result<()> {
 #[inline(always)]
 fn key(buf: &mut &[u8]) -> Result<(u32, WireType)> {
     if let Some((&b, rest)) = buf.split_first() {
-        if b < 0x80 && b >= 8 {
+        if (8..0x80).contains(&b) {
             if let Ok(wt) = WireType::try_from(u64::from(b & 7)) {
                 *buf = rest;
                 return Ok((u32::from(b >> 3), wt));
