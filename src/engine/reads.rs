@@ -64,7 +64,7 @@ impl Reads {
         }
         self.names.push(name.into());
         let at = self.names.len() - 1;
-        match &mut self.by_shape[shape(name, self.mix)] {
+        match &mut self.by_shape[shape::<true>(name, self.mix)] {
             slot @ &mut NONE => *slot = at as u8,
             // A shared shape: choose the multiplier again, for all the names.
             _ => self.index(),
@@ -80,7 +80,7 @@ impl Reads {
             let mut seen = 0u64;
             let mut shared = 0;
             for n in &self.names {
-                let bit = 1u64 << shape(n, mix);
+                let bit = 1u64 << shape::<true>(n, mix);
                 shared += usize::from(seen & bit != 0);
                 seen |= bit;
             }
@@ -92,7 +92,7 @@ impl Reads {
             .unwrap_or(0);
         self.by_shape = [NONE; 64];
         for (at, n) in self.names.iter().enumerate() {
-            let slot = &mut self.by_shape[shape(n, self.mix)];
+            let slot = &mut self.by_shape[shape::<true>(n, self.mix)];
             *slot = match *slot {
                 NONE => at as u8,
                 _ => MANY,
@@ -117,10 +117,10 @@ impl Reads {
 
     /// The position of `name`, if listed.
     #[inline(always)]
-    fn find(&self, name: &str) -> Option<usize> {
+    fn find<const FIRST: bool>(&self, name: &str) -> Option<usize> {
         // One comparison passes over an attribute not read: NONE and MANY
         // are both past the end of `names`.
-        let i = self.by_shape[shape(name, self.mix)];
+        let i = self.by_shape[shape::<FIRST>(name, self.mix)];
         match self.names.get(i as usize) {
             Some(n) => same_name(n, name).then_some(i as usize),
             None if i == MANY => self.names.iter().position(|n| same_name(n, name)),
@@ -131,9 +131,13 @@ impl Reads {
 
 /// A name's slot in [`Reads::by_shape`]: its length plus its first byte times
 /// `mix`, modulo 64. Two loads and three operations per attribute of the
-/// context, in registers.
+/// context, in registers; without `FIRST` (for `mix == 0`, the same value)
+/// the length alone.
 #[inline(always)]
-fn shape(name: &str, mix: u32) -> usize {
+fn shape<const FIRST: bool>(name: &str, mix: u32) -> usize {
+    if !FIRST {
+        return name.len() % 64;
+    }
     let first = name.as_bytes().first().map_or(0, |&b| b as u32);
     (name.len() as u32).wrapping_add(first.wrapping_mul(mix)) as usize % 64
 }
@@ -150,12 +154,30 @@ where
     I: IntoIterator<Item = (&'a str, V)>,
     F: Fn(V) -> T,
 {
+    // Most experiments read names of distinct lengths (`mix == 0`): their
+    // walk does not read each attribute's first byte.
+    match reads.mix {
+        0 => walk::<_, _, _, _, false>(reads, entries, view, out),
+        _ => walk::<_, _, _, _, true>(reads, entries, view, out),
+    }
+}
+
+#[inline(always)]
+fn walk<'a, V, T, I, F, const FIRST: bool>(
+    reads: &Reads,
+    entries: I,
+    view: F,
+    out: &mut [Option<T>],
+) where
+    I: IntoIterator<Item = (&'a str, V)>,
+    F: Fn(V) -> T,
+{
     let mut left = out.len();
     if left == 0 {
         return;
     }
     for (name, value) in entries {
-        let Some(i) = reads.find(name) else {
+        let Some(i) = reads.find::<FIRST>(name) else {
             continue;
         };
         if let Some(slot @ None) = out.get_mut(i) {
@@ -197,7 +219,10 @@ mod tests {
         // Lengths collide (userId, region: 6; bot, and `abc` below: 3), a name
         // repeats, and a name of a listed length is not listed.
         // Names of one length get shapes of their own.
-        assert_ne!(shape("userId", r.mix), shape("region", r.mix));
+        assert_ne!(
+            shape::<true>("userId", r.mix),
+            shape::<true>("region", r.mix)
+        );
         let entries = [
             ("region", "US"),
             ("plan", "pro"),
