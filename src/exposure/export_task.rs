@@ -8,13 +8,24 @@
 //! exposure queue fills, and new exposures are dropped and counted on the
 //! request path (`exposures_dropped_total`), so every bound is cohortd's and
 //! every loss is counted.
+//!
+//! The builder runs on a thread of its own (a single-threaded runtime, for the
+//! batch delay's timer) at nice [`EXPORT_NICE`], not on the tokio workers that
+//! answer requests: building and encoding records is most of what export
+//! costs, and a worker busy with a batch is a request waiting (p99 with export
+//! on was about twice export off). At a lower priority the kernel runs requests
+//! first and the builder in the gaps; it is not as low as a reload's, because
+//! under sustained load the builder needs a steady share to keep up (the queue
+//! drops what it cannot hold). The sender stays on the server's runtime, where
+//! the gRPC channel lives.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use opentelemetry::trace::SpanContext;
 use prost::bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::id::{ExposureId, IdFields};
@@ -109,22 +120,25 @@ impl Builder {
                     }
                     None => p.parent.clone(),
                 };
-                let r = self.batch.push();
-                set_header(r, EVENT_NAME, p.time, sc.as_ref());
-                let mut a = RecordAttrs::new(&mut r.attributes);
-                write_exposure(&p, self.mode, &mut self.scratch, &mut a);
-                a.finish();
+                let (mode, scratch) = (self.mode, &mut self.scratch);
+                self.batch.add(|r| {
+                    set_header(r, EVENT_NAME, p.time, sc.as_ref());
+                    let mut a = RecordAttrs::new(&mut r.attributes);
+                    write_exposure(&p, mode, scratch, &mut a);
+                    a.finish();
+                });
                 self.stats.emitted.fetch_add(1, Ordering::Relaxed);
             }
             Item::Outcome(p) => {
                 let rec = outcome::record(p, self.mode);
-                let r = self.batch.push();
-                set_header(r, OUTCOME_EVENT, rec.time, rec.parent.as_ref());
-                let mut a = RecordAttrs::new(&mut r.attributes);
-                for (k, v) in rec.attributes {
-                    a.any(k.as_str(), v.into());
-                }
-                a.finish();
+                self.batch.add(|r| {
+                    set_header(r, OUTCOME_EVENT, rec.time, rec.parent.as_ref());
+                    let mut a = RecordAttrs::new(&mut r.attributes);
+                    for (k, v) in rec.attributes {
+                        a.any(k.as_str(), v.into());
+                    }
+                    a.finish();
+                });
                 self.stats.outcomes_emitted.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -153,21 +167,68 @@ async fn send_batches(mut rx: mpsc::Receiver<(Bytes, u64)>, mut sender: LogsSend
     }
 }
 
-/// The export task: queued exposures become log records (and spans, when
+/// The nice value of the batch builder's thread (0 is normal, 19 the lowest;
+/// reloads run at 10).
+pub const EXPORT_NICE: i32 = 5;
+
+/// Starts exporting: the batch builder ([`build_batches`]) on a thread of its
+/// own at [`EXPORT_NICE`], the sender on the current runtime. The handle
+/// finishes when both have (the builder closes the batch channel when it
+/// ends, normally or by panicking). When no thread or runtime can be started
+/// the builder runs as a task on the current runtime instead, as it did before.
+pub(super) fn start(
+    rx: mpsc::Receiver<Item>,
+    otel: Arc<OtelExport>,
+    stats: Arc<Stats>,
+    mode: UnitIdMode,
+    stop: oneshot::Receiver<Instant>,
+) -> JoinHandle<()> {
+    let cfg = otel.logs_config();
+    let (btx, brx) = mpsc::channel((cfg.max_queue / cfg.max_batch).max(1));
+    let sender = tokio::spawn(send_batches(brx, otel.logs_sender()));
+    let build = build_batches(rx, otel, stats, mode, stop, btx);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build();
+    // Shared so that a failed spawn, which drops its closure, leaves the
+    // builder here.
+    let job = Arc::new(Mutex::new(Some(build)));
+    let take = |j: &Mutex<Option<_>>| j.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let spawned = runtime.map_err(drop).and_then(|rt| {
+        let theirs = Arc::clone(&job);
+        std::thread::Builder::new()
+            .name("cohortd-export".into())
+            .spawn(move || {
+                crate::reload::background::lower_priority_to(EXPORT_NICE);
+                if let Some(build) = take(&theirs) {
+                    rt.block_on(build);
+                }
+            })
+            .map_err(drop)
+    });
+    if spawned.is_err() {
+        if let Some(build) = take(&job) {
+            tracing::debug!("no export thread; building batches on the runtime");
+            tokio::spawn(build);
+        }
+    }
+    sender
+}
+
+/// The batch builder: queued exposures become log records (and spans, when
 /// they are on), queued outcomes log records; batches go out when full or
 /// when the oldest record has waited the schedule delay. On `stop` it refuses
 /// new items, exports what is queued until the deadline (counting the rest as
-/// dropped), and waits for the sender to finish.
-pub(super) async fn run_export(
+/// dropped), and closes the batch channel.
+async fn build_batches(
     mut rx: mpsc::Receiver<Item>,
     otel: Arc<OtelExport>,
     stats: Arc<Stats>,
     mode: UnitIdMode,
     mut stop: oneshot::Receiver<Instant>,
+    btx: mpsc::Sender<(Bytes, u64)>,
 ) {
     let cfg = otel.logs_config().clone();
-    let (btx, brx) = mpsc::channel((cfg.max_queue / cfg.max_batch).max(1));
-    let sender = tokio::spawn(send_batches(brx, otel.logs_sender()));
     let mut b = Builder {
         batch: otel.log_batch(),
         scratch: Scratch::default(),
@@ -219,6 +280,4 @@ pub(super) async fn run_export(
         }
     }
     b.flush(&btx).await;
-    drop(btx);
-    let _ = sender.await;
 }
