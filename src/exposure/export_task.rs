@@ -23,11 +23,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use opentelemetry::trace::SpanContext;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use prost::bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::attr_cache::{key_str, AttrBytes, RunCache};
 use super::id::{ExposureId, IdFields};
 use super::otel::{OtelExport, EVENT_NAME};
 use super::otlp_logs::{set_header, Attrs, LogBatch, LogsSender, RecordAttrs};
@@ -41,42 +43,64 @@ use super::stratum;
 struct Scratch {
     id_input: Vec<u8>,
     id_hex: String,
+    /// The encoded attributes of the record being built.
+    attrs: Vec<u8>,
+    /// The one `KeyValue` per-unit attributes are encoded from.
+    kv: Vec<KeyValue>,
 }
 
 /// The exported attributes of one exposure, in a stable order (the
-/// attribute table in docs/exposures.md).
+/// attribute table in docs/exposures.md): fixed runs, the same for every
+/// exposure of one experiment variant, reason and version
+/// ([`fixed_head`], [`fixed_mid`], [`fixed_tail`]), around the per-unit ones.
 fn write_exposure(p: &Pending, mode: UnitIdMode, scratch: &mut Scratch, w: &mut impl Attrs) {
-    let (experiment, variant, unit) = (
-        p.get(Field::Experiment),
-        p.get(Field::Variant),
-        p.get(Field::Unit),
-    );
-    let version = p.get(Field::ConfigVersion);
-    let id = ExposureId::derive_in(
-        &IdFields {
-            unit,
-            experiment,
-            variant,
-            config_version: version,
-            window: p.window,
-        },
-        &mut scratch.id_input,
-    );
-    w.str("feature_flag.key", experiment);
-    w.str("feature_flag.result.variant", variant);
+    fixed_head(p, w);
+    unit_id(p, mode, w);
+    fixed_mid(p, w);
+    exposure_id(p, &mut scratch.id_input, &mut scratch.id_hex, w);
+    fixed_tail(p, w);
+    stratum(p, mode, w);
+}
+
+fn fixed_head(p: &Pending, w: &mut impl Attrs) {
+    w.str("feature_flag.key", p.get(Field::Experiment));
+    w.str("feature_flag.result.variant", p.get(Field::Variant));
     w.str("feature_flag.result.reason", p.reason);
+}
+
+fn unit_id(p: &Pending, mode: UnitIdMode, w: &mut impl Attrs) {
+    let unit = p.get(Field::Unit);
     match mode {
         UnitIdMode::Raw => w.str("feature_flag.context.id", unit),
         UnitIdMode::Hash => w.str("feature_flag.context.id", &hash_unit(unit)),
         UnitIdMode::Omit => {}
     }
-    w.str("feature_flag.version", version);
+}
+
+fn fixed_mid(p: &Pending, w: &mut impl Attrs) {
+    w.str("feature_flag.version", p.get(Field::ConfigVersion));
     w.str("feature_flag.provider.name", "cohortd");
     if p.has_layer {
         w.str("feature_flag.set.id", p.get(Field::Layer));
     }
-    id.write_hex(&mut scratch.id_hex);
-    w.str("cohortd.exposure.id", &scratch.id_hex);
+}
+
+fn exposure_id(p: &Pending, id_input: &mut Vec<u8>, id_hex: &mut String, w: &mut impl Attrs) {
+    let id = ExposureId::derive_in(
+        &IdFields {
+            unit: p.get(Field::Unit),
+            experiment: p.get(Field::Experiment),
+            variant: p.get(Field::Variant),
+            config_version: p.get(Field::ConfigVersion),
+            window: p.window,
+        },
+        id_input,
+    );
+    id.write_hex(id_hex);
+    w.str("cohortd.exposure.id", id_hex);
+}
+
+fn fixed_tail(p: &Pending, w: &mut impl Attrs) {
     w.str("cohortd.unit_attribute", p.get(Field::UnitAttribute));
     match p.experiment {
         Some((status, epoch)) => {
@@ -88,16 +112,71 @@ fn write_exposure(p: &Pending, mode: UnitIdMode, scratch: &mut Scratch, w: &mut 
         None => w.str("cohortd.flag_format", "flagd"),
     }
     w.str("cohortd.source", p.source);
+}
+
+fn stratum(p: &Pending, mode: UnitIdMode, w: &mut impl Attrs) {
     let s = p.get(Field::Stratum);
     if let Some(s) = (!s.is_empty()).then(|| stratum::export(s, mode)).flatten() {
         w.str("cohortd.stratum", &s);
     }
 }
 
+/// Everything the fixed runs are made of, as a [`RunCache`] key.
+fn fixed_key(p: &Pending, k: &mut Vec<u8>) {
+    for f in [
+        Field::Experiment,
+        Field::Variant,
+        Field::ConfigVersion,
+        Field::Layer,
+        Field::UnitAttribute,
+        Field::SaltFingerprint,
+    ] {
+        key_str(k, p.get(f));
+    }
+    key_str(k, p.reason);
+    key_str(k, p.source);
+    match p.experiment {
+        Some((status, epoch)) => {
+            key_str(k, status);
+            k.extend_from_slice(&epoch.to_le_bytes());
+            k.push(1);
+        }
+        None => k.push(0),
+    }
+    k.push(u8::from(p.has_layer));
+}
+
+/// An exposure's attributes, encoded into `scratch.attrs`: the cached fixed
+/// runs and the per-unit attributes, in [`write_exposure`]'s order.
+fn encode_exposure(p: &Pending, mode: UnitIdMode, scratch: &mut Scratch, cache: &mut RunCache) {
+    let Scratch {
+        id_input,
+        id_hex,
+        attrs: out,
+        kv,
+    } = scratch;
+    out.clear();
+    let runs = cache.get(
+        |k| fixed_key(p, k),
+        |kv, r| {
+            fixed_head(p, &mut AttrBytes::new(kv, &mut r.head));
+            fixed_mid(p, &mut AttrBytes::new(kv, &mut r.mid));
+            fixed_tail(p, &mut AttrBytes::new(kv, &mut r.tail));
+        },
+    );
+    out.extend_from_slice(&runs.head);
+    unit_id(p, mode, &mut AttrBytes::new(kv, out));
+    out.extend_from_slice(&runs.mid);
+    exposure_id(p, id_input, id_hex, &mut AttrBytes::new(kv, out));
+    out.extend_from_slice(&runs.tail);
+    stratum(p, mode, &mut AttrBytes::new(kv, out));
+}
+
 /// Turns queued items into the records of the batch being built.
 struct Builder {
     batch: LogBatch,
     scratch: Scratch,
+    cache: RunCache,
     otel: Arc<OtelExport>,
     stats: Arc<Stats>,
     mode: UnitIdMode,
@@ -120,13 +199,11 @@ impl Builder {
                     }
                     None => p.parent.clone(),
                 };
-                let (mode, scratch) = (self.mode, &mut self.scratch);
-                self.batch.add(|r| {
-                    set_header(r, EVENT_NAME, p.time, sc.as_ref());
-                    let mut a = RecordAttrs::new(&mut r.attributes);
-                    write_exposure(&p, mode, scratch, &mut a);
-                    a.finish();
-                });
+                encode_exposure(&p, self.mode, &mut self.scratch, &mut self.cache);
+                self.batch.add_encoded(
+                    |r| set_header(r, EVENT_NAME, p.time, sc.as_ref()),
+                    &self.scratch.attrs,
+                );
                 self.stats.emitted.fetch_add(1, Ordering::Relaxed);
             }
             Item::Outcome(p) => {
@@ -232,6 +309,7 @@ async fn build_batches(
     let mut b = Builder {
         batch: otel.log_batch(),
         scratch: Scratch::default(),
+        cache: RunCache::default(),
         mode,
         otel,
         stats,
@@ -280,4 +358,104 @@ async fn build_batches(
         }
     }
     b.flush(&btx).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use prost::Message as _;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// An exposure: `flagd` has no experiment (status, epoch, salt); `layer`
+    /// gives it a set id; `stratum` a stratum.
+    fn pending(unit: &str, variant: &str, reason: &'static str, kind: u8) -> Pending {
+        let (layer, stratum) = match kind {
+            1 => ("layer-1", ""),
+            2 => ("", "eu-west"),
+            _ => ("", ""),
+        };
+        let (text, ends) = Pending::pack([
+            "checkout",
+            variant,
+            unit,
+            "00000000deadbeef",
+            layer,
+            "userId",
+            if kind == 3 { "" } else { "0123456789abcdef" },
+            stratum,
+        ]);
+        Pending {
+            text,
+            ends,
+            has_layer: kind == 1,
+            reason,
+            window: 7,
+            experiment: (kind != 3).then_some(("running", 2)),
+            source: "assign",
+            time: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            parent: None,
+        }
+    }
+
+    /// The encoded path (cached fixed runs, per-unit attributes spliced in)
+    /// sends what decodes, with the generated type, to exactly the request
+    /// the record-by-record builder produces: same attributes, same order,
+    /// same header fields, for every kind of exposure and unit id mode, with
+    /// cache hits and misses.
+    #[test]
+    fn cached_attribute_runs_decode_to_the_built_records() {
+        let resource = opentelemetry_sdk::Resource::builder_empty().build();
+        let mut items = Vec::new();
+        for (i, reason) in ["split", "sticky", "split", "targeting_match"]
+            .iter()
+            .enumerate()
+        {
+            for kind in 0..4u8 {
+                for unit in ["u-1", "a-much-longer-unit-id-0123456789"] {
+                    let variant = if i % 2 == 0 { "control" } else { "treatment" };
+                    items.push(pending(unit, variant, reason, kind));
+                }
+            }
+        }
+        for mode in [UnitIdMode::Raw, UnitIdMode::Hash, UnitIdMode::Omit] {
+            let (mut old, mut new) = (
+                LogBatch::new(&resource, "cohortd"),
+                LogBatch::new(&resource, "cohortd"),
+            );
+            let (mut s_old, mut s_new) = (Scratch::default(), Scratch::default());
+            let mut cache = RunCache::default();
+            for p in &items {
+                old.add(|r| {
+                    set_header(r, EVENT_NAME, p.time, None);
+                    let mut a = RecordAttrs::new(&mut r.attributes);
+                    write_exposure(p, mode, &mut s_old, &mut a);
+                    a.finish();
+                });
+                encode_exposure(p, mode, &mut s_new, &mut cache);
+                new.add_encoded(|r| set_header(r, EVENT_NAME, p.time, None), &s_new.attrs);
+            }
+            // Once per distinct variant and reason (three) and kind, where a
+            // stratum is not part of the fixed runs (three kinds).
+            assert_eq!(cache.len(), 3 * 3, "{mode:?}");
+            // The one field that differs: when each record was built.
+            let decode = |b: &mut LogBatch| {
+                let mut r = ExportLogsServiceRequest::decode(b.take_encoded()).unwrap();
+                for r in &mut r.resource_logs[0].scope_logs[0].log_records {
+                    assert!(r.observed_time_unix_nano > 0);
+                    r.observed_time_unix_nano = 0;
+                }
+                r
+            };
+            let (old, new) = (decode(&mut old), decode(&mut new));
+            let records = &new.resource_logs[0].scope_logs[0].log_records;
+            assert_eq!(records.len(), items.len());
+            assert!(records.iter().all(|r| r.attributes.len() >= 9));
+            let built = &old.resource_logs[0].scope_logs[0].log_records;
+            for (i, (n, o)) in records.iter().zip(built).enumerate() {
+                assert_eq!(n, o, "{mode:?}, record {i}");
+            }
+            assert_eq!(new, old, "{mode:?}");
+        }
+    }
 }

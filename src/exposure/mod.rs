@@ -18,6 +18,7 @@ use crate::engine::resolve::{Flag, Resolution};
 use crate::engine::{Assignment, Context};
 use crate::snapshot::flagd::FlagdFlag;
 
+mod attr_cache;
 pub mod counts;
 pub mod dedup;
 mod export_task;

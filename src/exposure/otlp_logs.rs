@@ -293,13 +293,39 @@ impl LogBatch {
     /// (what it leaves alone keeps the previous record's value), which is
     /// then encoded at the end of the batch.
     pub fn add(&mut self, fill: impl FnOnce(&mut LogRecord)) {
+        self.open();
+        fill(&mut self.record);
+        prost::encoding::message::encode(2, &self.record, &mut self.buf);
+        self.n += 1;
+    }
+
+    /// Adds a record whose attributes come encoded: `header` fills every
+    /// field but the attributes, and `attributes` is a run of encoded
+    /// `LogRecord.attributes` fields ([`super::attr_cache`]), written after
+    /// the other fields (a field's place on the wire does not change what a
+    /// decoder reads; repeated fields keep their order).
+    pub fn add_encoded(&mut self, header: impl FnOnce(&mut LogRecord), attributes: &[u8]) {
+        use prost::encoding::{encode_key, encode_varint, WireType};
+        self.open();
+        header(&mut self.record);
+        // Set aside (not dropped): records added by `add` reuse them.
+        let kept = std::mem::take(&mut self.record.attributes);
+        let len = self.record.encoded_len() + attributes.len();
+        encode_key(2, WireType::LengthDelimited, &mut self.buf);
+        encode_varint(len as u64, &mut self.buf);
+        // Cannot fail: a `BytesMut` grows as needed.
+        let _ = self.record.encode(&mut self.buf);
+        self.buf.put_slice(attributes);
+        self.record.attributes = kept;
+        self.n += 1;
+    }
+
+    /// Makes room for the framing before the first record of a batch.
+    fn open(&mut self) {
         if self.n == 0 {
             self.buf.reserve(self.gap + self.last_len);
             self.buf.put_bytes(0, self.gap);
         }
-        fill(&mut self.record);
-        prost::encoding::message::encode(2, &self.record, &mut self.buf);
-        self.n += 1;
     }
 
     /// The request encoded, and the batch emptied.
