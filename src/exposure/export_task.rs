@@ -116,8 +116,15 @@ fn fixed_tail(p: &Pending, w: &mut impl Attrs) {
 
 fn stratum(p: &Pending, mode: UnitIdMode, w: &mut impl Attrs) {
     let s = p.get(Field::Stratum);
-    if let Some(s) = (!s.is_empty()).then(|| stratum::export(s, mode)).flatten() {
-        w.str("cohortd.stratum", &s);
+    match mode {
+        _ if s.is_empty() => {}
+        // As it is: written from the queued item, not copied first.
+        UnitIdMode::Raw => w.str("cohortd.stratum", s),
+        _ => {
+            if let Some(s) = stratum::export(s, mode) {
+                w.str("cohortd.stratum", &s);
+            }
+        }
     }
 }
 
@@ -251,8 +258,13 @@ pub const EXPORT_NICE: i32 = 5;
 /// Starts exporting: the batch builder ([`build_batches`]) on a thread of its
 /// own at [`EXPORT_NICE`], the sender on the current runtime. The handle
 /// finishes when both have (the builder closes the batch channel when it
-/// ends, normally or by panicking). When no thread or runtime can be started
-/// the builder runs as a task on the current runtime instead, as it did before.
+/// ends, normally or by panicking).
+///
+/// On a current-thread runtime the builder stays a task on it, as it was
+/// before: whoever picked that runtime asked for one thread (`cohortd serve`
+/// runs a multi-threaded one; tests use the single thread to hold the
+/// export still, e.g. to fill the queue against a dead collector). Likewise
+/// when no thread or runtime can be started.
 pub(super) fn start(
     rx: mpsc::Receiver<Item>,
     otel: Arc<OtelExport>,
@@ -260,10 +272,15 @@ pub(super) fn start(
     mode: UnitIdMode,
     stop: oneshot::Receiver<Instant>,
 ) -> JoinHandle<()> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
     let cfg = otel.logs_config();
     let (btx, brx) = mpsc::channel((cfg.max_queue / cfg.max_batch).max(1));
     let sender = tokio::spawn(send_batches(brx, otel.logs_sender()));
     let build = build_batches(rx, otel, stats, mode, stop, btx);
+    if Handle::current().runtime_flavor() == RuntimeFlavor::CurrentThread {
+        tokio::spawn(build);
+        return sender;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build();
@@ -457,5 +474,44 @@ mod tests {
             }
             assert_eq!(new, old, "{mode:?}");
         }
+    }
+
+    /// On a multi-threaded runtime (as `cohortd serve`'s) the builder runs
+    /// on its own thread at [`EXPORT_NICE`].
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_builder_runs_on_its_own_lower_priority_thread() {
+        use crate::exposure::pipeline::{ExposurePipeline, PipelineConfig};
+        let export_threads = || {
+            let mut nice = Vec::new();
+            for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+                let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+                if comm.trim() == "cohortd-export" {
+                    let stat = std::fs::read_to_string(t.path().join("stat")).unwrap();
+                    // Field 19 (nice), counted after the `(comm)` field.
+                    let after = &stat[stat.rfind(')').unwrap() + 2..];
+                    nice.push(after.split(' ').nth(16).unwrap().parse::<i32>().unwrap());
+                }
+            }
+            nice
+        };
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let otel = OtelExport::to_endpoint(&format!("http://{closed}"), None).unwrap();
+        let pipeline = ExposurePipeline::start(PipelineConfig::default(), Some(otel));
+        // (Other tests' pipelines may have export threads too: all qualify.)
+        let nice = export_threads();
+        let want = crate::reload::background::current_nice()
+            .unwrap()
+            .max(EXPORT_NICE);
+        assert!(
+            !nice.is_empty() && nice.iter().all(|&n| n == want),
+            "{nice:?}"
+        );
+        // The sender ends only after the builder closed its channel.
+        let report = pipeline.shutdown(Duration::from_secs(5)).await;
+        assert!(report.completed);
     }
 }
