@@ -251,6 +251,14 @@ async fn send_batches(mut rx: mpsc::Receiver<(Bytes, u64)>, mut sender: LogsSend
     }
 }
 
+/// Most queued items taken at once.
+const DRAIN_MAX: usize = 256;
+
+/// How long the builder on its own thread rests after draining the queue
+/// (added to an exposure's export delay at most; small beside the batch
+/// delay, `OTEL_BLRP_SCHEDULE_DELAY`, 1 s by default).
+const DRAIN_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// The nice value of the batch builder's thread (0 is normal, 19 the lowest;
 /// reloads run at 10).
 pub const EXPORT_NICE: i32 = 5;
@@ -276,11 +284,11 @@ pub(super) fn start(
     let cfg = otel.logs_config();
     let (btx, brx) = mpsc::channel((cfg.max_queue / cfg.max_batch).max(1));
     let sender = tokio::spawn(send_batches(brx, otel.logs_sender()));
-    let build = build_batches(rx, otel, stats, mode, stop, btx);
     if Handle::current().runtime_flavor() == RuntimeFlavor::CurrentThread {
-        tokio::spawn(build);
+        tokio::spawn(build_batches(rx, otel, stats, mode, stop, btx, false));
         return sender;
     }
+    let build = build_batches(rx, otel, stats, mode, stop, btx, true);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build();
@@ -313,7 +321,8 @@ pub(super) fn start(
 /// they are on), queued outcomes log records; batches go out when full or
 /// when the oldest record has waited the schedule delay. On `stop` it refuses
 /// new items, exports what is queued until the deadline (counting the rest as
-/// dropped), and closes the batch channel.
+/// dropped), and closes the batch channel. With `pause` (on its own thread)
+/// it rests [`DRAIN_PAUSE`] whenever it has drained the queue.
 async fn build_batches(
     mut rx: mpsc::Receiver<Item>,
     otel: Arc<OtelExport>,
@@ -321,6 +330,7 @@ async fn build_batches(
     mode: UnitIdMode,
     mut stop: oneshot::Receiver<Instant>,
     btx: mpsc::Sender<(Bytes, u64)>,
+    pause: bool,
 ) {
     let cfg = otel.logs_config().clone();
     let mut b = Builder {
@@ -331,13 +341,13 @@ async fn build_batches(
         otel,
         stats,
     };
-    let mut buf = Vec::with_capacity(256);
+    let mut buf = Vec::with_capacity(DRAIN_MAX);
     let mut flush_at: Option<Instant> = None;
     let deadline = loop {
         tokio::select! {
             biased;
             d = &mut stop => break d.ok(),
-            n = rx.recv_many(&mut buf, 256) => {
+            n = rx.recv_many(&mut buf, DRAIN_MAX) => {
                 if n == 0 {
                     break None;
                 }
@@ -346,6 +356,14 @@ async fn build_batches(
                     if b.batch.len() >= cfg.max_batch {
                         b.flush(&btx).await;
                     }
+                }
+                if n < DRAIN_MAX && pause {
+                    // The queue is drained. Waiting on it again would have the
+                    // next exposure wake this thread from a request worker
+                    // (a system call on the request path, then a context
+                    // switch), once per exposure at moderate rates; pausing
+                    // lets the next drain take what arrived meanwhile at once.
+                    tokio::time::sleep(DRAIN_PAUSE).await;
                 }
             }
             _ = tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
