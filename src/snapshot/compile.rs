@@ -514,12 +514,9 @@ impl Compiler<'_> {
             return None;
         }
         // Fingerprint: the experiment plus every shared declaration it depends
-        // on (`deps`); the guard key leaves out what moves nobody (`guard_key`).
-        // Serialised into a reused buffer, then copied once into its `Arc`
-        // (no growing `Vec` to copy again and free).
-        self.canonical.clear();
-        let _ = serde_json::to_writer(&mut self.canonical, c);
-        let canonical: Arc<[u8]> = Arc::from(&self.canonical[..]);
+        // on (`deps`); the guard key leaves out what moves nobody. Both, and
+        // the compact JSON the version hashes, come from one serialisation
+        // into reused buffers (`super::guard_key`), copied once into an `Arc`.
         let mut deps = Vec::new();
         if let Some(t) = &c.targeting {
             for s in &t.segments {
@@ -532,7 +529,9 @@ impl Compiler<'_> {
         if let Some(h) = &c.holdout {
             let _ = serde_json::to_writer(&mut deps, &holdouts.get(h).map(|(_, h)| h));
         }
-        let hashes = super::guard_key::hashes(c, &canonical, &deps, &mut self.scratch);
+        let hashes =
+            super::guard_key::serialise(c, &deps, &mut self.canonical, &mut self.scratch);
+        let canonical: Arc<[u8]> = Arc::from(&self.canonical[..]);
         Some(Experiment {
             key: key.into(),
             status: c.status,
