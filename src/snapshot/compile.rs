@@ -473,10 +473,7 @@ impl Compiler<'_> {
                 );
             }
             let (lsalt, lhash) = match layers.get(&m.key) {
-                Some((_, l)) => (
-                    l.salt.as_deref().unwrap_or(&l.key),
-                    l.hash_key.as_deref(),
-                ),
+                Some((_, l)) => (l.salt.as_deref().unwrap_or(&l.key), l.hash_key.as_deref()),
                 None => (m.key.as_str(), None),
             };
             let lhash = lhash.unwrap_or(hash_key);
@@ -529,8 +526,7 @@ impl Compiler<'_> {
         if let Some(h) = &c.holdout {
             let _ = serde_json::to_writer(&mut deps, &holdouts.get(h).map(|(_, h)| h));
         }
-        let hashes =
-            super::guard_key::serialise(c, &deps, &mut self.canonical, &mut self.scratch);
+        let hashes = super::guard_key::serialise(c, &deps, &mut self.canonical, &mut self.scratch);
         let canonical: Arc<[u8]> = Arc::from(&self.canonical[..]);
         Some(Experiment {
             key: key.into(),

@@ -85,10 +85,13 @@ fn changes_that_move_nobody_are_left_out() {
     let cases: [(&str, fn(&mut Value)); 6] = [
         ("name", |v| exp(v)["name"] = json!("renamed")),
         ("description", |v| exp(v)["description"] = json!("why")),
-        ("metrics", |v| {
-            exp(v)["metrics"]["secondary"] =
-                json!([{"name": "revenue", "type": "continuous", "direction": "increase"}])
-        }),
+        (
+            "metrics",
+            |v| {
+                exp(v)["metrics"]["secondary"] =
+                    json!([{"name": "revenue", "type": "continuous", "direction": "increase"}])
+            },
+        ),
         ("labels", |v| exp(v)["labels"]["team"] = json!("search")),
         ("srm", |v| exp(v)["srm"] = json!({"strata": "country"})),
         ("formatting", |_| {}),
@@ -101,18 +104,24 @@ fn changes_that_move_nobody_are_left_out() {
 #[test]
 fn every_change_that_can_move_a_unit_is_judged() {
     let cases: [(&str, fn(&mut Value)); 18] = [
-        ("salt: refused", |v| exp(v)["assignment"]["salt"] = json!("s2")),
+        ("salt: refused", |v| {
+            exp(v)["assignment"]["salt"] = json!("s2")
+        }),
         ("salt with epoch: acknowledged", |v| {
             exp(v)["assignment"] = json!({"salt": "s2", "hashKey": "userId", "epoch": 1})
         }),
-        ("hashKey", |v| exp(v)["assignment"]["hashKey"] = json!("deviceId")),
+        ("hashKey", |v| {
+            exp(v)["assignment"]["hashKey"] = json!("deviceId")
+        }),
         ("epoch alone", |v| exp(v)["assignment"]["epoch"] = json!(1)),
         ("reweight", |v| exp(v)["variants"][0]["weight"] = json!(1)),
         ("reorder", |v| {
             let vs = exp(v)["variants"].as_array_mut().unwrap();
             vs.swap(0, 1);
         }),
-        ("value", |v| exp(v)["variants"][1]["value"] = json!({"color": "red"})),
+        ("value", |v| {
+            exp(v)["variants"][1]["value"] = json!({"color": "red"})
+        }),
         ("variant removed", |v| {
             exp(v)["variants"].as_array_mut().unwrap().pop();
         }),
@@ -123,13 +132,19 @@ fn every_change_that_can_move_a_unit_is_judged() {
             exp(v)["trafficSchedule"][1]["trafficAllocation"] = json!(0.6)
         }),
         ("status", |v| exp(v)["status"] = json!("paused")),
-        ("targeting", |v| exp(v)["targeting"]["include"] = json!(["region:US"])),
+        ("targeting", |v| {
+            exp(v)["targeting"]["include"] = json!(["region:US"])
+        }),
         ("segment definition", |v| {
             v["segments"]["beta"] = json!({"include": ["plan:gamma"]})
         }),
-        ("layer range", |v| exp(v)["layer"]["range"] = json!([0.25, 0.75])),
+        ("layer range", |v| {
+            exp(v)["layer"]["range"] = json!([0.25, 0.75])
+        }),
         ("layer salt", |v| v["layers"][0]["salt"] = json!("other")),
-        ("holdout fraction", |v| v["holdouts"][0]["fraction"] = json!(0.2)),
+        ("holdout fraction", |v| {
+            v["holdouts"][0]["fraction"] = json!(0.2)
+        }),
     ];
     for (what, change) in cases {
         assert!(judged(change), "{what}: must be judged");
