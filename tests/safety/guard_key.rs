@@ -76,13 +76,16 @@ fn judged(change: impl FnOnce(&mut Value)) -> bool {
     guarded.experiments.iter().any(|g| g.key == "e")
 }
 
+/// A named change to the document.
+type Case = (&'static str, fn(&mut Value));
+
 fn exp(v: &mut Value) -> &mut Value {
     &mut v["experiments"][0]
 }
 
 #[test]
 fn changes_that_move_nobody_are_left_out() {
-    let cases: [(&str, fn(&mut Value)); 6] = [
+    let cases: [Case; 6] = [
         ("name", |v| exp(v)["name"] = json!("renamed")),
         ("description", |v| exp(v)["description"] = json!("why")),
         (
@@ -103,7 +106,7 @@ fn changes_that_move_nobody_are_left_out() {
 
 #[test]
 fn every_change_that_can_move_a_unit_is_judged() {
-    let cases: [(&str, fn(&mut Value)); 18] = [
+    let cases: [Case; 18] = [
         ("salt: refused", |v| {
             exp(v)["assignment"]["salt"] = json!("s2")
         }),
