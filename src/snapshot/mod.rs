@@ -14,6 +14,7 @@ pub mod compile;
 mod decls;
 pub mod experiment;
 pub mod flagd;
+mod guard_key;
 pub mod listing;
 mod reuse;
 pub mod schedule;
