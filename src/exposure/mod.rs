@@ -22,6 +22,7 @@ mod attr_cache;
 pub mod counts;
 pub mod dedup;
 mod export_task;
+pub use export_task::EXPORT_NICE;
 pub mod id;
 pub mod metrics;
 pub mod otel;

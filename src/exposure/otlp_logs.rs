@@ -19,6 +19,9 @@
 //! own encoding helpers frame them); the receiver decodes it with the
 //! generated server.
 //!
+//! Over 500 lines with its tests: the checks that what is sent is, byte for
+//! byte, the generated request live beside the encoder they check.
+//!
 //! What the SDK's log pipeline provided is kept: the `OTEL_*` settings
 //! ([`super::otlp_env`]), the resource and the `cohortd` scope, batching by
 //! size and delay, a bounded number of records waiting in built batches, its
