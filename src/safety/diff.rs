@@ -137,14 +137,33 @@ pub struct SnapshotDiff {
 /// Compares two snapshots, evaluating ramp schedules at `at` (Unix seconds).
 ///
 /// Both snapshots list experiments sorted by key, so one merge walk pairs them;
-/// an experiment copied from the old snapshot on reload shares its fingerprint
-/// (`Arc::ptr_eq`), so an unchanged one costs a pointer comparison, and only
-/// the changed ones are compared in full.
+/// an unchanged experiment costs one comparison of the fingerprint hashes held
+/// inline in both (see [`same_fingerprint`]), and only the changed ones are
+/// compared in full.
 pub fn diff(old: &Snapshot, new: &Snapshot, at: i64) -> SnapshotDiff {
+    diff_unless(old, new, at, same_fingerprint)
+}
+
+/// [`diff`] leaving out the experiments whose changes move no unit (equal
+/// guard keys: only a name, description, metrics, labels, ... changed), whose
+/// comparison would find no cause and no movement: what the cohort guard
+/// judges on a reload ([`super::guard::check_reload`]).
+pub fn assigning_diff(old: &Snapshot, new: &Snapshot, at: i64) -> SnapshotDiff {
+    diff_unless(old, new, at, |o, n| o.guard_key == n.guard_key)
+}
+
+/// The comparison of every pair of one key for which `same` is false, and of
+/// every experiment found on one side only.
+fn diff_unless(
+    old: &Snapshot,
+    new: &Snapshot,
+    at: i64,
+    same: impl Fn(&Experiment, &Experiment) -> bool,
+) -> SnapshotDiff {
     let mut experiments = Vec::new();
     for pair in paired(old.experiments(), new.experiments()) {
         match pair {
-            (Some(o), Some(n)) if same_fingerprint(o, n) => {}
+            (Some(o), Some(n)) if same(o, n) => {}
             (o, n) => experiments.push(diff_experiment(old, o, new, n, at)),
         }
     }
@@ -156,9 +175,11 @@ pub fn diff(old: &Snapshot, new: &Snapshot, at: i64) -> SnapshotDiff {
     }
 }
 
-/// Whether two experiments have equal fingerprints (the same one when shared).
+/// Whether two experiments have equal fingerprints: their hashes, held inline
+/// (`Experiment::fingerprint` is that hash in hex), so an unchanged experiment
+/// costs no read of memory outside the snapshots' experiment arrays.
 pub fn same_fingerprint(o: &Experiment, n: &Experiment) -> bool {
-    std::sync::Arc::ptr_eq(&o.fingerprint, &n.fingerprint) || o.fingerprint == n.fingerprint
+    o.fingerprint_hash == n.fingerprint_hash
 }
 
 /// The union of two key-sorted experiment lists in key order, each key paired

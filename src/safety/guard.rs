@@ -193,7 +193,9 @@ pub fn check_reload(
     next: &crate::Snapshot,
     now: i64,
 ) -> Result<Summary, ConfigErrors> {
-    let d = super::diff::diff(served, next, now);
+    // Pairs whose changes move nobody are left out: they would be judged
+    // safe with nothing to report (`snapshot::guard_key`).
+    let d = super::diff::assigning_diff(served, next, now);
     let (mut warned, mut refused) = (Summary::default(), Summary::default());
     for e in &d.experiments {
         let j = judge(e);

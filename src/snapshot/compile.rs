@@ -89,12 +89,19 @@ impl Snapshot {
         files: &[SourceFile],
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, ConfigErrors> {
+        // Borrowed documents: their configs are copied once, into the `Arc`s
+        // the compiled experiments hold.
+        let configs: Vec<Vec<Arc<ExperimentConfig>>> = files
+            .iter()
+            .map(|f| f.doc.experiments.iter().cloned().map(Arc::new).collect())
+            .collect();
         let inputs: Vec<Input<'_>> = files
             .iter()
-            .map(|f| Input {
+            .zip(&configs)
+            .map(|(f, configs)| Input {
                 path: Arc::from(f.path.as_path()),
                 doc: &f.doc,
-                experiments: f.doc.experiments.iter().collect(),
+                experiments: configs.iter().collect(),
                 unchanged: false,
             })
             .collect();
@@ -109,6 +116,8 @@ impl Snapshot {
             errors: Vec::new(),
             previous,
             reused: 0,
+            scratch: Vec::new(),
+            canonical: Vec::new(),
         }
         .run(files)
     }
@@ -119,8 +128,9 @@ pub(super) struct Input<'a> {
     pub(super) path: Arc<Path>,
     /// Its declarations (its `experiments` are not read: see `experiments`).
     pub(super) doc: &'a ConfigDocument,
-    /// Its experiments, in file order.
-    pub(super) experiments: Vec<&'a ExperimentConfig>,
+    /// Its experiments, in file order, each shared with the experiment it
+    /// compiles to.
+    pub(super) experiments: Vec<&'a Arc<ExperimentConfig>>,
     /// Its bytes equal those the previous snapshot parsed (see [`super::sources`]).
     pub(super) unchanged: bool,
 }
@@ -138,6 +148,10 @@ struct Compiler<'p> {
     previous: Option<&'p Snapshot>,
     /// How many were.
     reused: usize,
+    /// A buffer reused by each experiment's hashes (`super::guard_key`).
+    scratch: Vec<u8>,
+    /// A buffer reused for each experiment's compact JSON.
+    canonical: Vec<u8>,
 }
 
 impl Compiler<'_> {
@@ -291,9 +305,10 @@ impl Compiler<'_> {
     fn experiment(
         &mut self,
         source: &Arc<Path>,
-        c: &ExperimentConfig,
+        shared: &Arc<ExperimentConfig>,
         decls: &Decls<'_>,
     ) -> Option<Experiment> {
+        let c: &ExperimentConfig = shared;
         let Decls {
             segments,
             layers,
@@ -325,7 +340,8 @@ impl Compiler<'_> {
             }
             Box::default()
         });
-        let salt = c.assignment.salt.clone().unwrap_or_else(|| key.to_owned());
+        // Borrowed: each becomes one `Arc<str>` in the experiment, no `String` first.
+        let salt: &str = c.assignment.salt.as_deref().unwrap_or(key);
         if salt.is_empty() {
             self.err(
                 file,
@@ -334,11 +350,7 @@ impl Compiler<'_> {
                 "must not be empty (omit it to use the experiment key)",
             );
         }
-        let hash_key = c
-            .assignment
-            .hash_key
-            .clone()
-            .unwrap_or_else(|| DEFAULT_HASH_KEY.to_owned());
+        let hash_key: &str = c.assignment.hash_key.as_deref().unwrap_or(DEFAULT_HASH_KEY);
         if hash_key.is_empty() {
             self.err(
                 file,
@@ -385,7 +397,7 @@ impl Compiler<'_> {
                     .unwrap_or_else(|| serde_json::Value::String(v.key.clone())),
                 weight: w,
                 inv_weight: 1.0 / w,
-                draw: DrawKey::derive(purpose::VARIANT, &salt, &v.key),
+                draw: DrawKey::derive(purpose::VARIANT, salt, &v.key),
             });
         }
         if !c.variants.is_empty() && total <= 0.0 && c.status == Status::Running {
@@ -438,7 +450,7 @@ impl Compiler<'_> {
         };
 
         // The attributes evaluation reads, gathered in one walk of a context.
-        let mut reads = Reads::new(&hash_key);
+        let mut reads = Reads::new(hash_key);
         // Freshly compiled, so `make_mut` never copies here.
         for cond in Arc::make_mut(&mut targeting.conds) {
             cond.read = reads.add(&cond.attribute).unwrap_or(usize::MAX);
@@ -455,20 +467,17 @@ impl Compiler<'_> {
                 );
             }
             let (lsalt, lhash) = match layers.get(&m.key) {
-                Some((_, l)) => (
-                    l.salt.clone().unwrap_or_else(|| l.key.clone()),
-                    l.hash_key.clone(),
-                ),
-                None => (m.key.clone(), None),
+                Some((_, l)) => (l.salt.as_deref().unwrap_or(&l.key), l.hash_key.as_deref()),
+                None => (m.key.as_str(), None),
             };
-            let lhash = lhash.unwrap_or_else(|| hash_key.clone());
+            let lhash = lhash.unwrap_or(hash_key);
             SlotRange {
                 key: m.key.as_str().into(),
                 same_unit: lhash == hash_key,
                 hash_key: lhash.into(),
                 start: bucket::threshold(start),
                 end: bucket::threshold(end),
-                draw: DrawKey::derive(purpose::LAYER, &lsalt, ""),
+                draw: DrawKey::derive(purpose::LAYER, lsalt, ""),
             }
         });
         let holdout = c.holdout.as_ref().and_then(|h| match holdouts.get(h) {
@@ -483,12 +492,8 @@ impl Compiler<'_> {
             }
             Some((_, d)) => Some(SlotRange {
                 key: d.key.as_str().into(),
-                same_unit: d.hash_key.as_ref().is_none_or(|h| *h == hash_key),
-                hash_key: d
-                    .hash_key
-                    .clone()
-                    .unwrap_or_else(|| hash_key.clone())
-                    .into(),
+                same_unit: d.hash_key.as_deref().is_none_or(|h| h == hash_key),
+                hash_key: d.hash_key.as_deref().unwrap_or(hash_key).into(),
                 start: 0,
                 end: bucket::threshold(d.fraction),
                 draw: DrawKey::derive(purpose::HOLDOUT, d.salt.as_deref().unwrap_or(&d.key), ""),
@@ -499,19 +504,21 @@ impl Compiler<'_> {
         if self.errors.len() > before {
             return None;
         }
-        // Fingerprint: the experiment plus every shared declaration it depends on.
-        let canonical = serde_json::to_vec(c).unwrap_or_default();
-        let mut fp = canonical.clone();
+        // Fingerprint: the experiment plus every shared declaration it depends
+        // on (`deps`); the guard key leaves out what moves nobody. Both, and
+        // the compact JSON the version hashes, come from one serialisation
+        // into reused buffers (`super::guard_key`), copied once into an `Arc`.
+        let mut deps = Vec::new();
         if let Some(t) = &c.targeting {
             for s in &t.segments {
-                fp.extend(serde_json::to_vec(&segments.get(s)).unwrap_or_default());
+                let _ = serde_json::to_writer(&mut deps, &segments.get(s));
             }
         }
         if let Some(m) = &c.layer {
-            fp.extend(serde_json::to_vec(&layers.get(&m.key).map(|(_, l)| l)).unwrap_or_default());
+            let _ = serde_json::to_writer(&mut deps, &layers.get(&m.key).map(|(_, l)| l));
         }
         if let Some(h) = &c.holdout {
-            fp.extend(serde_json::to_vec(&holdouts.get(h).map(|(_, h)| h)).unwrap_or_default());
+            let _ = serde_json::to_writer(&mut deps, &holdouts.get(h).map(|(_, h)| h));
         }
         let equal_weights = variants.first().is_some_and(|f: &Variant| {
             f.weight > 0.0
@@ -519,6 +526,8 @@ impl Compiler<'_> {
                     .iter()
                     .all(|v| v.weight.to_bits() == f.weight.to_bits())
         });
+        let hashes = super::guard_key::serialise(c, &deps, &mut self.canonical, &mut self.scratch);
+        let canonical: Arc<[u8]> = Arc::from(&self.canonical[..]);
         Some(Experiment {
             key: key.into(),
             status: c.status,
@@ -528,15 +537,17 @@ impl Compiler<'_> {
             traffic: bucket::threshold(traffic),
             schedule: schedule.into(),
             hash_key: hash_key.into(),
-            salt_fingerprint: bucket::salt_fingerprint(&salt).into(),
+            salt_fingerprint: bucket::salt_fingerprint(salt).into(),
             epoch: c.assignment.epoch,
             layer,
             holdout,
-            fingerprint: super::version::hex64(&fp).into(),
+            fingerprint: super::version::hex_u64(hashes.fingerprint).into(),
+            fingerprint_hash: hashes.fingerprint,
+            guard_key: hashes.guard,
             source: source.clone(),
-            config: Arc::new(c.clone()),
-            canonical: canonical.into(),
-            traffic_draw: DrawKey::derive(purpose::TRAFFIC, &salt, ""),
+            config: shared.clone(),
+            canonical,
+            traffic_draw: DrawKey::derive(purpose::TRAFFIC, salt, ""),
             equal_weights,
             unit_key: usize::MAX,
             targeting,

@@ -20,7 +20,8 @@ pub(super) struct Decls<'a> {
 /// An experiment's config and the file that defines it.
 pub(super) struct Owned<'a> {
     pub(super) file: &'a Arc<Path>,
-    pub(super) cfg: &'a ExperimentConfig,
+    /// Shared with the compiled experiment (`Experiment::config`).
+    pub(super) cfg: &'a Arc<ExperimentConfig>,
     /// The file's bytes are those the previous snapshot parsed.
     pub(super) unchanged: bool,
 }

@@ -78,6 +78,13 @@ pub struct Experiment {
     pub holdout: Option<SlotRange>,
     /// Content fingerprint of everything that affects this experiment's assignments.
     pub fingerprint: Arc<str>,
+    /// The hash `fingerprint` spells in hex, inline: comparing two snapshots
+    /// reads it without following a pointer (see `super::guard_key`).
+    pub(crate) fingerprint_hash: u64,
+    /// Equal for two experiments of one key whose differences move no unit
+    /// (name, description, metrics, ...): the cohort guard skips such pairs
+    /// (see `super::guard_key`).
+    pub(crate) guard_key: u64,
     /// The file it was loaded from.
     pub source: Arc<Path>,
     /// The experiment as written (for metadata, diff and explain).

@@ -14,6 +14,7 @@ pub mod compile;
 mod decls;
 pub mod experiment;
 pub mod flagd;
+mod guard_key;
 mod key_index;
 pub mod listing;
 mod reuse;

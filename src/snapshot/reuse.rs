@@ -31,7 +31,8 @@ pub(super) fn compiled_before(
 ) -> Option<Experiment> {
     let c = o.cfg;
     let old = previous.experiment(&c.experiment_id)?;
-    if *old.source != **o.file || !(o.unchanged || *old.config == *c) {
+    let same_config = o.unchanged || std::sync::Arc::ptr_eq(&old.config, c) || *old.config == **c;
+    if *old.source != **o.file || !same_config {
         return None;
     }
     let doc = previous.document();

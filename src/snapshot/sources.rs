@@ -35,10 +35,30 @@ pub(crate) struct CachedFile {
     keys: Box<[Arc<str>]>,
 }
 
+/// A document parsed now, its experiments taken out, each moved behind the
+/// `Arc` the compiled experiment will hold (`Experiment::config`): compiling
+/// shares them instead of copying every config and dropping the parsed one.
+pub(super) struct Parsed {
+    /// The document without its experiments.
+    decls: ConfigDocument,
+    /// Its experiments, in file order.
+    experiments: Vec<Arc<ExperimentConfig>>,
+}
+
+impl From<ConfigDocument> for Parsed {
+    fn from(mut doc: ConfigDocument) -> Parsed {
+        let experiments = std::mem::take(&mut doc.experiments);
+        Parsed {
+            decls: doc,
+            experiments: experiments.into_iter().map(Arc::new).collect(),
+        }
+    }
+}
+
 /// What a reload has of one file.
 pub(super) enum Content {
     /// Parsed now: the document as far as it could be read.
-    Parsed(Option<ConfigDocument>),
+    Parsed(Option<Parsed>),
     /// Bytes unchanged since the served snapshot.
     Cached(CachedFile),
 }
@@ -64,16 +84,16 @@ impl ReadFile {
     pub(super) fn parts<'a>(
         &'a self,
         previous: Option<&'a Snapshot>,
-    ) -> Option<(&'a ConfigDocument, Vec<&'a ExperimentConfig>)> {
+    ) -> Option<(&'a ConfigDocument, Vec<&'a Arc<ExperimentConfig>>)> {
         match &self.content {
             Content::Parsed(None) => None,
-            Content::Parsed(Some(doc)) => Some((doc, doc.experiments.iter().collect())),
+            Content::Parsed(Some(p)) => Some((&p.decls, p.experiments.iter().collect())),
             Content::Cached(c) => {
                 let previous = previous?;
                 let configs = c
                     .keys
                     .iter()
-                    .filter_map(|k| previous.experiment(k).map(|e| &*e.config))
+                    .filter_map(|k| previous.experiment(k).map(|e| &e.config))
                     .collect();
                 Some((&c.decls, configs))
             }
@@ -82,7 +102,7 @@ impl ReadFile {
 
     /// The cache entry for this file in `snap` (compiled from it), if it
     /// parsed cleanly. Consumes the parsed document: its experiments' configs
-    /// are in `snap` now.
+    /// are shared with `snap`'s experiments.
     pub(super) fn into_cached(self, snap: &Snapshot) -> Option<CachedFile> {
         if !self.problems.is_empty() {
             return None;
@@ -90,8 +110,7 @@ impl ReadFile {
         match self.content {
             Content::Cached(c) => Some(c),
             Content::Parsed(None) => None,
-            Content::Parsed(Some(mut doc)) => {
-                let experiments = std::mem::take(&mut doc.experiments);
+            Content::Parsed(Some(Parsed { decls, experiments })) => {
                 let keys = experiments
                     .iter()
                     .map(|c| {
@@ -103,7 +122,7 @@ impl ReadFile {
                     path: self.path,
                     len: self.len,
                     hash: self.hash,
-                    decls: Arc::new(doc),
+                    decls: Arc::new(decls),
                     keys,
                 })
             }
@@ -150,7 +169,7 @@ pub(super) fn parse(raw: &[RawFile], previous: Option<&Snapshot>) -> Vec<ReadFil
         .collect();
     let parsed = crate::config::parse_parallel::parse_all(&misses);
     for (r, (doc, problems)) in out.iter_mut().filter(|r| !r.unchanged()).zip(parsed) {
-        r.content = Content::Parsed(doc);
+        r.content = Content::Parsed(doc.map(Parsed::from));
         r.problems = problems;
     }
     out

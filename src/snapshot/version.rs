@@ -44,7 +44,12 @@ pub(super) fn content_version(
 /// SeaHash of `bytes` as 16 hex digits: the form of versions and salt
 /// fingerprints.
 pub(super) fn hex64(bytes: &[u8]) -> String {
-    format!("{:016x}", seahash::hash(bytes))
+    hex_u64(seahash::hash(bytes))
+}
+
+/// A 64-bit hash as 16 hex digits (see [`hex64`]).
+pub(super) fn hex_u64(h: u64) -> String {
+    format!("{h:016x}")
 }
 
 /// The compact JSON of a document whose experiments serialise to `experiments`

@@ -8,6 +8,7 @@ mod support;
 mod cli;
 mod diff;
 mod guard;
+mod guard_key;
 mod schedule;
 mod schema;
 mod watch;
