@@ -88,7 +88,24 @@ fn localise(args: &[String], tmp: &Path) -> (Vec<String>, SocketAddr, Option<Soc
             }
             format!("{flag}={}", SocketAddr::new(addr.ip(), port))
         })
-        .collect();
+        .collect::<Vec<String>>();
+    // Listeners the manifest leaves at their defaults (fixed ports such as
+    // OFREP's 8016) get free loopback ports too, so that another cohortd on
+    // this machine cannot make the test fail to start.
+    let mut out = out;
+    for flag in [
+        "--listen",
+        "--admin-listen",
+        "--ofrep-listen",
+        "--sync-listen",
+    ] {
+        let set = out
+            .iter()
+            .any(|a| a.split_once('=').is_some_and(|(f, _)| f == flag));
+        if !set {
+            out.push(format!("{flag}=127.0.0.1:{}", free_port().port()));
+        }
+    }
     (out, probe.expect("the manifest sets --probe-listen"), api)
 }
 
