@@ -1,0 +1,46 @@
+//! Which allocator the server binary uses, in one place.
+//!
+//! The choice is made by cargo feature and installed by [`server_allocator!`]
+//! in each binary that must measure what the server runs: `cohortd` itself and
+//! the benchmark examples `reload_time` and `bench_exposure` (a reload timed
+//! under another allocator than the server's says little: most of a reload's
+//! CPU is allocation, docs/benchmarks.md "Allocator"). It is not a
+//! `#[global_allocator]` in this library because tests install their own
+//! counting allocator (`tests/exposure_alloc.rs`, `tests/flagd_alloc.rs`) and a
+//! program may have only one.
+//!
+//! * default: the system allocator (glibc on Linux), with `malloc_trim` after
+//!   bursts (`src/main.rs`, [`crate::transport::mem_return`]);
+//! * `jemalloc`: jemalloc 5.3 built from source by tikv-jemalloc-sys, symbols
+//!   prefixed (`_rjem_`), so C code keeps glibc's malloc and its settings are
+//!   read from `_RJEM_MALLOC_CONF`;
+//! * `mimalloc`: kept to compare.
+
+#[cfg(all(feature = "jemalloc", feature = "mimalloc"))]
+compile_error!("features `jemalloc` and `mimalloc` both choose the global allocator: pick one");
+
+#[cfg(feature = "jemalloc")]
+#[doc(hidden)]
+pub use tikv_jemallocator;
+
+#[cfg(feature = "mimalloc")]
+#[doc(hidden)]
+pub use mimalloc;
+
+/// Installs the allocator chosen by cargo feature as `#[global_allocator]`
+/// (nothing with the default, the system allocator). Call once at the top
+/// level of a binary of this package; the features are the package's, so the
+/// `cfg`s below agree with this library's.
+#[macro_export]
+macro_rules! server_allocator {
+    () => {
+        #[cfg(feature = "jemalloc")]
+        #[global_allocator]
+        static GLOBAL: $crate::allocator::tikv_jemallocator::Jemalloc =
+            $crate::allocator::tikv_jemallocator::Jemalloc;
+        #[cfg(feature = "mimalloc")]
+        #[global_allocator]
+        static GLOBAL: $crate::allocator::mimalloc::MiMalloc =
+            $crate::allocator::mimalloc::MiMalloc;
+    };
+}
