@@ -2,7 +2,7 @@
 //!
 //! The choice is made by cargo feature and installed by [`server_allocator!`]
 //! in each binary that must measure what the server runs: `cohortd` itself and
-//! the benchmark examples `reload_time` and `bench_exposure` (a reload timed
+//! the benchmark example `reload_time`, which runs the reload in-process (a reload timed
 //! under another allocator than the server's says little: most of a reload's
 //! CPU is allocation, docs/benchmarks.md "Allocator"). It is not a
 //! `#[global_allocator]` in this library because tests install their own

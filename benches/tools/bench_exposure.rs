@@ -22,9 +22,6 @@
 //! cargo run --release --example bench_exposure -- --rounds 3 --duration 8 --units 10000
 //! ```
 
-// The server's allocator (cargo feature), so what is timed is what `cohortd` runs.
-cohortd::server_allocator!();
-
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
