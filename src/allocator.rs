@@ -9,15 +9,21 @@
 //! counting allocator (`tests/exposure_alloc.rs`, `tests/flagd_alloc.rs`) and a
 //! program may have only one.
 //!
-//! * default: the system allocator (glibc on Linux), with `malloc_trim` after
-//!   bursts (`src/main.rs`, [`crate::transport::mem_return`]);
-//! * `jemalloc`: jemalloc 5.3 built from source by tikv-jemalloc-sys, symbols
-//!   prefixed (`_rjem_`), so C code keeps glibc's malloc and its settings are
-//!   read from `_RJEM_MALLOC_CONF`;
-//! * `mimalloc`: kept to compare.
+//! * `jemalloc` (default): jemalloc 5.3 built from source by tikv-jemalloc-sys,
+//!   symbols prefixed (`_rjem_`), so C code keeps glibc's malloc. Its settings
+//!   are compiled in from `.cargo/config.toml` (one arena, a background thread
+//!   that returns dirty pages after 1 s) and can be overridden at run time with
+//!   `_RJEM_MALLOC_CONF`. It halves a large reload's CPU against glibc's for the
+//!   same idle RSS goal (docs/benchmarks.md, "Allocator, measured again").
+//! * system allocator (glibc on Linux, `--no-default-features`), with
+//!   `malloc_trim` after bursts (`src/main.rs`, [`crate::transport::mem_return`]);
+//! * `mimalloc` (`--no-default-features --features mimalloc`): kept to compare.
 
 #[cfg(all(feature = "jemalloc", feature = "mimalloc"))]
-compile_error!("features `jemalloc` and `mimalloc` both choose the global allocator: pick one");
+compile_error!(
+    "features `jemalloc` (a default one) and `mimalloc` both choose the global allocator: \
+     build with `--no-default-features --features mimalloc`"
+);
 
 #[cfg(feature = "jemalloc")]
 #[doc(hidden)]

@@ -3,9 +3,10 @@
 use clap::Parser;
 use cohortd::cli::{Cli, Command};
 
-// The allocator chosen by cargo feature (`cohortd::allocator`): glibc by
-// default, with [`glibc_trim`] after bursts, which brings RSS back to idle
-// (`benches/rss_churn.sh`, numbers in docs/benchmarks.md).
+// The allocator chosen by cargo feature (`cohortd::allocator`): jemalloc by
+// default, which returns memory on its own background thread; glibc (built
+// with `--no-default-features`) gets [`glibc_trim`] after bursts instead, which
+// brings its RSS back to idle (`benches/rss_churn.sh`, docs/benchmarks.md).
 cohortd::server_allocator!();
 
 /// Returns the free memory of every glibc arena to the system. Called by
@@ -36,7 +37,7 @@ fn glibc_trim() {
 
 fn main() {
     // `COHORTD_MALLOC_TRIM=off` keeps glibc's memory after a burst (to compare,
-    // `benches/rss_churn.sh COHORTD_MALLOC_TRIM=off`).
+    // `benches/rss_churn.sh COHORTD_MALLOC_TRIM=off`); glibc builds only.
     #[cfg(all(
         target_os = "linux",
         target_env = "gnu",
