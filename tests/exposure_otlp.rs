@@ -452,3 +452,51 @@ async fn many_exposures_arrive_batched_and_all_counted() {
         .collect();
     assert_eq!(ids.len() as u64, n, "every exposure exactly once");
 }
+
+/// On a multi-threaded runtime (as `cohortd serve`'s) the builder runs
+/// on its own thread at `EXPORT_NICE` (a lower priority than the request
+/// workers).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_builder_runs_on_its_own_lower_priority_thread() {
+    let export_threads = || {
+        let mut nice = Vec::new();
+        for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if comm.trim() == "cohortd-export" {
+                let stat = std::fs::read_to_string(t.path().join("stat")).unwrap();
+                // Field 19 (nice), counted after the `(comm)` field.
+                let after = &stat[stat.rfind(')').unwrap() + 2..];
+                nice.push(after.split(' ').nth(16).unwrap().parse::<i32>().unwrap());
+            }
+        }
+        nice
+    };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let otel = OtelExport::to_endpoint(&format!("http://{closed}"), None).unwrap();
+    let pipeline = ExposurePipeline::start(PipelineConfig::default(), Some(otel));
+    // The thread names itself and lowers its priority as it starts: wait for
+    // that (at most 100 x 10 ms). Other tests' pipelines may have export
+    // threads too: all qualify.
+    let want = cohortd::reload::background::current_nice()
+        .unwrap()
+        .max(cohortd::exposure::EXPORT_NICE);
+    let mut nice = Vec::new();
+    for _ in 0..100 {
+        nice = export_threads();
+        if !nice.is_empty() && nice.iter().all(|&n| n == want) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !nice.is_empty() && nice.iter().all(|&n| n == want),
+        "{nice:?}"
+    );
+    // The sender ends only after the builder closed its channel.
+    let report = pipeline.shutdown(Duration::from_secs(5)).await;
+    assert!(report.completed);
+}

@@ -401,3 +401,73 @@ fn mutated_encodings_keep_the_fuzz_invariants() {
         fuzz_body::run(&b);
     }
 }
+
+/// Contexts of scalars only (the shape the decoder reads without its general
+/// walk: `transport/wire/scalar_entry.rs`), encoded and then mutated: the fast
+/// path and the general walk (`decode_with_json` always takes the general
+/// walk) accept the same inputs, read the same attributes and refuse with the
+/// same error, under default and tight limits. Strings include invalid UTF-8,
+/// numbers include NaN and infinities, names and strings run over the limits.
+#[test]
+fn scalar_entries_read_as_the_general_walk_reads_them() {
+    let mut rng = Rng::new(1415);
+    let tight = Limits {
+        max_context_attributes: 5,
+        max_attribute_name_bytes: 6,
+        max_string_value_bytes: 4,
+        max_context_nodes: 6,
+        max_context_bytes: 40,
+        ..Limits::default()
+    };
+    let names = ["a", "bot", "region", "userId", "plan", "a-long-name", "é"];
+    let mut seeds = Vec::new();
+    for _ in 0..60 {
+        let mut b = Vec::new();
+        for _ in 0..rng.below(8) {
+            let value = match rng.below(7) {
+                0 => sv("US"),
+                1 => sv("a longer string value"),
+                2 => v(Kind::BoolValue(rng.below(2) == 1)),
+                3 => v(Kind::NullValue(0)),
+                4 => num([1.5, f64::NAN, f64::INFINITY, -0.0][rng.below(4) as usize]),
+                5 => sv("ü"),
+                _ => list(vec![sv("x")]),
+            };
+            b.extend(entry(names[rng.below(names.len() as u64) as usize], &value));
+        }
+        seeds.push(b);
+    }
+    let mut checked = 0;
+    for i in 0..20_000 {
+        let mut b = seeds[i % seeds.len()].clone();
+        for _ in 0..rng.below(3) {
+            if b.is_empty() {
+                break;
+            }
+            let at = rng.below(b.len() as u64) as usize;
+            match rng.below(4) {
+                0 => b[at] ^= 1 << rng.below(8),
+                1 => b[at] = [0x80, 0xc3, 0xff, 0x00, 0x7f][rng.below(5) as usize],
+                2 => b.truncate(at),
+                _ => b.insert(at, rng.below(256) as u8),
+            }
+        }
+        let chunks = [Bytes::from(b)];
+        for limits in [&Limits::default(), &tight] {
+            let fast = WireContext::decode(&chunks, limits);
+            let general = WireContext::decode_with_json(&chunks, limits);
+            match (&fast, &general) {
+                (Ok(f), Ok(g)) => {
+                    assert_eq!(f.len(), g.len(), "{chunks:?}");
+                    for name in names {
+                        assert_eq!(f.get(name), g.get(name), "{name} in {chunks:?}");
+                    }
+                    checked += 1;
+                }
+                (Err(f), Err(g)) => assert_eq!(f, g, "{chunks:?}"),
+                _ => panic!("{fast:?} but {general:?} for {chunks:?}"),
+            }
+        }
+    }
+    assert!(checked > 1000, "mostly accepted inputs: {checked}");
+}

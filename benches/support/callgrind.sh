@@ -8,7 +8,7 @@ cg_finish() {
   local pid=$1 out=$2
   callgrind_control -d "$pid" >/dev/null 2>&1
   sleep 1
-  total=$(cat "$out".* 2>/dev/null | awk '/^summary:/ {s+=$2} /^totals:/ {t+=$2} END {print (s ? s : t) + 0}')
+  total=$(cat "$out".* 2>/dev/null | awk '/^summary:/ {s+=$2} /^totals:/ {t+=$2} END {printf "%.0f\n", (s ? s : t)}')
   kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   rm -f "$out" "$out".*
 }

@@ -100,7 +100,8 @@ enum Cmd {
         dir: PathBuf,
     },
     /// Writes one framed gRPC request body (the same one this generator sends,
-    /// unit `user-1`), for light load generators such as h2load.
+    /// unit `user-1`; with `--exposure` before the subcommand, one that records
+    /// an exposure), for light load generators such as h2load.
     RequestFile {
         /// Which call (`empty` writes the empty service's Assign request: the
         /// same bytes as `assign`).
@@ -343,10 +344,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Rpc::Assign | Rpc::Empty => framed(&pb::AssignRequest {
                 experiment: experiment.clone(),
                 context: Some(context(1)),
+                exposure: args.exposure,
                 ..Default::default()
             }),
             Rpc::AssignAll => framed(&pb::AssignAllRequest {
                 context: Some(context(1)),
+                exposure: args.exposure,
                 ..Default::default()
             }),
         };

@@ -142,7 +142,7 @@ fn diffuse(x: u64) -> u64 {
 /// Up to 8 bytes as a little-endian word, zero-padded, assembled in registers
 /// (copying into a stack buffer and loading it back stalls store forwarding).
 #[inline(always)]
-fn word(w: &[u8]) -> u64 {
+pub(crate) fn word(w: &[u8]) -> u64 {
     let n = w.len();
     if let Ok(full) = <[u8; 8]>::try_from(w) {
         return u64::from_le_bytes(full);

@@ -13,7 +13,8 @@ pub fn same_name(a: &str, b: &str) -> bool {
 /// Byte equality compared inline, without a call to `memcmp`: attribute names
 /// and targeting values are short, and a `memcmp` call costs more (about 30
 /// instructions, profiled) than comparing them in registers. Up to 16 bytes take
-/// two overlapping loads per side; longer strings fall back to `==`.
+/// two overlapping loads per side, up to 32 bytes four (experiment keys are
+/// often 17 to 32 bytes long); longer strings fall back to `==`.
 #[inline(always)]
 pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -29,6 +30,13 @@ pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
         4..=7 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
         8..=16 => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
+        17..=32 => {
+            (word8(a, 0) ^ word8(b, 0))
+                | (word8(a, 8) ^ word8(b, 8))
+                | (word8(a, n - 16) ^ word8(b, n - 16))
+                | (word8(a, n - 8) ^ word8(b, n - 8))
+                == 0
+        }
         _ => a == b,
     }
 }
@@ -61,6 +69,15 @@ mod tests {
             "accountType-lonG",
             "appVersion-and-then-some",
             "appVersion-and-then-somf",
+            "exp-checkout-flow-v3",
+            "exp-checkout-flow-v4",
+            "fxp-checkout-flow-v3",
+            "exp-checkoutXflow-v3",
+            "exp-checkout-flow-v3-and-a-longer",
+            "exp-checkout-flow-v3-and-a-longes",
+            "0123456789abcdef0123456789abcdef",
+            "0123456789abcdef0123456789abcdeF",
+            "0123456789abcdeX0123456789abcdef",
         ];
         for a in words {
             for b in words {

@@ -478,6 +478,8 @@ impl Experiment {
         }
         let best = if trace.wants_all_scores() {
             choose_scoring_all(&self.variants, unit.bytes(), trace)
+        } else if self.equal_weights {
+            choose_equal(&self.variants, &unit)
         } else {
             choose_pruned(&self.variants, &unit)
         };
@@ -580,6 +582,47 @@ fn choose_pruned<'v>(variants: &'v [Variant], unit: &Unit<'_>) -> Option<&'v Var
     Some(best)
 }
 
+/// [`choose_pruned`] for variants that all have the same positive weight (the
+/// usual A/B/n split), with no floating point at all in nearly every call: the
+/// scores `-ln(u) / w` then differ only by `u`, which grows with `draw >> 12`,
+/// so the largest of those wins ([`certain_top`]). When the two largest are too
+/// close for the computed scores to be certainly ordered (an exact tie, which
+/// the smaller key breaks, included) the scores decide as in [`choose_pruned`].
+#[inline]
+fn choose_equal<'v>(variants: &'v [Variant], unit: &Unit<'_>) -> Option<&'v Variant> {
+    match certain_top(variants.iter().map(|v| v.draw.draw_unit(unit))) {
+        Some(i) => variants.get(i),
+        None => choose_pruned(variants, unit),
+    }
+}
+
+/// The position of the largest `draw >> 12`, when it is certainly the lowest
+/// computed score of equal weights; `None` when there are no draws or the
+/// runner-up is within a relative 2^-23 of it. Why that margin suffices: with
+/// `u1 > u2` (the unit intervals of the top two draws) the true scores differ by
+/// `ln(u1 / u2) / w >= (u1 - u2) / (u1 w)`, and the computed ones are each within
+/// a relative 1e-9 of the true one (the same bound as [`bucket::certainly_below`]:
+/// far above the few rounding errors of a logarithm and a division), so at most
+/// `2e-9 * 36.8 / w` apart from it (`-ln(u) <= 36.8` for every draw). A relative
+/// gap of 2^-23 (1.2e-7) exceeds 7.4e-8, so the order of the computed scores is
+/// the order of `u`, strictly: neither the winner nor a tie can differ.
+#[inline]
+fn certain_top(draws: impl Iterator<Item = u64>) -> Option<usize> {
+    // `top` and `next` are `(draw >> 12) + 1`; 0 means none seen yet.
+    let (mut at, mut top, mut next) = (0, 0u64, 0u64);
+    for (i, d) in draws.enumerate() {
+        let a = (d >> 12) + 1;
+        if a > top {
+            next = top;
+            top = a;
+            at = i;
+        } else {
+            next = next.max(a);
+        }
+    }
+    (top - next > (top >> 23) + 1).then_some(at)
+}
+
 /// The unit's slot for a layer or holdout draw, reusing the experiment's unit bytes
 /// when the draw uses the same attribute.
 #[inline]
@@ -612,6 +655,59 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    /// Equal weights choose by integers: always the reference winner, for 1 to
+    /// 20 variants and weights whose division rounds (1/3, 0.1) or not.
+    #[test]
+    fn equal_choice_equals_reference_choice() {
+        for n in [1usize, 2, 3, 4, 7, 20] {
+            for w in [1.0, 1.0 / 3.0, 0.1, 7.0, 1e-9] {
+                let vs = variants(&vec![w; n]);
+                for i in 0..20_000u32 {
+                    let unit = format!("unit-{i}");
+                    let reference = choose_scoring_all(&vs, unit.as_bytes(), &mut ());
+                    let equal = choose_equal(&vs, &Unit::new(unit.as_bytes()));
+                    assert_eq!(
+                        reference.map(|v| &v.key),
+                        equal.map(|v| &v.key),
+                        "{n} x {w} {unit}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The integer decision against the computed scores, for draws made to be
+    /// close: equal, one apart, at the margin, at both ends of the range.
+    #[test]
+    fn certain_top_agrees_with_scores_near_ties() {
+        let close = |a: u64, gap: u64| [a << 12, (a - gap) << 12 | 0xfff];
+        let mut cases = vec![[0u64, 0], [u64::MAX, u64::MAX], [1 << 12, 0]];
+        for a in [1u64 << 20, 1 << 40, (1 << 52) - 1, 3 << 50, 12345] {
+            for gap in [0u64, 1, 2, a >> 23, (a >> 23) + 1, (a >> 23) + 2, a >> 10] {
+                if gap <= a {
+                    cases.push(close(a, gap));
+                }
+            }
+        }
+        for draws in cases {
+            for order in [[0, 1], [1, 0]] {
+                let d = [draws[order[0]], draws[order[1]]];
+                if let Some(i) = certain_top(d.iter().copied()) {
+                    for w in [1.0, 1.0 / 3.0, 1e-9] {
+                        let (si, so) = (
+                            bucket::rendezvous_score(d[i], w),
+                            bucket::rendezvous_score(d[1 - i], w),
+                        );
+                        assert!(si < so, "{d:x?} {w}: {si} {so}");
+                    }
+                }
+            }
+        }
+        assert_eq!(certain_top(std::iter::empty()), None);
+        assert_eq!(certain_top([5u64 << 12].into_iter()), Some(0));
+        assert_eq!(certain_top([7u64 << 12, 7 << 12].into_iter()), None);
     }
 
     /// Pruning only skips logarithms: the winner is always the reference winner,

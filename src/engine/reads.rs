@@ -21,11 +21,15 @@ pub const READS_MAX: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Reads {
     names: Vec<Box<str>>,
-    /// For each name length modulo 64: the position of the one name of that
-    /// length, [`MANY`] when several share it, [`NONE`] when none has it. Most
-    /// of a context's other attributes are passed over by this one load, and
-    /// most of the names read are found without a search.
-    by_len: [u8; 64],
+    /// For each [`Reads::shape`] of a name (its length and first byte, mixed
+    /// by `mix`): the position of the one name of that shape, [`MANY`] when
+    /// several share it, [`NONE`] when none has it. Most of a context's other
+    /// attributes are passed over by this one load, and the names read are
+    /// found without a search: `mix` is chosen when the list is built so that
+    /// names of one length (`userId`, `region`) still get shapes of their own.
+    by_shape: [u8; 64],
+    /// The multiplier of the first byte in [`Reads::shape`].
+    mix: u32,
 }
 
 const NONE: u8 = u8::MAX;
@@ -35,7 +39,8 @@ impl Default for Reads {
     fn default() -> Self {
         Reads {
             names: Vec::new(),
-            by_len: [NONE; 64],
+            by_shape: [NONE; 64],
+            mix: 0,
         }
     }
 }
@@ -59,12 +64,40 @@ impl Reads {
         }
         self.names.push(name.into());
         let at = self.names.len() - 1;
-        let slot = &mut self.by_len[name.len() % 64];
-        *slot = match *slot {
-            NONE => at as u8,
-            _ => MANY,
-        };
+        match &mut self.by_shape[shape::<true>(name, self.mix)] {
+            slot @ &mut NONE => *slot = at as u8,
+            // A shared shape: choose the multiplier again, for all the names.
+            _ => self.index(),
+        }
         Some(at)
+    }
+
+    /// Chooses `mix` (the first of a few odd multipliers, or 0 to use the
+    /// length alone, that gives every name a shape of its own; else the one
+    /// leaving the fewest shared) and fills `by_shape`.
+    fn index(&mut self) {
+        let shared = |mix: u32| {
+            let mut seen = 0u64;
+            let mut shared = 0;
+            for n in &self.names {
+                let bit = 1u64 << shape::<true>(n, mix);
+                shared += usize::from(seen & bit != 0);
+                seen |= bit;
+            }
+            shared
+        };
+        self.mix = [0, 1, 3, 5, 7, 9, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43]
+            .into_iter()
+            .min_by_key(|&m| shared(m))
+            .unwrap_or(0);
+        self.by_shape = [NONE; 64];
+        for (at, n) in self.names.iter().enumerate() {
+            let slot = &mut self.by_shape[shape::<true>(n, self.mix)];
+            *slot = match *slot {
+                NONE => at as u8,
+                _ => MANY,
+            };
+        }
     }
 
     /// The names, in position order.
@@ -84,16 +117,29 @@ impl Reads {
 
     /// The position of `name`, if listed.
     #[inline(always)]
-    fn find(&self, name: &str) -> Option<usize> {
-        match self.by_len[name.len() % 64] {
-            NONE => None,
-            MANY => self.names.iter().position(|n| same_name(n, name)),
-            i => {
-                let i = i as usize;
-                self.names.get(i).filter(|n| same_name(n, name)).map(|_| i)
-            }
+    fn find<const FIRST: bool>(&self, name: &str) -> Option<usize> {
+        // One comparison passes over an attribute not read: NONE and MANY
+        // are both past the end of `names`.
+        let i = self.by_shape[shape::<FIRST>(name, self.mix)];
+        match self.names.get(i as usize) {
+            Some(n) => same_name(n, name).then_some(i as usize),
+            None if i == MANY => self.names.iter().position(|n| same_name(n, name)),
+            None => None,
         }
     }
+}
+
+/// A name's slot in [`Reads::by_shape`]: its length plus its first byte times
+/// `mix`, modulo 64. Two loads and three operations per attribute of the
+/// context, in registers; without `FIRST` (for `mix == 0`, the same value)
+/// the length alone.
+#[inline(always)]
+fn shape<const FIRST: bool>(name: &str, mix: u32) -> usize {
+    if !FIRST {
+        return name.len() % 64;
+    }
+    let first = name.as_bytes().first().map_or(0, |&b| b as u32);
+    (name.len() as u32).wrapping_add(first.wrapping_mul(mix)) as usize % 64
 }
 
 /// Fills `out[i]` (`out` is as long as `reads` and all `None` on entry: the
@@ -108,12 +154,30 @@ where
     I: IntoIterator<Item = (&'a str, V)>,
     F: Fn(V) -> T,
 {
+    // Most experiments read names of distinct lengths (`mix == 0`): their
+    // walk does not read each attribute's first byte.
+    match reads.mix {
+        0 => walk::<_, _, _, _, false>(reads, entries, view, out),
+        _ => walk::<_, _, _, _, true>(reads, entries, view, out),
+    }
+}
+
+#[inline(always)]
+fn walk<'a, V, T, I, F, const FIRST: bool>(
+    reads: &Reads,
+    entries: I,
+    view: F,
+    out: &mut [Option<T>],
+) where
+    I: IntoIterator<Item = (&'a str, V)>,
+    F: Fn(V) -> T,
+{
     let mut left = out.len();
     if left == 0 {
         return;
     }
     for (name, value) in entries {
-        let Some(i) = reads.find(name) else {
+        let Some(i) = reads.find::<FIRST>(name) else {
             continue;
         };
         if let Some(slot @ None) = out.get_mut(i) {
@@ -154,6 +218,11 @@ mod tests {
         r.add("accountType");
         // Lengths collide (userId, region: 6; bot, and `abc` below: 3), a name
         // repeats, and a name of a listed length is not listed.
+        // Names of one length get shapes of their own.
+        assert_ne!(
+            shape::<true>("userId", r.mix),
+            shape::<true>("region", r.mix)
+        );
         let entries = [
             ("region", "US"),
             ("plan", "pro"),

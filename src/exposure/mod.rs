@@ -18,9 +18,11 @@ use crate::engine::resolve::{Flag, Resolution};
 use crate::engine::{Assignment, Context};
 use crate::snapshot::flagd::FlagdFlag;
 
+mod attr_cache;
 pub mod counts;
 pub mod dedup;
 mod export_task;
+pub use export_task::EXPORT_NICE;
 pub mod id;
 pub mod metrics;
 pub mod otel;

@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::dedup::{self, Dedup, Verdict};
-use super::export_task::run_export;
+use super::export_task;
 use super::id::window_index;
 use super::otel::{ExportFailures, OtelExport};
 use super::outcome::{Outcome, OutcomeVerdict, PendingOutcome};
@@ -339,13 +339,8 @@ impl ExposurePipeline {
         });
         let (stop_tx, worker) = match (worker, stop) {
             (Some((rx, o)), Some((stop_tx, stop_rx))) => {
-                let handle = tokio::spawn(run_export(
-                    rx,
-                    o,
-                    shared.stats.clone(),
-                    shared.cfg.unit_id,
-                    stop_rx,
-                ));
+                let handle =
+                    export_task::start(rx, o, shared.stats.clone(), shared.cfg.unit_id, stop_rx);
                 (Some(stop_tx), Some(handle))
             }
             _ => (None, None),

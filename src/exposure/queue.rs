@@ -1,5 +1,5 @@
 //! What travels from the request path to the export task: the queued item
-//! (an exposure packed into one buffer, or an outcome) and the running totals
+//! (an exposure packed into one inline buffer, or an outcome) and the running totals
 //! both sides bump. Its own module so the pipeline (which queues) and the
 //! export task (which drains) both depend on it and not on each other.
 
@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::SystemTime;
 
 use opentelemetry::trace::SpanContext;
+use smallvec::SmallVec;
 
 use super::outcome::PendingOutcome;
 
@@ -66,11 +67,17 @@ pub(super) enum Field {
     Stratum,
 }
 
+/// Bytes of a queued exposure's strings kept inside the item itself; longer
+/// ones (long unit ids or keys) take one heap buffer instead.
+pub(super) const INLINE: usize = 128;
+
 /// An exposure waiting in the export queue. Its strings are packed into one
-/// buffer, so queuing costs the request path a single allocation (the stratum,
-/// when the experiment declares one, shares it; none adds nothing).
+/// buffer inside the item (the queue's slots are reused, so recording an
+/// exposure allocates nothing when they fit in [`INLINE`] bytes, as the ids,
+/// keys and 16-digit versions of typical configs do; one allocation when they
+/// do not). The stratum, when the experiment declares one, shares the buffer.
 pub(super) struct Pending {
-    pub(super) text: String,
+    pub(super) text: SmallVec<[u8; INLINE]>,
     pub(super) ends: [u32; 8],
     pub(super) has_layer: bool,
     pub(super) reason: &'static str,
@@ -84,20 +91,23 @@ pub(super) struct Pending {
 }
 
 impl Pending {
-    pub(super) fn pack(fields: [&str; 8]) -> (String, [u32; 8]) {
-        let mut text = String::with_capacity(fields.iter().map(|f| f.len()).sum());
+    pub(super) fn pack(fields: [&str; 8]) -> (SmallVec<[u8; INLINE]>, [u32; 8]) {
+        let mut text = SmallVec::with_capacity(fields.iter().map(|f| f.len()).sum());
         let mut ends = [0u32; 8];
         for (i, f) in fields.iter().enumerate() {
-            text.push_str(f);
+            text.extend_from_slice(f.as_bytes());
             ends[i] = u32::try_from(text.len()).unwrap_or(u32::MAX);
         }
         (text, ends)
     }
 
+    /// One field. Each field was a whole `str`, so its bytes are valid UTF-8
+    /// (checked again here, on the export side, rather than trusted).
     pub(super) fn get(&self, f: Field) -> &str {
         let i = f as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        self.text.get(start..self.ends[i] as usize).unwrap_or("")
+        let bytes = self.text.get(start..self.ends[i] as usize).unwrap_or(&[]);
+        std::str::from_utf8(bytes).unwrap_or("")
     }
 }
 

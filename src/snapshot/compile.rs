@@ -3,7 +3,7 @@
 //! the content-derived version. Over 500 lines because it is one pass over one
 //! format's rules; a second format compiles in a file of its own beside it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -265,13 +265,7 @@ impl Compiler<'_> {
             flagd: None,
         };
         let version = super::version::content_version(&experiments, &document, &flagd);
-        let mut index = HashMap::with_capacity_and_hasher(
-            experiments.len(),
-            foldhash::fast::FixedState::default(),
-        );
-        for (i, e) in experiments.iter().enumerate() {
-            index.insert(e.key.clone(), i);
-        }
+        let index = super::key_index::KeyIndex::new(experiments.iter().map(|e| e.key.clone()));
         let unit_keys = index_unit_keys(&mut experiments);
         index_shared_conds(&mut experiments);
         Ok(Snapshot {
@@ -526,6 +520,12 @@ impl Compiler<'_> {
         if let Some(h) = &c.holdout {
             let _ = serde_json::to_writer(&mut deps, &holdouts.get(h).map(|(_, h)| h));
         }
+        let equal_weights = variants.first().is_some_and(|f: &Variant| {
+            f.weight > 0.0
+                && variants
+                    .iter()
+                    .all(|v| v.weight.to_bits() == f.weight.to_bits())
+        });
         let hashes = super::guard_key::serialise(c, &deps, &mut self.canonical, &mut self.scratch);
         let canonical: Arc<[u8]> = Arc::from(&self.canonical[..]);
         Some(Experiment {
@@ -548,6 +548,7 @@ impl Compiler<'_> {
             config: shared.clone(),
             canonical,
             traffic_draw: DrawKey::derive(purpose::TRAFFIC, salt, ""),
+            equal_weights,
             unit_key: usize::MAX,
             targeting,
             reads,

@@ -94,6 +94,9 @@ pub struct Experiment {
     /// keeps this experiment does not serialise it again.
     pub(crate) canonical: Arc<[u8]>,
     pub(crate) traffic_draw: DrawKey,
+    /// Whether every variant has the same positive weight: the variant is then
+    /// chosen by comparing draws, without scores (`engine::choose_equal`).
+    pub(crate) equal_weights: bool,
     /// Position of `hash_key` in the snapshot's `unit_keys` (`usize::MAX`: none).
     pub(crate) unit_key: usize,
     pub(crate) targeting: CompiledTargeting,

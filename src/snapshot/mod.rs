@@ -15,6 +15,7 @@ mod decls;
 pub mod experiment;
 pub mod flagd;
 mod guard_key;
+mod key_index;
 pub mod listing;
 mod reuse;
 pub mod schedule;
@@ -22,9 +23,6 @@ pub mod selector;
 mod sources;
 pub mod targeting;
 mod version;
-
-use std::collections::HashMap;
-use std::sync::Arc;
 
 use crate::config::ConfigDocument;
 pub use experiment::{Experiment, SlotRange, Variant};
@@ -37,7 +35,7 @@ pub const DEFAULT_HASH_KEY: &str = "targetingKey";
 pub struct Snapshot {
     pub(super) version: Box<str>,
     pub(super) experiments: Vec<Experiment>,
-    pub(super) index: HashMap<Arc<str>, usize, foldhash::fast::FixedState>,
+    pub(super) index: key_index::KeyIndex,
     pub(super) document: ConfigDocument,
     /// Distinct unit attributes of running experiments, most used first, so
     /// assigning everything resolves each unit id once (see `Experiment::unit_key`).
@@ -82,7 +80,7 @@ impl Snapshot {
     /// Looks up an experiment by key, drafts included.
     #[inline]
     pub fn experiment(&self, key: &str) -> Option<&Experiment> {
-        self.index.get(key).map(|&i| &self.experiments[i])
+        self.index.get(key).and_then(|i| self.experiments.get(i))
     }
 
     /// The flagd-format flags.

@@ -8,7 +8,8 @@
 //!   field is length-delimited on the wire, so this is wire-compatible);
 //! * [`context`]: those bytes read into a flat, borrowed context (no map, no
 //!   owned strings), with the same limits and malformed-input checks as the
-//!   decoded `Struct` gets elsewhere;
+//!   decoded `Struct` gets elsewhere (its common attribute shape recognised
+//!   by `scalar_entry` without the general walk);
 //! * [`reply`]: responses written from bytes encoded once per snapshot (the
 //!   fields every call of an experiment shares) plus the two per-call fields.
 //!
@@ -18,6 +19,7 @@
 pub mod context;
 pub mod reply;
 pub mod request;
+mod scalar_entry;
 
 /// The generated server of `cohortd.v1.Assignment` (see `build.rs`): the
 /// generated `pb` server with [`request`] and [`reply`] types for `Assign` and
