@@ -4,6 +4,8 @@
 # connections x 200 concurrent Assign), then every 5 s for 30 s after they close.
 # Goal: idle < 20 MiB; within 30 s RSS back within 1.5x of idle.
 #   bash benches/rss_churn.sh [extra cohortd env, e.g. MALLOC_ARENA_MAX=2]
+# COHORTD_BIN=path/to/cohortd measures that binary (e.g. one built with another
+# allocator feature) instead of target/release/cohortd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash benches/setup-bench.sh
@@ -15,7 +17,7 @@ cleanup() { [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 $R/examples/loadgen gen-config --experiments 1000 "$tmp/c1000" >/dev/null
 $R/examples/loadgen request-file --rpc assign --experiment gen-exp-00002 "$tmp/a.bin" >/dev/null
-env "$@" $R/cohortd serve --config-dir "$tmp/c1000" --listen 127.0.0.1:18213 \
+env "$@" "${COHORTD_BIN:-$R/cohortd}" serve --config-dir "$tmp/c1000" --listen 127.0.0.1:18213 \
   --admin-listen 127.0.0.1:18214 2>"$tmp/log" & pid=$!
 sleep 3
 rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$pid/status"; }

@@ -3,19 +3,21 @@
 use clap::Parser;
 use cohortd::cli::{Cli, Command};
 
-/// mimalloc instead of glibc malloc (feature `mimalloc`, off by default, kept to
-/// compare): its idle RSS was about 3x glibc's. The default is glibc with
-/// [`glibc_trim`] after bursts, which brings RSS back to idle
-/// (`benches/rss_churn.sh`, numbers in docs/benchmarks.md).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The allocator chosen by cargo feature (`cohortd::allocator`): jemalloc by
+// default, which returns memory on its own background thread; glibc (built
+// with `--no-default-features`) gets [`glibc_trim`] after bursts instead, which
+// brings its RSS back to idle (`benches/rss_churn.sh`, docs/benchmarks.md).
+cohortd::server_allocator!();
 
 /// Returns the free memory of every glibc arena to the system. Called by
 /// [`cohortd::transport::mem_return`] on its own thread after a burst of
 /// connections has closed: without it RSS stays at the burst's high-water mark
 /// (3.3x idle; with it back to about idle: docs/benchmarks.md, `rss_churn.sh`).
-#[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
+#[cfg(all(
+    target_os = "linux",
+    target_env = "gnu",
+    not(any(feature = "jemalloc", feature = "mimalloc"))
+))]
 fn glibc_trim() {
     extern "C" {
         fn malloc_trim(pad: usize) -> std::ffi::c_int;
@@ -27,7 +29,7 @@ fn glibc_trim() {
     // and free do, and only gives back pages that hold no allocation, so no
     // live Rust allocation is affected. This binary's global allocator is the
     // system one (glibc) whenever this function is compiled (not with the
-    // `mimalloc` feature), so the arenas it trims are the ones Rust uses.
+    // `jemalloc` or `mimalloc` feature), so the arenas it trims are the ones Rust uses.
     unsafe {
         malloc_trim(0);
     }
@@ -35,8 +37,12 @@ fn glibc_trim() {
 
 fn main() {
     // `COHORTD_MALLOC_TRIM=off` keeps glibc's memory after a burst (to compare,
-    // `benches/rss_churn.sh COHORTD_MALLOC_TRIM=off`).
-    #[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
+    // `benches/rss_churn.sh COHORTD_MALLOC_TRIM=off`); glibc builds only.
+    #[cfg(all(
+        target_os = "linux",
+        target_env = "gnu",
+        not(any(feature = "jemalloc", feature = "mimalloc"))
+    ))]
     if std::env::var_os("COHORTD_MALLOC_TRIM").is_none_or(|v| v != "off") {
         cohortd::transport::mem_return::set_return_fn(glibc_trim);
     }

@@ -20,6 +20,9 @@
 //!
 //! Run: `cargo run --release --example reload_time -- --experiments 10000 --rounds 10 [--changed-files 1]`
 
+// The server's allocator (cargo feature), so what is timed is what `cohortd` runs.
+cohortd::server_allocator!();
+
 #[path = "../support/gen.rs"]
 mod gen;
 
