@@ -29,6 +29,7 @@ pub mod config;
 pub mod engine;
 pub mod exposure;
 pub mod metrics;
+pub mod priority;
 pub mod reload;
 pub mod safety;
 pub mod security;

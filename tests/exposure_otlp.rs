@@ -481,7 +481,7 @@ async fn the_builder_runs_on_its_own_lower_priority_thread() {
     // The thread names itself and lowers its priority as it starts: wait for
     // that (at most 100 x 10 ms). Other tests' pipelines may have export
     // threads too: all qualify.
-    let want = cohortd::reload::background::current_nice()
+    let want = cohortd::priority::current_nice()
         .unwrap()
         .max(cohortd::exposure::EXPORT_NICE);
     let mut nice = Vec::new();

@@ -301,7 +301,7 @@ pub(super) fn start(
         std::thread::Builder::new()
             .name("cohortd-export".into())
             .spawn(move || {
-                crate::reload::background::lower_priority_to(EXPORT_NICE);
+                crate::priority::lower_priority_to(EXPORT_NICE);
                 if let Some(build) = take(&theirs) {
                     rt.block_on(build);
                 }

@@ -53,43 +53,13 @@ where
 
 /// Lowers the calling thread's priority to [`RELOAD_NICE`] (best effort).
 pub fn lower_priority() {
-    lower_priority_to(RELOAD_NICE);
-}
-
-/// Lowers the calling thread's priority to the nice value `nice` (best
-/// effort; other low-priority work, such as exposure export, picks its own).
-pub fn lower_priority_to(nice: i32) {
-    #[cfg(target_os = "linux")]
-    {
-        // On Linux a nice value belongs to a thread (its tid), not the process.
-        // Only ever lowered: a process started nicer than this keeps its value.
-        let tid = rustix::thread::gettid();
-        let now = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
-        if now < nice {
-            if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
-                tracing::debug!(error = %e, "could not lower a background thread's priority");
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = nice;
-}
-
-/// The calling thread's nice value (Linux), for tests.
-pub fn current_nice() -> Option<i32> {
-    #[cfg(target_os = "linux")]
-    {
-        rustix::process::getpriority_process(Some(rustix::thread::gettid())).ok()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        None
-    }
+    crate::priority::lower_priority_to(RELOAD_NICE);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::priority::current_nice;
 
     #[tokio::test]
     async fn runs_on_a_lower_priority_thread_and_returns_the_result() {
