@@ -26,12 +26,13 @@ use super::otlp_logs::{Attrs, RecordAttrs};
 /// variants, two reasons each, fits).
 pub const MAX_ENTRIES: usize = 8192;
 
-/// `LogRecord.attributes`' field number in the OTLP logs proto.
-const ATTRIBUTES: u32 = 6;
+use super::wire::{put_str_attr, ATTRIBUTES};
 
-/// Writes each attribute as one encoded `LogRecord.attributes` field: the
-/// attribute goes into a reused generated `KeyValue` (the same slot logic as
-/// a record's own list, [`RecordAttrs`]), which prost encodes onto `out`.
+/// Writes each attribute as one encoded `LogRecord.attributes` field: a
+/// string by hand ([`super::wire`], it is also how the per-unit attributes of
+/// every record are written), a bool or integer through a reused generated
+/// `KeyValue` (the same slot logic as a record's own list, [`RecordAttrs`]),
+/// which prost encodes onto `out` (those occur only in the cached runs).
 pub struct AttrBytes<'a> {
     kv: &'a mut Vec<KeyValue>,
     out: &'a mut Vec<u8>,
@@ -55,7 +56,7 @@ impl<'a> AttrBytes<'a> {
 
 impl Attrs for AttrBytes<'_> {
     fn str(&mut self, key: &'static str, value: &str) {
-        self.emit(|a| a.str(key, value));
+        put_str_attr(self.out, key, value.as_bytes());
     }
     fn bool(&mut self, key: &'static str, value: bool) {
         self.emit(|a| a.bool(key, value));

@@ -21,6 +21,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use opentelemetry::trace::SpanContext;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -35,14 +36,14 @@ use super::otel::{OtelExport, EVENT_NAME};
 use super::otlp_logs::{set_header, Attrs, LogBatch, LogsSender, RecordAttrs};
 use super::outcome::{self, OUTCOME_EVENT};
 use super::privacy::{hash_unit, UnitIdMode};
-use super::queue::{Field, Item, Pending, Stats};
+use super::queue::{Field, Item, Stats, View};
 use super::stratum;
+use super::wire::{nanos, Header};
 
 /// Reused buffers for the attributes that need formatting.
 #[derive(Default)]
 struct Scratch {
     id_input: Vec<u8>,
-    id_hex: String,
     /// The encoded attributes of the record being built.
     attrs: Vec<u8>,
     /// The one `KeyValue` per-unit attributes are encoded from.
@@ -53,22 +54,22 @@ struct Scratch {
 /// attribute table in docs/exposures.md): fixed runs, the same for every
 /// exposure of one experiment variant, reason and version
 /// ([`fixed_head`], [`fixed_mid`], [`fixed_tail`]), around the per-unit ones.
-fn write_exposure(p: &Pending, mode: UnitIdMode, scratch: &mut Scratch, w: &mut impl Attrs) {
+fn write_exposure(p: &View<'_>, mode: UnitIdMode, scratch: &mut Scratch, w: &mut impl Attrs) {
     fixed_head(p, w);
     unit_id(p, mode, w);
     fixed_mid(p, w);
-    exposure_id(p, &mut scratch.id_input, &mut scratch.id_hex, w);
+    exposure_id(p, &mut scratch.id_input, w);
     fixed_tail(p, w);
     stratum(p, mode, w);
 }
 
-fn fixed_head(p: &Pending, w: &mut impl Attrs) {
+fn fixed_head(p: &View<'_>, w: &mut impl Attrs) {
     w.str("feature_flag.key", p.get(Field::Experiment));
     w.str("feature_flag.result.variant", p.get(Field::Variant));
     w.str("feature_flag.result.reason", p.reason);
 }
 
-fn unit_id(p: &Pending, mode: UnitIdMode, w: &mut impl Attrs) {
+fn unit_id(p: &View<'_>, mode: UnitIdMode, w: &mut impl Attrs) {
     let unit = p.get(Field::Unit);
     match mode {
         UnitIdMode::Raw => w.str("feature_flag.context.id", unit),
@@ -77,7 +78,7 @@ fn unit_id(p: &Pending, mode: UnitIdMode, w: &mut impl Attrs) {
     }
 }
 
-fn fixed_mid(p: &Pending, w: &mut impl Attrs) {
+fn fixed_mid(p: &View<'_>, w: &mut impl Attrs) {
     w.str("feature_flag.version", p.get(Field::ConfigVersion));
     w.str("feature_flag.provider.name", "cohortd");
     if p.has_layer {
@@ -85,7 +86,7 @@ fn fixed_mid(p: &Pending, w: &mut impl Attrs) {
     }
 }
 
-fn exposure_id(p: &Pending, id_input: &mut Vec<u8>, id_hex: &mut String, w: &mut impl Attrs) {
+fn exposure_id(p: &View<'_>, id_input: &mut Vec<u8>, w: &mut impl Attrs) {
     let id = ExposureId::derive_in(
         &IdFields {
             unit: p.get(Field::Unit),
@@ -96,11 +97,15 @@ fn exposure_id(p: &Pending, id_input: &mut Vec<u8>, id_hex: &mut String, w: &mut
         },
         id_input,
     );
-    id.write_hex(id_hex);
-    w.str("cohortd.exposure.id", id_hex);
+    let hex = id.hex();
+    // Hex digits: always valid UTF-8.
+    w.str(
+        "cohortd.exposure.id",
+        std::str::from_utf8(&hex).unwrap_or(""),
+    );
 }
 
-fn fixed_tail(p: &Pending, w: &mut impl Attrs) {
+fn fixed_tail(p: &View<'_>, w: &mut impl Attrs) {
     w.str("cohortd.unit_attribute", p.get(Field::UnitAttribute));
     match p.experiment {
         Some((status, epoch)) => {
@@ -114,7 +119,7 @@ fn fixed_tail(p: &Pending, w: &mut impl Attrs) {
     w.str("cohortd.source", p.source);
 }
 
-fn stratum(p: &Pending, mode: UnitIdMode, w: &mut impl Attrs) {
+fn stratum(p: &View<'_>, mode: UnitIdMode, w: &mut impl Attrs) {
     let s = p.get(Field::Stratum);
     match mode {
         _ if s.is_empty() => {}
@@ -129,7 +134,7 @@ fn stratum(p: &Pending, mode: UnitIdMode, w: &mut impl Attrs) {
 }
 
 /// Everything the fixed runs are made of, as a [`RunCache`] key.
-fn fixed_key(p: &Pending, k: &mut Vec<u8>) {
+fn fixed_key(p: &View<'_>, k: &mut Vec<u8>) {
     for f in [
         Field::Experiment,
         Field::Variant,
@@ -155,10 +160,9 @@ fn fixed_key(p: &Pending, k: &mut Vec<u8>) {
 
 /// An exposure's attributes, encoded into `scratch.attrs`: the cached fixed
 /// runs and the per-unit attributes, in [`write_exposure`]'s order.
-fn encode_exposure(p: &Pending, mode: UnitIdMode, scratch: &mut Scratch, cache: &mut RunCache) {
+fn encode_exposure(p: &View<'_>, mode: UnitIdMode, scratch: &mut Scratch, cache: &mut RunCache) {
     let Scratch {
         id_input,
-        id_hex,
         attrs: out,
         kv,
     } = scratch;
@@ -174,7 +178,7 @@ fn encode_exposure(p: &Pending, mode: UnitIdMode, scratch: &mut Scratch, cache: 
     out.extend_from_slice(&runs.head);
     unit_id(p, mode, &mut AttrBytes::new(kv, out));
     out.extend_from_slice(&runs.mid);
-    exposure_id(p, id_input, id_hex, &mut AttrBytes::new(kv, out));
+    exposure_id(p, id_input, &mut AttrBytes::new(kv, out));
     out.extend_from_slice(&runs.tail);
     stratum(p, mode, &mut AttrBytes::new(kv, out));
 }
@@ -182,6 +186,10 @@ fn encode_exposure(p: &Pending, mode: UnitIdMode, scratch: &mut Scratch, cache: 
 /// Turns queued items into the records of the batch being built.
 struct Builder {
     batch: LogBatch,
+    /// When the items being added were taken from the queue (nanoseconds
+    /// since the epoch; a record's `observed_time_unix_nano`): read once per
+    /// drain, not once per record.
+    observed: u64,
     scratch: Scratch,
     cache: RunCache,
     otel: Arc<OtelExport>,
@@ -193,24 +201,16 @@ impl Builder {
     fn add(&mut self, item: Item) {
         match item {
             Item::Exposure(p) => {
-                let sc: Option<SpanContext> = match self.otel.tracer() {
-                    Some(tracer) => {
-                        let mut attrs = Vec::with_capacity(16);
-                        write_exposure(&p, self.mode, &mut self.scratch, &mut attrs);
-                        Some(super::otel::exposure_span(
-                            tracer,
-                            attrs,
-                            p.time,
-                            p.parent.as_ref(),
-                        ))
-                    }
-                    None => p.parent.clone(),
-                };
+                let p = p.view();
+                let span: Option<SpanContext> = self.otel.tracer().map(|tracer| {
+                    let mut attrs = Vec::with_capacity(16);
+                    write_exposure(&p, self.mode, &mut self.scratch, &mut attrs);
+                    super::otel::exposure_span(tracer, attrs, p.time, p.parent.as_ref())
+                });
+                let sc = span.as_ref().or(p.parent.as_ref());
                 encode_exposure(&p, self.mode, &mut self.scratch, &mut self.cache);
-                self.batch.add_encoded(
-                    |r| set_header(r, EVENT_NAME, p.time, sc.as_ref()),
-                    &self.scratch.attrs,
-                );
+                let header = Header::new(EVENT_NAME, p.time, self.observed, sc);
+                self.batch.add_encoded(&header, &self.scratch.attrs);
                 self.stats.emitted.fetch_add(1, Ordering::Relaxed);
             }
             Item::Outcome(p) => {
@@ -335,6 +335,7 @@ async fn build_batches(
     let cfg = otel.logs_config().clone();
     let mut b = Builder {
         batch: otel.log_batch(),
+        observed: 0,
         scratch: Scratch::default(),
         cache: RunCache::default(),
         mode,
@@ -351,6 +352,7 @@ async fn build_batches(
                 if n == 0 {
                     break None;
                 }
+                b.observed = nanos(SystemTime::now());
                 for item in buf.drain(..) {
                     b.add(item);
                     if b.batch.len() >= cfg.max_batch {
@@ -378,6 +380,7 @@ async fn build_batches(
     };
     // Shutting down: refuse new items, export what is queued while time lasts.
     rx.close();
+    b.observed = nanos(SystemTime::now());
     while let Ok(item) = rx.try_recv() {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let dropped = match item {
@@ -397,6 +400,7 @@ async fn build_batches(
 
 #[cfg(test)]
 mod tests {
+    use super::super::queue::Pending;
     use super::*;
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use prost::Message as _;
@@ -461,6 +465,7 @@ mod tests {
             let (mut s_old, mut s_new) = (Scratch::default(), Scratch::default());
             let mut cache = RunCache::default();
             for p in &items {
+                let p = &p.view();
                 old.add(|r| {
                     set_header(r, EVENT_NAME, p.time, None);
                     let mut a = RecordAttrs::new(&mut r.attributes);
@@ -468,7 +473,8 @@ mod tests {
                     a.finish();
                 });
                 encode_exposure(p, mode, &mut s_new, &mut cache);
-                new.add_encoded(|r| set_header(r, EVENT_NAME, p.time, None), &s_new.attrs);
+                let header = Header::new(EVENT_NAME, p.time, nanos(SystemTime::now()), None);
+                new.add_encoded(&header, &s_new.attrs);
             }
             // Once per distinct variant and reason (three) and kind, where a
             // stratum is not part of the fixed runs (three kinds).

@@ -91,13 +91,20 @@ impl ExposureId {
     /// The hex form written over `out` (cleared first; no allocation once it
     /// has room for 32 bytes).
     pub fn write_hex(self, out: &mut String) {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         out.clear();
-        for word in [self.0, self.1] {
-            for shift in (0..16).rev() {
-                out.push(char::from(DIGITS[((word >> (shift * 4)) & 0xf) as usize]));
+        out.extend(self.hex().iter().map(|&b| char::from(b)));
+    }
+
+    /// The id as 32 lowercase hex digits (ASCII), without a `String`.
+    pub fn hex(self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (w, word) in [self.0, self.1].into_iter().enumerate() {
+            for i in 0..16 {
+                out[w * 16 + i] = DIGITS[((word >> ((15 - i) * 4)) & 0xf) as usize];
             }
         }
+        out
     }
 }
 
