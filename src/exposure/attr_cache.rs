@@ -116,7 +116,8 @@ impl RunCache {
     }
 }
 
-/// Appends `s` to a cache key, length first.
+/// Appends `s` to a cache key, length first (the tests' keys).
+#[cfg(test)]
 pub fn key_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u64).to_le_bytes());
     out.extend_from_slice(s.as_bytes());

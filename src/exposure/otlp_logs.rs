@@ -42,7 +42,6 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, S
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use prost::bytes::{BufMut as _, Bytes, BytesMut};
-use prost::Message as _;
 use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
@@ -475,6 +474,7 @@ impl LogsSender {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message as _;
     use std::time::UNIX_EPOCH;
 
     #[test]
