@@ -9,8 +9,8 @@
 //! attribute, sticky, salt, status, epoch, source) are the same for every
 //! exposure of one experiment variant, reason and config version; only the
 //! unit id, the exposure id and the stratum change per unit. So the fixed runs
-//! are encoded once, by prost from the generated `KeyValue`, and copied; the
-//! three per-unit attributes are encoded per record the same way.
+//! are encoded once and copied; the three per-unit attributes (all strings)
+//! are written per record by [`super::wire`], the same bytes prost writes.
 //!
 //! Bounded: at most [`MAX_ENTRIES`] combinations are kept (about 300 bytes
 //! each); past that the cache starts over, which costs a re-encode, never a
