@@ -48,18 +48,22 @@ fn fold(a: u64, b: u64) -> u64 {
 /// The hash of a key. Up to 32 bytes (nearly every key) it is at most two
 /// folded multiplies, independent of each other so the CPU overlaps them: each
 /// multiplies two of the key's (overlapping) 8-byte words, xored with
-/// constants, and the length is xored into one operand. Every byte of the key
-/// reaches an operand, so keys that differ anywhere (the middle included)
-/// spread. Longer keys fold every word in, one after the other.
+/// constants. Every byte of the key reaches an operand, so keys that differ
+/// anywhere (the middle included) spread. The length enters as `len * K2`, a
+/// dense pattern: xored in as it is, a length difference of a few bits could
+/// cancel a one-byte difference of the last word (`abaaaaaaa` and
+/// `abaaaaaaaa`: words `baaaaaaa` and `aaaaaaaa`, lengths 9 and 10, and
+/// `b ^ a == 9 ^ 10`). Longer keys fold every word in, one after the other.
 #[inline(always)]
 fn hash(key: &[u8]) -> u64 {
     let n = key.len();
     let at = |i: usize| u64::from_le_bytes(key[i..i + 8].try_into().unwrap_or([0; 8]));
     let len = n as u64;
+    let dense = len.wrapping_mul(K2);
     match n {
         0..=8 => fold(word(key) ^ K0, len ^ K1),
-        9..=16 => fold(at(0) ^ K0, at(n - 8) ^ K1 ^ len),
-        17..=32 => fold(at(0) ^ K0, at(8) ^ K1) ^ fold(at(n - 16) ^ K2, at(n - 8) ^ K3 ^ len),
+        9..=16 => fold(at(0) ^ K0, at(n - 8) ^ K1 ^ dense),
+        17..=32 => fold(at(0) ^ K0, at(8) ^ K1) ^ fold(at(n - 16) ^ K2, at(n - 8) ^ K3 ^ dense),
         _ => {
             // The length is mixed in first, on its own: xored straight into
             // the first word it could cancel a difference in the key's first
@@ -153,14 +157,22 @@ mod tests {
         // Keys of every length up to 40 that differ in one byte at every
         // position: the hash reads every byte.
         let mut keys: Vec<Arc<str>> = Vec::new();
+        // Fill and changed bytes one bit apart (`a`, `b`, `c`, `` ` ``), as
+        // the small length differences of neighbouring keys are.
         for len in 1..=40usize {
-            for at in 0..len {
-                let mut k = vec![b'a'; len];
-                k[at] = b'b';
-                keys.push(String::from_utf8(k).unwrap().into());
+            for fill in [b'a', b'x', b'0'] {
+                for at in 0..len {
+                    for to in [b'b', b'c', b'`'] {
+                        let mut k = vec![fill; len];
+                        k[at] = to;
+                        keys.push(String::from_utf8(k).unwrap().into());
+                    }
+                }
+                keys.push(String::from_utf8(vec![fill; len]).unwrap().into());
             }
-            keys.push("a".repeat(len).into());
         }
+        keys.sort();
+        keys.dedup();
         let index = KeyIndex::new(keys.iter().cloned());
         for (i, k) in keys.iter().enumerate() {
             assert_eq!(index.get(k), Some(i), "{k}");
