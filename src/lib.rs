@@ -28,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod exposure;
+pub mod halves;
 pub mod metrics;
 pub mod priority;
 pub mod reload;

@@ -18,7 +18,12 @@
 //! name changes: the worst case). `--changed-files K` makes only the first K
 //! files of 100 experiments differ, as when one team edits its file.
 //!
-//! Run: `cargo run --release --example reload_time -- --experiments 10000 --rounds 10 [--changed-files 1]`
+//! `--ramp 1` also raises every experiment's `trafficAllocation` on every
+//! reload (0.3 to 0.301, 0.302, ...): a change that can move units, so the
+//! cohort guard judges every pair in full (accepted: raising traffic moves
+//! nobody out) instead of skipping pairs whose guard keys are equal.
+//!
+//! Run: `cargo run --release --example reload_time -- --experiments 10000 --rounds 10 [--changed-files 1] [--ramp 1]`
 
 // The server's allocator (cargo feature), so what is timed is what `cohortd` runs.
 cohortd::server_allocator!();
@@ -88,15 +93,30 @@ fn main() {
     let changed = flag("--changed-files", usize::MAX);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
+    let ramp = flag("--ramp", 0) != 0;
     let contents = [gen::payload(n, "a"), gen::payload(n, "b")];
     let bytes: usize = contents[0].iter().map(|(_, t)| t.len()).sum();
-    // Writes content `which` into the first `changed` files (all of them first).
-    let write = |which: usize, files: usize| {
+    // Writes content `which` into the first `changed` files (all of them
+    // first); with `--ramp`, every traffic allocation `0.D` as `0.DRR` for
+    // round `RR` (1 to 99), higher on every round.
+    let write = |which: usize, files: usize, round: Option<usize>| {
         for (name, text) in contents[which].iter().take(files) {
-            std::fs::write(dir.join(name), text).unwrap();
+            let mut text = std::borrow::Cow::Borrowed(text.as_str());
+            if let Some(r) = round.filter(|_| ramp) {
+                for d in 1..=9 {
+                    let from = format!("\"trafficAllocation\":0.{d},");
+                    let to = format!("\"trafficAllocation\":0.{d}{:02},", r + 1);
+                    text = text.replace(&from, &to).into();
+                }
+            }
+            std::fs::write(dir.join(name), &*text).unwrap();
         }
     };
-    write(1, usize::MAX);
+    assert!(
+        !ramp || rounds < 99,
+        "--ramp raises traffic by 0.001 a round, 98 rounds at most"
+    );
+    write(1, usize::MAX, None);
     let store = Store::default();
     store.install(Snapshot::load(dir).unwrap());
 
@@ -105,7 +125,7 @@ fn main() {
     let mut reused = 0;
     let mut process_total = Duration::ZERO;
     for r in 0..rounds {
-        write(r % 2, changed);
+        write(r % 2, changed, Some(r));
         let old: Arc<Snapshot> = store.load().expect("a snapshot is served");
         let all_threads = process_cpu();
         let (raw, rw, rc) = timed(|| cohortd::config::read_sources(dir).expect("readable"));
@@ -116,7 +136,7 @@ fn main() {
         drop(raw);
         reused = snap.reused_experiments();
         let (verdict, gw, gc) = timed(|| check_reload(&old, &snap, unix_now()));
-        verdict.expect("names only change: the guard allows it");
+        verdict.expect("names change and traffic rises: the guard allows it");
         let (ev, iw, ic) = timed(|| store.install(snap));
         assert!(ev.is_some(), "every round applies a new version");
         let (_, dw, dc) = timed(move || cohortd::reload::reaper::release(old));
@@ -131,10 +151,11 @@ fn main() {
         ]);
     }
     println!(
-        "{n} experiments ({:.1} MiB of JSON in {} files, {} changed per reload; {reused} experiments reused), {rounds} reloads",
+        "{n} experiments ({:.1} MiB of JSON in {} files, {} changed per reload{}; {reused} experiments reused), {rounds} reloads",
         bytes as f64 / (1 << 20) as f64,
         n.div_ceil(100),
         changed.min(n.div_ceil(100)),
+        if ramp { ", traffic raised in each" } else { "" },
     );
     for (i, name) in [
         "read",

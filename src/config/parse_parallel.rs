@@ -6,8 +6,7 @@
 //! of about equal size in bytes and parses the second half on a scoped thread
 //! while the reload thread parses the first. Results are concatenated in file
 //! order, so documents and errors are exactly those of a sequential parse (the
-//! `parse_parallel` tests compare the two). Two threads, not more: the sidecar
-//! shares its pod's CPU with the application, and a reload must not take it all.
+//! `parse_parallel` tests compare the two; the threads are `crate::halves`).
 //! Small configs (below [`PARALLEL_BYTES`]) parse on the calling thread: starting
 //! a thread costs more than they take.
 
@@ -28,22 +27,10 @@ pub fn parse_all<F: Borrow<RawFile> + Sync>(raw: &[F]) -> Vec<Parsed> {
     if raw.len() < 2 || total < PARALLEL_BYTES {
         return parse_run(raw);
     }
-    let (first, second) = raw.split_at(split_point(raw, total));
-    std::thread::scope(|s| {
-        // A thread that cannot be started (resource limits) is no reason to fail
-        // a reload: the second half is then parsed here as well.
-        let other = std::thread::Builder::new()
-            .name("cohortd-parse".into())
-            .spawn_scoped(s, || parse_run(second));
-        let mut out = parse_run(first);
-        match other.map(|h| h.join()) {
-            Ok(Ok(rest)) => out.extend(rest),
-            // A panic in the parser is a bug; parsing the half again here gives
-            // the same panic on the reload thread, where it is reported as before.
-            Ok(Err(_)) | Err(_) => out.extend(parse_run(second)),
-        }
-        out
-    })
+    let (mut out, rest) =
+        crate::halves::run_in_two(raw, split_point(raw), "cohortd-parse", parse_run);
+    out.extend(rest);
+    out
 }
 
 fn parse_run<F: Borrow<RawFile>>(files: &[F]) -> Vec<Parsed> {
@@ -53,18 +40,10 @@ fn parse_run<F: Borrow<RawFile>>(files: &[F]) -> Vec<Parsed> {
         .collect()
 }
 
-/// The index that splits `raw` into two runs of about `total / 2` bytes each
-/// (at least one file in each).
-fn split_point<F: Borrow<RawFile>>(raw: &[F], total: usize) -> usize {
-    let mut acc = 0;
-    for (i, f) in raw.iter().enumerate() {
-        let len = f.borrow().bytes.len();
-        if acc + len / 2 >= total / 2 {
-            return i.clamp(1, raw.len() - 1);
-        }
-        acc += len;
-    }
-    raw.len() - 1
+/// The index that splits `raw` into two runs of about half the bytes each (at
+/// least one file in each).
+fn split_point<F: Borrow<RawFile>>(raw: &[F]) -> usize {
+    crate::halves::split_point(raw.iter().map(|f| f.borrow().bytes.len()))
 }
 
 #[cfg(test)]
@@ -137,12 +116,12 @@ mod tests {
                 .collect()
         };
         let raw = sizes(&[10, 10, 10, 10]);
-        assert_eq!(split_point(&raw, 40), 2);
+        assert_eq!(split_point(&raw), 2);
         let raw = sizes(&[1000, 1, 1]);
-        assert_eq!(split_point(&raw, 1002), 1);
+        assert_eq!(split_point(&raw), 1);
         let raw = sizes(&[1, 1, 1000]);
-        assert_eq!(split_point(&raw, 1002), 2);
+        assert_eq!(split_point(&raw), 2);
         let raw = sizes(&[5, 5]);
-        assert_eq!(split_point(&raw, 10), 1);
+        assert_eq!(split_point(&raw), 1);
     }
 }

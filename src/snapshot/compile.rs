@@ -41,6 +41,16 @@ impl Snapshot {
         raw: &[crate::config::RawFile],
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, ConfigErrors> {
+        Snapshot::from_raw_split(raw, previous, PARALLEL_EXPERIMENTS)
+    }
+
+    /// [`Snapshot::from_raw_reusing`], compiling on two threads from
+    /// `parallel_from` changed experiments (the tests compare both paths).
+    fn from_raw_split(
+        raw: &[crate::config::RawFile],
+        previous: Option<&Snapshot>,
+        parallel_from: usize,
+    ) -> Result<Snapshot, ConfigErrors> {
         let mut errors = Vec::new();
         let read = super::sources::parse(raw, previous);
         let mut inputs = Vec::with_capacity(read.len());
@@ -57,7 +67,7 @@ impl Snapshot {
                 });
             }
         }
-        let compiled = Snapshot::compile_inputs(&inputs, previous);
+        let compiled = Compiler::new(previous, parallel_from).run(&inputs);
         drop(inputs);
         match compiled {
             Ok(mut snap) if errors.is_empty() => {
@@ -105,23 +115,14 @@ impl Snapshot {
                 unchanged: false,
             })
             .collect();
-        Snapshot::compile_inputs(&inputs, previous)
-    }
-
-    fn compile_inputs(
-        files: &[Input<'_>],
-        previous: Option<&Snapshot>,
-    ) -> Result<Snapshot, ConfigErrors> {
-        Compiler {
-            errors: Vec::new(),
-            previous,
-            reused: 0,
-            scratch: Vec::new(),
-            canonical: Vec::new(),
-        }
-        .run(files)
+        Compiler::new(previous, PARALLEL_EXPERIMENTS).run(&inputs)
     }
 }
+
+/// How many experiments from changed files a compile needs before it uses a
+/// second thread (see `Compiler::experiments`): below it, starting a thread
+/// costs about what it saves.
+pub const PARALLEL_EXPERIMENTS: usize = 1000;
 
 /// One parsed file to compile.
 pub(super) struct Input<'a> {
@@ -152,9 +153,22 @@ struct Compiler<'p> {
     scratch: Vec<u8>,
     /// A buffer reused for each experiment's compact JSON.
     canonical: Vec<u8>,
+    /// How many experiments from changed files compile on two threads.
+    parallel_from: usize,
 }
 
-impl Compiler<'_> {
+impl<'p> Compiler<'p> {
+    fn new(previous: Option<&'p Snapshot>, parallel_from: usize) -> Self {
+        Compiler {
+            errors: Vec::new(),
+            previous,
+            reused: 0,
+            scratch: Vec::new(),
+            canonical: Vec::new(),
+            parallel_from,
+        }
+    }
+
     fn err(&mut self, file: &Path, exp: &str, field: impl Into<String>, msg: impl Into<String>) {
         self.errors.push(ConfigError::field(file, exp, field, msg));
     }
@@ -283,10 +297,36 @@ impl Compiler<'_> {
     }
 
     /// Compiles (or copies, see [`super::reuse`]) each experiment of `owners`,
-    /// in order. On the reload thread alone: a second thread did not make a
-    /// reload of 10,000 experiments faster on a busy 2-core box and cost more
-    /// CPU in all (docs/benchmarks.md).
+    /// in order. Experiments compile independently of each other, so when at
+    /// least [`PARALLEL_EXPERIMENTS`] of them come from files that changed
+    /// (those of unchanged files are copied, which is cheap), the second half
+    /// of the changed ones compiles on a second thread (`crate::halves`), each
+    /// half with a compiler of its own; the halves' experiments and errors are
+    /// joined in order, so the snapshot and the errors are those of one thread
+    /// (`compile_parallel_tests.rs` compares them).
     fn experiments(&mut self, owners: &[&Owned<'_>], decls: &Decls<'_>) -> Vec<Experiment> {
+        let changed = |o: &&Owned<'_>| usize::from(!o.unchanged);
+        if owners.len() < 2 || owners.iter().map(changed).sum::<usize>() < self.parallel_from {
+            return self.experiments_run(owners, decls);
+        }
+        let mid = crate::halves::split_point(owners.iter().map(changed));
+        let previous = self.previous;
+        let ((mut out, first), (rest, second)) =
+            crate::halves::run_in_two(owners, mid, "cohortd-compile", |half| {
+                let mut c = Compiler::new(previous, usize::MAX);
+                let out = c.experiments_run(half, decls);
+                (out, c)
+            });
+        out.extend(rest);
+        for c in [first, second] {
+            self.errors.extend(c.errors);
+            self.reused += c.reused;
+        }
+        out
+    }
+
+    /// [`Self::experiments`] on this thread.
+    fn experiments_run(&mut self, owners: &[&Owned<'_>], decls: &Decls<'_>) -> Vec<Experiment> {
         let mut experiments = Vec::with_capacity(owners.len());
         for o in owners {
             let before = self
@@ -720,11 +760,10 @@ fn index_shared_conds(experiments: &mut [Experiment]) {
         if e.targeting.conds.iter().all(|c| c.memo == slot(c)) {
             continue;
         }
-        let mut conds = e.targeting.conds.to_vec();
-        for c in &mut conds {
+        // In place when only this experiment holds them (compiled now).
+        for c in Arc::make_mut(&mut e.targeting.conds) {
             c.memo = slot(c);
         }
-        e.targeting.conds = conds.into();
     }
 }
 
@@ -737,3 +776,7 @@ fn doc_error(file: &Path, field: String, msg: impl Into<String>) -> ConfigError 
         flagd: false,
     }
 }
+
+#[cfg(test)]
+#[path = "compile_parallel_tests.rs"]
+mod parallel_tests;
