@@ -17,8 +17,9 @@ use serde_json::{json, Map, Value};
 use support::compile::compile_value;
 use support::rng::Rng;
 
-/// Names that collide in length (`userId`, `region`, `regioN`), in first byte,
-/// or differ only in their last byte, plus empty and non-ASCII ones.
+/// Names that collide in length (`userId`, `region`, `regioN`), in length
+/// modulo 64, in first byte, or differ only in their last byte, plus empty and
+/// non-ASCII ones.
 const NAMES: &[&str] = &[
     "userId",
     "region",
@@ -33,6 +34,10 @@ const NAMES: &[&str] = &[
     "x-y",
     "région",
     "appVersion-and-then-some",
+    // Lengths 64 and 70: the same length modulo 64 as `""` and `userId`
+    // (names are passed over by their length modulo 64 first).
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    "userId0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 ];
 
 fn random_value(rng: &mut Rng) -> Value {

@@ -10,7 +10,7 @@
 //! the context once ([`gather`]), matching each attribute's name against that
 //! short list, and stops as soon as every name is found.
 
-use super::bytes::same_name;
+use super::bytes::{same_bytes, same_name};
 
 /// At most this many distinct attributes of one experiment are gathered; the
 /// conditions on any further attribute look theirs up on their own. A fixed
@@ -30,6 +30,10 @@ pub struct Reads {
     by_shape: [u8; 64],
     /// The multiplier of the first byte in [`Reads::shape`].
     mix: u32,
+    /// Bit `len % 64` set for the length of each name: a context attribute
+    /// whose length no name has is passed over on its length alone, before
+    /// its first byte is read (with `mix != 0`, the shape reads it).
+    lens: u64,
 }
 
 const NONE: u8 = u8::MAX;
@@ -41,6 +45,7 @@ impl Default for Reads {
             names: Vec::new(),
             by_shape: [NONE; 64],
             mix: 0,
+            lens: 0,
         }
     }
 }
@@ -63,6 +68,7 @@ impl Reads {
             return None;
         }
         self.names.push(name.into());
+        self.lens |= 1 << (name.len() % 64);
         let at = self.names.len() - 1;
         match &mut self.by_shape[shape::<true>(name, self.mix)] {
             slot @ &mut NONE => *slot = at as u8,
@@ -118,11 +124,17 @@ impl Reads {
     /// The position of `name`, if listed.
     #[inline(always)]
     fn find<const FIRST: bool>(&self, name: &str) -> Option<usize> {
+        if FIRST && self.lens & (1 << (name.len() % 64)) == 0 {
+            return None;
+        }
         // One comparison passes over an attribute not read: NONE and MANY
         // are both past the end of `names`.
         let i = self.by_shape[shape::<FIRST>(name, self.mix)];
         match self.names.get(i as usize) {
-            Some(n) => same_name(n, name).then_some(i as usize),
+            // One candidate: its bytes decide (lengths first). The first
+            // byte is not compared on its own, as `same_name` does for a
+            // scan: the shape already sent most other names elsewhere.
+            Some(n) => same_bytes(n.as_bytes(), name.as_bytes()).then_some(i as usize),
             None if i == MANY => self.names.iter().position(|n| same_name(n, name)),
             None => None,
         }

@@ -33,8 +33,9 @@ impl Scalar {
     }
 
     /// Does `attr`'s string form equal this operand? Numbers compare numerically,
-    /// booleans as `true` / `false`.
-    #[inline]
+    /// booleans as `true` / `false`. Inlined into evaluation: called, it cost
+    /// a copy of the attribute to the stack and a call per condition.
+    #[inline(always)]
     fn equals(&self, attr: Attr<'_>) -> bool {
         match attr {
             Attr::Str(s) => same_bytes(s.as_bytes(), self.text.as_bytes()),
@@ -197,7 +198,7 @@ impl Cond {
     /// Whether the condition holds when its attribute is `seen` (`None`: absent).
     /// Equality, the most common test (every `include` and `exclude`), is
     /// tested here inline; the others call [`test`].
-    #[inline]
+    #[inline(always)]
     pub fn holds(&self, seen: Option<Attr<'_>>) -> bool {
         let hit = match (seen, &self.test) {
             (None, _) => false,
