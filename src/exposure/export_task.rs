@@ -215,7 +215,10 @@ struct Builder {
 }
 
 impl Builder {
-    fn add(&mut self, item: Item) {
+    /// Adds one queued item, read where it lies in the drain buffer: moving
+    /// each item out first (about 250 bytes, twice) was a good part of the
+    /// ~800 instructions of copies per exposure under callgrind.
+    fn add(&mut self, item: &Item) {
         match item {
             Item::Exposure(p) => {
                 let p = p.view();
@@ -370,12 +373,13 @@ async fn build_batches(
                     break None;
                 }
                 b.observed = nanos(SystemTime::now());
-                for item in buf.drain(..) {
+                for item in &buf {
                     b.add(item);
                     if b.batch.len() >= cfg.max_batch {
                         b.flush(&btx).await;
                     }
                 }
+                buf.clear();
                 if n < DRAIN_MAX && pause {
                     // The queue is drained. Waiting on it again would have the
                     // next exposure wake this thread from a request worker
@@ -407,7 +411,7 @@ async fn build_batches(
             dropped.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        b.add(item);
+        b.add(&item);
         if b.batch.len() >= cfg.max_batch {
             b.flush(&btx).await;
         }

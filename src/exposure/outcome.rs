@@ -138,7 +138,7 @@ fn text(s: &str) -> AnyValue {
 }
 
 /// The exported attributes of one queued outcome.
-pub(crate) fn record(p: PendingOutcome, mode: UnitIdMode) -> OutcomeRecord {
+pub(crate) fn record(p: &PendingOutcome, mode: UnitIdMode) -> OutcomeRecord {
     let mut attributes = Vec::with_capacity(8);
     attributes.push((
         Key::from_static_str("cohortd.outcome.metric"),
@@ -184,6 +184,6 @@ pub(crate) fn record(p: PendingOutcome, mode: UnitIdMode) -> OutcomeRecord {
     OutcomeRecord {
         attributes,
         time: p.time,
-        parent: p.parent,
+        parent: p.parent.clone(),
     }
 }
