@@ -83,9 +83,8 @@ pub struct Runs {
 ///
 /// The map holds an index into `runs` rather than the runs themselves, so a
 /// hit is one lookup that returns (a map returning a borrow of its value
-/// from a branch needs a second lookup to satisfy the borrow checker: that
-/// second hash and key comparison were about 100 instructions per exposure
-/// under callgrind).
+/// from a branch needs a second lookup to satisfy the borrow checker: a
+/// second hash of the key and a second key comparison for every exposure).
 #[derive(Default)]
 pub struct RunCache {
     map: HashMap<Box<[u8]>, usize, foldhash::fast::FixedState>,

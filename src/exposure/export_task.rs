@@ -216,7 +216,7 @@ struct Builder {
 
 impl Builder {
     /// Adds one queued item, read where it lies in the drain buffer: moving
-    /// each item out first (about 250 bytes, twice) was a good part of the
+    /// each item out first (a few hundred bytes, twice) was part of the
     /// ~800 instructions of copies per exposure under callgrind.
     fn add(&mut self, item: &Item) {
         match item {
