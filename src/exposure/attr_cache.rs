@@ -9,8 +9,8 @@
 //! attribute, sticky, salt, status, epoch, source) are the same for every
 //! exposure of one experiment variant, reason and config version; only the
 //! unit id, the exposure id and the stratum change per unit. So the fixed runs
-//! are encoded once, by prost from the generated `KeyValue`, and copied; the
-//! three per-unit attributes are encoded per record the same way.
+//! are encoded once and copied; the three per-unit attributes (all strings)
+//! are written per record by [`super::wire`], the same bytes prost writes.
 //!
 //! Bounded: at most [`MAX_ENTRIES`] combinations are kept (about 300 bytes
 //! each); past that the cache starts over, which costs a re-encode, never a
@@ -26,12 +26,13 @@ use super::otlp_logs::{Attrs, RecordAttrs};
 /// variants, two reasons each, fits).
 pub const MAX_ENTRIES: usize = 8192;
 
-/// `LogRecord.attributes`' field number in the OTLP logs proto.
-const ATTRIBUTES: u32 = 6;
+use super::wire::{put_str_attr, ATTRIBUTES};
 
-/// Writes each attribute as one encoded `LogRecord.attributes` field: the
-/// attribute goes into a reused generated `KeyValue` (the same slot logic as
-/// a record's own list, [`RecordAttrs`]), which prost encodes onto `out`.
+/// Writes each attribute as one encoded `LogRecord.attributes` field: a
+/// string by hand ([`super::wire`], it is also how the per-unit attributes of
+/// every record are written), a bool or integer through a reused generated
+/// `KeyValue` (the same slot logic as a record's own list, [`RecordAttrs`]),
+/// which prost encodes onto `out` (those occur only in the cached runs).
 pub struct AttrBytes<'a> {
     kv: &'a mut Vec<KeyValue>,
     out: &'a mut Vec<u8>,
@@ -55,7 +56,7 @@ impl<'a> AttrBytes<'a> {
 
 impl Attrs for AttrBytes<'_> {
     fn str(&mut self, key: &'static str, value: &str) {
-        self.emit(|a| a.str(key, value));
+        put_str_attr(self.out, key, value.as_bytes());
     }
     fn bool(&mut self, key: &'static str, value: bool) {
         self.emit(|a| a.bool(key, value));
@@ -115,7 +116,8 @@ impl RunCache {
     }
 }
 
-/// Appends `s` to a cache key, length first.
+/// Appends `s` to a cache key, length first (the tests' keys).
+#[cfg(test)]
 pub fn key_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u64).to_le_bytes());
     out.extend_from_slice(s.as_bytes());

@@ -91,13 +91,30 @@ impl ExposureId {
     /// The hex form written over `out` (cleared first; no allocation once it
     /// has room for 32 bytes).
     pub fn write_hex(self, out: &mut String) {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         out.clear();
-        for word in [self.0, self.1] {
-            for shift in (0..16).rev() {
-                out.push(char::from(DIGITS[((word >> (shift * 4)) & 0xf) as usize]));
+        out.extend(self.hex().iter().map(|&b| char::from(b)));
+    }
+
+    /// The id as 32 lowercase hex digits (ASCII), without a `String`: two
+    /// digits per byte from a table (a shift and mask per digit was about
+    /// 150 instructions per exposure under callgrind).
+    pub fn hex(self) -> [u8; 32] {
+        const PAIRS: [[u8; 2]; 256] = {
+            const DIGITS: &[u8; 16] = b"0123456789abcdef";
+            let mut t = [[0u8; 2]; 256];
+            let mut i = 0;
+            while i < 256 {
+                t[i] = [DIGITS[i >> 4], DIGITS[i & 0xf]];
+                i += 1;
             }
+            t
+        };
+        let mut out = [0u8; 32];
+        let bytes = [self.0.to_be_bytes(), self.1.to_be_bytes()];
+        for (pair, b) in out.chunks_exact_mut(2).zip(bytes.iter().flatten()) {
+            pair.copy_from_slice(&PAIRS[usize::from(*b)]);
         }
+        out
     }
 }
 

@@ -35,6 +35,7 @@ mod queue;
 pub mod srm;
 pub mod stratum;
 pub mod trace_context;
+mod wire;
 
 /// One exposure: a unit that the caller reports as seeing its variant.
 #[derive(Debug, Clone, Copy)]

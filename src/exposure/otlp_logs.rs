@@ -31,7 +31,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::SpanContext;
 use opentelemetry_proto::tonic::collector::logs::v1::{
@@ -42,11 +42,11 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, S
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use prost::bytes::{BufMut as _, Bytes, BytesMut};
-use prost::Message as _;
 use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
 use super::queue::ExportFailures;
+use super::wire::{nanos, Header};
 
 /// The gRPC method of the OTLP logs service.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
@@ -143,11 +143,6 @@ impl Attrs for RecordAttrs<'_> {
             value: Some(Value::IntValue(value)),
         });
     }
-}
-
-fn nanos(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 fn set(s: &mut String, v: &str) {
@@ -302,24 +297,19 @@ impl LogBatch {
         self.n += 1;
     }
 
-    /// Adds a record whose attributes come encoded: `header` fills every
-    /// field but the attributes, and `attributes` is a run of encoded
+    /// Adds a record whose fields come encoded: `header`, every field but
+    /// the attributes ([`super::wire`]), then `attributes`, a run of encoded
     /// `LogRecord.attributes` fields ([`super::attr_cache`]), written after
     /// the other fields (a field's place on the wire does not change what a
     /// decoder reads; repeated fields keep their order).
-    pub fn add_encoded(&mut self, header: impl FnOnce(&mut LogRecord), attributes: &[u8]) {
+    pub fn add_encoded(&mut self, header: &Header<'_>, attributes: &[u8]) {
         use prost::encoding::{encode_key, encode_varint, WireType};
         self.open();
-        header(&mut self.record);
-        // Set aside (not dropped): records added by `add` reuse them.
-        let kept = std::mem::take(&mut self.record.attributes);
-        let len = self.record.encoded_len() + attributes.len();
+        let len = header.encoded_len() + attributes.len();
         encode_key(2, WireType::LengthDelimited, &mut self.buf);
         encode_varint(len as u64, &mut self.buf);
-        // Cannot fail: a `BytesMut` grows as needed.
-        let _ = self.record.encode(&mut self.buf);
+        header.encode(&mut self.buf);
         self.buf.put_slice(attributes);
-        self.record.attributes = kept;
         self.n += 1;
     }
 
@@ -484,6 +474,8 @@ impl LogsSender {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message as _;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn a_refilled_record_keeps_only_the_new_attributes() {

@@ -101,13 +101,42 @@ impl Pending {
         (text, ends)
     }
 
-    /// One field. Each field was a whole `str`, so its bytes are valid UTF-8
-    /// (checked again here, on the export side, rather than trusted).
-    pub(super) fn get(&self, f: Field) -> &str {
-        let i = f as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        let bytes = self.text.get(start..self.ends[i] as usize).unwrap_or(&[]);
-        std::str::from_utf8(bytes).unwrap_or("")
+    /// The item's fields, read as text. Each field was a whole `str`, so the
+    /// packed bytes are valid UTF-8; they are checked again here, on the
+    /// export side, rather than trusted, but once per item: checking each
+    /// field as it was read (eleven reads per exposure) was about 1,000
+    /// instructions per exposure under callgrind.
+    pub(super) fn view(&self) -> View<'_> {
+        let all = std::str::from_utf8(&self.text).unwrap_or("");
+        let mut fields = [""; 8];
+        let mut start = 0;
+        for (f, &end) in fields.iter_mut().zip(&self.ends) {
+            let end = end as usize;
+            *f = all.get(start..end).unwrap_or("");
+            start = end.max(start);
+        }
+        View { p: self, fields }
+    }
+}
+
+/// A queued exposure with its fields read ([`Pending::view`]); the rest of
+/// the item through `Deref`.
+pub(super) struct View<'a> {
+    p: &'a Pending,
+    fields: [&'a str; 8],
+}
+
+impl<'a> View<'a> {
+    /// One field.
+    pub(super) fn get(&self, f: Field) -> &'a str {
+        self.fields[f as usize]
+    }
+}
+
+impl std::ops::Deref for View<'_> {
+    type Target = Pending;
+    fn deref(&self) -> &Pending {
+        self.p
     }
 }
 
