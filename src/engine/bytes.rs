@@ -41,6 +41,76 @@ pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// A string of up to 16 bytes split at compile time into the words
+/// [`same_bytes`] would load from it, so comparing a string with it loads
+/// only the other side: the words sit inline where the comparison is made
+/// (in a read list, in an equality condition), not behind a pointer to the
+/// string's bytes. Longer strings keep only their length class ([`Words::LONG`])
+/// and are compared with [`same_bytes`] against their full text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Words {
+    len: usize,
+    first: u64,
+    last: u64,
+}
+
+impl Words {
+    /// The `len` of a string over 16 bytes: no string has it, so the
+    /// comparison goes to the full text.
+    const LONG: usize = usize::MAX;
+    /// The `len` of a slot holding no string: nothing matches it.
+    pub const NOTHING: Words = Words {
+        len: usize::MAX - 1,
+        first: 0,
+        last: 0,
+    };
+
+    /// The words of `s`.
+    pub fn new(s: &[u8]) -> Words {
+        if s.len() > 16 {
+            return Words {
+                len: Self::LONG,
+                first: 0,
+                last: 0,
+            };
+        }
+        let (first, last) = split(s);
+        Words {
+            len: s.len(),
+            first,
+            last,
+        }
+    }
+
+    /// Whether `s` equals the string these words were made from (`full` gives
+    /// it; called only when that string is over 16 bytes).
+    #[inline(always)]
+    pub fn same<'f>(&self, s: &[u8], full: impl FnOnce() -> &'f [u8]) -> bool {
+        if s.len() == self.len {
+            return split(s) == (self.first, self.last);
+        }
+        self.len == Self::LONG && same_bytes(s, full())
+    }
+}
+
+/// The words [`same_bytes`] compares of a string of at most 16 bytes (two
+/// overlapping loads; the three bytes it reads of a shorter one).
+#[inline(always)]
+fn split(s: &[u8]) -> (u64, u64) {
+    let n = s.len();
+    let word8 = |at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+    let word4 = |at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap_or([0; 4]));
+    match n {
+        0 => (0, 0),
+        1..=3 => (
+            u64::from(s[0]) | u64::from(s[n / 2]) << 8 | u64::from(s[n - 1]) << 16,
+            0,
+        ),
+        4..=7 => (u64::from(word4(0)), u64::from(word4(n - 4))),
+        _ => (word8(0), word8(n - 8)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +153,9 @@ mod tests {
             for b in words {
                 assert_eq!(same_bytes(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
                 assert_eq!(same_name(a, b), a == b, "{a} {b}");
+                let w = Words::new(a.as_bytes());
+                assert_eq!(w.same(b.as_bytes(), || a.as_bytes()), a == b, "{a} {b}");
+                assert!(!Words::NOTHING.same(b.as_bytes(), || a.as_bytes()), "{b}");
             }
         }
     }

@@ -41,7 +41,7 @@ pub trait Context {
     }
 }
 
-pub use super::bytes::{same_bytes, same_name};
+pub use super::bytes::{same_bytes, same_name, Words};
 use super::reads::{gather, Reads};
 
 /// Contexts up to this many attributes are searched by a scan comparing lengths

@@ -10,7 +10,7 @@
 //! the context once ([`gather`]), matching each attribute's name against that
 //! short list, and stops as soon as every name is found.
 
-use super::bytes::{same_bytes, same_name};
+use super::bytes::{same_name, Words};
 
 /// At most this many distinct attributes of one experiment are gathered; the
 /// conditions on any further attribute look theirs up on their own. A fixed
@@ -21,6 +21,10 @@ pub const READS_MAX: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Reads {
     names: Vec<Box<str>>,
+    /// Each name's words, at its position ([`Words::NOTHING`] past the last):
+    /// the candidate the shape picks is compared with these, inline, without
+    /// loading the name's pointer and then its bytes.
+    words: [Words; READS_MAX],
     /// For each [`Reads::shape`] of a name (its length and first byte, mixed
     /// by `mix`): the position of the one name of that shape, [`MANY`] when
     /// several share it, [`NONE`] when none has it. Most of a context's other
@@ -43,6 +47,7 @@ impl Default for Reads {
     fn default() -> Self {
         Reads {
             names: Vec::new(),
+            words: [Words::NOTHING; READS_MAX],
             by_shape: [NONE; 64],
             mix: 0,
             lens: 0,
@@ -67,6 +72,7 @@ impl Reads {
         if self.names.len() == READS_MAX {
             return None;
         }
+        self.words[self.names.len()] = Words::new(name.as_bytes());
         self.names.push(name.into());
         self.lens |= 1 << (name.len() % 64);
         let at = self.names.len() - 1;
@@ -130,11 +136,19 @@ impl Reads {
         // One comparison passes over an attribute not read: NONE and MANY
         // are both past the end of `names`.
         let i = self.by_shape[shape::<FIRST>(name, self.mix)];
-        match self.names.get(i as usize) {
-            // One candidate: its bytes decide (lengths first). The first
+        match self.words.get(i as usize) {
+            // One candidate: its words decide (lengths first). The first
             // byte is not compared on its own, as `same_name` does for a
-            // scan: the shape already sent most other names elsewhere.
-            Some(n) => same_bytes(n.as_bytes(), name.as_bytes()).then_some(i as usize),
+            // scan: the shape already sent most other names elsewhere. A
+            // position past the names holds `Words::NOTHING`, which no name
+            // matches; a name over 16 bytes is compared in full.
+            Some(w) => w
+                .same(name.as_bytes(), || {
+                    self.names
+                        .get(i as usize)
+                        .map_or(&b""[..], |n| n.as_bytes())
+                })
+                .then_some(i as usize),
             None if i == MANY => self.names.iter().position(|n| same_name(n, name)),
             None => None,
         }

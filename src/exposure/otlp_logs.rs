@@ -614,4 +614,50 @@ mod tests {
             }
         }
     }
+
+    /// The hand-written header ([`super::wire::Header`]) is what prost writes
+    /// for the generated record [`set_header`] fills (kept here, beside
+    /// `set_header`, so `wire` does not import this module).
+    #[test]
+    fn headers_are_the_generated_record_byte_for_byte() {
+        use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+        use std::time::Duration;
+        let sampled = SpanContext::new(
+            TraceId::from_bytes([7; 16]),
+            SpanId::from_bytes([9; 8]),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        let unsampled = SpanContext::new(
+            TraceId::from_bytes([1; 16]),
+            SpanId::from_bytes([2; 8]),
+            TraceFlags::default(),
+            false,
+            TraceState::default(),
+        );
+        let times = [
+            UNIX_EPOCH,
+            UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            UNIX_EPOCH - Duration::from_secs(5),
+        ];
+        for sc in [
+            None,
+            Some(&sampled),
+            Some(&unsampled),
+            Some(&SpanContext::NONE),
+        ] {
+            for time in times {
+                for event in ["feature_flag.evaluation", ""] {
+                    let mut r = LogRecord::default();
+                    set_header(&mut r, event, time, sc);
+                    let h = Header::new(event, time, r.observed_time_unix_nano, sc);
+                    let mut got = Vec::new();
+                    h.encode(&mut got);
+                    assert_eq!(got, r.encode_to_vec(), "{sc:?} {time:?} {event:?}");
+                    assert_eq!(h.encoded_len(), got.len());
+                }
+            }
+        }
+    }
 }

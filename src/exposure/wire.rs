@@ -156,12 +156,7 @@ fn put_bytes(out: &mut impl BufMut, tag: u32, v: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposure::otlp_logs::set_header;
-    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
     use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
-    use opentelemetry_proto::tonic::logs::v1::LogRecord;
-    use prost::Message as _;
-    use std::time::Duration;
 
     #[test]
     fn string_attributes_are_the_generated_key_value_byte_for_byte() {
@@ -184,47 +179,6 @@ mod tests {
             let mut got = Vec::new();
             put_str_attr(&mut got, key, value.as_bytes());
             assert_eq!(got, want, "{key:?}");
-        }
-    }
-
-    #[test]
-    fn headers_are_the_generated_record_byte_for_byte() {
-        let sampled = SpanContext::new(
-            TraceId::from_bytes([7; 16]),
-            SpanId::from_bytes([9; 8]),
-            TraceFlags::SAMPLED,
-            true,
-            TraceState::default(),
-        );
-        let unsampled = SpanContext::new(
-            TraceId::from_bytes([1; 16]),
-            SpanId::from_bytes([2; 8]),
-            TraceFlags::default(),
-            false,
-            TraceState::default(),
-        );
-        let times = [
-            UNIX_EPOCH,
-            UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-            UNIX_EPOCH - Duration::from_secs(5),
-        ];
-        for sc in [
-            None,
-            Some(&sampled),
-            Some(&unsampled),
-            Some(&SpanContext::NONE),
-        ] {
-            for time in times {
-                for event in ["feature_flag.evaluation", ""] {
-                    let mut r = LogRecord::default();
-                    set_header(&mut r, event, time, sc);
-                    let h = Header::new(event, time, r.observed_time_unix_nano, sc);
-                    let mut got = Vec::new();
-                    h.encode(&mut got);
-                    assert_eq!(got, r.encode_to_vec(), "{sc:?} {time:?} {event:?}");
-                    assert_eq!(h.encoded_len(), got.len());
-                }
-            }
         }
     }
 }

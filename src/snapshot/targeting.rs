@@ -4,13 +4,16 @@
 use std::cmp::Ordering;
 
 use crate::config::{Op, Rule, Targeting};
-use crate::engine::context::{same_bytes, Attr, Context};
+use crate::engine::context::{Attr, Context, Words};
 
 /// A scalar operand, pre-parsed into every form a comparison may need, so a
 /// match compares a number, a boolean or a string, never formats or parses.
 #[derive(Debug, Clone)]
 struct Scalar {
     text: Box<str>,
+    /// `text` split into the words an equality test compares, inline in the
+    /// condition: the test loads only the attribute's bytes.
+    words: Words,
     num: Option<f64>,
     /// `Some(b)` when the text is exactly `true` / `false`.
     boolean: Option<bool>,
@@ -22,6 +25,7 @@ impl Scalar {
     fn new(text: &str) -> Scalar {
         Scalar {
             text: text.into(),
+            words: Words::new(text.as_bytes()),
             num: text.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
             boolean: match text {
                 "true" => Some(true),
@@ -38,7 +42,7 @@ impl Scalar {
     #[inline(always)]
     fn equals(&self, attr: Attr<'_>) -> bool {
         match attr {
-            Attr::Str(s) => same_bytes(s.as_bytes(), self.text.as_bytes()),
+            Attr::Str(s) => self.words.same(s.as_bytes(), || self.text.as_bytes()),
             Attr::Num(n) => self.num == Some(n),
             Attr::Bool(b) => self.boolean == Some(b),
             Attr::Null => self.null,
