@@ -83,16 +83,7 @@ impl ExposureId {
 
     /// The 32-hex-digit form exported as `cohortd.exposure.id`.
     pub fn to_hex(self) -> String {
-        let mut s = String::with_capacity(32);
-        self.write_hex(&mut s);
-        s
-    }
-
-    /// The hex form written over `out` (cleared first; no allocation once it
-    /// has room for 32 bytes).
-    pub fn write_hex(self, out: &mut String) {
-        out.clear();
-        out.extend(self.hex().iter().map(|&b| char::from(b)));
+        self.hex().iter().map(|&b| char::from(b)).collect()
     }
 
     /// The id as 32 lowercase hex digits (ASCII), without a `String`: two
