@@ -21,10 +21,6 @@ pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if n != b.len() {
         return false;
     }
-    let word8 =
-        |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
-    let word4 =
-        |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap_or([0; 4]));
     match n {
         0 => true,
         1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
@@ -98,17 +94,28 @@ impl Words {
 #[inline(always)]
 fn split(s: &[u8]) -> (u64, u64) {
     let n = s.len();
-    let word8 = |at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
-    let word4 = |at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap_or([0; 4]));
     match n {
         0 => (0, 0),
         1..=3 => (
             u64::from(s[0]) | u64::from(s[n / 2]) << 8 | u64::from(s[n - 1]) << 16,
             0,
         ),
-        4..=7 => (u64::from(word4(0)), u64::from(word4(n - 4))),
-        _ => (word8(0), word8(n - 8)),
+        4..=7 => (u64::from(word4(s, 0)), u64::from(word4(s, n - 4))),
+        _ => (word8(s, 0), word8(s, n - 8)),
     }
+}
+
+/// The 8 bytes of `s` from `at`, little-endian (0 if `s` is too short, which
+/// the callers' length checks rule out).
+#[inline(always)]
+fn word8(s: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]))
+}
+
+/// The 4 bytes of `s` from `at`, little-endian (as [`word8`]).
+#[inline(always)]
+fn word4(s: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(s[at..at + 4].try_into().unwrap_or([0; 4]))
 }
 
 #[cfg(test)]
