@@ -15,8 +15,23 @@
 //! `COHORTD_EXPOSURE_SPANS=true` in the environment to measure
 //! `--exposure-spans` (server spans and exposure spans too).
 //!
+//! Throughput is only the server's when the server is what runs out of CPU.
+//! On a small machine the client and the OTLP receiver (which decodes every
+//! record, as a collector would) share the server's cores, so with export on
+//! the harness takes CPU from the server too and the on/off throughput ratio
+//! charges the receiver's work to the server. `--server-cpus 0 --client-cpus
+//! 1` pins them apart (with `taskset`, as `taskset -c` lists): the server,
+//! every thread of it, on cpu 0, the client and the receiver on cpu 1. Each
+//! round prints the server's CPU use over the measured seconds (`server=`, in
+//! cores): near 1.00 with one server cpu means the server was the bottleneck
+//! in that round, so the throughput ratio is the server's; well under it
+//! means the client could not keep it busy and the ratio says little.
+//!
 //! ```sh
 //! cargo build --release --bin cohortd
+//! # the fair worst case on a 2-core machine: server and harness apart
+//! cargo run --release --example bench_exposure -- --rounds 3 --duration 8 \
+//!     --receiver-thread --server-cpus 0 --client-cpus 1
 //! cargo run --release --example bench_exposure -- --rounds 3 --duration 8
 //! # steady state: units from a pool of 10000, so repeats are deduped
 //! cargo run --release --example bench_exposure -- --rounds 3 --duration 8 --units 10000
@@ -82,6 +97,15 @@ struct Args {
     /// collector is another process). It still shares the machine's cores.
     #[arg(long)]
     receiver_thread: bool,
+    /// CPUs the server runs on (a `taskset -c` list, e.g. `0`): the server
+    /// is started under `taskset`, so all its threads stay there.
+    #[arg(long)]
+    server_cpus: Option<String>,
+    /// CPUs this process (client and receiver) runs on (a `taskset -c`
+    /// list, e.g. `1`), set before any thread starts so that every thread
+    /// inherits it; keeps the harness off the server's cores.
+    #[arg(long)]
+    client_cpus: Option<String>,
 }
 
 /// Counts what arrives, decoding every request like a collector would.
@@ -158,9 +182,22 @@ impl Drop for Server {
     }
 }
 
-fn spawn_server(bin: &str, dir: &std::path::Path, otlp: Option<&str>) -> std::io::Result<Server> {
+fn spawn_server(
+    bin: &str,
+    cpus: Option<&str>,
+    dir: &std::path::Path,
+    otlp: Option<&str>,
+) -> std::io::Result<Server> {
     let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let mut cmd = Command::new(bin);
+    // `taskset` execs the server in its own process: the pid is the server's.
+    let mut cmd = match cpus {
+        Some(c) => {
+            let mut t = Command::new("taskset");
+            t.args(["-c", c, bin]);
+            t
+        }
+        None => Command::new(bin),
+    };
     cmd.arg("serve")
         .arg("--config-dir")
         .arg(dir)
@@ -213,6 +250,10 @@ impl Measured {
     }
     fn cpu_us_per_call(&self) -> f64 {
         self.cpu_secs * 1e6 / self.calls.max(1) as f64
+    }
+    /// Cores the server kept busy while measuring (1.00 = one core's worth).
+    fn server_cores(&self) -> f64 {
+        self.cpu_secs / self.secs.max(f64::MIN_POSITIVE)
     }
 }
 
@@ -354,7 +395,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 recv.spans.load(Ordering::Relaxed),
                 recv.logs.load(Ordering::Relaxed),
             );
-            let server = spawn_server(&args.bin, dir.path(), export.then_some(otlp.as_str()))?;
+            let server = spawn_server(
+                &args.bin,
+                args.server_cpus.as_deref(),
+                dir.path(),
+                export.then_some(otlp.as_str()),
+            )?;
             let m = drive(&args, server.addr, server.child.id()).await?;
             drop(server);
             // Let the receiver finish what was in flight before counting.
@@ -364,12 +410,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 recv.logs.load(Ordering::Relaxed) - before.1,
             );
             println!(
-                "round {round} export={:<3} calls={} errors={} throughput={:.0}/s cpu/call={:.1}us p50={:.0}us p99={:.0}us p999={:.0}us received spans={} logs={}",
+                "round {round} export={:<3} calls={} errors={} throughput={:.0}/s cpu/call={:.1}us server={:.2} p50={:.0}us p99={:.0}us p999={:.0}us received spans={} logs={}",
                 if export { "on" } else { "off" },
                 m.calls,
                 m.errors,
                 m.rps(),
                 m.cpu_us_per_call(),
+                m.server_cores(),
                 m.pct(0.50),
                 m.pct(0.99),
                 m.pct(0.999),
@@ -392,8 +439,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         mean(&on, &|m| m.cpu_us_per_call()),
     );
     println!(
-        "summary export=off throughput={r_off:.0}/s cpu/call={c_off:.1}us p99={:.0}us | export=on throughput={r_on:.0}/s cpu/call={c_on:.1}us p99={:.0}us | on/off={:.3} cpu on/off={:.3}",
+        "summary export=off throughput={r_off:.0}/s cpu/call={c_off:.1}us server={:.2} p99={:.0}us | export=on throughput={r_on:.0}/s cpu/call={c_on:.1}us server={:.2} p99={:.0}us | on/off={:.3} cpu on/off={:.3}",
+        mean(&off, &|m| m.server_cores()),
         mean(&off, &|m| m.pct(0.99)),
+        mean(&on, &|m| m.server_cores()),
         mean(&on, &|m| m.pct(0.99)),
         r_on / r_off.max(1.0),
         c_on / c_off.max(f64::MIN_POSITIVE)
@@ -401,8 +450,26 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Pins this process to `cpus` (a `taskset -c` list). Called while the main
+/// thread is the only one, so every thread started later inherits it.
+fn pin_self(cpus: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let pid = std::process::id().to_string();
+    let ok = Command::new("taskset")
+        .args(["-p", "-c", cpus, &pid])
+        .stdout(Stdio::null())
+        .status()?
+        .success();
+    if !ok {
+        return Err(format!("taskset -p -c {cpus} {pid} failed").into());
+    }
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if let Some(cpus) = &args.client_cpus {
+        pin_self(cpus)?;
+    }
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
         .enable_all()
