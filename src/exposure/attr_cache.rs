@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
+use prost::bytes::BufMut;
 
 use super::otlp_logs::{Attrs, RecordAttrs};
 
@@ -33,14 +34,16 @@ use super::wire::{put_str_attr, ATTRIBUTES};
 /// every record are written), a bool or integer through a reused generated
 /// `KeyValue` (the same slot logic as a record's own list, [`RecordAttrs`]),
 /// which prost encodes onto `out` (those occur only in the cached runs).
-pub struct AttrBytes<'a> {
+/// `out` is a cached run's `Vec` or, for the per-unit attributes, the batch
+/// buffer itself.
+pub struct AttrBytes<'a, B: BufMut = Vec<u8>> {
     kv: &'a mut Vec<KeyValue>,
-    out: &'a mut Vec<u8>,
+    out: &'a mut B,
 }
 
-impl<'a> AttrBytes<'a> {
+impl<'a, B: BufMut> AttrBytes<'a, B> {
     /// Appends to `out`, using `kv` (one reusable slot) as scratch.
-    pub fn new(kv: &'a mut Vec<KeyValue>, out: &'a mut Vec<u8>) -> Self {
+    pub fn new(kv: &'a mut Vec<KeyValue>, out: &'a mut B) -> Self {
         AttrBytes { kv, out }
     }
 
@@ -54,9 +57,9 @@ impl<'a> AttrBytes<'a> {
     }
 }
 
-impl Attrs for AttrBytes<'_> {
+impl<B: BufMut> Attrs for AttrBytes<'_, B> {
     fn str(&mut self, key: &'static str, value: &str) {
-        put_str_attr(self.out, key, value.as_bytes());
+        put_str_attr(&mut *self.out, key, value.as_bytes());
     }
     fn bool(&mut self, key: &'static str, value: bool) {
         self.emit(|a| a.bool(key, value));

@@ -25,7 +25,7 @@ use std::time::SystemTime;
 
 use opentelemetry::trace::SpanContext;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use prost::bytes::Bytes;
+use prost::bytes::{BufMut, Bytes};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -44,7 +44,9 @@ use super::wire::{nanos, Header};
 #[derive(Default)]
 struct Scratch {
     id_input: Vec<u8>,
-    /// The encoded attributes of the record being built.
+    /// The encoded attributes of the record being built (tests only: the
+    /// builder writes them into the batch).
+    #[cfg(test)]
     attrs: Vec<u8>,
     /// The one `KeyValue` per-unit attributes are encoded from.
     kv: Vec<KeyValue>,
@@ -175,8 +177,9 @@ fn fixed_key(p: &View<'_>, k: &mut Vec<u8>) {
     k.extend_from_slice(p.text.get(end(2)..end(6)).unwrap_or(&[]));
 }
 
-/// An exposure's attributes, encoded into `scratch.attrs`: the cached fixed
-/// runs and the per-unit attributes, in [`write_exposure`]'s order.
+/// An exposure's attributes, encoded into `scratch.attrs` (the tests'
+/// way in; the builder writes them into the batch, [`encode_exposure_into`]).
+#[cfg(test)]
 fn encode_exposure(p: &View<'_>, mode: UnitIdMode, scratch: &mut Scratch, cache: &mut RunCache) {
     let Scratch {
         id_input,
@@ -184,6 +187,20 @@ fn encode_exposure(p: &View<'_>, mode: UnitIdMode, scratch: &mut Scratch, cache:
         kv,
     } = scratch;
     out.clear();
+    encode_exposure_into(p, mode, id_input, kv, cache, out);
+}
+
+/// An exposure's attributes, appended to `out` (the batch's buffer, so they
+/// are written once, not written to scratch and copied): the cached fixed
+/// runs and the per-unit attributes, in [`write_exposure`]'s order.
+fn encode_exposure_into(
+    p: &View<'_>,
+    mode: UnitIdMode,
+    id_input: &mut Vec<u8>,
+    kv: &mut Vec<KeyValue>,
+    cache: &mut RunCache,
+    out: &mut impl BufMut,
+) {
     let runs = cache.get(
         |k| fixed_key(p, k),
         |kv, r| {
@@ -192,11 +209,11 @@ fn encode_exposure(p: &View<'_>, mode: UnitIdMode, scratch: &mut Scratch, cache:
             fixed_tail(p, &mut AttrBytes::new(kv, &mut r.tail));
         },
     );
-    out.extend_from_slice(&runs.head);
+    out.put_slice(&runs.head);
     unit_id(p, mode, &mut AttrBytes::new(kv, out));
-    out.extend_from_slice(&runs.mid);
+    out.put_slice(&runs.mid);
     exposure_id(p, id_input, &mut AttrBytes::new(kv, out));
-    out.extend_from_slice(&runs.tail);
+    out.put_slice(&runs.tail);
     stratum(p, mode, &mut AttrBytes::new(kv, out));
 }
 
@@ -228,9 +245,12 @@ impl Builder {
                     super::otel::exposure_span(tracer, attrs, p.time, p.parent.as_ref())
                 });
                 let sc = span.as_ref().or(p.parent.as_ref());
-                encode_exposure(&p, self.mode, &mut self.scratch, &mut self.cache);
                 let header = Header::new(EVENT_NAME, p.time, self.observed, sc);
-                self.batch.add_encoded(&header, &self.scratch.attrs);
+                let (mode, cache) = (self.mode, &mut self.cache);
+                let Scratch { id_input, kv, .. } = &mut self.scratch;
+                self.batch.add_written(&header, |out| {
+                    encode_exposure_into(&p, mode, id_input, kv, cache, out)
+                });
                 self.stats.emitted.fetch_add(1, Ordering::Relaxed);
             }
             Item::Outcome(p) => {

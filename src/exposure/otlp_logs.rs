@@ -313,6 +313,39 @@ impl LogBatch {
         self.n += 1;
     }
 
+    /// As [`LogBatch::add_encoded`], but `write` puts the attributes straight
+    /// into the batch's buffer after the header, with no scratch buffer to
+    /// fill and copy (an exposure's attributes, a few hundred bytes, were
+    /// written once into scratch and then copied here).
+    ///
+    /// The record's length prefix comes before the record but is only known
+    /// once it is written, so two bytes are set aside for it (records of 128
+    /// to 16,383 bytes: every exposure with ids and keys of ordinary length)
+    /// and the record is moved only when its length needs another size, so
+    /// the bytes are exactly `add_encoded`'s.
+    pub fn add_written(&mut self, header: &Header<'_>, write: impl FnOnce(&mut BytesMut)) {
+        use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+        const GUESS: usize = 2;
+        self.open();
+        encode_key(2, WireType::LengthDelimited, &mut self.buf);
+        let at = self.buf.len();
+        self.buf.put_bytes(0, GUESS);
+        let body = self.buf.len();
+        header.encode(&mut self.buf);
+        write(&mut self.buf);
+        let len = self.buf.len() - body;
+        let need = encoded_len_varint(len as u64);
+        if need > GUESS {
+            self.buf.put_bytes(0, need - GUESS);
+            self.buf.copy_within(body..body + len, at + need);
+        } else if need < GUESS {
+            self.buf.copy_within(body..body + len, at + need);
+            self.buf.truncate(at + need + len);
+        }
+        encode_varint(len as u64, &mut &mut self.buf[at..at + need]);
+        self.n += 1;
+    }
+
     /// Makes room for the framing before the first record of a batch.
     fn open(&mut self) {
         if self.n == 0 {
@@ -476,6 +509,31 @@ mod tests {
     use super::*;
     use prost::Message as _;
     use std::time::UNIX_EPOCH;
+
+    /// Attributes written in place give the same bytes as attributes copied
+    /// in, whatever size the record's length prefix takes (one, two or three
+    /// bytes, around the two set aside).
+    #[test]
+    fn attributes_written_in_place_are_the_copied_bytes() {
+        let resource = opentelemetry_sdk::Resource::builder_empty().build();
+        let (mut copied, mut written) = (
+            LogBatch::new(&resource, "cohortd"),
+            LogBatch::new(&resource, "cohortd"),
+        );
+        for size in [0, 1, 60, 100, 127, 200, 16_300, 16_400, 20_000, 3] {
+            let mut attrs = Vec::new();
+            super::super::wire::put_str_attr(&mut attrs, "k", "v".repeat(size).as_bytes());
+            let time = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+            let header = Header::new("feature_flag.evaluation", time, 5, None);
+            copied.add_encoded(&header, &attrs);
+            written.add_written(&header, |out| out.put_slice(&attrs));
+        }
+        assert_eq!(written.len(), copied.len());
+        let (w, c) = (written.take_encoded(), copied.take_encoded());
+        assert_eq!(w, c);
+        let r = ExportLogsServiceRequest::decode(w).unwrap();
+        assert_eq!(r.resource_logs[0].scope_logs[0].log_records.len(), 10);
+    }
 
     #[test]
     fn a_refilled_record_keeps_only_the_new_attributes() {
