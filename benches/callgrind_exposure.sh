@@ -16,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/support/callgrind.sh
+. benches/support/exposure.sh
 n="${1:-20000}"; shift || true
 R=target/release
 [ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin cohortd --example loadgen --example empty_server
@@ -23,10 +24,7 @@ bins=("$@"); [ ${#bins[@]} -gt 0 ] || bins=("$R/cohortd")
 tmp="$(mktemp -d)"
 $R/examples/empty_server 127.0.0.1:18233 >/dev/null 2>&1 & sink=$!
 trap 'kill $sink 2>/dev/null; rm -rf "$tmp"' EXIT
-mkdir "$tmp/conf"
-printf 'experiments:\n  - experimentId: bench\n    status: running\n    variants: [control, treatment]\n    assignment: {hashKey: userId}\n' >"$tmp/conf/bench.yaml"
-$R/examples/loadgen --exposure request-file --rpc assign --experiment bench "$tmp/req.bin" >/dev/null
-H=(-H 'content-type: application/grpc' -H 'te: trailers' -d "$tmp/req.bin")
+exposure_setup "$tmp"
 url=http://127.0.0.1:18213/cohortd.v1.Assignment/Assign
 echo "# server instructions per Assign call with an exposure (callgrind, N=$n, dedup off, h2load -c4 -m10; $(git rev-parse --short HEAD); load $(cut -d' ' -f1 /proc/loadavg))"
 for b in "${bins[@]}"; do

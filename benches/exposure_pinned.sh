@@ -30,6 +30,7 @@
 # CLIENT_CPUS; NO_BUILD=1 skips the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/support/exposure.sh
 rounds="${1:-3}"; shift || true
 R=target/release
 dur="${DURATION:-6}"; scpu="${SERVER_CPUS:-0}"; ccpu="${CLIENT_CPUS:-1}"
@@ -38,10 +39,7 @@ bins=("$@"); [ ${#bins[@]} -gt 0 ] || bins=("$R/cohortd")
 tmp="$(mktemp -d)"
 taskset -c "$ccpu" $R/examples/empty_server 127.0.0.1:18263 >/dev/null 2>&1 & sink=$!
 trap 'kill $sink 2>/dev/null; rm -rf "$tmp"' EXIT
-mkdir "$tmp/conf"
-printf 'experiments:\n  - experimentId: bench\n    status: running\n    variants: [control, treatment]\n    assignment: {hashKey: userId}\n' >"$tmp/conf/bench.yaml"
-$R/examples/loadgen --exposure request-file --rpc assign --experiment bench "$tmp/req.bin" >/dev/null
-H=(-H 'content-type: application/grpc' -H 'te: trailers' -d "$tmp/req.bin")
+exposure_setup "$tmp"
 url=http://127.0.0.1:18273/cohortd.v1.Assignment/Assign
 # CPU ticks (1/100 s, user + system, every thread) of a process so far.
 ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
