@@ -88,20 +88,11 @@ pub struct Runs {
 /// hit is one lookup that returns (a map returning a borrow of its value
 /// from a branch needs a second lookup to satisfy the borrow checker: a
 /// second hash of the key and a second key comparison for every exposure).
-///
-/// The last key and its index are kept too: consecutive exposures are mostly
-/// of one experiment variant, and comparing the key with the last one is
-/// cheaper than hashing it and probing the map (about 100 instructions per
-/// exposure under callgrind, docs/benchmarks.md, export6).
 #[derive(Default)]
 pub struct RunCache {
     map: HashMap<Box<[u8]>, usize, foldhash::fast::FixedState>,
     runs: Vec<Runs>,
     key: Vec<u8>,
-    /// The key of the last lookup, and where its runs are (`None` when
-    /// nothing was looked up since the cache started over).
-    last_key: Vec<u8>,
-    last: Option<usize>,
     kv: Vec<KeyValue>,
 }
 
@@ -116,27 +107,18 @@ impl RunCache {
     ) -> &Runs {
         self.key.clear();
         key(&mut self.key);
-        if let Some(i) = self.last.filter(|_| self.key == self.last_key) {
+        if let Some(&i) = self.map.get(self.key.as_slice()) {
             return &self.runs[i];
         }
-        std::mem::swap(&mut self.key, &mut self.last_key);
-        let i = match self.map.get(self.last_key.as_slice()) {
-            Some(&i) => i,
-            None => {
-                if self.map.len() >= MAX_ENTRIES {
-                    self.map.clear();
-                    self.runs.clear();
-                }
-                let mut runs = Runs::default();
-                build(&mut self.kv, &mut runs);
-                self.map
-                    .insert(self.last_key.as_slice().into(), self.runs.len());
-                self.runs.push(runs);
-                self.runs.len() - 1
-            }
-        };
-        self.last = Some(i);
-        &self.runs[i]
+        if self.map.len() >= MAX_ENTRIES {
+            self.map.clear();
+            self.runs.clear();
+        }
+        let mut runs = Runs::default();
+        build(&mut self.kv, &mut runs);
+        self.map.insert(self.key.as_slice().into(), self.runs.len());
+        self.runs.push(runs);
+        &self.runs[self.runs.len() - 1]
     }
 
     /// Combinations cached.
@@ -182,25 +164,6 @@ mod tests {
                 ("d", Value::StringValue("x".into())),
             ]
         );
-    }
-
-    /// The last key's shortcut never returns another key's runs, also
-    /// when the cache starts over in between.
-    #[test]
-    fn the_last_key_gets_its_own_runs_across_a_restart() {
-        let mut c = RunCache::default();
-        for i in 0..MAX_ENTRIES + 3 {
-            for _ in 0..2 {
-                let runs = c.get(
-                    |k| key_str(k, &i.to_string()),
-                    |_, r| r.head = i.to_le_bytes().to_vec(),
-                );
-                assert_eq!(runs.head, i.to_le_bytes());
-            }
-        }
-        let runs = c.get(|k| key_str(k, "0"), |_, r| r.head = vec![9]);
-        assert_eq!(runs.head, [9]);
-        assert!(c.len() <= MAX_ENTRIES);
     }
 
     #[test]
