@@ -15,7 +15,8 @@ use crate::engine::reads::Reads;
 
 use super::decls::{Decls, Owned};
 use super::schedule;
-use super::targeting::{CompiledTargeting, COND_MEMO};
+use super::targeting::{CompiledTargeting, Cond, COND_MEMO};
+use super::targeting_cache::TargetingCache;
 use super::{Experiment, SlotRange, Snapshot, Variant, DEFAULT_HASH_KEY};
 
 impl Snapshot {
@@ -51,6 +52,18 @@ impl Snapshot {
         previous: Option<&Snapshot>,
         parallel_from: usize,
     ) -> Result<Snapshot, ConfigErrors> {
+        Snapshot::from_raw_with(raw, previous, parallel_from, true)
+    }
+
+    /// [`Snapshot::from_raw_split`]; without `share_targeting`, every
+    /// experiment's targeting compiles on its own (see
+    /// [`super::targeting_cache`]: the tests compare both).
+    fn from_raw_with(
+        raw: &[crate::config::RawFile],
+        previous: Option<&Snapshot>,
+        parallel_from: usize,
+        share_targeting: bool,
+    ) -> Result<Snapshot, ConfigErrors> {
         let mut errors = Vec::new();
         let read = super::sources::parse(raw, previous);
         let mut inputs = Vec::with_capacity(read.len());
@@ -67,7 +80,9 @@ impl Snapshot {
                 });
             }
         }
-        let compiled = Compiler::new(previous, parallel_from).run(&inputs);
+        let mut compiler = Compiler::new(previous, parallel_from);
+        compiler.share_targeting = share_targeting;
+        let compiled = compiler.run(&inputs);
         drop(inputs);
         match compiled {
             Ok(mut snap) if errors.is_empty() => {
@@ -155,6 +170,9 @@ struct Compiler<'p> {
     canonical: Vec<u8>,
     /// How many experiments from changed files compile on two threads.
     parallel_from: usize,
+    /// Whether experiments that target alike share one compiled targeting
+    /// (`super::targeting_cache`; off only to test it against compiling each).
+    share_targeting: bool,
 }
 
 impl<'p> Compiler<'p> {
@@ -166,6 +184,7 @@ impl<'p> Compiler<'p> {
             scratch: Vec::new(),
             canonical: Vec::new(),
             parallel_from,
+            share_targeting: true,
         }
     }
 
@@ -310,10 +329,11 @@ impl<'p> Compiler<'p> {
             return self.experiments_run(owners, decls);
         }
         let mid = crate::halves::split_point(owners.iter().map(changed));
-        let previous = self.previous;
+        let (previous, share) = (self.previous, self.share_targeting);
         let ((mut out, first), (rest, second)) =
             crate::halves::run_in_two(owners, mid, "cohortd-compile", |half| {
                 let mut c = Compiler::new(previous, usize::MAX);
+                c.share_targeting = share;
                 let out = c.experiments_run(half, decls);
                 (out, c)
             });
@@ -326,8 +346,13 @@ impl<'p> Compiler<'p> {
     }
 
     /// [`Self::experiments`] on this thread.
-    fn experiments_run(&mut self, owners: &[&Owned<'_>], decls: &Decls<'_>) -> Vec<Experiment> {
+    fn experiments_run<'o>(
+        &mut self,
+        owners: &[&Owned<'o>],
+        decls: &Decls<'_>,
+    ) -> Vec<Experiment> {
         let mut experiments = Vec::with_capacity(owners.len());
+        let mut cache = TargetingCache::new(self.share_targeting);
         for o in owners {
             let before = self
                 .previous
@@ -335,20 +360,21 @@ impl<'p> Compiler<'p> {
             if let Some(e) = before {
                 self.reused += 1;
                 experiments.push(e);
-            } else if let Some(e) = self.experiment(o.file, o.cfg, decls) {
+            } else if let Some(e) = self.experiment(o.file, o.cfg, decls, &mut cache) {
                 experiments.push(e);
             }
         }
         experiments
     }
 
-    fn experiment(
+    fn experiment<'o>(
         &mut self,
         source: &Arc<Path>,
-        shared: &Arc<ExperimentConfig>,
+        shared: &'o Arc<ExperimentConfig>,
         decls: &Decls<'_>,
+        cache: &mut TargetingCache<'o>,
     ) -> Option<Experiment> {
-        let c: &ExperimentConfig = shared;
+        let c: &'o ExperimentConfig = shared;
         let Decls {
             segments,
             layers,
@@ -477,24 +503,19 @@ impl<'p> Compiler<'p> {
             }
         };
 
-        let mut targeting = match &c.targeting {
-            None => CompiledTargeting::default(),
-            Some(t) => {
-                CompiledTargeting::compile(t, segments, "targeting").unwrap_or_else(|errs| {
-                    for (field, msg) in errs {
-                        self.err(file, key, field, msg);
-                    }
-                    CompiledTargeting::default()
-                })
+        let (targeting, reads) = self.targeting(file, c, hash_key, segments, cache);
+        // The unit attribute as an `Arc`: the one `reads` lists first (shared
+        // by the experiments that share a targeting), not another allocation.
+        let unit: Arc<str> = match reads.names().first() {
+            Some(n) => n.clone(),
+            None => hash_key.into(),
+        };
+        let unit_arc = |name: &str| -> Arc<str> {
+            match name == hash_key {
+                true => unit.clone(),
+                false => name.into(),
             }
         };
-
-        // The attributes evaluation reads, gathered in one walk of a context.
-        let mut reads = Reads::new(hash_key);
-        // Freshly compiled, so `make_mut` never copies here.
-        for cond in Arc::make_mut(&mut targeting.conds) {
-            cond.read = reads.add(&cond.attribute).unwrap_or(usize::MAX);
-        }
 
         let layer = c.layer.as_ref().map(|m| {
             let [start, end] = m.range;
@@ -514,7 +535,7 @@ impl<'p> Compiler<'p> {
             SlotRange {
                 key: m.key.as_str().into(),
                 same_unit: lhash == hash_key,
-                hash_key: lhash.into(),
+                hash_key: unit_arc(lhash),
                 start: bucket::threshold(start),
                 end: bucket::threshold(end),
                 draw: DrawKey::derive(purpose::LAYER, lsalt, ""),
@@ -533,7 +554,7 @@ impl<'p> Compiler<'p> {
             Some((_, d)) => Some(SlotRange {
                 key: d.key.as_str().into(),
                 same_unit: d.hash_key.as_deref().is_none_or(|h| h == hash_key),
-                hash_key: d.hash_key.as_deref().unwrap_or(hash_key).into(),
+                hash_key: unit_arc(d.hash_key.as_deref().unwrap_or(hash_key)),
                 start: 0,
                 end: bucket::threshold(d.fraction),
                 draw: DrawKey::derive(purpose::HOLDOUT, d.salt.as_deref().unwrap_or(&d.key), ""),
@@ -576,7 +597,7 @@ impl<'p> Compiler<'p> {
             winner,
             traffic: bucket::threshold(traffic),
             schedule: schedule.into(),
-            hash_key: hash_key.into(),
+            hash_key: unit.clone(),
             salt_fingerprint: bucket::salt_fingerprint(salt).into(),
             epoch: c.assignment.epoch,
             layer,
@@ -594,6 +615,47 @@ impl<'p> Compiler<'p> {
             reads,
             salt: salt.into(),
         })
+    }
+
+    /// The experiment's compiled targeting and the attributes evaluation
+    /// reads (`hash_key` first): those of an earlier experiment of this pass
+    /// that targets alike (`cache`, see [`super::targeting_cache`]), else
+    /// compiled here, with targeting errors reported against `key`.
+    fn targeting<'o>(
+        &mut self,
+        file: &Path,
+        c: &'o ExperimentConfig,
+        hash_key: &'o str,
+        segments: &BTreeMap<String, crate::config::Targeting>,
+        cache: &mut TargetingCache<'o>,
+    ) -> (CompiledTargeting, Reads) {
+        let key = c.experiment_id.as_str();
+        if let Some(hit) = c.targeting.as_ref().and_then(|t| cache.get(t, hash_key)) {
+            return hit;
+        }
+        let mut valid = true;
+        let mut targeting = match &c.targeting {
+            None => CompiledTargeting::default(),
+            Some(t) => {
+                CompiledTargeting::compile(t, segments, "targeting").unwrap_or_else(|errs| {
+                    valid = false;
+                    for (field, msg) in errs {
+                        self.err(file, key, field, msg);
+                    }
+                    CompiledTargeting::default()
+                })
+            }
+        };
+        // The attributes evaluation reads, gathered in one walk of a context.
+        let mut reads = Reads::new(hash_key);
+        // Freshly compiled, so `make_mut` never copies here.
+        for cond in Arc::make_mut(&mut targeting.conds) {
+            cond.read = reads.add(&cond.attribute).unwrap_or(usize::MAX);
+        }
+        if let (Some(t), true) = (&c.targeting, valid) {
+            cache.put(t, hash_key, &targeting, &reads);
+        }
+        (targeting, reads)
     }
 
     fn metadata(&mut self, file: &Path, c: &ExperimentConfig) {
@@ -751,17 +813,38 @@ fn index_shared_conds(experiments: &mut [Experiment]) {
     // Every experiment, so one copied from the served snapshot on a reload
     // (`super::reuse`) never keeps that snapshot's slots. Its conditions are
     // shared with that snapshot: they are copied only when a slot differs.
+    // Conditions shared by several experiments (those of the served snapshot,
+    // or one targeting compiled once for many, `super::targeting_cache`) are
+    // copied once, and the copy shared in turn: the slots depend only on the
+    // conditions and on whether the experiment runs. Each entry holds the
+    // conditions it was copied from, so their address is not reused meanwhile.
+    type Copies = std::collections::HashMap<(usize, bool), (Arc<[Cond]>, Arc<[Cond]>)>;
+    let mut copies = Copies::new();
     for e in experiments.iter_mut() {
         let run = e.status == Status::Running;
-        let slot = |c: &super::targeting::Cond| match run {
+        let slot = |c: &Cond| match run {
             true => slots.get(c.sharing_key()).copied().unwrap_or(usize::MAX),
             false => usize::MAX,
         };
         if e.targeting.conds.iter().all(|c| c.memo == slot(c)) {
             continue;
         }
-        // In place when only this experiment holds them (compiled now).
-        for c in Arc::make_mut(&mut e.targeting.conds) {
+        let conds = &mut e.targeting.conds;
+        if Arc::strong_count(conds) > 1 {
+            let at = (Arc::as_ptr(conds).cast::<Cond>() as usize, run);
+            if let Some((_, copy)) = copies.get(&at) {
+                *conds = copy.clone();
+                continue;
+            }
+            let from = conds.clone();
+            for c in Arc::make_mut(conds) {
+                c.memo = slot(c);
+            }
+            copies.insert(at, (from, conds.clone()));
+            continue;
+        }
+        // In place when only this experiment holds them.
+        for c in Arc::make_mut(conds) {
             c.memo = slot(c);
         }
     }
@@ -780,3 +863,7 @@ fn doc_error(file: &Path, field: String, msg: impl Into<String>) -> ConfigError 
 #[cfg(test)]
 #[path = "compile_parallel_tests.rs"]
 mod parallel_tests;
+
+#[cfg(test)]
+#[path = "targeting_cache_tests.rs"]
+mod targeting_cache_tests;
