@@ -3,7 +3,7 @@
 //! the content-derived version. Over 500 lines because it is one pass over one
 //! format's rules; a second format compiles in a file of its own beside it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -346,11 +346,7 @@ impl<'p> Compiler<'p> {
     }
 
     /// [`Self::experiments`] on this thread.
-    fn experiments_run<'o>(
-        &mut self,
-        owners: &[&Owned<'o>],
-        decls: &Decls<'_>,
-    ) -> Vec<Experiment> {
+    fn experiments_run<'o>(&mut self, owners: &[&Owned<'o>], decls: &Decls<'_>) -> Vec<Experiment> {
         let mut experiments = Vec::with_capacity(owners.len());
         let mut cache = TargetingCache::new(self.share_targeting);
         for o in owners {
@@ -795,11 +791,31 @@ fn index_unit_keys(experiments: &mut [Experiment]) -> Box<[Box<str>]> {
 /// slot in the per-call condition memo (`engine::rules::CondMemo`), most shared
 /// first, up to [`COND_MEMO`] slots; every other condition keeps `usize::MAX` and
 /// is evaluated on its own.
+///
+/// Conditions are often shared between experiments: with the served snapshot
+/// (experiments copied on a reload, `super::reuse`) and between the
+/// experiments of one compile that target alike (`super::targeting_cache`).
+/// Each shared list is counted and given its slots once (the slots depend only
+/// on the conditions and on whether the experiment runs), and a list whose
+/// slots change is copied once, the copy shared in turn. Lists are told apart
+/// by address; every list keyed is held (by an experiment or by `done`) until
+/// the end, so no address is reused meanwhile.
 fn index_shared_conds(experiments: &mut [Experiment]) {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let at = |conds: &Arc<[Cond]>| Arc::as_ptr(conds).cast::<Cond>() as usize;
+    // Running experiments per distinct list, in first-seen order.
+    let mut lists: Vec<(&[Cond], usize)> = Vec::new();
+    let mut list_of: HashMap<usize, usize> = HashMap::new();
     for e in experiments.iter().filter(|e| e.status == Status::Running) {
-        for c in e.targeting.conds.iter() {
-            *counts.entry(c.sharing_key()).or_default() += 1;
+        let i = *list_of.entry(at(&e.targeting.conds)).or_insert_with(|| {
+            lists.push((&e.targeting.conds, 0));
+            lists.len() - 1
+        });
+        lists[i].1 += 1;
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (conds, n) in lists {
+        for c in conds {
+            *counts.entry(c.sharing_key()).or_default() += n;
         }
     }
     let mut shared: Vec<(&str, usize)> = counts.into_iter().filter(|(_, n)| *n > 1).collect();
@@ -811,41 +827,39 @@ fn index_shared_conds(experiments: &mut [Experiment]) {
         .map(|(i, (k, _))| (k.into(), i))
         .collect();
     // Every experiment, so one copied from the served snapshot on a reload
-    // (`super::reuse`) never keeps that snapshot's slots. Its conditions are
-    // shared with that snapshot: they are copied only when a slot differs.
-    // Conditions shared by several experiments (those of the served snapshot,
-    // or one targeting compiled once for many, `super::targeting_cache`) are
-    // copied once, and the copy shared in turn: the slots depend only on the
-    // conditions and on whether the experiment runs. Each entry holds the
-    // conditions it was copied from, so their address is not reused meanwhile.
-    type Copies = std::collections::HashMap<(usize, bool), (Arc<[Cond]>, Arc<[Cond]>)>;
-    let mut copies = Copies::new();
+    // never keeps that snapshot's slots; its conditions are copied only when
+    // a slot differs. `done`: for a shared list and a status, `None` when its
+    // slots are already right, else the list it was copied from and the copy.
+    type Done = HashMap<(usize, bool), Option<(Arc<[Cond]>, Arc<[Cond]>)>>;
+    let mut done = Done::new();
     for e in experiments.iter_mut() {
         let run = e.status == Status::Running;
         let slot = |c: &Cond| match run {
             true => slots.get(c.sharing_key()).copied().unwrap_or(usize::MAX),
             false => usize::MAX,
         };
-        if e.targeting.conds.iter().all(|c| c.memo == slot(c)) {
-            continue;
-        }
         let conds = &mut e.targeting.conds;
-        if Arc::strong_count(conds) > 1 {
-            let at = (Arc::as_ptr(conds).cast::<Cond>() as usize, run);
-            if let Some((_, copy)) = copies.get(&at) {
+        let key = (at(conds), run);
+        if let Some(known) = done.get(&key) {
+            if let Some((_, copy)) = known {
                 *conds = copy.clone();
-                continue;
             }
-            let from = conds.clone();
-            for c in Arc::make_mut(conds) {
-                c.memo = slot(c);
-            }
-            copies.insert(at, (from, conds.clone()));
             continue;
         }
-        // In place when only this experiment holds them.
+        let shared = Arc::strong_count(conds) > 1;
+        if conds.iter().all(|c| c.memo == slot(c)) {
+            if shared {
+                done.insert(key, None);
+            }
+            continue;
+        }
+        // In place when only this experiment holds them (compiled now).
+        let from = shared.then(|| conds.clone());
         for c in Arc::make_mut(conds) {
             c.memo = slot(c);
+        }
+        if let Some(from) = from {
+            done.insert(key, Some((from, conds.clone())));
         }
     }
 }
