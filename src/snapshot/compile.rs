@@ -3,6 +3,7 @@
 //! the content-derived version. Over 500 lines because it is one pass over one
 //! format's rules; a second format compiles in a file of its own beside it.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -248,23 +249,24 @@ impl<'p> Compiler<'p> {
                 }
             }
             for &e in &f.experiments {
-                if let Some(prev) = owners.get(e.experiment_id.as_str()) {
-                    let prev = prev.file.display().to_string();
-                    self.err(
-                        &f.path,
-                        &e.experiment_id,
-                        "experimentId",
-                        format!("duplicate experiment key: also defined in {prev}"),
-                    );
-                } else {
-                    owners.insert(
-                        &e.experiment_id,
-                        Owned {
+                // One search of the map per experiment, not a lookup and an insert.
+                match owners.entry(e.experiment_id.as_str()) {
+                    Entry::Occupied(prev) => {
+                        let prev = prev.get().file.display().to_string();
+                        self.err(
+                            &f.path,
+                            &e.experiment_id,
+                            "experimentId",
+                            format!("duplicate experiment key: also defined in {prev}"),
+                        );
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(Owned {
                             file: &f.path,
                             cfg: e,
                             unchanged: f.unchanged,
-                        },
-                    );
+                        });
+                    }
                 }
             }
         }
@@ -427,12 +429,19 @@ impl<'p> Compiler<'p> {
         if c.variants.is_empty() {
             self.err(file, key, "variants", "needs at least one variant");
         }
+        // Duplicates: a few variants are compared with the earlier ones (a
+        // hash set per experiment cost more than the comparisons); many, by set.
+        let few = c.variants.len() <= 16;
         let mut seen = std::collections::HashSet::new();
         let mut total = 0.0;
         for (i, v) in c.variants.iter().enumerate() {
+            let repeated = match few {
+                true => c.variants[..i].iter().any(|p| p.key == v.key),
+                false => !seen.insert(v.key.as_str()),
+            };
             if v.key.is_empty() {
                 self.err(file, key, format!("variants[{i}].key"), "must not be empty");
-            } else if !seen.insert(v.key.as_str()) {
+            } else if repeated {
                 self.err(
                     file,
                     key,
