@@ -119,3 +119,28 @@ fn a_reload_shares_like_a_full_compile() {
     let snap = Snapshot::from_raw_reusing(&some, Some(&served)).unwrap();
     assert_eq!(snap.reused_experiments(), 1100);
 }
+
+#[test]
+fn operands_equal_under_eq_but_written_apart_are_not_shared() {
+    // `0.0 == -0.0`, yet `in [-0.0]` tests the text `-0.0`: the second
+    // experiment must not take the first one's conditions.
+    let exp = |k: &str, v: &str| {
+        format!(
+            r#"{{"experimentId":"{k}","status":"running","variants":["a"],
+            "targeting":{{"rules":[{{"attribute":"n","op":"in","value":[{v}]}}]}}}}"#
+        )
+    };
+    let raw = [RawFile {
+        path: PathBuf::from("/cfg/z.json"),
+        bytes: format!("[{},{}]", exp("p", "0.0"), exp("q", "-0.0")).into_bytes(),
+    }];
+    check(&raw, None);
+    let snap = Snapshot::from_raw(&raw).unwrap();
+    let text = |k: &str| {
+        snap.experiment(k).unwrap().targeting.conds[0]
+            .text
+            .to_string()
+    };
+    assert_eq!(text("p"), "n in [0.0]");
+    assert_eq!(text("q"), "n in [-0.0]");
+}
