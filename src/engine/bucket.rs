@@ -291,7 +291,7 @@ fn seeds<const N: usize>(purpose: &str, salt: &str, extra: &str) -> [u64; N] {
     let mut k = [0u64; N];
     for (i, slot) in k.iter_mut().enumerate() {
         buf[at..at + 8].copy_from_slice(&(i as u64).to_le_bytes());
-        *slot = seahash_seeded(&buf, SEAHASH_DEFAULT_SEEDS);
+        *slot = seahash_seeded(buf, SEAHASH_DEFAULT_SEEDS);
     }
     k
 }
