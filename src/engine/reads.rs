@@ -170,8 +170,8 @@ fn shape<const FIRST: bool>(name: &str, mix: u32) -> usize {
 
 /// Fills `out[i]` (`out` is as long as `reads` and all `None` on entry: the
 /// caller's buffer is fresh, so it is not cleared again) with the value of the
-/// entry named `reads.names()[i]`; `view` turns an entry's value into what is
-/// stored (an `Attr`), only for the entries read. Stops at the first entry
+/// entry named `reads.names()[i]`; `put` stores an entry's value into its slot
+/// (as an `Attr`), only for the entries read. Stops at the first entry
 /// after which every name is found: what `Context::get` gives for each name.
 ///
 /// The names of `entries` must be distinct, as they are in every context that
@@ -180,28 +180,24 @@ fn shape<const FIRST: bool>(name: &str, mix: u32) -> usize {
 /// found once, so the walk counts the names found without first checking
 /// whether the slot is already filled (a load and a compare per name read).
 #[inline]
-pub fn gather<'a, V, T, I, F>(reads: &Reads, entries: I, view: F, out: &mut [Option<T>])
+pub fn gather<'a, V, T, I, F>(reads: &Reads, entries: I, put: F, out: &mut [Option<T>])
 where
     I: IntoIterator<Item = (&'a str, V)>,
-    F: Fn(V) -> T,
+    F: Fn(V, &mut Option<T>),
 {
     // Most experiments read names of distinct lengths (`mix == 0`): their
     // walk does not read each attribute's first byte.
     match reads.mix {
-        0 => walk::<_, _, _, _, false>(reads, entries, view, out),
-        _ => walk::<_, _, _, _, true>(reads, entries, view, out),
+        0 => walk::<_, _, _, _, false>(reads, entries, put, out),
+        _ => walk::<_, _, _, _, true>(reads, entries, put, out),
     }
 }
 
 #[inline(always)]
-fn walk<'a, V, T, I, F, const FIRST: bool>(
-    reads: &Reads,
-    entries: I,
-    view: F,
-    out: &mut [Option<T>],
-) where
+fn walk<'a, V, T, I, F, const FIRST: bool>(reads: &Reads, entries: I, put: F, out: &mut [Option<T>])
+where
     I: IntoIterator<Item = (&'a str, V)>,
-    F: Fn(V) -> T,
+    F: Fn(V, &mut Option<T>),
 {
     let mut left = out.len();
     if left == 0 {
@@ -212,7 +208,7 @@ fn walk<'a, V, T, I, F, const FIRST: bool>(
             continue;
         };
         if let Some(slot) = out.get_mut(i) {
-            *slot = Some(view(value));
+            put(value, slot);
             left -= 1;
             if left == 0 {
                 return;
@@ -264,7 +260,7 @@ mod tests {
             ("accountTypo", "z"),
         ];
         let mut out = [None; 6];
-        gather(&r, entries, |v| v, &mut out);
+        gather(&r, entries, |v, s| *s = Some(v), &mut out);
         let want = [Some("u1"), Some("US"), Some("false"), None, Some("x"), None];
         assert_eq!(out, want);
     }
