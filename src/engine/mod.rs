@@ -610,17 +610,16 @@ fn choose_equal<'v>(variants: &'v [Variant], unit: &Unit<'_>) -> Option<&'v Vari
 /// the order of `u`, strictly: neither the winner nor a tie can differ.
 #[inline(always)]
 fn certain_top(draws: impl Iterator<Item = u64>) -> Option<usize> {
-    // `top` and `next` are `(draw >> 12) + 1`; 0 means none seen yet.
+    // `top` and `next` are `(draw >> 12) + 1`; 0 means none seen yet. Written
+    // as minimum, maximum and a select rather than two branches: the draws are
+    // random, so which way `a > top` goes is unpredictable from unit to unit.
     let (mut at, mut top, mut next) = (0, 0u64, 0u64);
     for (i, d) in draws.enumerate() {
         let a = (d >> 12) + 1;
-        if a > top {
-            next = top;
-            top = a;
-            at = i;
-        } else {
-            next = next.max(a);
-        }
+        // The old top becomes the runner-up when `a` beats it, else `a` may.
+        next = next.max(a.min(top));
+        at = if a > top { i } else { at };
+        top = top.max(a);
     }
     (top - next > (top >> 23) + 1).then_some(at)
 }
