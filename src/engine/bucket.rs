@@ -16,16 +16,24 @@ pub const SLOTS: u64 = 1 << 32;
 
 /// The seeds of one independent draw, derived once when a snapshot is compiled.
 ///
-/// Beside the four seeds it keeps, also computed once, the xor of the seeds of
-/// the lanes a short unit id leaves untouched ([`DrawKey::draw_unit`]): a unit
-/// of `L` words (at most 4) updates lanes `0..L` only, and SeaHash's final
-/// step xors all four lanes, so `rest[L - 1]` (the xor of lanes `L..4`) stands
-/// for the untouched ones: the same value with fewer loads and no test per lane.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Beside the four seeds it keeps `rest`, the xor of the last three, also
+/// computed once: a unit id of at most 8 bytes (a short id, as in the
+/// benchmarks) updates only the first of SeaHash's four lanes, and its final
+/// step xors all four, so the three untouched seeds enter as that one value
+/// ([`DrawKey::draw_unit`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct DrawKey {
     seeds: [u64; 4],
-    /// `rest[i]` is the xor of `seeds[i + 1..]`.
-    rest: [u64; 3],
+    /// `seeds[1] ^ seeds[2] ^ seeds[3]`.
+    rest: u64,
+}
+
+/// The seeds only, as `DrawKey([k0, k1, k2, k3])` (the worked example in
+/// docs/algorithm.md prints it): `rest` follows from them.
+impl std::fmt::Debug for DrawKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DrawKey").field(&self.seeds).finish()
+    }
 }
 
 /// Purpose tags: each kind of draw gets its own seeds.
@@ -74,7 +82,7 @@ impl DrawKey {
         let [_, b, c, d] = seeds;
         DrawKey {
             seeds,
-            rest: [b ^ c ^ d, c ^ d, d],
+            rest: b ^ c ^ d,
         }
     }
 
@@ -85,38 +93,40 @@ impl DrawKey {
     }
 
     /// [`DrawKey::draw`] of a unit whose words were read once ([`Unit`]): the same
-    /// value, computing only the lane updates and the final mix. For a unit of
-    /// `L` words (1 to 4: up to 32 bytes), SeaHash is
-    /// `diffuse(lane_0 ^ .. ^ lane_3 ^ len)` with lane `i < L` updated to
-    /// `diffuse(seed_i ^ word_i)` and the others left at their seed, whose xor
-    /// is `rest[L - 1]`. One branch on `L` (read once per unit) replaces a test
-    /// per lane, and the untouched seeds are one load instead of up to three.
-    #[inline]
+    /// value, computing only the lane updates and the final mix. An id of 1 to
+    /// 8 bytes updates lane 0 only: SeaHash is then
+    /// `diffuse(diffuse(seed_0 ^ word_0) ^ seed_1 ^ seed_2 ^ seed_3 ^ len)`,
+    /// one test and one load of `rest` instead of a test per lane and three
+    /// loads. Always inlined: called, its prologue and the caller's saved
+    /// registers cost more than the test saves (measured: 38 instructions a
+    /// draw as a call).
+    #[inline(always)]
     pub fn draw_unit(&self, u: &Unit<'_>) -> u64 {
-        let [a, b, c, d] = self.seeds;
-        let [w0, w1, w2, w3] = u.words;
-        let x = match u.lanes {
-            Lanes::One => diffuse(a ^ w0) ^ self.rest[0],
-            Lanes::Two => diffuse(a ^ w0) ^ diffuse(b ^ w1) ^ self.rest[1],
-            Lanes::Three => diffuse(a ^ w0) ^ diffuse(b ^ w1) ^ diffuse(c ^ w2) ^ self.rest[2],
-            Lanes::Four => diffuse(a ^ w0) ^ diffuse(b ^ w1) ^ diffuse(c ^ w2) ^ diffuse(d ^ w3),
-            // Empty (no lane updated) or over one block: the general form.
-            Lanes::Other => return seahash_seeded(u.bytes, self.seeds),
-        };
-        diffuse(x ^ u.bytes.len() as u64)
+        let n = u.bytes.len();
+        let [mut a, mut b, mut c, mut d] = self.seeds;
+        let w = u.words;
+        if n.wrapping_sub(1) < 8 {
+            return diffuse(diffuse(a ^ w[0]) ^ self.rest ^ n as u64);
+        }
+        if n > 32 {
+            return seahash_seeded(u.bytes, self.seeds);
+        }
+        // One block of 9 to 32 bytes, or none: lane `i` is updated only when
+        // word `i` exists.
+        if n > 0 {
+            a = diffuse(a ^ w[0]);
+        }
+        if n > 8 {
+            b = diffuse(b ^ w[1]);
+        }
+        if n > 16 {
+            c = diffuse(c ^ w[2]);
+        }
+        if n > 24 {
+            d = diffuse(d ^ w[3]);
+        }
+        diffuse(a ^ b ^ c ^ d ^ n as u64)
     }
-}
-
-/// How many of SeaHash's four lanes a unit id updates, when it fits in one
-/// block ([`DrawKey::draw_unit`]); decided once per unit, not per draw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lanes {
-    One,
-    Two,
-    Three,
-    Four,
-    /// Empty, or over 32 bytes.
-    Other,
 }
 
 /// A unit id prepared for many draws: one evaluation draws it 2 to 6 times (and
@@ -127,7 +137,6 @@ enum Lanes {
 pub struct Unit<'a> {
     bytes: &'a [u8],
     words: [u64; 4],
-    lanes: Lanes,
 }
 
 impl<'a> Unit<'a> {
@@ -135,23 +144,12 @@ impl<'a> Unit<'a> {
     #[inline]
     pub fn new(bytes: &'a [u8]) -> Unit<'a> {
         let mut words = [0u64; 4];
-        let lanes = match bytes.len() {
-            1..=8 => Lanes::One,
-            9..=16 => Lanes::Two,
-            17..=24 => Lanes::Three,
-            25..=32 => Lanes::Four,
-            _ => Lanes::Other,
-        };
         if bytes.len() <= 32 {
             for (w, chunk) in words.iter_mut().zip(bytes.chunks(8)) {
                 *w = word(chunk);
             }
         }
-        Unit {
-            bytes,
-            words,
-            lanes,
-        }
+        Unit { bytes, words }
     }
 
     /// The unit id's bytes.
