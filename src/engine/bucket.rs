@@ -16,16 +16,16 @@ pub const SLOTS: u64 = 1 << 32;
 
 /// The seeds of one independent draw, derived once when a snapshot is compiled.
 ///
-/// Beside the four seeds it keeps `rest`, the xor of the last three, also
-/// computed once: a unit id of at most 8 bytes (a short id, as in the
-/// benchmarks) updates only the first of SeaHash's four lanes, and its final
-/// step xors all four, so the three untouched seeds enter as that one value
-/// ([`DrawKey::draw_unit`]).
+/// Beside the four seeds it keeps `rest`, the xors of the seeds a short unit
+/// id leaves untouched, also computed once: an id of at most 8 bytes updates
+/// only the first of SeaHash's four lanes and one of 9 to 16 bytes the first
+/// two, and SeaHash's final step xors all four lanes, so the untouched seeds
+/// enter as one value ([`DrawKey::draw_unit`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct DrawKey {
     seeds: [u64; 4],
-    /// `seeds[1] ^ seeds[2] ^ seeds[3]`.
-    rest: u64,
+    /// `seeds[1] ^ seeds[2] ^ seeds[3]` and `seeds[2] ^ seeds[3]`.
+    rest: [u64; 2],
 }
 
 /// The seeds only, as `DrawKey([k0, k1, k2, k3])` (the worked example in
@@ -82,7 +82,7 @@ impl DrawKey {
         let [_, b, c, d] = seeds;
         DrawKey {
             seeds,
-            rest: b ^ c ^ d,
+            rest: [b ^ c ^ d, c ^ d],
         }
     }
 
@@ -94,11 +94,12 @@ impl DrawKey {
 
     /// [`DrawKey::draw`] of a unit whose words were read once ([`Unit`]): the same
     /// value, computing only the lane updates and the final mix. An id of 1 to
-    /// 8 bytes updates lane 0 only: SeaHash is then
-    /// `diffuse(diffuse(seed_0 ^ word_0) ^ seed_1 ^ seed_2 ^ seed_3 ^ len)`,
-    /// one test and one load of `rest` instead of a test per lane and three
-    /// loads. Always inlined: called, its prologue and the caller's saved
-    /// registers cost more than the test saves (measured: 38 instructions a
+    /// 8 bytes updates lane 0 only, so SeaHash is
+    /// `diffuse(diffuse(seed_0 ^ word_0) ^ seed_1 ^ seed_2 ^ seed_3 ^ len)`;
+    /// one of 9 to 16 bytes updates lanes 0 and 1. Those two cases take one
+    /// test each and one load of `rest`, instead of a test per lane and a load
+    /// per seed. Always inlined: called, its prologue and the caller's saved
+    /// registers cost more than the tests save (measured: 38 instructions a
     /// draw as a call).
     #[inline(always)]
     pub fn draw_unit(&self, u: &Unit<'_>) -> u64 {
@@ -106,12 +107,15 @@ impl DrawKey {
         let [mut a, mut b, mut c, mut d] = self.seeds;
         let w = u.words;
         if n.wrapping_sub(1) < 8 {
-            return diffuse(diffuse(a ^ w[0]) ^ self.rest ^ n as u64);
+            return diffuse(diffuse(a ^ w[0]) ^ self.rest[0] ^ n as u64);
+        }
+        if n.wrapping_sub(9) < 8 {
+            return diffuse(diffuse(a ^ w[0]) ^ diffuse(b ^ w[1]) ^ self.rest[1] ^ n as u64);
         }
         if n > 32 {
             return seahash_seeded(u.bytes, self.seeds);
         }
-        // One block of 9 to 32 bytes, or none: lane `i` is updated only when
+        // One block of 17 to 32 bytes, or none: lane `i` is updated only when
         // word `i` exists.
         if n > 0 {
             a = diffuse(a ^ w[0]);
