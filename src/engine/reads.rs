@@ -10,6 +10,8 @@
 //! the context once ([`gather`]), matching each attribute's name against that
 //! short list, and stops as soon as every name is found.
 
+use std::sync::Arc;
+
 use super::bytes::{same_name, Words};
 
 /// At most this many distinct attributes of one experiment are gathered; the
@@ -20,7 +22,10 @@ pub const READS_MAX: usize = 8;
 /// The distinct attribute names an experiment reads, the unit attribute first.
 #[derive(Debug, Clone)]
 pub struct Reads {
-    names: Vec<Box<str>>,
+    /// `Arc`s, so experiments that read alike share one list's names: a
+    /// compile gives the experiments of one targeting copies of one `Reads`
+    /// (`crate::snapshot::targeting_cache`), one allocation each.
+    names: Vec<Arc<str>>,
     /// Each name's words, at its position ([`Words::NOTHING`] past the last):
     /// the candidate the shape picks is compared with these, inline, without
     /// loading the name's pointer and then its bytes.
@@ -113,7 +118,7 @@ impl Reads {
     }
 
     /// The names, in position order.
-    pub fn names(&self) -> &[Box<str>] {
+    pub fn names(&self) -> &[Arc<str>] {
         &self.names
     }
 

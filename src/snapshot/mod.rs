@@ -22,6 +22,7 @@ pub mod schedule;
 pub mod selector;
 mod sources;
 pub mod targeting;
+mod targeting_cache;
 mod version;
 
 use crate::config::ConfigDocument;
