@@ -300,7 +300,7 @@ impl<'p> Compiler<'p> {
             flagd: None,
         };
         let version = super::version::content_version(&experiments, &document, &flagd);
-        let index = super::key_index::KeyIndex::new(experiments.iter().map(|e| e.key.clone()));
+        let index = super::key_index::KeyIndex::new(&experiments, |e| &e.key);
         let unit_keys = index_unit_keys(&mut experiments);
         index_shared_conds(&mut experiments);
         Ok(Snapshot {

@@ -81,7 +81,7 @@ impl Snapshot {
     /// Looks up an experiment by key, drafts included.
     #[inline]
     pub fn experiment(&self, key: &str) -> Option<&Experiment> {
-        self.index.get(key).and_then(|i| self.experiments.get(i))
+        self.index.find(key, &self.experiments, |e| &e.key)
     }
 
     /// The flagd-format flags.
