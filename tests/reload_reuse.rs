@@ -317,3 +317,44 @@ fn versions_are_those_of_the_whole_document_with_every_kind_of_declaration() {
     applied(d, &store);
     assert_version_is_the_whole_document_hash(&store.load().unwrap());
 }
+
+/// `0.0 == -0.0` under the configs' `==`, but the two are written apart (in the
+/// experiment's serialisation, its fingerprint, the version and the value a
+/// client receives): a reload that only flips a zero's sign compiles the
+/// experiment again instead of reusing the served one.
+#[test]
+fn a_zero_that_changes_sign_is_compiled_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let valued = |zero: &str| {
+        format!(
+            r#"{{"key":"v1","status":"running","variants":[{{"key":"c","value":{zero}}},"t"]}}"#
+        )
+    };
+    let doc = |zero: &str| {
+        format!(
+            r#"{{"segments":{{"s":{{"rules":[{{"attribute":"n","op":"in","value":[{zero}]}}]}}}},"experiments":[]}}"#
+        )
+    };
+    let user =
+        r#"{"key":"u1","status":"running","variants":["c","t"],"targeting":{"segments":["s"]}}"#;
+    write(d, "a.json", &[valued("0.0"), exp("a2", "x")]);
+    std::fs::write(d.join("s.json"), doc("0.0")).unwrap();
+    write(d, "u.json", &[user.to_owned()]);
+    let store = Store::default();
+    applied(d, &store);
+    let first = store.load().unwrap().version().to_owned();
+
+    // The variant's value in a changed file: v1 again, a2 reused.
+    write(d, "a.json", &[valued("-0.0"), exp("a2", "x")]);
+    applied(d, &store);
+    assert_eq!(store.load().unwrap().reused_experiments(), 2, "a2 and u1");
+    assert_same_as_scratch(d, &store);
+    assert_ne!(store.load().unwrap().version(), first);
+
+    // A segment's operand: u1, whose file did not change, compiles again.
+    std::fs::write(d.join("s.json"), doc("-0.0")).unwrap();
+    applied(d, &store);
+    assert_eq!(store.load().unwrap().reused_experiments(), 2, "v1 and a2");
+    assert_same_as_scratch(d, &store);
+}

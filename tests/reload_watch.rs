@@ -311,11 +311,19 @@ async fn the_content_hash_poll_catches_changes_without_events() {
     let (store, handle) = start(tmp.path(), opts);
 
     // No events are subscribed, so only the poll can notice this.
+    let before = handle.stats().reloads;
     let text = exp("a", "v2");
     writer.write(&[("a.json", &text)]).unwrap();
     let want = version_of(&[("a.json", &text)]);
     wait_until("the poll to pick up v2", || {
         served_version(&store).as_deref() == Some(want.as_str())
+    })
+    .await;
+    // The watcher counts a reload once its thread has returned, just after
+    // the new version is served: wait for the count, so it is not taken
+    // while that reload is still counting.
+    wait_until("the reload to be counted", || {
+        handle.stats().reloads > before
     })
     .await;
 

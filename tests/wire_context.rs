@@ -10,6 +10,7 @@ mod fuzz_body;
 
 use std::borrow::Cow;
 
+use cohortd::engine::reads::Reads;
 use cohortd::engine::{Attr, Context};
 use cohortd::transport::convert::struct_to_json;
 use cohortd::transport::limits::Limits;
@@ -149,6 +150,13 @@ fn a_duplicate_name_keeps_the_last_value_as_prost_does() {
     let flat = decode(&chunks, &Limits::default()).unwrap();
     assert_eq!(flat.len(), 2);
     assert_eq!(flat.get("a"), Some(Attr::Str("last")));
+    // The engine's one walk over the names (which relies on them being
+    // distinct once decoded) sees the same last value.
+    let mut reads = Reads::new("a");
+    reads.add("b");
+    let mut seen = [None; 2];
+    flat.get_reads(&reads, &mut seen);
+    assert_eq!(seen, [Some(Attr::Str("last")), Some(Attr::Num(1.0))]);
     assert_eq!(*flat.json(), struct_to_json(&prost));
     let built = WireContext::decode_with_json(&chunks, &Limits::default()).unwrap();
     assert_eq!(*built.json(), struct_to_json(&prost));

@@ -15,8 +15,26 @@
 pub const SLOTS: u64 = 1 << 32;
 
 /// The seeds of one independent draw, derived once when a snapshot is compiled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DrawKey([u64; 4]);
+///
+/// Beside the four seeds it keeps `rest`, the xors of the seeds a short unit
+/// id leaves untouched, also computed once: an id of at most 8 bytes updates
+/// only the first of SeaHash's four lanes and one of 9 to 16 bytes the first
+/// two, and SeaHash's final step xors all four lanes, so the untouched seeds
+/// enter as one value ([`DrawKey::draw_unit`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DrawKey {
+    seeds: [u64; 4],
+    /// `seeds[1] ^ seeds[2] ^ seeds[3]` and `seeds[2] ^ seeds[3]`.
+    rest: [u64; 2],
+}
+
+/// The seeds only, as `DrawKey([k0, k1, k2, k3])` (the worked example in
+/// docs/algorithm.md prints it): `rest` follows from them.
+impl std::fmt::Debug for DrawKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DrawKey").field(&self.seeds).finish()
+    }
+}
 
 /// Purpose tags: each kind of draw gets its own seeds.
 pub mod purpose {
@@ -35,47 +53,49 @@ impl DrawKey {
     /// empty). Seed `i` is `seahash` of
     /// `"cohortd/v1" 0x00 purpose 0x00 u64le(i) u64le(len(salt)) salt u64le(len(extra)) extra`.
     pub fn derive(purpose: &str, salt: &str, extra: &str) -> DrawKey {
-        // One buffer for the four seeds (only `i` differs), on the stack for
-        // usual salts, hashed with the inlined SeaHash: a reload derives five
-        // keys per experiment, and four heap buffers and the crate's hash per
-        // key were a sixth of compiling 10,000 experiments (callgrind,
-        // `reload_time`). The bytes and the hash are those of the formula above
-        // (`derive_matches_the_formula` checks against the crate).
-        let mut buf: smallvec::SmallVec<[u8; 160]> = smallvec::SmallVec::new();
-        buf.extend_from_slice(b"cohortd/v1\0");
-        buf.extend_from_slice(purpose.as_bytes());
-        buf.push(0);
-        let at = buf.len();
-        buf.extend_from_slice(&0u64.to_le_bytes());
-        buf.extend_from_slice(&(salt.len() as u64).to_le_bytes());
-        buf.extend_from_slice(salt.as_bytes());
-        buf.extend_from_slice(&(extra.len() as u64).to_le_bytes());
-        buf.extend_from_slice(extra.as_bytes());
-        let mut k = [0u64; 4];
-        for (i, slot) in k.iter_mut().enumerate() {
-            buf[at..at + 8].copy_from_slice(&(i as u64).to_le_bytes());
-            *slot = seahash_seeded(&buf, SEAHASH_DEFAULT_SEEDS);
+        DrawKey::from_seeds(seeds(purpose, salt, extra))
+    }
+
+    /// The key of these four seeds.
+    pub fn from_seeds(seeds: [u64; 4]) -> DrawKey {
+        let [_, b, c, d] = seeds;
+        DrawKey {
+            seeds,
+            rest: [b ^ c ^ d, c ^ d],
         }
-        DrawKey(k)
     }
 
     /// The draw for one unit id: SeaHash of its bytes with these seeds.
     #[inline]
     pub fn draw(&self, unit: &[u8]) -> u64 {
-        seahash_seeded(unit, self.0)
+        seahash_seeded(unit, self.seeds)
     }
 
     /// [`DrawKey::draw`] of a unit whose words were read once ([`Unit`]): the same
-    /// value, computing only the lane updates and the final mix.
-    #[inline]
+    /// value, computing only the lane updates and the final mix. An id of 1 to
+    /// 8 bytes updates lane 0 only, so SeaHash is
+    /// `diffuse(diffuse(seed_0 ^ word_0) ^ seed_1 ^ seed_2 ^ seed_3 ^ len)`;
+    /// one of 9 to 16 bytes updates lanes 0 and 1. Those two cases take one
+    /// test each and one load of `rest`, instead of a test per lane and a load
+    /// per seed. Always inlined: called, its prologue and the caller's saved
+    /// registers cost more than the tests save (measured: 38 instructions a
+    /// draw as a call).
+    #[inline(always)]
     pub fn draw_unit(&self, u: &Unit<'_>) -> u64 {
         let n = u.bytes.len();
-        if n > 32 {
-            return seahash_seeded(u.bytes, self.0);
-        }
-        // At most one block: lane `i` is updated only when word `i` exists.
-        let [mut a, mut b, mut c, mut d] = self.0;
+        let [mut a, mut b, mut c, mut d] = self.seeds;
         let w = u.words;
+        if n.wrapping_sub(1) < 8 {
+            return diffuse(diffuse(a ^ w[0]) ^ self.rest[0] ^ n as u64);
+        }
+        if n.wrapping_sub(9) < 8 {
+            return diffuse(diffuse(a ^ w[0]) ^ diffuse(b ^ w[1]) ^ self.rest[1] ^ n as u64);
+        }
+        if n > 32 {
+            return seahash_seeded(u.bytes, self.seeds);
+        }
+        // One block of 17 to 32 bytes, or none: lane `i` is updated only when
+        // word `i` exists.
         if n > 0 {
             a = diffuse(a ^ w[0]);
         }
@@ -264,10 +284,57 @@ pub fn certainly_below(upper: f64, lower: f64) -> bool {
     upper * (1.0 + MARGIN) < lower * (1.0 - MARGIN)
 }
 
-/// A short, stable, one-way fingerprint of a salt, safe to export.
+/// A short, stable, one-way fingerprint of a salt, safe to export: the top
+/// half of the first seed [`DrawKey::derive`] would give (the others are not
+/// computed: a reload makes one per compiled experiment).
 pub fn salt_fingerprint(salt: &str) -> String {
-    let k = DrawKey::derive("salt-fingerprint", salt, "");
-    format!("{:08x}", (k.0[0] >> 32) as u32)
+    let [k0] = seeds::<1>("salt-fingerprint", salt, "");
+    format!("{:08x}", (k0 >> 32) as u32)
+}
+
+/// The first `N` seeds of [`DrawKey::derive`]'s formula: all four for a draw
+/// key, only the first for a salt fingerprint (which reads no other).
+fn seeds<const N: usize>(purpose: &str, salt: &str, extra: &str) -> [u64; N] {
+    // One buffer for the four seeds (only `i` differs), on the stack for
+    // usual salts, hashed with the inlined SeaHash: a reload derives five
+    // keys per experiment, and four heap buffers and the crate's hash per
+    // key were a sixth of compiling 10,000 experiments (callgrind,
+    // `reload_time`). The parts are copied into place at offsets known from
+    // their lengths (`SmallVec::extend_from_slice` per part was another 12 M
+    // instructions per compile of 10,000). The bytes and the hash are those
+    // of `DrawKey::derive`'s formula (`derive_matches_the_formula` checks
+    // against the crate).
+    const PREFIX: &[u8] = b"cohortd/v1\0";
+    let len = PREFIX.len() + purpose.len() + 1 + 8 + 8 + salt.len() + 8 + extra.len();
+    let mut stack = [0u8; 160];
+    let mut heap = Vec::new();
+    let buf: &mut [u8] = if len <= stack.len() {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        &mut heap
+    };
+    let mut w = 0;
+    for part in [
+        PREFIX,
+        purpose.as_bytes(),
+        &[0],
+        &[0; 8],
+        &(salt.len() as u64).to_le_bytes(),
+        salt.as_bytes(),
+        &(extra.len() as u64).to_le_bytes(),
+        extra.as_bytes(),
+    ] {
+        buf[w..w + part.len()].copy_from_slice(part);
+        w += part.len();
+    }
+    let at = PREFIX.len() + purpose.len() + 1;
+    let mut k = [0u64; N];
+    for (i, slot) in k.iter_mut().enumerate() {
+        buf[at..at + 8].copy_from_slice(&(i as u64).to_le_bytes());
+        *slot = seahash_seeded(buf, SEAHASH_DEFAULT_SEEDS);
+    }
+    k
 }
 
 #[cfg(test)]
@@ -324,7 +391,7 @@ mod tests {
         let seeds = [
             [1, 2, 3, 4],
             [u64::MAX, 0, 0x6eed_0e9d_a4d9_4a4f, 42],
-            DrawKey::derive(purpose::VARIANT, "s", "v").0,
+            DrawKey::derive(purpose::VARIANT, "s", "v").seeds,
         ];
         for len in 0..=data.len() {
             for start in [0, 1, 3] {
@@ -369,11 +436,17 @@ mod tests {
                 ("salt-fingerprint", ""),
             ] {
                 assert_eq!(
-                    DrawKey::derive(p, &salt, extra).0,
+                    DrawKey::derive(p, &salt, extra).seeds,
                     derive_by_formula(p, &salt, extra),
                     "salt length {n}, purpose {p}"
                 );
             }
+            let first = derive_by_formula("salt-fingerprint", &salt, "")[0];
+            assert_eq!(
+                salt_fingerprint(&salt),
+                format!("{:08x}", (first >> 32) as u32),
+                "salt length {n}"
+            );
         }
     }
 
@@ -381,7 +454,7 @@ mod tests {
     fn prepared_units_draw_like_bytes() {
         let data: Vec<u8> = (0..80u32).map(|i| (i * 37 + 11) as u8).collect();
         let keys = [
-            DrawKey([1, 2, 3, 4]),
+            DrawKey::from_seeds([1, 2, 3, 4]),
             DrawKey::derive(purpose::TRAFFIC, "salt", ""),
         ];
         for len in 0..=data.len() {

@@ -91,17 +91,25 @@ impl Words {
 
 /// The words [`same_bytes`] compares of a string of at most 16 bytes (two
 /// overlapping loads; the three bytes it reads of a shorter one).
+///
+/// The length classes are tested longest first: attribute names are mostly 4
+/// to 16 bytes long, so a name's class is found in one or two comparisons
+/// instead of three (callgrind, wire context enrolled: 940 to 914 instructions
+/// per assignment; a `match` on the ranges tested the short classes first).
 #[inline(always)]
 fn split(s: &[u8]) -> (u64, u64) {
     let n = s.len();
-    match n {
-        0 => (0, 0),
-        1..=3 => (
+    if n >= 8 {
+        (word8(s, 0), word8(s, n - 8))
+    } else if n >= 4 {
+        (u64::from(word4(s, 0)), u64::from(word4(s, n - 4)))
+    } else if n > 0 {
+        (
             u64::from(s[0]) | u64::from(s[n / 2]) << 8 | u64::from(s[n - 1]) << 16,
             0,
-        ),
-        4..=7 => (u64::from(word4(s, 0)), u64::from(word4(s, n - 4))),
-        _ => (word8(s, 0), word8(s, n - 8)),
+        )
+    } else {
+        (0, 0)
     }
 }
 

@@ -592,7 +592,7 @@ fn choose_pruned<'v>(variants: &'v [Variant], unit: &Unit<'_>) -> Option<&'v Var
 /// prologue, epilogue and saved registers were an eighth of its cost.
 #[inline(always)]
 fn choose_equal<'v>(variants: &'v [Variant], unit: &Unit<'_>) -> Option<&'v Variant> {
-    match certain_top(variants.iter().map(|v| v.draw.draw_unit(unit))) {
+    match certain_top(variants, |v| v.draw.draw_unit(unit)) {
         Some(i) => variants.get(i),
         None => choose_pruned(variants, unit),
     }
@@ -608,19 +608,22 @@ fn choose_equal<'v>(variants: &'v [Variant], unit: &Unit<'_>) -> Option<&'v Vari
 /// `2e-9 * 36.8 / w` apart from it (`-ln(u) <= 36.8` for every draw). A relative
 /// gap of 2^-23 (1.2e-7) exceeds 7.4e-8, so the order of the computed scores is
 /// the order of `u`, strictly: neither the winner nor a tie can differ.
+///
+/// Takes the items and their draw rather than an iterator of draws: with the
+/// draw inlined, a mapped iterator's `next` grew past LLVM's inlining limit and
+/// became a call per variant (+28 instructions an assignment, callgrind).
 #[inline(always)]
-fn certain_top(draws: impl Iterator<Item = u64>) -> Option<usize> {
-    // `top` and `next` are `(draw >> 12) + 1`; 0 means none seen yet.
+fn certain_top<T>(items: &[T], draw: impl Fn(&T) -> u64) -> Option<usize> {
+    // `top` and `next` are `(draw >> 12) + 1`; 0 means none seen yet. Written
+    // as minimum, maximum and a select rather than two branches: the draws are
+    // random, so which way `a > top` goes is unpredictable from unit to unit.
     let (mut at, mut top, mut next) = (0, 0u64, 0u64);
-    for (i, d) in draws.enumerate() {
-        let a = (d >> 12) + 1;
-        if a > top {
-            next = top;
-            top = a;
-            at = i;
-        } else {
-            next = next.max(a);
-        }
+    for (i, item) in items.iter().enumerate() {
+        let a = (draw(item) >> 12) + 1;
+        // The old top becomes the runner-up when `a` beats it, else `a` may.
+        next = next.max(a.min(top));
+        at = if a > top { i } else { at };
+        top = top.max(a);
     }
     (top - next > (top >> 23) + 1).then_some(at)
 }
@@ -696,7 +699,7 @@ mod tests {
         for draws in cases {
             for order in [[0, 1], [1, 0]] {
                 let d = [draws[order[0]], draws[order[1]]];
-                if let Some(i) = certain_top(d.iter().copied()) {
+                if let Some(i) = certain_top(&d, |&d| d) {
                     for w in [1.0, 1.0 / 3.0, 1e-9] {
                         let (si, so) = (
                             bucket::rendezvous_score(d[i], w),
@@ -707,9 +710,9 @@ mod tests {
                 }
             }
         }
-        assert_eq!(certain_top(std::iter::empty()), None);
-        assert_eq!(certain_top([5u64 << 12].into_iter()), Some(0));
-        assert_eq!(certain_top([7u64 << 12, 7 << 12].into_iter()), None);
+        assert_eq!(certain_top(&[] as &[u64], |&d| d), None);
+        assert_eq!(certain_top(&[5u64 << 12], |&d| d), Some(0));
+        assert_eq!(certain_top(&[7u64 << 12, 7 << 12], |&d| d), None);
     }
 
     /// Pruning only skips logarithms: the winner is always the reference winner,

@@ -10,6 +10,8 @@
 //! the context once ([`gather`]), matching each attribute's name against that
 //! short list, and stops as soon as every name is found.
 
+use std::sync::Arc;
+
 use super::bytes::{same_name, Words};
 
 /// At most this many distinct attributes of one experiment are gathered; the
@@ -20,7 +22,10 @@ pub const READS_MAX: usize = 8;
 /// The distinct attribute names an experiment reads, the unit attribute first.
 #[derive(Debug, Clone)]
 pub struct Reads {
-    names: Vec<Box<str>>,
+    /// `Arc`s, so experiments that read alike share one list's names: a
+    /// compile gives the experiments of one targeting copies of one `Reads`
+    /// (`crate::snapshot::targeting_cache`), one allocation each.
+    names: Vec<Arc<str>>,
     /// Each name's words, at its position ([`Words::NOTHING`] past the last):
     /// the candidate the shape picks is compared with these, inline, without
     /// loading the name's pointer and then its bytes.
@@ -113,7 +118,7 @@ impl Reads {
     }
 
     /// The names, in position order.
-    pub fn names(&self) -> &[Box<str>] {
+    pub fn names(&self) -> &[Arc<str>] {
         &self.names
     }
 
@@ -170,33 +175,34 @@ fn shape<const FIRST: bool>(name: &str, mix: u32) -> usize {
 
 /// Fills `out[i]` (`out` is as long as `reads` and all `None` on entry: the
 /// caller's buffer is fresh, so it is not cleared again) with the value of the
-/// first of `entries` named `reads.names()[i]`; `view` turns an entry's value
-/// into what is stored (an `Attr`), only for the entries read. Stops at the
-/// first entry after which every name is found. For a context whose names are
-/// distinct this is what `Context::get` gives for each name.
+/// entry named `reads.names()[i]`; `put` stores an entry's value into its slot
+/// (as an `Attr`), only for the entries read. Stops at the first entry
+/// after which every name is found: what `Context::get` gives for each name.
+///
+/// The names of `entries` must be distinct, as they are in every context that
+/// calls this (a JSON map's or a `Struct`'s keys; a wire context, where a later
+/// duplicate replaced the earlier entry when decoded): each name read is then
+/// found once, so the walk counts the names found without first checking
+/// whether the slot is already filled (a load and a compare per name read).
 #[inline]
-pub fn gather<'a, V, T, I, F>(reads: &Reads, entries: I, view: F, out: &mut [Option<T>])
+pub fn gather<'a, V, T, I, F>(reads: &Reads, entries: I, put: F, out: &mut [Option<T>])
 where
     I: IntoIterator<Item = (&'a str, V)>,
-    F: Fn(V) -> T,
+    F: Fn(V, &mut Option<T>),
 {
     // Most experiments read names of distinct lengths (`mix == 0`): their
     // walk does not read each attribute's first byte.
     match reads.mix {
-        0 => walk::<_, _, _, _, false>(reads, entries, view, out),
-        _ => walk::<_, _, _, _, true>(reads, entries, view, out),
+        0 => walk::<_, _, _, _, false>(reads, entries, put, out),
+        _ => walk::<_, _, _, _, true>(reads, entries, put, out),
     }
 }
 
 #[inline(always)]
-fn walk<'a, V, T, I, F, const FIRST: bool>(
-    reads: &Reads,
-    entries: I,
-    view: F,
-    out: &mut [Option<T>],
-) where
+fn walk<'a, V, T, I, F, const FIRST: bool>(reads: &Reads, entries: I, put: F, out: &mut [Option<T>])
+where
     I: IntoIterator<Item = (&'a str, V)>,
-    F: Fn(V) -> T,
+    F: Fn(V, &mut Option<T>),
 {
     let mut left = out.len();
     if left == 0 {
@@ -206,8 +212,8 @@ fn walk<'a, V, T, I, F, const FIRST: bool>(
         let Some(i) = reads.find::<FIRST>(name) else {
             continue;
         };
-        if let Some(slot @ None) = out.get_mut(i) {
-            *slot = Some(view(value));
+        if let Some(slot) = out.get_mut(i) {
+            put(value, slot);
             left -= 1;
             if left == 0 {
                 return;
@@ -235,15 +241,15 @@ mod tests {
     }
 
     #[test]
-    fn gathers_the_first_entry_of_each_name() {
+    fn gathers_each_name_read() {
         let mut r = Reads::new("userId");
         r.add("region");
         r.add("bot");
         r.add("absent");
         r.add("abc");
         r.add("accountType");
-        // Lengths collide (userId, region: 6; bot, and `abc` below: 3), a name
-        // repeats, and a name of a listed length is not listed.
+        // Lengths collide (userId, region: 6; bot, and `abc` below: 3), and a
+        // name of a listed length is not listed.
         // Names of one length get shapes of their own.
         assert_ne!(
             shape::<true>("userId", r.mix),
@@ -253,14 +259,13 @@ mod tests {
             ("region", "US"),
             ("plan", "pro"),
             ("userId", "u1"),
-            ("region", "EU"),
             ("abc", "x"),
             ("bot", "false"),
             ("absenT", "y"),
             ("accountTypo", "z"),
         ];
         let mut out = [None; 6];
-        gather(&r, entries, |v| v, &mut out);
+        gather(&r, entries, |v, s| *s = Some(v), &mut out);
         let want = [Some("u1"), Some("US"), Some("false"), None, Some("x"), None];
         assert_eq!(out, want);
     }

@@ -3,7 +3,8 @@
 //! the content-derived version. Over 500 lines because it is one pass over one
 //! format's rules; a second format compiles in a file of its own beside it.
 
-use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,7 +16,8 @@ use crate::engine::reads::Reads;
 
 use super::decls::{Decls, Owned};
 use super::schedule;
-use super::targeting::{CompiledTargeting, COND_MEMO};
+use super::targeting::{CompiledTargeting, Cond, COND_MEMO};
+use super::targeting_cache::TargetingCache;
 use super::{Experiment, SlotRange, Snapshot, Variant, DEFAULT_HASH_KEY};
 
 impl Snapshot {
@@ -51,6 +53,18 @@ impl Snapshot {
         previous: Option<&Snapshot>,
         parallel_from: usize,
     ) -> Result<Snapshot, ConfigErrors> {
+        Snapshot::from_raw_with(raw, previous, parallel_from, true)
+    }
+
+    /// [`Snapshot::from_raw_split`]; without `share_targeting`, every
+    /// experiment's targeting compiles on its own (see
+    /// [`super::targeting_cache`]: the tests compare both).
+    fn from_raw_with(
+        raw: &[crate::config::RawFile],
+        previous: Option<&Snapshot>,
+        parallel_from: usize,
+        share_targeting: bool,
+    ) -> Result<Snapshot, ConfigErrors> {
         let mut errors = Vec::new();
         let read = super::sources::parse(raw, previous);
         let mut inputs = Vec::with_capacity(read.len());
@@ -67,7 +81,9 @@ impl Snapshot {
                 });
             }
         }
-        let compiled = Compiler::new(previous, parallel_from).run(&inputs);
+        let mut compiler = Compiler::new(previous, parallel_from);
+        compiler.share_targeting = share_targeting;
+        let compiled = compiler.run(&inputs);
         drop(inputs);
         match compiled {
             Ok(mut snap) if errors.is_empty() => {
@@ -155,6 +171,9 @@ struct Compiler<'p> {
     canonical: Vec<u8>,
     /// How many experiments from changed files compile on two threads.
     parallel_from: usize,
+    /// Whether experiments that target alike share one compiled targeting
+    /// (`super::targeting_cache`; off only to test it against compiling each).
+    share_targeting: bool,
 }
 
 impl<'p> Compiler<'p> {
@@ -166,6 +185,7 @@ impl<'p> Compiler<'p> {
             scratch: Vec::new(),
             canonical: Vec::new(),
             parallel_from,
+            share_targeting: true,
         }
     }
 
@@ -229,23 +249,24 @@ impl<'p> Compiler<'p> {
                 }
             }
             for &e in &f.experiments {
-                if let Some(prev) = owners.get(e.experiment_id.as_str()) {
-                    let prev = prev.file.display().to_string();
-                    self.err(
-                        &f.path,
-                        &e.experiment_id,
-                        "experimentId",
-                        format!("duplicate experiment key: also defined in {prev}"),
-                    );
-                } else {
-                    owners.insert(
-                        &e.experiment_id,
-                        Owned {
+                // One search of the map per experiment, not a lookup and an insert.
+                match owners.entry(e.experiment_id.as_str()) {
+                    Entry::Occupied(prev) => {
+                        let prev = prev.get().file.display().to_string();
+                        self.err(
+                            &f.path,
+                            &e.experiment_id,
+                            "experimentId",
+                            format!("duplicate experiment key: also defined in {prev}"),
+                        );
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(Owned {
                             file: &f.path,
                             cfg: e,
                             unchanged: f.unchanged,
-                        },
-                    );
+                        });
+                    }
                 }
             }
         }
@@ -279,7 +300,7 @@ impl<'p> Compiler<'p> {
             flagd: None,
         };
         let version = super::version::content_version(&experiments, &document, &flagd);
-        let index = super::key_index::KeyIndex::new(experiments.iter().map(|e| e.key.clone()));
+        let index = super::key_index::KeyIndex::new(&experiments, |e| &e.key);
         let unit_keys = index_unit_keys(&mut experiments);
         index_shared_conds(&mut experiments);
         Ok(Snapshot {
@@ -310,10 +331,11 @@ impl<'p> Compiler<'p> {
             return self.experiments_run(owners, decls);
         }
         let mid = crate::halves::split_point(owners.iter().map(changed));
-        let previous = self.previous;
+        let (previous, share) = (self.previous, self.share_targeting);
         let ((mut out, first), (rest, second)) =
             crate::halves::run_in_two(owners, mid, "cohortd-compile", |half| {
                 let mut c = Compiler::new(previous, usize::MAX);
+                c.share_targeting = share;
                 let out = c.experiments_run(half, decls);
                 (out, c)
             });
@@ -326,8 +348,9 @@ impl<'p> Compiler<'p> {
     }
 
     /// [`Self::experiments`] on this thread.
-    fn experiments_run(&mut self, owners: &[&Owned<'_>], decls: &Decls<'_>) -> Vec<Experiment> {
+    fn experiments_run<'o>(&mut self, owners: &[&Owned<'o>], decls: &Decls<'_>) -> Vec<Experiment> {
         let mut experiments = Vec::with_capacity(owners.len());
+        let mut cache = TargetingCache::new(self.share_targeting);
         for o in owners {
             let before = self
                 .previous
@@ -335,20 +358,21 @@ impl<'p> Compiler<'p> {
             if let Some(e) = before {
                 self.reused += 1;
                 experiments.push(e);
-            } else if let Some(e) = self.experiment(o.file, o.cfg, decls) {
+            } else if let Some(e) = self.experiment(o.file, o.cfg, decls, &mut cache) {
                 experiments.push(e);
             }
         }
         experiments
     }
 
-    fn experiment(
+    fn experiment<'o>(
         &mut self,
         source: &Arc<Path>,
-        shared: &Arc<ExperimentConfig>,
+        shared: &'o Arc<ExperimentConfig>,
         decls: &Decls<'_>,
+        cache: &mut TargetingCache<'o>,
     ) -> Option<Experiment> {
-        let c: &ExperimentConfig = shared;
+        let c: &'o ExperimentConfig = shared;
         let Decls {
             segments,
             layers,
@@ -405,12 +429,19 @@ impl<'p> Compiler<'p> {
         if c.variants.is_empty() {
             self.err(file, key, "variants", "needs at least one variant");
         }
+        // Duplicates: a few variants are compared with the earlier ones (a
+        // hash set per experiment cost more than the comparisons); many, by set.
+        let few = c.variants.len() <= 16;
         let mut seen = std::collections::HashSet::new();
         let mut total = 0.0;
         for (i, v) in c.variants.iter().enumerate() {
+            let repeated = match few {
+                true => c.variants[..i].iter().any(|p| p.key == v.key),
+                false => !seen.insert(v.key.as_str()),
+            };
             if v.key.is_empty() {
                 self.err(file, key, format!("variants[{i}].key"), "must not be empty");
-            } else if !seen.insert(v.key.as_str()) {
+            } else if repeated {
                 self.err(
                     file,
                     key,
@@ -477,24 +508,19 @@ impl<'p> Compiler<'p> {
             }
         };
 
-        let mut targeting = match &c.targeting {
-            None => CompiledTargeting::default(),
-            Some(t) => {
-                CompiledTargeting::compile(t, segments, "targeting").unwrap_or_else(|errs| {
-                    for (field, msg) in errs {
-                        self.err(file, key, field, msg);
-                    }
-                    CompiledTargeting::default()
-                })
+        let (targeting, reads) = self.targeting(file, c, hash_key, segments, cache);
+        // The unit attribute as an `Arc`: the one `reads` lists first (shared
+        // by the experiments that share a targeting), not another allocation.
+        let unit: Arc<str> = match reads.names().first() {
+            Some(n) => n.clone(),
+            None => hash_key.into(),
+        };
+        let unit_arc = |name: &str| -> Arc<str> {
+            match name == hash_key {
+                true => unit.clone(),
+                false => name.into(),
             }
         };
-
-        // The attributes evaluation reads, gathered in one walk of a context.
-        let mut reads = Reads::new(hash_key);
-        // Freshly compiled, so `make_mut` never copies here.
-        for cond in Arc::make_mut(&mut targeting.conds) {
-            cond.read = reads.add(&cond.attribute).unwrap_or(usize::MAX);
-        }
 
         let layer = c.layer.as_ref().map(|m| {
             let [start, end] = m.range;
@@ -514,7 +540,7 @@ impl<'p> Compiler<'p> {
             SlotRange {
                 key: m.key.as_str().into(),
                 same_unit: lhash == hash_key,
-                hash_key: lhash.into(),
+                hash_key: unit_arc(lhash),
                 start: bucket::threshold(start),
                 end: bucket::threshold(end),
                 draw: DrawKey::derive(purpose::LAYER, lsalt, ""),
@@ -533,7 +559,7 @@ impl<'p> Compiler<'p> {
             Some((_, d)) => Some(SlotRange {
                 key: d.key.as_str().into(),
                 same_unit: d.hash_key.as_deref().is_none_or(|h| h == hash_key),
-                hash_key: d.hash_key.as_deref().unwrap_or(hash_key).into(),
+                hash_key: unit_arc(d.hash_key.as_deref().unwrap_or(hash_key)),
                 start: 0,
                 end: bucket::threshold(d.fraction),
                 draw: DrawKey::derive(purpose::HOLDOUT, d.salt.as_deref().unwrap_or(&d.key), ""),
@@ -576,7 +602,7 @@ impl<'p> Compiler<'p> {
             winner,
             traffic: bucket::threshold(traffic),
             schedule: schedule.into(),
-            hash_key: hash_key.into(),
+            hash_key: unit.clone(),
             salt_fingerprint: bucket::salt_fingerprint(salt).into(),
             epoch: c.assignment.epoch,
             layer,
@@ -594,6 +620,47 @@ impl<'p> Compiler<'p> {
             reads,
             salt: salt.into(),
         })
+    }
+
+    /// The experiment's compiled targeting and the attributes evaluation
+    /// reads (`hash_key` first): those of an earlier experiment of this pass
+    /// that targets alike (`cache`, see [`super::targeting_cache`]), else
+    /// compiled here, with targeting errors reported against `key`.
+    fn targeting<'o>(
+        &mut self,
+        file: &Path,
+        c: &'o ExperimentConfig,
+        hash_key: &'o str,
+        segments: &BTreeMap<String, crate::config::Targeting>,
+        cache: &mut TargetingCache<'o>,
+    ) -> (CompiledTargeting, Reads) {
+        let key = c.experiment_id.as_str();
+        if let Some(hit) = c.targeting.as_ref().and_then(|t| cache.get(t, hash_key)) {
+            return hit;
+        }
+        let mut valid = true;
+        let mut targeting = match &c.targeting {
+            None => CompiledTargeting::default(),
+            Some(t) => {
+                CompiledTargeting::compile(t, segments, "targeting").unwrap_or_else(|errs| {
+                    valid = false;
+                    for (field, msg) in errs {
+                        self.err(file, key, field, msg);
+                    }
+                    CompiledTargeting::default()
+                })
+            }
+        };
+        // The attributes evaluation reads, gathered in one walk of a context.
+        let mut reads = Reads::new(hash_key);
+        // Freshly compiled, so `make_mut` never copies here.
+        for cond in Arc::make_mut(&mut targeting.conds) {
+            cond.read = reads.add(&cond.attribute).unwrap_or(usize::MAX);
+        }
+        if let (Some(t), true) = (&c.targeting, valid) {
+            cache.put(t, hash_key, &targeting, &reads);
+        }
+        (targeting, reads)
     }
 
     fn metadata(&mut self, file: &Path, c: &ExperimentConfig) {
@@ -733,11 +800,31 @@ fn index_unit_keys(experiments: &mut [Experiment]) -> Box<[Box<str>]> {
 /// slot in the per-call condition memo (`engine::rules::CondMemo`), most shared
 /// first, up to [`COND_MEMO`] slots; every other condition keeps `usize::MAX` and
 /// is evaluated on its own.
+///
+/// Conditions are often shared between experiments: with the served snapshot
+/// (experiments copied on a reload, `super::reuse`) and between the
+/// experiments of one compile that target alike (`super::targeting_cache`).
+/// Each shared list is counted and given its slots once (the slots depend only
+/// on the conditions and on whether the experiment runs), and a list whose
+/// slots change is copied once, the copy shared in turn. Lists are told apart
+/// by address; every list keyed is held (by an experiment or by `done`) until
+/// the end, so no address is reused meanwhile.
 fn index_shared_conds(experiments: &mut [Experiment]) {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let at = |conds: &Arc<[Cond]>| Arc::as_ptr(conds).cast::<Cond>() as usize;
+    // Running experiments per distinct list, in first-seen order.
+    let mut lists: Vec<(&[Cond], usize)> = Vec::new();
+    let mut list_of: HashMap<usize, usize> = HashMap::new();
     for e in experiments.iter().filter(|e| e.status == Status::Running) {
-        for c in e.targeting.conds.iter() {
-            *counts.entry(c.sharing_key()).or_default() += 1;
+        let i = *list_of.entry(at(&e.targeting.conds)).or_insert_with(|| {
+            lists.push((&e.targeting.conds, 0));
+            lists.len() - 1
+        });
+        lists[i].1 += 1;
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (conds, n) in lists {
+        for c in conds {
+            *counts.entry(c.sharing_key()).or_default() += n;
         }
     }
     let mut shared: Vec<(&str, usize)> = counts.into_iter().filter(|(_, n)| *n > 1).collect();
@@ -749,20 +836,39 @@ fn index_shared_conds(experiments: &mut [Experiment]) {
         .map(|(i, (k, _))| (k.into(), i))
         .collect();
     // Every experiment, so one copied from the served snapshot on a reload
-    // (`super::reuse`) never keeps that snapshot's slots. Its conditions are
-    // shared with that snapshot: they are copied only when a slot differs.
+    // never keeps that snapshot's slots; its conditions are copied only when
+    // a slot differs. `done`: for a shared list and a status, `None` when its
+    // slots are already right, else the list it was copied from and the copy.
+    type Done = HashMap<(usize, bool), Option<(Arc<[Cond]>, Arc<[Cond]>)>>;
+    let mut done = Done::new();
     for e in experiments.iter_mut() {
         let run = e.status == Status::Running;
-        let slot = |c: &super::targeting::Cond| match run {
+        let slot = |c: &Cond| match run {
             true => slots.get(c.sharing_key()).copied().unwrap_or(usize::MAX),
             false => usize::MAX,
         };
-        if e.targeting.conds.iter().all(|c| c.memo == slot(c)) {
+        let conds = &mut e.targeting.conds;
+        let key = (at(conds), run);
+        if let Some(known) = done.get(&key) {
+            if let Some((_, copy)) = known {
+                *conds = copy.clone();
+            }
+            continue;
+        }
+        let shared = Arc::strong_count(conds) > 1;
+        if conds.iter().all(|c| c.memo == slot(c)) {
+            if shared {
+                done.insert(key, None);
+            }
             continue;
         }
         // In place when only this experiment holds them (compiled now).
-        for c in Arc::make_mut(&mut e.targeting.conds) {
+        let from = shared.then(|| conds.clone());
+        for c in Arc::make_mut(conds) {
             c.memo = slot(c);
+        }
+        if let Some(from) = from {
+            done.insert(key, Some((from, conds.clone())));
         }
     }
 }
@@ -780,3 +886,7 @@ fn doc_error(file: &Path, field: String, msg: impl Into<String>) -> ConfigError 
 #[cfg(test)]
 #[path = "compile_parallel_tests.rs"]
 mod parallel_tests;
+
+#[cfg(test)]
+#[path = "targeting_cache_tests.rs"]
+mod targeting_cache_tests;

@@ -22,6 +22,7 @@ pub mod schedule;
 pub mod selector;
 mod sources;
 pub mod targeting;
+mod targeting_cache;
 mod version;
 
 use crate::config::ConfigDocument;
@@ -80,7 +81,7 @@ impl Snapshot {
     /// Looks up an experiment by key, drafts included.
     #[inline]
     pub fn experiment(&self, key: &str) -> Option<&Experiment> {
-        self.index.get(key).and_then(|i| self.experiments.get(i))
+        self.index.find(key, &self.experiments, |e| &e.key)
     }
 
     /// The flagd-format flags.

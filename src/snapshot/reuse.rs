@@ -24,6 +24,10 @@ use super::{Experiment, Snapshot};
 /// and a NaN anywhere makes it unequal, which only means compiling it again),
 /// and equal definitions of the segments, layer and holdout it uses. The copy
 /// shares every heap part with the served one (see `super::experiment`).
+///
+/// "Equal" is [`same`]: `==` and the same compact JSON, because the derived
+/// `==` holds between `0.0` and `-0.0`, which compile to different text (the
+/// experiment's serialisation, its fingerprint, the version, a variant's value).
 pub(super) fn compiled_before(
     previous: &Snapshot,
     o: &Owned<'_>,
@@ -31,7 +35,10 @@ pub(super) fn compiled_before(
 ) -> Option<Experiment> {
     let c = o.cfg;
     let old = previous.experiment(&c.experiment_id)?;
-    let same_config = o.unchanged || std::sync::Arc::ptr_eq(&old.config, c) || *old.config == **c;
+    let same_config = o.unchanged
+        || std::sync::Arc::ptr_eq(&old.config, c)
+        // `canonical` is the served config's compact JSON (`super::guard_key`).
+        || (*old.config == **c && serde_json::to_vec(&**c).is_ok_and(|j| *j == *old.canonical));
     if *old.source != **o.file || !same_config {
         return None;
     }
@@ -40,7 +47,7 @@ pub(super) fn compiled_before(
         .targeting
         .iter()
         .flat_map(|t| &t.segments)
-        .all(|name| doc.segments.get(name) == decls.segments.get(name));
+        .all(|name| same(&doc.segments.get(name), &decls.segments.get(name)));
     // The served document lists layers and holdouts sorted by key, each once.
     let same_layer = c.layer.as_ref().is_none_or(|m| {
         let before = doc
@@ -48,7 +55,7 @@ pub(super) fn compiled_before(
             .binary_search_by(|l| l.key.as_str().cmp(&m.key))
             .ok()
             .map(|i| &doc.layers[i]);
-        before == decls.layers.get(&m.key).map(|(_, l)| *l)
+        same(&before, &decls.layers.get(&m.key).map(|(_, l)| *l))
     });
     let same_holdout = c.holdout.as_ref().is_none_or(|h| {
         let before = doc
@@ -56,9 +63,21 @@ pub(super) fn compiled_before(
             .binary_search_by(|d| d.key.as_str().cmp(h))
             .ok()
             .map(|i| &doc.holdouts[i]);
-        before == decls.holdouts.get(h).map(|(_, d)| *d)
+        same(&before, &decls.holdouts.get(h).map(|(_, d)| *d))
     });
     // `unit_key` and the condition memo slots are set again for the new
     // snapshot (`super::compile`).
     (same_segments && same_layer && same_holdout).then(|| old.clone())
+}
+
+/// `a == b`, and `a` and `b` serialise to the same compact JSON: the derived
+/// `==` compares floats by value, so `0.0 == -0.0`, yet they are written (and so
+/// fingerprinted, hashed into the version and served) apart. Serialising runs
+/// only for the values `==` already found equal, a few per reused experiment.
+fn same<T: PartialEq + serde::Serialize>(a: &T, b: &T) -> bool {
+    a == b
+        && match (serde_json::to_vec(a), serde_json::to_vec(b)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
 }

@@ -27,7 +27,7 @@ impl Context for Struct {
     fn get_reads<'s>(&'s self, reads: &Reads, out: &mut [Option<Attr<'s>>]) {
         if self.fields.len() <= crate::engine::context::SCAN_MAX {
             let entries = self.fields.iter().map(|(k, v)| (&**k, v));
-            return gather(reads, entries, proto_attr, out);
+            return gather(reads, entries, put_proto, out);
         }
         for (o, name) in out.iter_mut().zip(reads.names()) {
             *o = self.fields.get(&**name).map(proto_attr);
@@ -82,6 +82,17 @@ pub fn proto_attr(v: &Value) -> Attr<'_> {
         Some(Kind::BoolValue(b)) => Attr::Bool(*b),
         Some(Kind::NullValue(_)) | None => Attr::Null,
         Some(Kind::StructValue(_)) | Some(Kind::ListValue(_)) => Attr::Other,
+    }
+}
+
+/// [`proto_attr`] into `slot`, strings and booleans each by a store of their
+/// own (as `engine::context`'s JSON reader, which says why).
+#[inline(always)]
+fn put_proto<'v>(v: &'v Value, slot: &mut Option<Attr<'v>>) {
+    match &v.kind {
+        Some(Kind::StringValue(s)) => *slot = Some(Attr::Str(s)),
+        Some(Kind::BoolValue(b)) => *slot = Some(Attr::Bool(*b)),
+        _ => *slot = Some(proto_attr(v)),
     }
 }
 

@@ -286,7 +286,7 @@ impl Context for WireContext<'_> {
             reads,
             // The entry by reference: its value is copied only when read.
             self.attrs.iter().map(|e| (e.name, e)),
-            |e| e.attr,
+            |e, slot| *slot = Some(e.attr),
             out,
         )
     }
