@@ -44,10 +44,6 @@ use super::wire::{nanos, Header};
 #[derive(Default)]
 struct Scratch {
     id_input: Vec<u8>,
-    /// The encoded attributes of the record being built (tests only: the
-    /// builder writes them into the batch).
-    #[cfg(test)]
-    attrs: Vec<u8>,
     /// The one `KeyValue` per-unit attributes are encoded from.
     kv: Vec<KeyValue>,
 }
@@ -177,19 +173,6 @@ fn fixed_key(p: &View<'_>, k: &mut Vec<u8>) {
     k.extend_from_slice(p.text.get(end(2)..end(6)).unwrap_or(&[]));
 }
 
-/// An exposure's attributes, encoded into `scratch.attrs` (the tests'
-/// way in; the builder writes them into the batch, [`encode_exposure_into`]).
-#[cfg(test)]
-fn encode_exposure(p: &View<'_>, mode: UnitIdMode, scratch: &mut Scratch, cache: &mut RunCache) {
-    let Scratch {
-        id_input,
-        attrs: out,
-        kv,
-    } = scratch;
-    out.clear();
-    encode_exposure_into(p, mode, id_input, kv, cache, out);
-}
-
 /// An exposure's attributes, appended to `out` (the batch's buffer, so they
 /// are written once, not written to scratch and copied): the cached fixed
 /// runs and the per-unit attributes, in [`write_exposure`]'s order.
@@ -247,7 +230,7 @@ impl Builder {
                 let sc = span.as_ref().or(p.parent.as_ref());
                 let header = Header::new(EVENT_NAME, p.time, self.observed, sc);
                 let (mode, cache) = (self.mode, &mut self.cache);
-                let Scratch { id_input, kv, .. } = &mut self.scratch;
+                let Scratch { id_input, kv } = &mut self.scratch;
                 self.batch.add_written(&header, |out| {
                     encode_exposure_into(&p, mode, id_input, kv, cache, out)
                 });
@@ -521,9 +504,11 @@ mod tests {
                     write_exposure(p, mode, &mut s_old, &mut a);
                     a.finish();
                 });
-                encode_exposure(p, mode, &mut s_new, &mut cache);
                 let header = Header::new(EVENT_NAME, p.time, nanos(SystemTime::now()), None);
-                new.add_encoded(&header, &s_new.attrs);
+                let Scratch { id_input, kv } = &mut s_new;
+                new.add_written(&header, |out| {
+                    encode_exposure_into(p, mode, id_input, kv, &mut cache, out)
+                });
             }
             // Once per distinct variant and reason (three) and kind, where a
             // stratum is not part of the fixed runs (three kinds).
