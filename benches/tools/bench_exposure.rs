@@ -25,11 +25,15 @@
 //! round prints the server's CPU use over the measured seconds (`server=`, in
 //! cores): near 1.00 with one server cpu means the server was the bottleneck
 //! in that round, so the throughput ratio is the server's; well under it
-//! means the client could not keep it busy and the ratio says little.
+//! means the client could not keep it busy and the ratio says little. This
+//! client builds a `Struct` per call, about the server's own cost, so one
+//! client core does not keep one server core busy (`server=` 0.1-0.2 in
+//! export6's runs): the fair worst case is `benches/exposure_pinned.sh`,
+//! which drives the pinned server with h2load.
 //!
 //! ```sh
 //! cargo build --release --bin cohortd
-//! # the fair worst case on a 2-core machine: server and harness apart
+//! # server and harness on cpus of their own (see `server=` per round)
 //! cargo run --release --example bench_exposure -- --rounds 3 --duration 8 \
 //!     --receiver-thread --server-cpus 0 --client-cpus 1
 //! cargo run --release --example bench_exposure -- --rounds 3 --duration 8
